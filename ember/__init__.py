@@ -1,0 +1,145 @@
+"""ember: a define-by-run deep-learning framework with PyTorch's API on NumPy (cpu) and CuPy (cuda)."""
+import numpy as _np
+
+from . import _allocator
+_allocator.apply()
+# PyTorch does not warn on log(0), 0/0 or overflow: results are inf/nan as IEEE says; keep NumPy equally quiet
+_np.seterr(divide='ignore', invalid='ignore', over='ignore')
+
+from ._dtype import (dtype, float16, float32, float64, int8, int16, int32, int64, uint8, bool_ as bool,  # noqa: E402
+                     half, float, double, short, int, long, get_default_dtype, set_default_dtype)
+from ._tensor import Tensor, Size  # noqa: E402
+from .backends import device  # noqa: E402
+from .backends.random import (Generator, default_generator, manual_seed, seed, initial_seed,  # noqa: E402
+                              get_rng_state, set_rng_state)
+from ._creation import (tensor, as_tensor, asarray, from_numpy, zeros, ones, empty, full, zeros_like,  # noqa: E402
+                        ones_like, empty_like, full_like, arange, linspace, logspace, eye, rand, randn, randint,
+                        randperm, rand_like, randn_like, randint_like, normal, bernoulli, multinomial, poisson)
+from ._creation import range_ as range  # noqa: E402
+from ._printing import set_printoptions  # noqa: E402
+from .autograd import no_grad, enable_grad, set_grad_enabled, inference_mode, is_grad_enabled  # noqa: E402
+from . import autograd  # noqa: E402
+from .ops.elementwise import (add, sub, mul, div, remainder, pow, neg, abs, exp, expm1, log, log2, log10,  # noqa
+                              log1p, sqrt, rsqrt, reciprocal, square, sin, cos, tan, tanh, sigmoid, atan, relu,
+                              sign, floor, ceil, trunc, round, frac, clamp, clip, maximum, minimum, where, eq, ne,
+                              lt, le, gt, ge, greater, less, greater_equal, less_equal, not_equal, logical_and,
+                              logical_or, logical_xor, logical_not, bitwise_not, bitwise_and, bitwise_or,
+                              bitwise_xor, isnan, isinf, isfinite, isclose, allclose, equal, floor_divide)
+from .ops.reduce import (sum, mean, prod, max, min, amax, amin, argmax, argmin, var, std, var_mean,  # noqa: E402
+                         std_mean, norm, logsumexp, softmax, log_softmax, cumsum, cumprod, all, any, count_nonzero)
+from .ops.shape import (reshape, flatten, unflatten, squeeze, unsqueeze, permute, transpose, t, movedim,  # noqa
+                        broadcast_to, cat, concat, concatenate, stack, hstack, vstack, split, tensor_split, chunk,
+                        unbind, narrow, select, flip, fliplr, flipud, roll, tril, triu, diagonal, diag)
+from .ops.index import (gather, scatter, scatter_add, scatter_reduce, index_select, index_add,  # noqa: E402
+                        masked_fill, masked_select, take, nonzero, argwhere)
+from .ops.linalg import matmul, mm, bmm, mv, dot, inner, outer, ger, addmm, einsum  # noqa: E402
+from .ops.sorting import sort, argsort, topk, kthvalue, median, unique, bincount, histc  # noqa: E402
+
+multiply, subtract, divide, true_divide, negative, absolute, arctan = mul, sub, div, div, neg, abs, atan
+swapaxes = swapdims = transpose
+moveaxis = movedim
+fmod = remainder
+__version__ = '0.1.0'
+
+
+def is_tensor(obj):
+    return isinstance(obj, Tensor)
+
+
+def is_floating_point(t):
+    return t.is_floating_point()
+
+
+def is_nonzero(t):
+    return t.__bool__()
+
+
+def numel(t):
+    return t.numel()
+
+
+def clone(t, memory_format=None):
+    return t.clone()
+
+
+def detach(t):
+    return t.detach()
+
+
+def broadcast_tensors(*tensors):
+    shape = _np.broadcast_shapes(*[tuple(x.shape) for x in tensors])
+    return tuple(x.expand(shape) for x in tensors)
+
+
+def broadcast_shapes(*shapes):
+    try:
+        return Size(_np.broadcast_shapes(*shapes))
+    except ValueError:
+        raise RuntimeError(f'Shape mismatch: objects cannot be broadcast to a single shape: {shapes}') from None
+
+
+def meshgrid(*tensors, indexing='ij'):
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])
+    n = len(tensors)
+    shape = [x.numel() for x in tensors]
+    if indexing == 'xy' and n >= 2:
+        shape[0], shape[1] = shape[1], shape[0]
+    out = []
+    for i, x in enumerate(tensors):
+        view = [1] * n
+        pos = i
+        if indexing == 'xy' and n >= 2 and i < 2:
+            pos = 1 - i
+        view[pos] = -1
+        out.append(x.reshape(view).expand(shape))
+    return tuple(out)
+
+
+def cdist(x1, x2, p=2.0):
+    diff = x1.unsqueeze(-2) - x2.unsqueeze(-3)
+    return diff.norm(p=p, dim=-1)
+
+
+def lerp(start, end, weight):
+    return start + weight * (end - start)
+
+
+def addcmul(input, tensor1, tensor2, *, value=1):
+    return input + value * tensor1 * tensor2
+
+
+def addcdiv(input, tensor1, tensor2, *, value=1):
+    return input + value * tensor1 / tensor2
+
+
+def set_default_device(dev):
+    raise NotImplementedError('set_default_device is not supported by ember; pass device= explicitly')
+
+
+def compile(model=None, **kwargs):
+    """PyTorch 2's compiler: ember runs eagerly, so this returns the model unchanged."""
+    if model is None:
+        return lambda m: m
+    return model
+
+
+def use_deterministic_algorithms(mode, *, warn_only=False):
+    pass
+
+
+def get_num_threads():
+    try:
+        from threadpoolctl import threadpool_info
+        return max(i['num_threads'] for i in threadpool_info()) or 1
+    except Exception:
+        import os
+        return os.cpu_count() or 1
+
+
+def set_num_threads(n):
+    try:
+        from threadpoolctl import threadpool_limits
+        threadpool_limits(n)
+    except ImportError:
+        pass

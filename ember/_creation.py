@@ -1,0 +1,337 @@
+"""Making tensors: from data (tensor, as_tensor, from_numpy), filled (zeros, ones, full, eye, ranges) and random."""
+import builtins
+import math
+
+import numpy as _np
+
+from ._dtype import to_dtype, get_default_dtype, from_np, int64, bool_, float32
+from ._tensor import Tensor, Size, _wrap
+from .backends import get_device, cpu
+from .backends.random import generator_for
+
+
+def _finish(data, device, requires_grad):
+    t = _wrap(data, device)
+    if requires_grad:
+        t.requires_grad = True
+    return t
+
+
+def _sizes(size):
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = size[0]
+    try:
+        return tuple(int(s) for s in size)
+    except TypeError:
+        raise TypeError(f'size must be a sequence of ints, got {size!r}') from None
+
+
+def _place(arr, device):
+    """Move a host array onto the device's array module."""
+    if device is cpu:
+        return arr
+    with device.xp.cuda.Device(device.index):
+        return device.xp.asarray(arr)
+
+
+def _infer_array(data):
+    """A host array for Python data, with PyTorch's inference: bool, int64, or the default float."""
+    if isinstance(data, Tensor):
+        return data._data if data._device is cpu else data._data.get()
+    if isinstance(data, _np.ndarray):
+        if data.dtype.kind not in 'biuf':
+            raise TypeError(f"can't convert np.ndarray of type {data.dtype}. The only supported types are: "
+                            f"float64, float32, float16, int64, int32, int16, int8, uint8, and bool.")
+        return data
+    if hasattr(data, '__cuda_array_interface__'):
+        return data.get()
+    if isinstance(data, (list, tuple)) and any(isinstance(x, Tensor) for x in _flat_first(data)):
+        data = _untensor(data)
+    try:
+        arr = _np.asarray(data)
+    except ValueError as e:
+        raise ValueError(f'expected a rectangular sequence of numbers to build a tensor: {e}') from None
+    if arr.dtype.kind == 'f' and arr.dtype != _np.float64:
+        return arr
+    if arr.dtype.kind == 'f':
+        return arr.astype(get_default_dtype().np)
+    if arr.dtype.kind in 'iu':
+        return arr.astype(_np.int64)
+    if arr.dtype.kind == 'b':
+        return arr
+    if arr.dtype.kind == 'O':
+        raise TypeError(f'Could not infer dtype of {type(_flat_first(data)[0]).__name__}')
+    raise TypeError(f"can't build a tensor from data of type {arr.dtype}")
+
+
+def _flat_first(data):
+    out = []
+    while isinstance(data, (list, tuple)) and data:
+        out.append(data[0])
+        data = data[0]
+    return out or [data]
+
+
+def _untensor(data):
+    if isinstance(data, Tensor):
+        return data.tolist()
+    if isinstance(data, (list, tuple)):
+        return [_untensor(x) for x in data]
+    return data
+
+
+def tensor(data, dtype=None, device=None, requires_grad=False, pin_memory=False):
+    """A new tensor holding a copy of ``data``; dtype inferred as PyTorch does unless given."""
+    dev = get_device(device) if device is not None else (data._device if isinstance(data, Tensor) else cpu)
+    arr = _infer_array(data)
+    dt = to_dtype(dtype)
+    arr = _np.array(arr, dtype=dt.np if dt is not None else None, copy=True)
+    return _finish(_place(arr, dev), dev, requires_grad)
+
+
+def as_tensor(data, dtype=None, device=None):
+    """Like tensor, but shares memory with a NumPy array or tensor when dtype and device already match."""
+    dt = to_dtype(dtype)
+    if isinstance(data, Tensor):
+        return data.to(device=device, dtype=dt)
+    dev = get_device(device)
+    if isinstance(data, _np.ndarray) and dev is cpu and (dt is None or dt.np == data.dtype):
+        return from_numpy(data)
+    arr = _infer_array(data)
+    if dt is not None and arr.dtype != dt.np:
+        arr = arr.astype(dt.np)
+    return _wrap(_place(arr, dev), dev)
+
+
+asarray = as_tensor
+
+
+def from_numpy(arr):
+    """A tensor sharing ``arr``'s memory (writes through either are seen by both)."""
+    if not isinstance(arr, _np.ndarray):
+        raise TypeError(f'expected np.ndarray (got {type(arr).__name__})')
+    from_np(arr.dtype)
+    return _wrap(arr, cpu)
+
+
+def _filled(fill, size, dtype, device, requires_grad, default=None):
+    dev = get_device(device)
+    dt = to_dtype(dtype) or default or get_default_dtype()
+    xp = dev.xp
+    shape = _sizes(size)
+    if fill is None:
+        data = xp.empty(shape, dtype=dt.np)
+    elif fill == 0:
+        data = xp.zeros(shape, dtype=dt.np)
+    elif fill == 1:
+        data = xp.ones(shape, dtype=dt.np)
+    else:
+        data = xp.full(shape, fill, dtype=dt.np)
+    return _finish(data, dev, requires_grad)
+
+
+def zeros(*size, out=None, dtype=None, device=None, requires_grad=False, layout=None, pin_memory=False):
+    return _filled(0, size, dtype, device, requires_grad)
+
+
+def ones(*size, out=None, dtype=None, device=None, requires_grad=False, layout=None, pin_memory=False):
+    return _filled(1, size, dtype, device, requires_grad)
+
+
+def empty(*size, out=None, dtype=None, device=None, requires_grad=False, layout=None, pin_memory=False,
+          memory_format=None):
+    return _filled(None, size, dtype, device, requires_grad)
+
+
+def full(size, fill_value, *, out=None, dtype=None, device=None, requires_grad=False, layout=None):
+    if isinstance(fill_value, Tensor):
+        fill_value = fill_value.item()
+    default = bool_ if isinstance(fill_value, bool) else int64 if isinstance(fill_value, int) else None
+    return _filled(fill_value, (size,) if isinstance(size, int) else size, dtype, device, requires_grad, default)
+
+
+def _like(fill, t, dtype, device, requires_grad):
+    return _filled(fill, t.shape, dtype or t.dtype, device or t._device, requires_grad)
+
+
+def zeros_like(input, dtype=None, device=None, requires_grad=False, layout=None, memory_format=None):
+    return _like(0, input, dtype, device, requires_grad)
+
+
+def ones_like(input, dtype=None, device=None, requires_grad=False, layout=None, memory_format=None):
+    return _like(1, input, dtype, device, requires_grad)
+
+
+def empty_like(input, dtype=None, device=None, requires_grad=False, layout=None, memory_format=None):
+    return _like(None, input, dtype, device, requires_grad)
+
+
+def full_like(input, fill_value, dtype=None, device=None, requires_grad=False, layout=None, memory_format=None):
+    return _like(fill_value, input, dtype, device, requires_grad)
+
+
+def arange(start, end=None, step=1, *, out=None, dtype=None, device=None, requires_grad=False, layout=None):
+    if end is None:
+        start, end = 0, start
+    vals = [v.item() if isinstance(v, Tensor) else v for v in (start, end, step)]
+    start, end, step = vals
+    if step == 0:
+        raise RuntimeError('step must be nonzero')
+    if (end - start) / step < 0:
+        raise RuntimeError(f'upper bound and larger bound inconsistent with step sign (start={start}, end={end}, '
+                           f'step={step})')
+    dev = get_device(device)
+    dt = to_dtype(dtype) or (int64 if all(isinstance(v, int) for v in vals) else get_default_dtype())
+    n = int(math.ceil((end - start) / step))
+    data = dev.xp.arange(n, dtype=_np.float64) * step + start
+    return _finish(data.astype(dt.np), dev, requires_grad)
+
+
+def range_(start, end, step=1, *, dtype=None, device=None, requires_grad=False):
+    """ember.range: like arange but includes ``end`` (deprecated in PyTorch, kept for old scripts)."""
+    return arange(start, end + step / 2 if step > 0 else end - abs(step) / 2, step, dtype=dtype or get_default_dtype(),
+                  device=device, requires_grad=requires_grad)
+
+
+def linspace(start, end, steps, *, out=None, dtype=None, device=None, requires_grad=False, layout=None):
+    dev = get_device(device)
+    dt = to_dtype(dtype) or get_default_dtype()
+    return _finish(dev.xp.linspace(start, end, int(steps)).astype(dt.np), dev, requires_grad)
+
+
+def logspace(start, end, steps, base=10.0, *, dtype=None, device=None, requires_grad=False):
+    dev = get_device(device)
+    dt = to_dtype(dtype) or get_default_dtype()
+    return _finish(dev.xp.logspace(start, end, int(steps), base=base).astype(dt.np), dev, requires_grad)
+
+
+def eye(n, m=None, *, out=None, dtype=None, device=None, requires_grad=False, layout=None):
+    dev = get_device(device)
+    dt = to_dtype(dtype) or get_default_dtype()
+    return _finish(dev.xp.eye(n, m, dtype=dt.np), dev, requires_grad)
+
+
+# ---- random ---------------------------------------------------------------------------------------------------
+
+def _float_dt(dtype):
+    dt = to_dtype(dtype) or get_default_dtype()
+    if not dt.is_floating_point:
+        raise RuntimeError(f'"check_uniform_bounds" not implemented for \'{dt.name}\' (random floats need a '
+                           f'floating dtype)')
+    return dt
+
+
+def _gen_dtype(dt):
+    # NumPy's generators produce float32/float64 directly; float16 is drawn as float32
+    return dt.np if dt.np in (_np.float32, _np.float64) else _np.float32
+
+
+def rand(*size, generator=None, out=None, dtype=None, device=None, requires_grad=False, layout=None,
+         pin_memory=False):
+    dev, dt = get_device(device), _float_dt(dtype)
+    data = generator_for(dev, generator).random(_sizes(size), dtype=_gen_dtype(dt))
+    return _finish(data.astype(dt.np, copy=False), dev, requires_grad)
+
+
+def randn(*size, generator=None, out=None, dtype=None, device=None, requires_grad=False, layout=None,
+          pin_memory=False):
+    dev, dt = get_device(device), _float_dt(dtype)
+    data = generator_for(dev, generator).standard_normal(_sizes(size), dtype=_gen_dtype(dt))
+    return _finish(data.astype(dt.np, copy=False), dev, requires_grad)
+
+
+def randint(low, high=None, size=None, *, generator=None, out=None, dtype=None, device=None, requires_grad=False,
+            layout=None):
+    if size is None:
+        if isinstance(high, (tuple, list)):
+            low, high, size = 0, low, high
+        else:
+            raise TypeError('randint() missing required argument: size')
+    if high is None:
+        low, high = 0, low
+    if low >= high:
+        raise RuntimeError(f'random_ expects \'from\' to be less than \'to\', but got from={low} >= to={high}')
+    dev = get_device(device)
+    dt = to_dtype(dtype) or int64
+    data = generator_for(dev, generator).integers(low, high, size=_sizes((size,)), dtype=_np.int64)
+    return _finish(data.astype(dt.np, copy=False), dev, requires_grad)
+
+
+def randperm(n, *, generator=None, out=None, dtype=None, device=None, requires_grad=False, layout=None):
+    dev = get_device(device)
+    dt = to_dtype(dtype) or int64
+    return _finish(generator_for(dev, generator).permutation(int(n)).astype(dt.np), dev, requires_grad)
+
+
+def rand_like(input, dtype=None, device=None, requires_grad=False, memory_format=None):
+    return rand(input.shape, dtype=dtype or input.dtype, device=device or input._device, requires_grad=requires_grad)
+
+
+def randn_like(input, dtype=None, device=None, requires_grad=False, memory_format=None):
+    return randn(input.shape, dtype=dtype or input.dtype, device=device or input._device, requires_grad=requires_grad)
+
+
+def randint_like(input, low=0, high=None, dtype=None, device=None, requires_grad=False, memory_format=None):
+    if high is None:
+        low, high = 0, low
+    return randint(low, high, input.shape, dtype=dtype or input.dtype, device=device or input._device)
+
+
+def normal(mean=0.0, std=1.0, size=None, *, generator=None, out=None, dtype=None, device=None,
+           requires_grad=False):
+    """Samples from N(mean, std**2); mean and std may be tensors (broadcast) or floats with ``size``."""
+    if isinstance(mean, Tensor) or isinstance(std, Tensor):
+        ref = mean if isinstance(mean, Tensor) else std
+        m = mean._data if isinstance(mean, Tensor) else mean
+        s = std._data if isinstance(std, Tensor) else std
+        shape = ref._device.xp.broadcast_shapes(_np.shape(m), _np.shape(s))
+        z = generator_for(ref._device, generator).standard_normal(shape, dtype=_gen_dtype(ref.dtype))
+        return _wrap((z * s + m).astype(ref._data.dtype), ref._device)
+    if size is None:
+        raise TypeError('normal(): with float mean and std, size is required')
+    if std < 0:
+        raise RuntimeError(f'normal expects std >= 0.0, but found std {std}')
+    t = randn(size, generator=generator, dtype=dtype, device=device)
+    t._data *= std
+    t._data += mean
+    if requires_grad:
+        t.requires_grad = True
+    return t
+
+
+def bernoulli(input, p=None, *, generator=None):
+    probs = input._data if p is None else p
+    u = generator_for(input._device, generator).random(input.shape, dtype=_gen_dtype(input.dtype))
+    return _wrap((u < probs).astype(input._data.dtype), input._device)
+
+
+def multinomial(input, num_samples, replacement=False, *, generator=None):
+    xp = input._device.xp
+    gen = generator_for(input._device, generator)
+    probs = input._data.astype(_np.float64)
+    if probs.ndim not in (1, 2):
+        raise RuntimeError(f'prob_dist must be 1 or 2 dim, got {probs.ndim}')
+    if (probs < 0).any() or not xp.isfinite(probs).all():
+        raise RuntimeError('probability tensor contains either `inf`, `nan` or element < 0')
+    p2 = probs.reshape(-1, probs.shape[-1])
+    if not replacement and num_samples > p2.shape[1]:
+        raise RuntimeError('cannot sample n_sample > prob_dist.size(-1) samples without replacement')
+    rows = []
+    for row in p2:  # one draw per distribution row, vectorised within the row
+        s = row.sum()
+        if s <= 0:
+            raise RuntimeError('invalid multinomial distribution (sum of probabilities <= 0)')
+        if replacement:
+            rows.append(xp.searchsorted(xp.cumsum(row / s), gen.random(num_samples), side='right'))
+        else:
+            # Gumbel-top-k: sampling without replacement in proportion to the weights
+            keys = xp.log(gen.random(row.shape[0])) / xp.where(row > 0, row, 1e-300)
+            rows.append(xp.argsort(-keys)[:num_samples])
+    out = xp.stack(rows).astype(_np.int64)
+    out = xp.minimum(out, p2.shape[1] - 1)
+    return _wrap(out.reshape(probs.shape[:-1] + (num_samples,)), input._device)
+
+
+def poisson(input, generator=None):
+    gen = generator_for(input._device, generator)
+    return _wrap(gen.poisson(input._data).astype(input._data.dtype), input._device)

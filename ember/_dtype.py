@@ -1,0 +1,132 @@
+"""Tensor element types (ember.float32, ember.long, ...) mapped onto NumPy/CuPy dtypes, and PyTorch's promotion rules."""
+import builtins
+
+import numpy as _np
+
+
+class dtype:
+    """An element type; ``.np`` is the matching NumPy dtype used for storage."""
+    __slots__ = ('name', 'np', 'is_floating_point', 'is_signed', 'itemsize', '_category')
+
+    def __init__(self, name, np_dtype, category):
+        self.name, self.np = name, _np.dtype(np_dtype)
+        self.is_floating_point = category == 2
+        self.is_signed = self.np.kind in 'if'
+        self.itemsize = self.np.itemsize
+        self._category = category  # 0 bool, 1 integer, 2 floating: the order PyTorch promotes in
+
+    def __repr__(self):
+        return f'ember.{self.name}'
+
+    def __reduce__(self):
+        return (_by_name, (self.name,))
+
+    @property
+    def is_complex(self):
+        return False
+
+    def to_real(self):
+        return self
+
+
+float16 = dtype('float16', 'float16', 2)
+float32 = dtype('float32', 'float32', 2)
+float64 = dtype('float64', 'float64', 2)
+int8 = dtype('int8', 'int8', 1)
+int16 = dtype('int16', 'int16', 1)
+int32 = dtype('int32', 'int32', 1)
+int64 = dtype('int64', 'int64', 1)
+uint8 = dtype('uint8', 'uint8', 1)
+bool_ = dtype('bool', 'bool', 0)
+
+half, float, double = float16, float32, float64
+short, int, long = int16, int32, int64
+
+ALL = (float16, float32, float64, int8, int16, int32, int64, uint8, bool_)
+_FROM_NP = {d.np: d for d in ALL}
+_BY_NAME = {d.name: d for d in ALL}
+
+
+def _by_name(name):
+    return _BY_NAME[name]
+
+
+class _Defaults:
+    float_dtype = float32
+
+
+def get_default_dtype():
+    return _Defaults.float_dtype
+
+
+def set_default_dtype(d):
+    d = to_dtype(d)
+    if not d.is_floating_point:
+        raise TypeError(f'only floating-point types are supported as the default type, got {d}')
+    _Defaults.float_dtype = d
+
+
+def from_np(np_dtype):
+    """The ember dtype of a NumPy/CuPy dtype; float64 Python data is kept as it is."""
+    try:
+        return _FROM_NP[np_dtype]
+    except KeyError:
+        raise TypeError(f"ember has no dtype for numpy dtype '{np_dtype}'; supported: "
+                        + ', '.join(d.name for d in ALL)) from None
+
+
+def to_dtype(d):
+    """Accept an ember dtype, a NumPy dtype/type, or a name, as PyTorch APIs accept torch dtypes."""
+    if d is None or type(d) is dtype:
+        return d
+    if isinstance(d, str):
+        d = d.replace('torch.', '').replace('ember.', '')
+        if d in _BY_NAME:
+            return _BY_NAME[d]
+        alias = {'float': float32, 'double': float64, 'half': float16, 'long': int64, 'int': int32, 'short': int16}
+        if d in alias:
+            return alias[d]
+    if d is builtins.float:
+        return get_default_dtype()
+    if d is builtins.int:
+        return int64
+    if d is builtins.bool:
+        return bool_
+    try:
+        return from_np(_np.dtype(d))
+    except TypeError:
+        raise TypeError(f'not a dtype: {d!r}') from None
+
+
+def scalar_dtype(value):
+    """The dtype PyTorch gives a Python scalar when it stands alone (bool, int64, default float)."""
+    if isinstance(value, builtins.bool) or isinstance(value, _np.bool_):
+        return bool_
+    if isinstance(value, (builtins.int, _np.integer)):
+        return int64
+    return get_default_dtype()
+
+
+def promote(a, b):
+    """Result dtype of two dtypes of equal priority (both tensors or both scalars)."""
+    if a is b:
+        return a
+    return _FROM_NP[_np.promote_types(a.np, b.np)]
+
+
+def result_type(a_dtype, a_dim, b_dtype, b_dim):
+    """PyTorch's promotion for a binary op: dimensioned tensors outrank 0-dim tensors outrank Python scalars.
+
+    ``*_dim`` is 2 for a tensor with dims, 1 for a 0-dim tensor, 0 for a Python scalar; a lower-priority
+    operand only matters when its category (bool < int < float) is higher.
+    """
+    if a_dtype is b_dtype:
+        return a_dtype
+    if a_dim == b_dim:
+        return promote(a_dtype, b_dtype)
+    hi, lo = (a_dtype, b_dtype) if a_dim > b_dim else (b_dtype, a_dtype)
+    if lo._category <= hi._category:
+        return hi
+    if min(a_dim, b_dim) == 0:  # a Python scalar of higher category: that category's default dtype
+        return get_default_dtype() if lo._category == 2 else (int64 if lo._category == 1 else lo)
+    return lo

@@ -1,0 +1,79 @@
+"""Tensor repr in PyTorch's style: tensor([[1., 2.]], requires_grad=True), with set_printoptions."""
+import numpy as _np
+
+from ._dtype import get_default_dtype
+
+
+class _Options:
+    precision = 4
+    threshold = 1000
+    edgeitems = 3
+    linewidth = 80
+    sci_mode = None
+
+
+def set_printoptions(precision=None, threshold=None, edgeitems=None, linewidth=None, profile=None, sci_mode=None):
+    if profile == 'default':
+        _Options.precision, _Options.threshold, _Options.edgeitems, _Options.linewidth = 4, 1000, 3, 80
+    elif profile == 'short':
+        _Options.precision, _Options.threshold, _Options.edgeitems, _Options.linewidth = 2, 1000, 2, 80
+    elif profile == 'full':
+        _Options.precision, _Options.threshold, _Options.edgeitems, _Options.linewidth = 4, float('inf'), 3, 80
+    for name, v in (('precision', precision), ('threshold', threshold), ('edgeitems', edgeitems),
+                    ('linewidth', linewidth)):
+        if v is not None:
+            setattr(_Options, name, v)
+    _Options.sci_mode = sci_mode
+
+
+def _float_formatter(arr):
+    finite = arr[_np.isfinite(arr)] if arr.size else arr
+    p = _Options.precision
+    if finite.size == 0:
+        return lambda x: f'{x}'.replace('inf', 'inf')
+    amax, nz = _np.abs(finite).max(), _np.abs(finite[finite != 0])
+    amin = nz.min() if nz.size else 0
+    integral = _np.all(finite == _np.round(finite))
+    sci = _Options.sci_mode if _Options.sci_mode is not None else (
+        amax >= 1e8 or (amin and amin < 1e-4) or (amin and amax / amin > 1000.0 and not integral))
+    if sci:
+        fmt = lambda x: f'{x:.{p}e}'  # noqa: E731
+    elif integral:
+        fmt = lambda x: f'{x:.0f}.'  # noqa: E731
+    else:
+        fmt = lambda x: f'{x:.{p}f}'  # noqa: E731
+    width = max(len(fmt(x)) for x in finite.ravel()[:10000]) if finite.size else 1
+    return lambda x: (fmt(x) if _np.isfinite(x) else str(x)).rjust(width)
+
+
+def format_tensor(t):
+    arr = t._data if t._device.type == 'cpu' else t._data.get()
+    prefix = 'tensor('
+    if arr.dtype.kind == 'f':
+        formatter = {'float_kind': _float_formatter(arr.astype(_np.float64))}
+    elif arr.dtype.kind == 'b':
+        formatter = {'bool': lambda x: 'True' if x else 'False'}
+    else:
+        formatter = None
+    if arr.size == 0:
+        body = '[]'
+    elif arr.ndim == 0:
+        body = formatter['float_kind'](arr.item()).strip() if formatter and 'float_kind' in formatter else (
+            ('True' if arr.item() else 'False') if arr.dtype.kind == 'b' else str(arr.item()))
+    else:
+        body = _np.array2string(arr, separator=', ', prefix=prefix, formatter=formatter,
+                                threshold=_Options.threshold if _Options.threshold != float('inf') else _np.inf,
+                                edgeitems=_Options.edgeitems, max_line_width=_Options.linewidth)
+    extras = []
+    if t._device.type != 'cpu':
+        extras.append(f"device='{t._device}'")
+    default = {'f': get_default_dtype().np, 'i': _np.dtype(_np.int64), 'b': _np.dtype(_np.bool_)}
+    if arr.size == 0 and arr.ndim != 1:
+        extras.append(f'size={tuple(arr.shape)}')
+    if default.get(arr.dtype.kind) != arr.dtype:
+        extras.append(f'dtype=ember.{t.dtype.name}')
+    if t.grad_fn is not None:
+        extras.append(f'grad_fn=<{t.grad_fn._name}>')
+    elif t._rg:
+        extras.append('requires_grad=True')
+    return prefix + body + ''.join(', ' + e for e in extras) + ')'

@@ -1,0 +1,559 @@
+"""Tensor: an array of its device's array module plus autograd state; operators and methods delegate to ember.ops."""
+import builtins
+
+from ._dtype import _FROM_NP, to_dtype, get_default_dtype, from_np
+from .backends import cpu, get_device, device_of_array
+from .autograd.grad_mode import _State
+
+
+class Size(tuple):
+    """A tensor's shape: a tuple, as ``x.shape`` and ``x.size()`` return."""
+    __slots__ = ()
+
+    def __repr__(self):
+        return f'ember.Size([{", ".join(map(str, self))}])'
+
+    def numel(self):
+        n = 1
+        for s in self:
+            n *= s
+        return n
+
+    def __getitem__(self, key):
+        r = tuple.__getitem__(self, key)
+        return Size(r) if isinstance(key, slice) else r
+
+    def __add__(self, other):
+        return Size(tuple(self) + tuple(other))
+
+
+def _wrap(data, device):
+    """The fast constructor every op uses: no checks, no copies."""
+    t = _new(Tensor)
+    t._data, t._device, t._rg, t.grad, t.grad_fn, t._out, t._vc, t._hooks = data, device, False, None, None, 0, None, None
+    return t
+
+
+_new = object.__new__
+
+
+class Tensor:
+    """A multi-dimensional array on a device, recording the ops applied to it when it requires grad."""
+    __slots__ = ('_data', '_device', '_rg', 'grad', 'grad_fn', '_out', '_vc', '_hooks', '__weakref__', '__dict__')
+    __array_priority__ = 1000  # make NumPy defer `ndarray * tensor` to Tensor.__rmul__
+
+    def __init__(self, *args, device=None, dtype=None):
+        # ember.Tensor(data) and ember.Tensor(*sizes), the legacy constructor: always the default float dtype
+        from ._creation import tensor, zeros
+        dt = to_dtype(dtype) or get_default_dtype()
+        if len(args) == 1 and not isinstance(args[0], (builtins.int, Size)):
+            src = tensor(args[0], dtype=dt, device=device)
+        else:
+            shape = args[0] if len(args) == 1 and isinstance(args[0], Size) else args
+            src = zeros(*shape, dtype=dt, device=device)
+        self._data, self._device = src._data, src._device
+        self._rg, self.grad, self.grad_fn, self._out, self._vc, self._hooks = False, None, None, 0, None, None
+
+    # ---- storage, type and place ------------------------------------------------------------------------------
+    @property
+    def shape(self):
+        return Size(self._data.shape)
+
+    def size(self, dim=None):
+        if dim is None:
+            return Size(self._data.shape)
+        from .ops._util import norm_dim
+        return self._data.shape[norm_dim(dim, self._data.ndim)]
+
+    @property
+    def dtype(self):
+        return _FROM_NP[self._data.dtype]
+
+    @property
+    def device(self):
+        return self._device
+
+    @property
+    def is_cuda(self):
+        return self._device.type == 'cuda'
+
+    @property
+    def is_cpu(self):
+        return self._device.type == 'cpu'
+
+    @property
+    def ndim(self):
+        return self._data.ndim
+
+    def dim(self):
+        return self._data.ndim
+
+    ndimension = dim
+
+    def numel(self):
+        return self._data.size
+
+    nelement = numel
+
+    def element_size(self):
+        return self._data.itemsize
+
+    @property
+    def itemsize(self):
+        return self._data.itemsize
+
+    @property
+    def nbytes(self):
+        return self._data.nbytes
+
+    def is_floating_point(self):
+        return self._data.dtype.kind == 'f'
+
+    def is_complex(self):
+        return False
+
+    def is_contiguous(self, memory_format=None):
+        return self._data.flags.c_contiguous
+
+    def stride(self, dim=None):
+        st = tuple(s // self._data.itemsize for s in self._data.strides)
+        return st if dim is None else st[dim]
+
+    def storage_offset(self):
+        return 0
+
+    def data_ptr(self):
+        return self._data.__array_interface__['data'][0] if self._device is cpu else self._data.data.ptr
+
+    @property
+    def is_sparse(self):
+        return False
+
+    @property
+    def layout(self):
+        return 'strided'
+
+    @property
+    def data(self):
+        """A tensor sharing this one's storage, outside the graph (PyTorch's ``.data``)."""
+        t = _wrap(self._data, self._device)
+        if self._vc is None:
+            self._vc = [0]
+        t._vc = self._vc
+        return t
+
+    @data.setter
+    def data(self, value):
+        if not isinstance(value, Tensor):
+            raise TypeError(f'data must be a Tensor, not {type(value).__name__}')
+        self._data, self._device = value._data, value._device
+
+    # ---- autograd state ---------------------------------------------------------------------------------------
+    @property
+    def requires_grad(self):
+        return self._rg
+
+    @requires_grad.setter
+    def requires_grad(self, flag):
+        flag = builtins.bool(flag)
+        if self.grad_fn is not None:
+            if not flag:
+                raise RuntimeError('you can only change requires_grad flags of leaf variables. If you want to use a '
+                                   'computed variable in a subgraph that doesn\'t require differentiation use '
+                                   'var_no_grad = var.detach().')
+            return
+        if flag and self._data.dtype.kind != 'f':
+            raise RuntimeError(f'only Tensors of floating point and complex dtype can require gradients (got '
+                               f'{self.dtype.name})')
+        self._rg = flag
+
+    def requires_grad_(self, requires_grad=True):
+        self.requires_grad = requires_grad
+        return self
+
+    @property
+    def is_leaf(self):
+        return self.grad_fn is None
+
+    @property
+    def output_nr(self):
+        return self._out
+
+    @property
+    def _version(self):
+        return self._vc[0] if self._vc is not None else 0
+
+    def retain_grad(self):
+        if self.grad_fn is None:
+            if not self._rg:
+                raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
+            return
+        import weakref
+        node = self.grad_fn
+        if node.retained is None:
+            node.retained = {}
+        node.retained[self._out] = weakref.ref(self)
+
+    @property
+    def retains_grad(self):
+        node = self.grad_fn
+        return builtins.bool(node is not None and node.retained and self._out in node.retained)
+
+    def register_hook(self, hook):
+        if not self._rg:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        from .autograd.graph import add_tensor_hook
+        return add_tensor_hook(self, hook)
+
+    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+        from .autograd import backward
+        backward(self, gradient, retain_graph, create_graph, inputs=inputs)
+
+    def detach(self):
+        t = _wrap(self._data, self._device)
+        if self._vc is None:
+            self._vc = [0]
+        t._vc = self._vc
+        return t
+
+    def detach_(self):
+        self.grad_fn, self._rg, self._out = None, False, 0
+        return self
+
+    def _snapshot(self):
+        """A second handle on this tensor's current value and graph position (for in-place ops' backward)."""
+        t = _wrap(self._data, self._device)
+        if self._vc is None:
+            self._vc = [0]
+        t._vc, t._rg, t.grad_fn, t._out = self._vc, self._rg, self.grad_fn, self._out
+        return t
+
+    def _rebind(self, result):
+        """After an in-place op: this tensor now stands for ``result``'s graph position."""
+        self.grad_fn, self._out, self._rg = result.grad_fn, result._out, result._rg or self._rg
+
+    def _bump(self):
+        if self._vc is None:
+            self._vc = [1]
+        else:
+            self._vc[0] += 1
+
+    def _detached_copy(self, copy=True):
+        return _wrap(self._data.copy() if copy else self._data, self._device)
+
+    def _accumulate_(self, g):
+        """In-place gradient accumulation (engine only)."""
+        self._data += g._data
+
+    # ---- conversion -------------------------------------------------------------------------------------------
+    def item(self):
+        if self._data.size != 1:
+            raise RuntimeError(f'a Tensor with {self._data.size} elements cannot be converted to Scalar')
+        return self._data.item()
+
+    def tolist(self):
+        return self._data.tolist()
+
+    def numpy(self, *, force=False):
+        if self._rg and not force:
+            raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() "
+                               "instead.")
+        if self._device is not cpu:
+            if force:
+                return self._data.get()
+            raise TypeError(f"can't convert {self._device} device type tensor to numpy. Use Tensor.cpu() to copy "
+                            f"the tensor to host memory first.")
+        return self._data
+
+    def __array__(self, dtype=None, copy=None):
+        arr = self.numpy()
+        return arr if dtype is None else arr.astype(dtype)
+
+    def to(self, *args, dtype=None, device=None, non_blocking=False, copy=False, memory_format=None):
+        for a in args:
+            if isinstance(a, Tensor):
+                dtype, device = a.dtype, a._device
+            elif isinstance(a, str) and a.split(':')[0] in ('cpu', 'cuda'):
+                device = a
+            elif a is not None and type(a).__name__ == 'device':
+                device = a
+            elif isinstance(a, builtins.int) and not isinstance(a, builtins.bool):
+                device = a
+            elif a is not None:
+                dtype = a
+        out = self
+        if device is not None:
+            dev = get_device(device)
+            if dev is not self._device:
+                from .ops.convert import to_device
+                out = to_device(out, dev)
+        if dtype is not None:
+            dt = to_dtype(dtype)
+            if dt.np != out._data.dtype:
+                from .ops.convert import to_dtype_op
+                out = to_dtype_op(out, dt)
+        if copy and out is self:
+            out = self.clone()
+        return out
+
+    def type(self, dtype=None, non_blocking=False):
+        if dtype is None:
+            return f'ember.{self.dtype.name}'
+        return self.to(dtype)
+
+    def cpu(self, memory_format=None):
+        return self.to('cpu')
+
+    def cuda(self, device=None, non_blocking=False, memory_format=None):
+        return self.to(f'cuda:{device}' if isinstance(device, builtins.int) else (device or 'cuda'))
+
+    def float(self, memory_format=None):
+        return self.to(to_dtype('float32'))
+
+    def double(self, memory_format=None):
+        return self.to(to_dtype('float64'))
+
+    def half(self, memory_format=None):
+        return self.to(to_dtype('float16'))
+
+    def long(self, memory_format=None):
+        return self.to(to_dtype('int64'))
+
+    def int(self, memory_format=None):
+        return self.to(to_dtype('int32'))
+
+    def short(self, memory_format=None):
+        return self.to(to_dtype('int16'))
+
+    def char(self, memory_format=None):
+        return self.to(to_dtype('int8'))
+
+    def byte(self, memory_format=None):
+        return self.to(to_dtype('uint8'))
+
+    def bool(self, memory_format=None):
+        return self.to(to_dtype('bool'))
+
+    def type_as(self, other):
+        return self.to(other.dtype)
+
+    def clone(self, memory_format=None):
+        from .ops.convert import clone
+        return clone(self)
+
+    # ---- Python protocol --------------------------------------------------------------------------------------
+    def __len__(self):
+        if self._data.ndim == 0:
+            raise TypeError('len() of a 0-d tensor')
+        return self._data.shape[0]
+
+    def __iter__(self):
+        if self._data.ndim == 0:
+            raise TypeError('iteration over a 0-d tensor')
+        return iter(self.unbind(0))
+
+    def __bool__(self):
+        if self._data.size != 1:
+            raise RuntimeError(f'Boolean value of Tensor with more than one value is ambiguous (shape '
+                               f'{tuple(self.shape)})')
+        return builtins.bool(self._data.item())
+
+    def __float__(self):
+        return builtins.float(self.item())
+
+    def __int__(self):
+        return builtins.int(self.item())
+
+    def __index__(self):
+        if self._data.dtype.kind not in 'iub' or self._data.size != 1:
+            raise TypeError('only integer tensors of a single element can be converted to an index')
+        return builtins.int(self.item())
+
+    def __complex__(self):
+        return complex(self.item())
+
+    __hash__ = object.__hash__
+
+    def __repr__(self):
+        from ._printing import format_tensor
+        return format_tensor(self)
+
+    def __format__(self, spec):
+        if self._data.ndim == 0 and spec:
+            return format(self.item(), spec)
+        return repr(self)
+
+    def __reduce_ex__(self, protocol):
+        from .serialization import _rebuild_tensor
+        return (_rebuild_tensor, (self.numpy(force=True), str(self._device), self._rg))
+
+    def __deepcopy__(self, memo):
+        if self.grad_fn is not None:
+            raise RuntimeError('Only Tensors created explicitly by the user (graph leaves) support the deepcopy '
+                               'protocol at the moment.')
+        t = type(self).__new__(type(self))
+        Tensor.__init_copy__(t, self)
+        memo[id(self)] = t
+        return t
+
+    def __init_copy__(self, src):
+        self._data, self._device = src._data.copy(), src._device
+        self._rg, self.grad, self.grad_fn, self._out, self._vc, self._hooks = src._rg, None, None, 0, None, None
+        if src.grad is not None:
+            self.grad = src.grad.clone()
+        for k, v in getattr(src, '__dict__', {}).items():
+            self.__dict__[k] = v
+
+
+# ---- operators and methods: thin delegations to ember.ops ---------------------------------------------------------
+def _install_methods():
+    from .ops import elementwise as E, reduce as R, shape as S, index as I, linalg as L, sorting as O
+    from .ops.convert import inplace_binary, inplace_unary
+    from ._creation import _filled, tensor as _tensor_fn
+    T = Tensor
+
+    def swap(fn):
+        return lambda self, other: fn(other, self) if isinstance(other, Tensor) else NotImplemented
+
+    ops = {
+        '__add__': E.add, '__radd__': E.add, '__sub__': E.sub, '__rsub__': E.rsub, '__mul__': E.mul,
+        '__rmul__': E.mul, '__truediv__': E.div, '__rtruediv__': E.rdiv, '__floordiv__': E.floor_divide,
+        '__rfloordiv__': E.rfloordiv, '__mod__': E.remainder, '__rmod__': E.rremainder, '__pow__': E.pow,
+        '__rpow__': E.rpow, '__matmul__': L.matmul, '__rmatmul__': swap(L.matmul), '__neg__': E.neg,
+        '__abs__': E.abs, '__invert__': E.bitwise_not, '__and__': E.bitwise_and, '__or__': E.bitwise_or,
+        '__xor__': E.bitwise_xor, '__rand__': E.bitwise_and, '__ror__': E.bitwise_or, '__rxor__': E.bitwise_xor,
+        '__eq__': E.eq, '__ne__': E.ne, '__lt__': E.lt, '__le__': E.le, '__gt__': E.gt, '__ge__': E.ge,
+        '__getitem__': I.getitem, '__setitem__': I.setitem,
+    }
+    methods = [E.add, E.sub, E.mul, E.div, E.remainder, E.pow, E.neg, E.abs, E.exp, E.expm1, E.log, E.log2, E.log10,
+               E.log1p, E.sqrt, E.rsqrt, E.reciprocal, E.square, E.sin, E.cos, E.tan, E.tanh, E.sigmoid, E.atan,
+               E.relu, E.sign, E.floor, E.ceil, E.trunc, E.round, E.frac, E.clamp, E.clip, E.maximum, E.minimum,
+               E.eq, E.ne, E.lt, E.le, E.gt, E.ge, E.greater, E.less, E.greater_equal, E.less_equal, E.not_equal,
+               E.logical_and, E.logical_or, E.logical_xor, E.logical_not, E.bitwise_not, E.bitwise_and,
+               E.bitwise_or, E.bitwise_xor, E.isnan, E.isinf, E.isfinite, E.isclose, E.allclose, E.equal,
+               E.floor_divide,
+               R.sum, R.mean, R.prod, R.max, R.min, R.amax, R.amin, R.argmax, R.argmin, R.var, R.std, R.norm,
+               R.logsumexp, R.softmax, R.log_softmax, R.cumsum, R.cumprod, R.all, R.any, R.count_nonzero,
+               S.reshape, S.view, S.flatten, S.unflatten, S.squeeze, S.unsqueeze, S.permute, S.transpose, S.t,
+               S.movedim, S.expand, S.repeat, S.split, S.tensor_split, S.chunk, S.unbind, S.narrow, S.select,
+               S.flip, S.fliplr, S.flipud, S.roll, S.contiguous, S.tril, S.triu, S.diagonal, S.diag,
+               I.gather, I.scatter, I.scatter_add, I.scatter_reduce, I.index_select, I.index_add, I.masked_fill,
+               I.masked_select, I.take, I.nonzero, I.argwhere,
+               L.matmul, L.mm, L.bmm, L.mv, L.dot, L.inner, L.outer, L.ger,
+               O.sort, O.argsort, O.topk, O.kthvalue, O.median, O.unique, O.bincount, O.histc]
+    for fn in methods:
+        setattr(T, fn.__name__, fn)
+    for name, fn in ops.items():
+        setattr(T, name, fn)
+    T.true_divide = T.divide = T.__truediv__
+    T.multiply, T.subtract, T.negative, T.absolute, T.arctan = E.mul, E.sub, E.neg, E.abs, E.atan
+    T.swapaxes = T.swapdims = S.transpose
+    T.moveaxis = S.movedim
+    T.fmod = E.remainder
+    T.__pos__ = lambda self: self
+    T.where = lambda self, condition, other: E.where(condition, self, other)
+    T.view_as = lambda self, other: S.view(self, other.shape)
+    T.reshape_as = lambda self, other: S.reshape(self, other.shape)
+    T.expand_as = lambda self, other: S.expand(self, other.shape)
+    T.T = property(lambda self: S.permute(self, tuple(range(self.ndim - 1, -1, -1))))
+    T.mT = property(lambda self: S.transpose(self, -2, -1))
+    T.H = T.mH = property(lambda self: S.transpose(self, -2, -1) if self.ndim >= 2 else self)
+
+    # in place: straight into memory without a graph, else computed and rebound (see ops.convert)
+    for name, ufunc, fn in (('add_', 'add', E.add), ('sub_', 'subtract', E.sub), ('mul_', 'multiply', E.mul),
+                            ('div_', 'divide', E.div), ('pow_', 'power', E.pow),
+                            ('remainder_', 'remainder', E.remainder), ('floor_divide_', 'floor_divide',
+                                                                        E.floor_divide)):
+        def method(self, other, alpha=None, *, _u=ufunc, _f=fn, _n=name):
+            if alpha is not None:
+                other = other * alpha
+            return inplace_binary(self, other, _u, _f, _n)
+        method.__name__ = name
+        setattr(T, name, method)
+    T.__iadd__, T.__isub__, T.__imul__, T.__itruediv__ = T.add_, T.sub_, T.mul_, T.div_
+    T.__ipow__, T.__imod__, T.__ifloordiv__ = T.pow_, T.remainder_, T.floor_divide_
+    T.multiply_, T.subtract_, T.divide_, T.true_divide_ = T.mul_, T.sub_, T.div_, T.div_
+    for fn in (E.exp, E.log, E.sqrt, E.abs, E.neg, E.relu, E.sigmoid, E.tanh, E.clamp, E.floor, E.ceil, E.round,
+               E.sign, E.sin, E.cos, E.reciprocal, E.log1p, E.expm1, E.trunc, E.rsqrt, E.square,
+               I.masked_fill, I.scatter, I.scatter_add, I.index_add, S.tril, S.triu, E.maximum, E.minimum):
+        def method(self, *args, _f=fn, **kwargs):
+            return inplace_unary(self, _f, _f.__name__ + '_', *args, **kwargs)
+        method.__name__ = fn.__name__ + '_'
+        setattr(T, method.__name__, method)
+    T.clip_ = T.clamp_
+    T.negative_ = T.neg_
+
+    def index_put_(self, indices, values, accumulate=False):
+        if accumulate:
+            return inplace_unary(self, lambda a: I.index_put_acc(a, indices, values), 'index_put_')
+        return I.setitem(self, indices, values)
+    T.index_put_ = index_put_
+
+    def zero_(self):
+        return fill_(self, 0)
+
+    def fill_(self, value):
+        from .ops.convert import check_inplace_leaf
+        check_inplace_leaf(self, 'fill_')
+        if isinstance(value, Tensor):
+            value = value.item()
+        if _State.grad_enabled and self._rg:
+            return inplace_unary(self, lambda a: a * 0 + value, 'fill_')
+        self._data.fill(value)
+        self._bump()
+        return self
+
+    def copy_(self, src, non_blocking=False):
+        from .ops.convert import check_inplace_leaf, assign_result
+        check_inplace_leaf(self, 'copy_')
+        if not isinstance(src, Tensor):
+            src = _tensor_fn(src)
+        if _State.grad_enabled and (self._rg or src._rg):
+            moved = src.to(device=self._device, dtype=self.dtype)
+            return assign_result(self, moved.expand(self.shape) * 1 if moved.shape != self.shape else moved * 1,
+                                 'copy_')
+        data = src._data if src._device is self._device else src.to(self._device)._data
+        try:
+            self._device.xp.copyto(self._data, data, casting='unsafe')
+        except ValueError:
+            raise RuntimeError(f'copy_: the source of shape {tuple(src.shape)} cannot be broadcast to the '
+                               f'destination shape {tuple(self.shape)}') from None
+        self._bump()
+        return self
+    T.zero_, T.fill_, T.copy_ = zero_, fill_, copy_
+
+    def _random_(name, draw):
+        def method(self, *args, generator=None, **kwargs):
+            from .ops.convert import check_inplace_leaf
+            from .backends.random import generator_for
+            check_inplace_leaf(self, name)
+            gen = generator_for(self._device, generator)
+            self._data[...] = draw(gen, self.shape, *args, **kwargs)
+            self._bump()
+            return self
+        method.__name__ = name
+        return method
+    T.normal_ = _random_('normal_', lambda g, s, mean=0.0, std=1.0: g.standard_normal(s) * std + mean)
+    T.uniform_ = _random_('uniform_', lambda g, s, a=0.0, b=1.0: g.random(s) * (b - a) + a)
+    T.bernoulli_ = _random_('bernoulli_', lambda g, s, p=0.5: g.random(s) < (p._data if isinstance(p, T) else p))
+    T.exponential_ = _random_('exponential_', lambda g, s, lambd=1.0: g.exponential(1.0 / lambd, s))
+    T.random_ = _random_('random_', lambda g, s, low=0, high=None: g.integers(
+        low if high is not None else 0, high if high is not None else (low or 2 ** 24), size=s))
+    T.log_normal_ = _random_('log_normal_', lambda g, s, mean=1.0, std=2.0: g.lognormal(mean, std, s))
+    T.geometric_ = _random_('geometric_', lambda g, s, p: g.geometric(p, s))
+    T.cauchy_ = _random_('cauchy_', lambda g, s, median=0.0, sigma=1.0: median + sigma * g.standard_cauchy(s))
+
+    def new(fill):
+        def method(self, *size, dtype=None, device=None, requires_grad=False, **_):
+            if fill == 'full':
+                size, value = size[0], size[1]
+                return _filled(value, (size,) if isinstance(size, int) else size, dtype or self.dtype,
+                               device or self._device, requires_grad)
+            return _filled(fill, size, dtype or self.dtype, device or self._device, requires_grad)
+        return method
+    T.new_zeros, T.new_ones, T.new_empty, T.new_full = new(0), new(1), new(None), new('full')
+    T.new_tensor = lambda self, data, dtype=None, device=None, requires_grad=False: _tensor_fn(
+        data, dtype=dtype or self.dtype, device=device or self._device, requires_grad=requires_grad)
+
+
+_install_methods()

@@ -1,0 +1,148 @@
+"""What every op shares: wrapping arrays as tensors, recording graph nodes, operand coercion, dim checks."""
+import builtins
+import traceback
+
+from .._dtype import _FROM_NP, result_type, get_default_dtype, int64, bool_
+from ..autograd.grad_mode import _State
+from ..autograd.graph import Node, make_saved_output
+from .._tensor import Tensor, _wrap
+
+_SCALARS = (builtins.int, builtins.float, builtins.bool)
+
+
+def record(data, device, inputs, name, fns, saved=()):
+    """Wrap ``data`` as the op's result and, when grad is on and an input requires it, attach a Node.
+
+    ``fns[i]`` maps the output's gradient to input i's; it is only called for inputs that need one.
+    """
+    out = _wrap(data, device)
+    if not _State.grad_enabled:
+        return out
+    edges = None
+    for i, t in enumerate(inputs):
+        if t is not None and t.requires_grad:
+            if edges is None:
+                edges = [None] * len(inputs)
+            edges[i] = (t.grad_fn, t._out) if t.grad_fn is not None else (t, 0)
+    if edges is not None:
+        out.requires_grad = True
+        node = out.grad_fn = Node(name, tuple(edges), fns, saved)
+        if _State.anomaly:
+            _anomaly_forward(node, out, inputs)
+    return out
+
+
+def record_with_output(data, device, inputs, name, make_fns, saved=()):
+    """Like record, for ops whose backward reuses their own output: ``make_fns(out_getter)`` builds the fns."""
+    out = record(data, device, inputs, name, None, saved)
+    if out.grad_fn is not None:
+        out.grad_fn.fns = make_fns(make_saved_output(out.grad_fn, data, device))
+    return out
+
+
+def _anomaly_forward(node, out, inputs):
+    stack = traceback.extract_stack()[:-3]
+    user = [f for f in stack if '/ember/' not in f.filename.replace('\\', '/')]
+    frame = user[-1] if user else stack[-1]
+    node.trace = f'  File "{frame.filename}", line {frame.lineno}, in {frame.name}\n    {frame.line}'
+    xp = out._device.xp
+    if _State.anomaly_check_nan and out._data.dtype.kind == 'f' and not xp.isfinite(out._data).all():
+        ins = [t for t in inputs if isinstance(t, Tensor)]
+        if all(not t.is_floating_point() or xp.isfinite(t._data).all() for t in ins):
+            desc = ', '.join(f'{tuple(t.shape)} {t.dtype.name}' for t in ins)
+            raise RuntimeError(f"Function '{node._name}' produced nan or inf values in its forward output from "
+                               f"finite inputs ({desc}); it was created at:\n{node.trace}")
+
+
+def unbroadcast(g, shape):
+    """Sum a broadcast gradient back to an operand's shape."""
+    if g.shape == shape:
+        return g
+    extra = g.ndim - len(shape)
+    axes = tuple(range(extra)) + tuple(i + extra for i, n in enumerate(shape) if n == 1 and g.shape[i + extra] != 1)
+    if axes:
+        g = g.sum(axes, keepdim=True)
+    if extra:
+        g = g.reshape(shape)
+    return g
+
+
+def same_device(a, b, op):
+    if a._device is not b._device:
+        raise RuntimeError(f'Expected all tensors to be on the same device, but found at least two devices, '
+                           f'{a._device} and {b._device}! (when checking arguments for {op})')
+
+
+def _priority(t):
+    return 2 if t._data.ndim else 1
+
+
+def coerce_pair(a, b, op):
+    """Make ``a`` and ``b`` tensors of PyTorch's promoted dtype (Python scalars stay scalars when they fit)."""
+    if isinstance(b, Tensor):
+        if isinstance(a, Tensor):
+            same_device(a, b, op)
+            if a._data.dtype is b._data.dtype or a._data.dtype == b._data.dtype:
+                return a, b
+            dt = result_type(_FROM_NP[a._data.dtype], _priority(a), _FROM_NP[b._data.dtype], _priority(b))
+            return a.to(dt), b.to(dt)
+        b, a = coerce_pair(b, a, op)
+        return a, b
+    if not isinstance(b, _SCALARS):
+        b = scalar_value(b, op)
+    kind = a._data.dtype.kind
+    if isinstance(b, builtins.bool):
+        return a, b
+    if isinstance(b, builtins.float):
+        if kind != 'f':
+            a = a.to(get_default_dtype())
+    elif kind == 'b':
+        a = a.to(int64)
+    return a, b
+
+
+def scalar_value(b, op):
+    """Numbers from NumPy scalars or 0-d arrays become Python numbers; anything else is refused."""
+    if hasattr(b, 'item') and getattr(b, 'ndim', 0) == 0 and not isinstance(b, Tensor):
+        return b.item()
+    if isinstance(b, (list, tuple)):
+        from .._creation import tensor
+        return tensor(b)
+    raise TypeError(f"{op}(): argument 'other' must be Tensor or Number, not {type(b).__name__}")
+
+
+def as_tensor_like(x, like):
+    """A Python scalar or array-like turned into a tensor on ``like``'s device."""
+    if isinstance(x, Tensor):
+        return x
+    from .._creation import tensor
+    return tensor(x, device=like._device)
+
+
+def norm_dim(dim, ndim, name='dim'):
+    """Wrap a possibly negative dim into range, with PyTorch's IndexError when it is out of range."""
+    n = builtins.max(ndim, 1)
+    if not -n <= dim < n:
+        raise IndexError(f'Dimension out of range (expected to be in range of [{-n}, {n - 1}], but got {dim})')
+    return dim % n
+
+
+def norm_dims(dim, ndim):
+    """A tuple of non-negative dims from None (all), an int or a sequence."""
+    if dim is None:
+        return tuple(range(ndim))
+    if isinstance(dim, (builtins.int,)) or hasattr(dim, '__index__'):
+        return (norm_dim(int(dim), ndim),)
+    dims = tuple(norm_dim(d, ndim) for d in dim)
+    if len(set(dims)) != len(dims):
+        raise RuntimeError(f'dim {dims} appears multiple times in the list of dims')
+    return dims if dims or ndim == 0 else tuple(range(ndim))
+
+
+def float_dtype_for(a):
+    """The dtype an op that needs floats computes in: a's own if floating, else the default float."""
+    return a._data.dtype if a._data.dtype.kind == 'f' else get_default_dtype().np
+
+
+__all__ = ['record', 'record_with_output', 'unbroadcast', 'coerce_pair', 'norm_dim', 'norm_dims', 'same_device',
+           'Tensor', '_wrap', 'bool_']

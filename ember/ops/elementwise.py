@@ -1,0 +1,472 @@
+"""Elementwise ops with broadcasting: arithmetic, unary math, activations, clamp/where, comparisons and logic."""
+import builtins
+
+from .._dtype import get_default_dtype
+from ._util import Tensor, record, record_with_output, unbroadcast, coerce_pair, same_device, as_tensor_like, _wrap
+
+
+def _floating(a):
+    """Math on integer tensors computes in the default float dtype, as in PyTorch."""
+    return a if a._data.dtype.kind == 'f' else a.to(get_default_dtype())
+
+
+def _zero_grad(g):
+    return g * 0
+
+
+# ---- arithmetic ---------------------------------------------------------------------------------------------
+
+def add(a, b, alpha=1):
+    a, b = coerce_pair(a, b, 'add')
+    if alpha != 1:
+        b = b * alpha
+    if isinstance(b, Tensor):
+        sa, sb = a.shape, b.shape
+        return record(a._data + b._data, a._device, (a, b), 'AddBackward0',
+                      (lambda g: unbroadcast(g, sa), lambda g: unbroadcast(g, sb)))
+    return record(a._data + b, a._device, (a,), 'AddBackward0', (_identity,))
+
+
+def _identity(g):
+    return g
+
+
+def sub(a, b, alpha=1):
+    a, b = coerce_pair(a, b, 'sub')
+    if alpha != 1:
+        b = b * alpha
+    if isinstance(b, Tensor):
+        sa, sb = a.shape, b.shape
+        return record(a._data - b._data, a._device, (a, b), 'SubBackward0',
+                      (lambda g: unbroadcast(g, sa), lambda g: unbroadcast(-g, sb)))
+    return record(a._data - b, a._device, (a,), 'SubBackward0', (_identity,))
+
+
+def rsub(a, b):
+    """b - a for a scalar b."""
+    a, b = coerce_pair(a, b, 'rsub')
+    if isinstance(b, Tensor):
+        return sub(b, a)
+    return record(b - a._data, a._device, (a,), 'RsubBackward1', (neg,))
+
+
+def mul(a, b):
+    a, b = coerce_pair(a, b, 'mul')
+    if isinstance(b, Tensor):
+        sa, sb = a.shape, b.shape
+        return record(a._data * b._data, a._device, (a, b), 'MulBackward0',
+                      (lambda g: unbroadcast(g * b, sa), lambda g: unbroadcast(g * a, sb)), (a, b))
+    return record(a._data * b, a._device, (a,), 'MulBackward0', (lambda g: g * b,))
+
+
+def div(a, b, rounding_mode=None):
+    if rounding_mode is not None:
+        if rounding_mode not in ('trunc', 'floor'):
+            raise ValueError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found "
+                             f"'{rounding_mode}'")
+        q = floor_divide(a, b) if rounding_mode == 'floor' else _trunc_div(a, b)
+        return q
+    a, b = coerce_pair(a, b, 'div')
+    a = _floating(a)
+    if isinstance(b, Tensor):
+        b = _floating(b)
+        a, b = coerce_pair(a, b, 'div')
+        sa, sb = a.shape, b.shape
+        return record(a._data / b._data, a._device, (a, b), 'DivBackward0',
+                      (lambda g: unbroadcast(g / b, sa), lambda g: unbroadcast(-g * a / (b * b), sb)), (a, b))
+    return record(a._data / b, a._device, (a,), 'DivBackward0', (lambda g: g / b,))
+
+
+def rdiv(a, b):
+    """b / a for a scalar b."""
+    a, b = coerce_pair(a, b, 'div')
+    if isinstance(b, Tensor):
+        return div(b, a)
+    a = _floating(a)
+    return record_with_output(b / a._data, a._device, (a,), 'DivBackward1',
+                              lambda out: (lambda g: -g * out() / a,))
+
+
+def _trunc_div(a, b):
+    a, b = coerce_pair(a, b, 'div')
+    xp = a._device.xp
+    bd = b._data if isinstance(b, Tensor) else b
+    if a._data.dtype.kind == 'f' or (isinstance(b, Tensor) and b._data.dtype.kind == 'f'):
+        return _wrap(xp.trunc(a._data / bd), a._device)
+    q = xp.floor_divide(a._data, bd)
+    fix = (q < 0) & (q * bd != a._data)
+    return _wrap(q + fix, a._device)
+
+
+def floor_divide(a, b):
+    a, b = coerce_pair(a, b, 'floor_divide')
+    bd = b._data if isinstance(b, Tensor) else b
+    return _wrap(a._device.xp.floor_divide(a._data, bd), a._device)
+
+
+def rfloordiv(a, b):
+    a, b = coerce_pair(a, b, 'floor_divide')
+    return _wrap(a._device.xp.floor_divide(b, a._data), a._device)
+
+
+def remainder(a, b):
+    a, b = coerce_pair(a, b, 'remainder')
+    xp = a._device.xp
+    if isinstance(b, Tensor):
+        sa, sb = a.shape, b.shape
+        return record(xp.remainder(a._data, b._data), a._device, (a, b), 'RemainderBackward0',
+                      (lambda g: unbroadcast(g, sa), lambda g: unbroadcast(-g * floor_divide(a, b), sb)), (a, b))
+    return record(xp.remainder(a._data, b), a._device, (a,), 'RemainderBackward0', (_identity,))
+
+
+def rremainder(a, b):
+    a, b = coerce_pair(a, b, 'remainder')
+    return _wrap(a._device.xp.remainder(b, a._data), a._device)
+
+
+def pow(a, b):
+    if not isinstance(a, Tensor):
+        return rpow(b, a)
+    a, b = coerce_pair(a, b, 'pow')
+    xp = a._device.xp
+    if isinstance(b, Tensor):
+        sa, sb = a.shape, b.shape
+        return record_with_output(xp.power(a._data, b._data), a._device, (a, b), 'PowBackward1', lambda out: (
+            lambda g: unbroadcast(g * b * a ** (b - 1), sa),
+            lambda g: unbroadcast(g * out() * _safe_log_base(a), sb)))
+    if b == 2:
+        return record(a._data * a._data, a._device, (a,), 'PowBackward0', (lambda g: g * 2 * a,), (a,))
+    if isinstance(b, builtins.int) and b < 0 and a._data.dtype.kind in 'iu':
+        raise RuntimeError('Integers to negative integer powers are not allowed.')
+    return record(xp.power(a._data, b), a._device, (a,), 'PowBackward0',
+                  (lambda g: g * b * a ** (b - 1) if b != 0 else g * 0,), (a,))
+
+
+def _safe_log_base(a):
+    # d(a**b)/db = a**b * log(a); where a == 0 the product is 0 for b > 0, so log's -inf must not make a nan.
+    zero = a._data == 0
+    if not zero.any():
+        return log(a)
+    return where(_wrap(zero, a._device), 0.0, log(where(_wrap(zero, a._device), 1.0, a)))
+
+
+def rpow(a, b):
+    """b ** a for a scalar b."""
+    a, b = coerce_pair(a, b, 'pow')
+    if isinstance(b, Tensor):
+        return pow(b, a)
+    xp = a._device.xp
+    import math
+    lb = math.log(b) if b > 0 else float('nan')
+    data = xp.power(b, a._data) if a._data.dtype.kind == 'f' else xp.power(float(b), a._data).astype(
+        get_default_dtype().np if isinstance(b, float) else a._data.dtype)
+    return record_with_output(data, a._device, (a,), 'PowBackward2', lambda out: (lambda g: g * out() * lb,))
+
+
+def neg(a):
+    if a._data.dtype.kind == 'b':
+        raise RuntimeError('Negation, the `-` operator, on a bool tensor is not supported. If you are trying to '
+                           'invert a mask, use the `~` or `logical_not()` operator instead.')
+    return record(-a._data, a._device, (a,), 'NegBackward0', (neg,))
+
+
+def maximum(a, b):
+    return _minmax(a, b, True)
+
+
+def minimum(a, b):
+    return _minmax(a, b, False)
+
+
+def _minmax(a, b, is_max):
+    b = as_tensor_like(b, a)
+    a, b = coerce_pair(a, b, 'maximum' if is_max else 'minimum')
+    xp = a._device.xp
+    data = xp.maximum(a._data, b._data) if is_max else xp.minimum(a._data, b._data)
+    sa, sb = a.shape, b.shape
+
+    def share(g, first):
+        # the winner takes the gradient; ties split it evenly, as PyTorch does
+        win = (a._data > b._data) if is_max == first else (a._data < b._data)
+        tie = a._data == b._data
+        w = win.astype(g._data.dtype) + 0.5 * tie
+        return unbroadcast(g * _wrap(w, a._device), sa if first else sb)
+    return record(data, a._device, (a, b), 'MaximumBackward0' if is_max else 'MinimumBackward0',
+                  (lambda g: share(g, True), lambda g: share(g, False)), (a, b))
+
+
+# ---- unary math ---------------------------------------------------------------------------------------------
+
+def exp(a):
+    a = _floating(a)
+    return record_with_output(a._device.xp.exp(a._data), a._device, (a,), 'ExpBackward0',
+                              lambda out: (lambda g: g * out(),))
+
+
+def expm1(a):
+    a = _floating(a)
+    return record_with_output(a._device.xp.expm1(a._data), a._device, (a,), 'Expm1Backward0',
+                              lambda out: (lambda g: g * (out() + 1),))
+
+
+def log(a):
+    a = _floating(a)
+    return record(a._device.xp.log(a._data), a._device, (a,), 'LogBackward0', (lambda g: g / a,), (a,))
+
+
+def log2(a):
+    a = _floating(a)
+    return record(a._device.xp.log2(a._data), a._device, (a,), 'Log2Backward0',
+                  (lambda g: g / (a * 0.6931471805599453),), (a,))
+
+
+def log10(a):
+    a = _floating(a)
+    return record(a._device.xp.log10(a._data), a._device, (a,), 'Log10Backward0',
+                  (lambda g: g / (a * 2.302585092994046),), (a,))
+
+
+def log1p(a):
+    a = _floating(a)
+    return record(a._device.xp.log1p(a._data), a._device, (a,), 'Log1PBackward0', (lambda g: g / (a + 1),), (a,))
+
+
+def sqrt(a):
+    a = _floating(a)
+    return record_with_output(a._device.xp.sqrt(a._data), a._device, (a,), 'SqrtBackward0',
+                              lambda out: (lambda g: g / (2 * out()),))
+
+
+def rsqrt(a):
+    a = _floating(a)
+    xp = a._device.xp
+    return record_with_output(1 / xp.sqrt(a._data), a._device, (a,), 'RsqrtBackward0',
+                              lambda out: (lambda g: g * -0.5 * out() ** 3,))
+
+
+def reciprocal(a):
+    a = _floating(a)
+    return record_with_output(1 / a._data, a._device, (a,), 'ReciprocalBackward0',
+                              lambda out: (lambda g: -g * out() * out(),))
+
+
+def square(a):
+    return mul(a, a)
+
+
+def abs(a):
+    return record(a._device.xp.abs(a._data), a._device, (a,), 'AbsBackward0', (lambda g: g * sign(a),), (a,))
+
+
+def sin(a):
+    a = _floating(a)
+    return record(a._device.xp.sin(a._data), a._device, (a,), 'SinBackward0', (lambda g: g * cos(a),), (a,))
+
+
+def cos(a):
+    a = _floating(a)
+    return record(a._device.xp.cos(a._data), a._device, (a,), 'CosBackward0', (lambda g: -g * sin(a),), (a,))
+
+
+def tan(a):
+    a = _floating(a)
+    return record_with_output(a._device.xp.tan(a._data), a._device, (a,), 'TanBackward0',
+                              lambda out: (lambda g: g * (1 + out() * out()),))
+
+
+def tanh(a):
+    a = _floating(a)
+    return record_with_output(a._device.xp.tanh(a._data), a._device, (a,), 'TanhBackward0',
+                              lambda out: (lambda g: g * (1 - out() * out()),))
+
+
+def sigmoid(a):
+    a = _floating(a)
+    xp = a._device.xp
+    x = a._data
+    # two-sided form: no overflow warning for large negative x
+    e = xp.exp(-xp.abs(x))
+    data = xp.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+    return record_with_output(data, a._device, (a,), 'SigmoidBackward0',
+                              lambda out: (lambda g: g * out() * (1 - out()),))
+
+
+def atan(a):
+    a = _floating(a)
+    return record(a._device.xp.arctan(a._data), a._device, (a,), 'AtanBackward0', (lambda g: g / (1 + a * a),), (a,))
+
+
+def sign(a):
+    return record(a._device.xp.sign(a._data), a._device, (a,), 'SignBackward0', (_zero_grad,))
+
+
+def floor(a):
+    return record(a._device.xp.floor(a._data), a._device, (a,), 'FloorBackward0', (_zero_grad,))
+
+
+def ceil(a):
+    return record(a._device.xp.ceil(a._data), a._device, (a,), 'CeilBackward0', (_zero_grad,))
+
+
+def trunc(a):
+    return record(a._device.xp.trunc(a._data), a._device, (a,), 'TruncBackward0', (_zero_grad,))
+
+
+def round(a, decimals=0):
+    return record(a._device.xp.round(a._data, decimals), a._device, (a,), 'RoundBackward0', (_zero_grad,))
+
+
+def frac(a):
+    return a - trunc(a)
+
+
+# ---- activations and clamping (backward is a multiply by a mask: far cheaper than masked assignment) ---------
+
+def masked_grad(g, mask):
+    """g * mask for a constant 0/1 mask array; itself differentiable (its own derivative is the same mask)."""
+    return record(g._data * mask, g._device, (g,), 'ThresholdBackwardBackward0', (lambda gg: masked_grad(gg, mask),))
+
+
+def relu(a):
+    data = a._device.xp.maximum(a._data, 0)
+    return record(data, a._device, (a,), 'ReluBackward0', (lambda g: masked_grad(g, data > 0),))
+
+
+def clamp(a, min=None, max=None):
+    if min is None and max is None:
+        raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
+    if isinstance(min, Tensor) or isinstance(max, Tensor):
+        out = a
+        if min is not None:
+            out = maximum(out, as_tensor_like(min, a))
+        if max is not None:
+            out = minimum(out, as_tensor_like(max, a))
+        return out
+    xp = a._device.xp
+    x = a._data
+    if a._data.dtype.kind in 'iub' and (isinstance(min, float) or isinstance(max, float)):
+        a = _floating(a)
+        x = a._data
+    data = xp.clip(x, min, max)
+    if data.dtype != x.dtype:
+        data = data.astype(x.dtype)
+
+    def grad(g):
+        if min is not None and max is not None:
+            mask = (x >= min) & (x <= max)
+        elif min is not None:
+            mask = x >= min
+        else:
+            mask = x <= max
+        return masked_grad(g, mask)
+    return record(data, a._device, (a,), 'ClampBackward1', (grad,), (a,))
+
+
+clip = clamp
+
+
+def where(cond, a, b):
+    if not isinstance(cond, Tensor):
+        raise TypeError(f'where(): argument condition must be a bool Tensor, not {type(cond).__name__}')
+    if cond._data.dtype.kind != 'b':
+        raise RuntimeError(f'where expected condition to be a boolean tensor, but got a tensor with dtype '
+                           f'{cond.dtype.name}')
+    like = a if isinstance(a, Tensor) else b if isinstance(b, Tensor) else cond
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
+        a = as_tensor_like(a, cond)
+        like = a
+    if isinstance(a, Tensor) and isinstance(b, Tensor):
+        a, b = coerce_pair(a, b, 'where')
+    elif isinstance(a, Tensor):
+        a, b = coerce_pair(a, b, 'where')
+    else:
+        b, a = coerce_pair(b, a, 'where')
+    same_device(cond, like, 'where')
+    xp = cond._device.xp
+    c = cond._data
+    ad = a._data if isinstance(a, Tensor) else a
+    bd = b._data if isinstance(b, Tensor) else b
+    data = xp.where(c, ad, bd)
+    ref = a if isinstance(a, Tensor) else b
+    if data.dtype != ref._data.dtype:
+        data = data.astype(ref._data.dtype)
+    ins, fns = [], []
+    if isinstance(a, Tensor):
+        sa = a.shape
+        ins.append(a)
+        fns.append(lambda g: unbroadcast(masked_grad(g, c) if g.shape == c.shape else
+                                         g * _wrap(c, g._device), sa))
+    if isinstance(b, Tensor):
+        sb = b.shape
+        ins.append(b)
+        fns.append(lambda g: unbroadcast(masked_grad(g, ~c) if g.shape == c.shape else
+                                         g * _wrap(~c, g._device), sb))
+    return record(data, cond._device, tuple(ins), 'WhereBackward0', tuple(fns))
+
+
+# ---- comparisons and logic: bool results, no gradient --------------------------------------------------------
+
+def _compare(ufunc_name, op):
+    def compare(a, b):
+        if isinstance(b, Tensor):
+            same_device(a, b, op)
+            bd = b._data
+        elif isinstance(b, (builtins.int, builtins.float, builtins.bool)):
+            bd = b
+        else:
+            bd = as_tensor_like(b, a)._data
+        return _wrap(getattr(a._device.xp, ufunc_name)(a._data, bd), a._device)
+    compare.__name__ = op
+    compare.__doc__ = f'Elementwise {op} (bool result, broadcasting).'
+    return compare
+
+
+eq = _compare('equal', 'eq')
+ne = _compare('not_equal', 'ne')
+lt = _compare('less', 'lt')
+le = _compare('less_equal', 'le')
+gt = _compare('greater', 'gt')
+ge = _compare('greater_equal', 'ge')
+logical_and = _compare('logical_and', 'logical_and')
+logical_or = _compare('logical_or', 'logical_or')
+logical_xor = _compare('logical_xor', 'logical_xor')
+bitwise_and = _compare('bitwise_and', 'bitwise_and')
+bitwise_or = _compare('bitwise_or', 'bitwise_or')
+bitwise_xor = _compare('bitwise_xor', 'bitwise_xor')
+greater, less, greater_equal, less_equal, not_equal = gt, lt, ge, le, ne
+
+
+def logical_not(a):
+    return _wrap(a._device.xp.logical_not(a._data), a._device)
+
+
+def bitwise_not(a):
+    if a._data.dtype.kind == 'f':
+        raise TypeError(f'bitwise_not (~) is only supported for integer and bool tensors, got {a.dtype.name}')
+    return _wrap(a._device.xp.invert(a._data), a._device)
+
+
+def isnan(a):
+    return _wrap(a._device.xp.isnan(a._data), a._device)
+
+
+def isinf(a):
+    return _wrap(a._device.xp.isinf(a._data), a._device)
+
+
+def isfinite(a):
+    return _wrap(a._device.xp.isfinite(a._data), a._device)
+
+
+def isclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
+    b = as_tensor_like(b, a)
+    same_device(a, b, 'isclose')
+    return _wrap(a._device.xp.isclose(a._data, b._data, rtol=rtol, atol=atol, equal_nan=equal_nan), a._device)
+
+
+def allclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
+    return builtins.bool(isclose(a, b, rtol, atol, equal_nan)._data.all())
+
+
+def equal(a, b):
+    return a.shape == b.shape and builtins.bool((a._data == b._data).all())

@@ -1,0 +1,295 @@
+"""Indexing: reading and writing with slices/None/Ellipsis/int arrays/bool masks, gather/scatter, index_select."""
+import builtins
+
+from ._util import Tensor, record, norm_dim, unbroadcast, same_device, _wrap
+from .shape import _view
+
+
+def _key(key, a):
+    """Translate an index (possibly holding tensors or lists) into an array-module key; report if it is basic."""
+    if not isinstance(key, tuple):
+        key = (key,)
+    out, basic = [], True
+    xp = a._device.xp
+    for k in key:
+        if isinstance(k, Tensor):
+            same_device(a, k, 'index')
+            if k._data.dtype.kind == 'f':
+                raise IndexError('tensors used as indices must be long, int, byte or bool tensors')
+            if k.ndim == 0 and k._data.dtype.kind != 'b':
+                out.append(int(k._data))
+                continue
+            out.append(k._data)
+            basic = False
+        elif isinstance(k, (list, range)):
+            arr = xp.asarray(k)
+            if arr.dtype.kind == 'f':
+                raise IndexError('tensors used as indices must be long, int, byte or bool tensors')
+            out.append(arr)
+            basic = False
+        elif hasattr(k, 'dtype') and hasattr(k, 'ndim') and not isinstance(k, (builtins.int,)):
+            if k.ndim == 0 and k.dtype.kind in 'iu':
+                out.append(int(k))
+            else:
+                out.append(xp.asarray(k))
+                basic = False
+        else:
+            out.append(k)
+    return tuple(out), basic
+
+
+def getitem(a, key):
+    k, basic = _key(key, a)
+    shape, xp = a.shape, a._device.xp
+    try:
+        data = a._data[k]
+    except IndexError as e:
+        raise IndexError(f'{e} (indexing a tensor of shape {tuple(shape)})') from None
+    if basic:
+        if not hasattr(data, 'ndim'):
+            data = xp.asarray(data)
+        return _view(data, a, 'SliceBackward0' if data.ndim else 'SelectBackward0',
+                     (lambda g: index_backward(g, shape, k, True),))
+    return record(data, a._device, (a,), 'IndexBackward0', (lambda g: index_backward(g, shape, k, False),))
+
+
+def index_backward(g, shape, k, basic):
+    """The gradient of ``x[k]``: g placed (summed, for repeated indices) into zeros of x's shape."""
+    xp = g._device.xp
+    z = xp.zeros(shape, dtype=g._data.dtype)
+    if basic or _unique_positions(k):
+        z[k] = g._data
+    else:
+        xp.add.at(z, k, g._data)
+    return record(z, g._device, (g,), 'IndexBackwardBackward0', (lambda gg: getitem(gg, k),))
+
+
+def _unique_positions(k):
+    # a single boolean mask selects each element at most once, so plain assignment is exact (and much faster)
+    arrays = [x for x in k if hasattr(x, 'dtype')]
+    return len(arrays) == 1 and arrays[0].dtype.kind == 'b'
+
+
+def _check_inplace(a, op):
+    from ..autograd.grad_mode import _State
+    if _State.grad_enabled and a.requires_grad and a.grad_fn is None:
+        raise RuntimeError(f'a leaf Variable that requires grad is being used in an in-place operation ({op}).')
+
+
+def _bump(a):
+    if a._vc is None:
+        a._vc = [1]
+    else:
+        a._vc[0] += 1
+
+
+def setitem(a, key, value):
+    """``a[key] = value`` in place; differentiable for a and value as PyTorch's index_put_."""
+    from ..autograd.grad_mode import _State
+    _check_inplace(a, 'index_put_')
+    k, basic = _key(key, a)
+    v = value
+    if isinstance(value, Tensor):
+        same_device(a, value, 'index_put_')
+        vd = value._data
+    else:
+        vd = value
+    track = _State.grad_enabled and (a.requires_grad or (isinstance(value, Tensor) and value.requires_grad))
+    if not track:
+        a._data[k] = vd
+        _bump(a)
+        return a
+    old = a._snapshot()
+    shape = a.shape
+    fns = [lambda g: _zero_at(g, k)]
+    ins = [old]
+    if isinstance(v, Tensor):
+        vs = v.shape
+        fns.append(lambda g: unbroadcast(getitem(g, k), vs))
+        ins.append(v)
+    a._data[k] = vd
+    _bump(a)
+    node_holder = record(a._data, a._device, tuple(ins), 'IndexPutBackward0', tuple(fns))
+    a._rebind(node_holder)
+    return a
+
+
+def _zero_at(g, k):
+    z = g._data.copy()
+    z[k] = 0
+    return record(z, g._device, (g,), 'IndexPutBackwardBackward0', (lambda gg: _zero_at(gg, k),))
+
+
+def _along(dim, index, xp):
+    """Fancy-index tuple addressing element [i0, .., index[i], ..] for every position i of ``index``."""
+    nd = index.ndim
+    key = []
+    for d in range(nd):
+        if d == dim:
+            key.append(index)
+        else:
+            shape = [1] * nd
+            shape[d] = index.shape[d]
+            key.append(xp.arange(index.shape[d]).reshape(shape))
+    return tuple(key)
+
+
+def _check_index(a, dim, index, op):
+    if not isinstance(index, Tensor) or index._data.dtype.kind not in 'iu':
+        raise RuntimeError(f'{op}(): Expected dtype int64 for index')
+    same_device(a, index, op)
+    if index.ndim != a.ndim and not (index.ndim <= 1 and a.ndim <= 1):
+        raise RuntimeError(f'Index tensor must have the same number of dimensions as input tensor '
+                           f'({op}: input {tuple(a.shape)}, index {tuple(index.shape)})')
+    d = norm_dim(dim, a.ndim)
+    for i in range(index.ndim):
+        if i != d and index.shape[i] > a.shape[i]:
+            raise RuntimeError(f'Size does not match at dimension {i} expected index {list(index.shape)} to be '
+                               f'smaller than self {list(a.shape)} apart from dimension {d}')
+    n = a.shape[d] if a.ndim else 1
+    if index.numel() and (int(index._data.max()) >= n or int(index._data.min()) < -n):
+        raise RuntimeError(f'index {int(index._data.max())} is out of bounds for dimension {d} with size {n} ({op})')
+    return d
+
+
+def gather(a, dim, index, *, sparse_grad=False):
+    d = _check_index(a, dim, index, 'gather')
+    key = _along(d, index._data, a._device.xp)
+    shape = a.shape
+    return record(a._data[key], a._device, (a,), 'GatherBackward0',
+                  (lambda g: _scatter_into_zeros(g, shape, d, index),))
+
+
+def _scatter_into_zeros(g, shape, d, index):
+    xp = g._device.xp
+    z = _wrap(xp.zeros(shape, dtype=g._data.dtype), g._device)
+    return scatter_add(z, d, index, g)
+
+
+def scatter(a, dim, index, src=None, value=None, *, reduce=None):
+    if src is None and value is None:
+        raise TypeError('scatter() missing 1 required argument: src or value')
+    if src is not None and not isinstance(src, Tensor):
+        value, src = src, None
+    d = _check_index(a, dim, index, 'scatter')
+    xp = a._device.xp
+    key = _along(d, index._data, xp)
+    data = a._data.copy()
+    if src is not None:
+        same_device(a, src, 'scatter')
+        vals = src._data[tuple(slice(0, n) for n in index.shape)]
+    else:
+        vals = value
+    if reduce is None:
+        data[key] = vals
+    elif reduce == 'add':
+        xp.add.at(data, key, vals)
+    elif reduce == 'multiply':
+        xp.multiply.at(data, key, vals)
+    else:
+        raise RuntimeError(f"reduce argument must be either add or multiply, got '{reduce}'")
+    ins, fns = [a], [lambda g: g.scatter(d, index, 0)]
+    if src is not None:
+        ss = src.shape
+        ins.append(src)
+        fns.append(lambda g: _pad_to(g.gather(d, index), ss))
+    return record(data, a._device, tuple(ins), 'ScatterBackward0', tuple(fns))
+
+
+def _pad_to(g, shape):
+    """A gradient for the index-shaped corner of a larger src."""
+    if g.shape == shape:
+        return g
+    xp = g._device.xp
+    z = xp.zeros(shape, dtype=g._data.dtype)
+    z[tuple(slice(0, n) for n in g.shape)] = g._data
+    return _wrap(z, g._device)
+
+
+def scatter_add(a, dim, index, src):
+    d = _check_index(a, dim, index, 'scatter_add')
+    same_device(a, src, 'scatter_add')
+    xp = a._device.xp
+    key = _along(d, index._data, xp)
+    data = a._data.copy()
+    xp.add.at(data, key, src._data[tuple(slice(0, n) for n in index.shape)])
+    ss = src.shape
+    return record(data, a._device, (a, src), 'ScatterAddBackward0',
+                  (lambda g: g, lambda g: _pad_to(g.gather(d, index), ss)))
+
+
+def scatter_reduce(a, dim, index, src, reduce, *, include_self=True):
+    if reduce == 'sum':
+        return scatter_add(a, dim, index, src) if include_self else scatter_add(
+            a.scatter(dim, index, 0), dim, index, src)
+    raise NotImplementedError(f"scatter_reduce(reduce='{reduce}') is not supported by ember; use 'sum'")
+
+
+def index_select(a, dim, index):
+    if not isinstance(index, Tensor) or index.ndim > 1 or index._data.dtype.kind not in 'iu':
+        raise IndexError('index_select(): Expected index to be a 1-D tensor of integers')
+    d = norm_dim(dim, a.ndim)
+    return getitem(a, (slice(None),) * d + (index.reshape(-1),))
+
+
+def index_add(a, dim, index, source, *, alpha=1):
+    d = norm_dim(dim, a.ndim)
+    xp = a._device.xp
+    data = a._data.copy()
+    key = (slice(None),) * d + (index._data,)
+    src = source._data * alpha if alpha != 1 else source._data
+    xp.add.at(data, key, src)
+    return record(data, a._device, (a, source), 'IndexAddBackward0',
+                  (lambda g: g, lambda g: g.index_select(d, index) * alpha))
+
+
+def masked_fill(a, mask, value):
+    if not isinstance(mask, Tensor) or mask._data.dtype.kind != 'b':
+        raise RuntimeError(f'masked_fill_ only supports boolean masks, but got mask with dtype '
+                           f'{getattr(mask, "dtype", type(mask).__name__)}')
+    from .elementwise import where
+    if isinstance(value, Tensor):
+        if value.ndim:
+            raise RuntimeError(f'masked_fill_ only supports a 0-dimensional value tensor, but got tensor with '
+                               f'{value.ndim} dimension(s).')
+        value = value.to(a.dtype)
+    else:
+        value = a._device.xp.asarray(value).astype(a._data.dtype).item()
+    out = where(mask, value, a)
+    if out.shape != a.shape:
+        raise RuntimeError(f'masked_fill: mask of shape {tuple(mask.shape)} does not broadcast to the input\'s '
+                           f'shape {tuple(a.shape)}')
+    return out
+
+
+def masked_select(a, mask):
+    xp = a._device.xp
+    shape = xp.broadcast_shapes(a.shape, mask.shape) if hasattr(xp, 'broadcast_shapes') else a.shape
+    return getitem(a.expand(shape), mask.expand(shape))
+
+
+def take(a, index):
+    return getitem(a.reshape(-1), index)
+
+
+def nonzero(a, *, as_tuple=False):
+    xp = a._device.xp
+    idx = xp.nonzero(a._data) if a.ndim else xp.nonzero(a._data.reshape(1))
+    if as_tuple:
+        return tuple(_wrap(i.astype('int64'), a._device) for i in idx)
+    return _wrap(xp.stack(idx, axis=1).astype('int64') if idx else xp.zeros((0, 0), 'int64'), a._device)
+
+
+def argwhere(a):
+    return nonzero(a)
+
+
+def index_put_acc(a, indices, values):
+    """``a.index_put_(indices, values, accumulate=True)`` computed out of place."""
+    k, _ = _key(indices, a)
+    xp = a._device.xp
+    data = a._data.copy()
+    xp.add.at(data, k, values._data)
+    vs = values.shape
+    return record(data, a._device, (a, values), 'IndexPutBackward0',
+                  (lambda g: g, lambda g: unbroadcast(getitem(g, k), vs)))

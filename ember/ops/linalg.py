@@ -1,0 +1,176 @@
+"""Products: matmul/@ (1-D, 2-D, batched with broadcasting), mm, bmm, mv, dot, outer, einsum — all through BLAS."""
+import string
+
+from ._util import Tensor, record, unbroadcast, same_device, _wrap
+
+
+def _check_pair(a, b, op):
+    if not isinstance(a, Tensor) or not isinstance(b, Tensor):
+        bad = b if isinstance(a, Tensor) else a
+        raise TypeError(f'{op}(): argument must be Tensor, not {type(bad).__name__}')
+    same_device(a, b, op)
+    if a._data.dtype != b._data.dtype:
+        raise RuntimeError(f'expected m1 and m2 to have the same dtype, but got: {a.dtype.name} != {b.dtype.name}'
+                           f' ({op})')
+
+
+def _shape_str(s):
+    return 'x'.join(map(str, s))
+
+
+def _mm_core(a, b):
+    """a @ b for a.ndim >= 2 and b.ndim >= 2 (batch dims broadcast)."""
+    if a.shape[-1] != b.shape[-2]:
+        raise RuntimeError(f'mat1 and mat2 shapes cannot be multiplied ({_shape_str(a.shape)} and '
+                           f'{_shape_str(b.shape)})')
+    sa, sb = a.shape, b.shape
+    return record(a._data @ b._data, a._device, (a, b), 'MmBackward0' if a.ndim == 2 and b.ndim == 2 else
+                  'BmmBackward0', (lambda g: unbroadcast(_mm_core(g, b.mT), sa),
+                                   lambda g: unbroadcast(_mm_core(a.mT, g), sb)), (a, b))
+
+
+def matmul(a, b):
+    _check_pair(a, b, 'matmul')
+    if a.ndim == 0 or b.ndim == 0:
+        raise RuntimeError(f'both arguments to matmul need to be at least 1D, but they are {a.ndim}D and '
+                           f'{b.ndim}D')
+    if a.ndim == 1 and b.ndim == 1:
+        return dot(a, b)
+    if a.ndim == 1:
+        return _mm_core(a.unsqueeze(0), b).squeeze(-2)
+    if b.ndim == 1:
+        if a.shape[-1] != b.shape[0]:
+            raise RuntimeError(f'size mismatch, got input ({_shape_str(a.shape)}), vec ({b.shape[0]})')
+        return _mm_core(a, b.unsqueeze(1)).squeeze(-1)
+    return _mm_core(a, b)
+
+
+def mm(a, b):
+    _check_pair(a, b, 'mm')
+    if a.ndim != 2:
+        raise RuntimeError(f'self must be a matrix (mm got a {a.ndim}-D tensor of shape {tuple(a.shape)})')
+    if b.ndim != 2:
+        raise RuntimeError(f'mat2 must be a matrix (mm got a {b.ndim}-D tensor of shape {tuple(b.shape)})')
+    return _mm_core(a, b)
+
+
+def bmm(a, b):
+    _check_pair(a, b, 'bmm')
+    if a.ndim != 3:
+        raise RuntimeError(f'batch1 must be a 3D tensor, got shape {tuple(a.shape)}')
+    if b.ndim != 3:
+        raise RuntimeError(f'batch2 must be a 3D tensor, got shape {tuple(b.shape)}')
+    if a.shape[0] != b.shape[0] or a.shape[2] != b.shape[1]:
+        raise RuntimeError(f'Expected size for first two dimensions of batch2 tensor to be: [{a.shape[0]}, '
+                           f'{a.shape[2]}] but got: [{b.shape[0]}, {b.shape[1]}].')
+    return _mm_core(a, b)
+
+
+def mv(a, v):
+    _check_pair(a, v, 'mv')
+    if a.ndim != 2 or v.ndim != 1:
+        raise RuntimeError(f'vector + matrix @ vector expected, got {a.ndim}, {v.ndim} (mv of shapes '
+                           f'{tuple(a.shape)} and {tuple(v.shape)})')
+    return matmul(a, v)
+
+
+def dot(a, b):
+    _check_pair(a, b, 'dot')
+    if a.ndim != 1 or b.ndim != 1:
+        raise RuntimeError(f'1D tensors expected, but got {a.ndim}D and {b.ndim}D tensors')
+    if a.shape[0] != b.shape[0]:
+        raise RuntimeError(f'inconsistent tensor size, expected tensor [{a.shape[0]}] and src [{b.shape[0]}] to have '
+                           f'the same number of elements, but got {a.shape[0]} and {b.shape[0]} elements respectively')
+    xp = a._device.xp
+    return record(xp.asarray(xp.dot(a._data, b._data)), a._device, (a, b), 'DotBackward0',
+                  (lambda g: g * b, lambda g: g * a), (a, b))
+
+
+inner = dot
+
+
+def outer(a, b):
+    _check_pair(a, b, 'outer')
+    return a.reshape(-1, 1) * b.reshape(1, -1)
+
+
+ger = outer
+
+
+def addmm(bias, a, b, *, beta=1, alpha=1):
+    out = mm(a, b)
+    if alpha != 1:
+        out = out * alpha
+    return out + (bias * beta if beta != 1 else bias)
+
+
+def _parse_einsum(equation, operands):
+    eq = equation.replace(' ', '')
+    lhs, arrow, rhs = eq.partition('->')
+    ins = lhs.split(',')
+    if len(ins) != len(operands):
+        raise RuntimeError(f'einsum(): {len(ins)} operands were specified in the equation but {len(operands)} '
+                           f'were given')
+    used = set(c for c in eq if c.isalpha())
+    free = [c for c in string.ascii_letters if c not in used]
+    ell_n = 0
+    for sub, op in zip(ins, operands):
+        if '...' in sub:
+            ell_n = max(ell_n, op.ndim - (len(sub) - 3))
+    ell = ''.join(free[:ell_n])
+    subs = []
+    for sub, op in zip(ins, operands):
+        if '...' in sub:
+            k = op.ndim - (len(sub) - 3)
+            sub = sub.replace('...', ell[ell_n - k:] if k else '')
+        if len(sub) != op.ndim:
+            raise RuntimeError(f'einsum(): the number of subscripts in the equation ({len(sub)}) does not match '
+                               f'the number of dimensions ({op.ndim}) for operand {len(subs)}')
+        subs.append(sub)
+    if arrow:
+        out = rhs.replace('...', ell)
+    else:
+        counts = {}
+        for s in subs:
+            for c in s:
+                counts[c] = counts.get(c, 0) + 1
+        out = ell + ''.join(sorted(c for c, n in counts.items() if n == 1 and c not in ell))
+    return subs, out
+
+
+def einsum(equation, *operands):
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+        operands = tuple(operands[0])
+    subs, out = _parse_einsum(equation, operands)
+    first = operands[0]
+    for op in operands[1:]:
+        same_device(first, op, 'einsum')
+    xp = first._device.xp
+    spec = ','.join(subs) + '->' + out
+    data = xp.einsum(spec, *[o._data for o in operands], optimize=len(operands) > 2)
+    if not hasattr(data, 'ndim'):
+        data = xp.asarray(data)
+    fns = tuple(_einsum_grad(i, subs, out, operands) for i in range(len(operands)))
+    return record(data, first._device, tuple(operands), 'EinsumBackward0', fns, tuple(operands))
+
+
+def _einsum_grad(i, subs, out, operands):
+    target = subs[i]
+
+    def grad(g):
+        if len(set(target)) != len(target):
+            raise RuntimeError(f'einsum backward with a repeated subscript in one operand ({target}) is not '
+                               f'supported by ember')
+        others = [(s, o) for j, (s, o) in enumerate(zip(subs, operands)) if j != i]
+        have = set(out).union(*[set(s) for s, _ in others]) if others else set(out)
+        kept = ''.join(c for c in target if c in have)
+        spec = ','.join([out] + [s for s, _ in others]) + '->' + kept
+        r = einsum(spec, g, *[o for _, o in others])
+        if kept != target:  # dims only this operand had were summed away: their gradient is broadcast
+            shape = [operands[i].shape[target.index(c)] for c in target]
+            for pos, c in enumerate(target):
+                if c not in kept:
+                    r = r.unsqueeze(pos)
+            r = r.expand(shape)
+        return r
+    return grad

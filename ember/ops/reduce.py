@@ -1,0 +1,327 @@
+"""Reductions over dims (int, tuple or all) with keepdim: sums, means, extrema, statistics, softmax family, scans."""
+import builtins
+import math
+from collections import namedtuple
+
+from .._dtype import to_dtype, get_default_dtype
+from ._util import Tensor, record, record_with_output, norm_dim, norm_dims, _wrap
+from .elementwise import masked_grad
+
+values_indices = {name: namedtuple(name, ['values', 'indices']) for name in
+                  ('max', 'min', 'sort', 'topk', 'kthvalue', 'median', 'mode', 'cummax', 'cummin')}
+
+
+def _kept_shape(shape, dims):
+    return tuple(1 if i in dims else n for i, n in enumerate(shape))
+
+
+def _restore(g, shape, dims, keepdim):
+    """Broadcast a reduced gradient back over the reduced dims."""
+    if not keepdim:
+        g = g.reshape(_kept_shape(shape, dims))
+    return g.expand(shape)
+
+
+def sum(a, dim=None, keepdim=False, dtype=None):
+    dims = norm_dims(dim, a.ndim)
+    x = a._data
+    if dtype is not None:
+        x = x.astype(to_dtype(dtype).np)
+    elif x.dtype.kind in 'bu' or (x.dtype.kind == 'i' and x.dtype.itemsize < 8):
+        x = x.astype('int64')
+    data = x.sum(axis=dims, keepdims=keepdim)
+    shape = a.shape
+    return record(_arr(data, a), a._device, (a,), 'SumBackward1' if dim is not None else 'SumBackward0',
+                  (lambda g: _restore(g, shape, dims, keepdim),))
+
+
+def _arr(data, a):
+    """NumPy reductions return scalars for 0-d results; keep them arrays."""
+    return data if hasattr(data, 'ndim') and not isinstance(data, a._device.xp.generic) else a._device.xp.asarray(data)
+
+
+def mean(a, dim=None, keepdim=False, dtype=None):
+    if dtype is not None:
+        a = a.to(to_dtype(dtype))
+    if a._data.dtype.kind != 'f':
+        raise RuntimeError(f'mean(): could not infer output dtype. Input dtype must be either a floating point or '
+                           f'complex dtype. Got: {a.dtype.name}')
+    dims = norm_dims(dim, a.ndim)
+    n = 1
+    for d in dims:
+        n *= a.shape[d]
+    data = a._data.mean(axis=dims, keepdims=keepdim)
+    shape = a.shape
+    return record(_arr(data, a), a._device, (a,), 'MeanBackward1' if dim is not None else 'MeanBackward0',
+                  (lambda g: _restore(g / n, shape, dims, keepdim),))
+
+
+def prod(a, dim=None, keepdim=False, dtype=None):
+    if dtype is not None:
+        a = a.to(to_dtype(dtype))
+    if dim is None:
+        return prod(a.reshape(-1), 0, False)
+    xp = a._device.xp
+    d = norm_dim(dim, a.ndim)
+    x = a._data
+    data = x.prod(axis=d, keepdims=keepdim)
+    if x.dtype.kind in 'biu':
+        data = data.astype('int64')
+    shape = a.shape
+
+    def make(out):
+        def grad(g):
+            g = _restore(g, shape, (d,), keepdim)
+            if not (x == 0).any():
+                return g * _restore(out(), shape, (d,), keepdim) / a
+            # product of all the others without dividing: exclusive cumulative products from both sides
+            ones = xp.ones_like(xp.take(x, [0], axis=d))
+            head = xp.take(x, range(shape[d] - 1), axis=d)
+            tail = xp.take(xp.flip(x, axis=d), range(shape[d] - 1), axis=d)
+            left = xp.cumprod(xp.concatenate([ones, head], axis=d), axis=d)
+            right = xp.flip(xp.cumprod(xp.concatenate([ones, tail], axis=d), axis=d), axis=d)
+            return g * _wrap(left * right, g._device)
+        return (grad,)
+    return record_with_output(_arr(data, a), a._device, (a,), 'ProdBackward1', make, (a,))
+
+
+def _extreme(a, dim, keepdim, is_max):
+    xp = a._device.xp
+    name = 'max' if is_max else 'min'
+    if dim is None:
+        if a.numel() == 0:
+            raise RuntimeError(f'{name}(): Expected reduction dim to be specified for input.numel() == 0. '
+                               f'Specify the reduction dim with the \'dim\' argument.')
+        return _amaxmin(a, None, False, is_max, f'{name.capitalize()}Backward1')
+    d = norm_dim(dim, a.ndim)
+    if a.ndim and a.shape[d] == 0:
+        raise IndexError(f'{name}(): Expected reduction dim {d} to have non-zero size.')
+    x = a._data if a.ndim else a._data.reshape(1)
+    idx = (xp.argmax if is_max else xp.argmin)(x, axis=d if a.ndim else 0)
+    idx_k = xp.expand_dims(idx, d if a.ndim else 0)
+    vals = xp.take_along_axis(x, idx_k, axis=d if a.ndim else 0)
+    if not keepdim or not a.ndim:
+        vals = vals.reshape(idx.shape)
+    else:
+        idx = idx_k
+    shape = a.shape
+
+    def grad(g):
+        from .index import scatter
+        gk = g if keepdim else g.unsqueeze(d)
+        zeros = _wrap(xp.zeros(shape, dtype=g._data.dtype), g._device)
+        return scatter(zeros, d, _wrap(idx_k, g._device), gk) if a.ndim else g.reshape(shape)
+    values = record(vals, a._device, (a,), f'{name.capitalize()}Backward0', (grad,))
+    return values_indices[name](values, _wrap(idx.astype('int64'), a._device))
+
+
+def max(a, dim=None, keepdim=False, *, out=None):
+    if isinstance(dim, Tensor):
+        from .elementwise import maximum
+        return maximum(a, dim)
+    return _extreme(a, dim, keepdim, True)
+
+
+def min(a, dim=None, keepdim=False, *, out=None):
+    if isinstance(dim, Tensor):
+        from .elementwise import minimum
+        return minimum(a, dim)
+    return _extreme(a, dim, keepdim, False)
+
+
+def _amaxmin(a, dim, keepdim, is_max, name):
+    dims = norm_dims(dim, a.ndim)
+    x = a._data
+    data = x.max(axis=dims, keepdims=True) if is_max else x.min(axis=dims, keepdims=True)
+    out = data if keepdim else data.reshape(tuple(n for i, n in enumerate(x.shape) if i not in dims))
+    shape = a.shape
+
+    def grad(g):
+        # ties share the gradient evenly
+        mask = x == data
+        count = mask.sum(axis=dims, keepdims=True)
+        return masked_grad(_restore(g, shape, dims, keepdim), mask / count)
+    return record(out, a._device, (a,), name, (grad,))
+
+
+def amax(a, dim=(), keepdim=False):
+    return _amaxmin(a, None if dim == () else dim, keepdim, True, 'AmaxBackward0')
+
+
+def amin(a, dim=(), keepdim=False):
+    return _amaxmin(a, None if dim == () else dim, keepdim, False, 'AminBackward0')
+
+
+def argmax(a, dim=None, keepdim=False):
+    return _argext(a, dim, keepdim, True)
+
+
+def argmin(a, dim=None, keepdim=False):
+    return _argext(a, dim, keepdim, False)
+
+
+def _argext(a, dim, keepdim, is_max):
+    xp = a._device.xp
+    fn = xp.argmax if is_max else xp.argmin
+    if dim is None:
+        data = fn(a._data.reshape(-1))
+        if keepdim:
+            data = xp.asarray(data).reshape((1,) * a.ndim)
+    else:
+        d = norm_dim(dim, a.ndim)
+        data = fn(a._data, axis=d, keepdims=keepdim) if a.ndim else fn(a._data.reshape(1))
+    return _wrap(xp.asarray(data, dtype='int64'), a._device)
+
+
+def var(a, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    return _var(a, dim, unbiased, keepdim, correction)
+
+
+def _var(a, dim, unbiased, keepdim, correction):
+    if isinstance(dim, bool):  # var(x, False): the old positional 'unbiased'
+        dim, unbiased = None, dim
+    if correction is None:
+        correction = 1 if unbiased is None or unbiased else 0
+    dims = norm_dims(dim, a.ndim)
+    n = 1
+    for d in dims:
+        n *= a.shape[d]
+    centered = a - a.mean(dims, keepdim=True)
+    return (centered * centered).sum(dims, keepdim=keepdim) / builtins.max(n - correction, 0)
+
+
+def std(a, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    return _var(a, dim, unbiased, keepdim, correction).sqrt()
+
+
+def var_mean(a, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    return var(a, dim, unbiased, keepdim, correction=correction), a.mean(dim, keepdim=keepdim)
+
+
+def std_mean(a, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    return std(a, dim, unbiased, keepdim, correction=correction), a.mean(dim, keepdim=keepdim)
+
+
+def norm(a, p='fro', dim=None, keepdim=False, dtype=None):
+    if dtype is not None:
+        a = a.to(to_dtype(dtype))
+    if a._data.dtype.kind != 'f':
+        raise RuntimeError(f'linalg.vector_norm: Expected a floating point or complex tensor as input. '
+                           f'Got {a.dtype.name}')
+    if p == 'fro' or p == 2:
+        dims = norm_dims(dim, a.ndim)
+        xp = a._device.xp
+        x = a._data
+        data = xp.sqrt((x * x).sum(axis=dims, keepdims=keepdim))
+        shape = a.shape
+
+        def make(out):
+            def grad(g):
+                o = _restore(out(), shape, dims, keepdim)
+                safe = o + _wrap((o._data == 0).astype(o._data.dtype), o._device)  # the norm's subgradient at 0 is 0
+                return _restore(g, shape, dims, keepdim) * a / safe
+            return (grad,)
+        return record_with_output(_arr(data, a), a._device, (a,), 'NormBackward1', make)
+    if p in (math.inf, float('inf'), 'inf'):
+        return a.abs().amax(() if dim is None else dim, keepdim)
+    if p in (-math.inf, float('-inf')):
+        return a.abs().amin(() if dim is None else dim, keepdim)
+    if p == 0:
+        return (a != 0).to(a.dtype).sum(dim, keepdim)
+    if p == 1:
+        return a.abs().sum(dim, keepdim)
+    if p == 'nuc':
+        raise NotImplementedError("norm(p='nuc') is not supported by ember")
+    return (a.abs() ** p).sum(dim, keepdim) ** (1.0 / p)
+
+
+def logsumexp(a, dim, keepdim=False):
+    dims = norm_dims(dim, a.ndim)
+    xp = a._device.xp
+    x = a._data if a._data.dtype.kind == 'f' else a._data.astype(get_default_dtype().np)
+    m = x.max(axis=dims, keepdims=True)
+    m = xp.where(xp.isfinite(m), m, 0)
+    data = xp.log(xp.exp(x - m).sum(axis=dims, keepdims=True)) + m
+    out = data if keepdim else data.reshape(tuple(n for i, n in enumerate(x.shape) if i not in dims))
+    shape = a.shape
+
+    def make(out_get):
+        return (lambda g: _restore(g, shape, dims, keepdim) * (a - _restore(out_get(), shape, dims, keepdim)).exp(),)
+    return record_with_output(out, a._device, (a,), 'LogsumexpBackward0', make)
+
+
+def softmax(a, dim=None, dtype=None):
+    if dtype is not None:
+        a = a.to(to_dtype(dtype))
+    d = _softmax_dim(a, dim)
+    xp = a._device.xp
+    x = a._data if a._data.dtype.kind == 'f' else a._data.astype(get_default_dtype().np)
+    e = xp.exp(x - x.max(axis=d, keepdims=True))
+    e /= e.sum(axis=d, keepdims=True)
+
+    def make(out):
+        def grad(g):
+            y = out()
+            return y * (g - (g * y).sum(d, keepdim=True))
+        return (grad,)
+    return record_with_output(e, a._device, (a,), 'SoftmaxBackward0', make)
+
+
+def log_softmax(a, dim=None, dtype=None):
+    if dtype is not None:
+        a = a.to(to_dtype(dtype))
+    d = _softmax_dim(a, dim)
+    xp = a._device.xp
+    x = a._data if a._data.dtype.kind == 'f' else a._data.astype(get_default_dtype().np)
+    shifted = x - x.max(axis=d, keepdims=True)
+    data = shifted - xp.log(xp.exp(shifted).sum(axis=d, keepdims=True))
+
+    def make(out):
+        return (lambda g: g - out().exp() * g.sum(d, keepdim=True),)
+    return record_with_output(data, a._device, (a,), 'LogSoftmaxBackward0', make)
+
+
+def _softmax_dim(a, dim):
+    if dim is None:
+        # PyTorch's legacy implicit choice, with its warning's advice
+        dim = 0 if a.ndim in (0, 1, 3) else 1
+    return norm_dim(dim, a.ndim) if a.ndim else 0
+
+
+def cumsum(a, dim, dtype=None):
+    if dtype is not None:
+        a = a.to(to_dtype(dtype))
+    d = norm_dim(dim, a.ndim)
+    x = a._data
+    if x.dtype.kind in 'bu' or (x.dtype.kind == 'i' and x.dtype.itemsize < 8):
+        x = x.astype('int64')
+    data = a._device.xp.cumsum(x, axis=d) if a.ndim else x.copy()
+    return record(data, a._device, (a,), 'CumsumBackward0',
+                  (lambda g: g.flip(d).cumsum(d).flip(d) if a.ndim else g,))
+
+
+def cumprod(a, dim, dtype=None):
+    if dtype is not None:
+        a = a.to(to_dtype(dtype))
+    d = norm_dim(dim, a.ndim)
+    data = a._device.xp.cumprod(a._data, axis=d)
+
+    def make(out):
+        # d out_j / d x_i = out_j / x_i for j >= i (inputs without zeros)
+        return (lambda g: (g * out()).flip(d).cumsum(d).flip(d) / a,)
+    return record_with_output(data, a._device, (a,), 'CumprodBackward0', make)
+
+
+def all(a, dim=None, keepdim=False):
+    dims = None if dim is None else norm_dims(dim, a.ndim)
+    return _wrap(_arr(a._data.all(axis=dims, keepdims=keepdim), a), a._device)
+
+
+def any(a, dim=None, keepdim=False):
+    dims = None if dim is None else norm_dims(dim, a.ndim)
+    return _wrap(_arr(a._data.any(axis=dims, keepdims=keepdim), a), a._device)
+
+
+def count_nonzero(a, dim=None):
+    dims = None if dim is None else norm_dims(dim, a.ndim)
+    return _wrap(_arr(a._device.xp.count_nonzero(a._data, axis=dims), a).astype('int64'), a._device)

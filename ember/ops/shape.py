@@ -1,0 +1,400 @@
+"""Shape ops: views (reshape, permute, expand, ...), joins (cat, stack), splits (via indexing), flips and rolls."""
+import builtins
+
+from ._util import Tensor, record, norm_dim, norm_dims, unbroadcast, coerce_pair, same_device, _wrap
+from .._dtype import result_type, _FROM_NP
+
+
+def _sizes(args):
+    """Accept f(2, 3), f((2, 3)), f([2, 3]) and f(Size) alike."""
+    if len(args) == 1 and isinstance(args[0], (tuple, list)):
+        args = args[0]
+    return tuple(int(s) for s in args)
+
+
+def _view(data, a, name, fns):
+    """Record a result that shares a's memory; views share the version counter so in-place edits are seen."""
+    out = record(data, a._device, (a,), name, fns)
+    if a._vc is None:
+        a._vc = [0]
+    out._vc = a._vc
+    return out
+
+
+def _infer(shape, numel):
+    shape = list(shape)
+    if shape.count(-1) > 1:
+        raise RuntimeError('only one dimension can be inferred')
+    known = 1
+    for s in shape:
+        if s != -1:
+            if s < 0:
+                raise RuntimeError(f'invalid shape dimension {s}')
+            known *= s
+    if -1 in shape:
+        if known == 0 or numel % known:
+            raise RuntimeError(f"shape '{list(shape)}' is invalid for input of size {numel}")
+        shape[shape.index(-1)] = numel // known
+    elif known != numel:
+        raise RuntimeError(f"shape '{list(shape)}' is invalid for input of size {numel}")
+    return tuple(shape)
+
+
+def reshape(a, *shape):
+    shape = _infer(_sizes(shape), a._data.size)
+    old = a.shape
+    data = a._data if shape == old else a._data.reshape(shape)
+    return _view(data, a, 'ViewBackward0', (lambda g: g.reshape(old),))
+
+
+def view(a, *shape):
+    if len(shape) == 1 and not isinstance(shape[0], (tuple, list, int)) and shape[0] is not None:
+        return a.to(shape[0]) if not hasattr(shape[0], '__index__') else reshape(a, *shape)
+    shape = _infer(_sizes(shape), a._data.size)
+    xp = a._device.xp
+    try:
+        data = xp.reshape(a._data, shape, copy=False)
+    except (ValueError, AttributeError, TypeError):
+        raise RuntimeError(f'view size is not compatible with input tensor\'s size and stride (at least one '
+                           f'dimension spans across two contiguous subspaces); input shape {tuple(a.shape)}, '
+                           f'requested {shape}. Use .reshape(...) instead.') from None
+    old = a.shape
+    return _view(data, a, 'ViewBackward0', (lambda g: g.reshape(old),))
+
+
+def flatten(a, start_dim=0, end_dim=-1):
+    if a.ndim == 0:
+        return reshape(a, 1)
+    s, e = norm_dim(start_dim, a.ndim), norm_dim(end_dim, a.ndim)
+    if s > e:
+        raise RuntimeError('flatten() has invalid args: start_dim cannot come after end_dim')
+    shape = a.shape
+    n = 1
+    for d in shape[s:e + 1]:
+        n *= d
+    return reshape(a, shape[:s] + (n,) + shape[e + 1:])
+
+
+def unflatten(a, dim, sizes):
+    d = norm_dim(dim, a.ndim)
+    sizes = list(sizes)
+    if -1 in sizes:
+        known = 1
+        for s in sizes:
+            if s != -1:
+                known *= s
+        sizes[sizes.index(-1)] = a.shape[d] // known
+    n = 1
+    for s in sizes:
+        n *= s
+    if n != a.shape[d]:
+        raise RuntimeError(f'unflatten: Provided sizes {list(sizes)} don\'t multiply up to the size of dim {dim} '
+                           f'({a.shape[d]}) in the input tensor')
+    return reshape(a, a.shape[:d] + tuple(sizes) + a.shape[d + 1:])
+
+
+def squeeze(a, dim=None):
+    if dim is None:
+        dims = tuple(i for i, n in enumerate(a.shape) if n == 1)
+    else:
+        dims = tuple(d for d in norm_dims(dim, a.ndim) if a.ndim and a.shape[d] == 1)
+    if not dims:
+        return _view(a._data, a, 'SqueezeBackward0', (lambda g: g,))
+    old = a.shape
+    return _view(a._data.squeeze(dims), a, 'SqueezeBackward0', (lambda g: g.reshape(old),))
+
+
+def unsqueeze(a, dim):
+    d = norm_dim(dim, a.ndim + 1)
+    old = a.shape
+    return _view(a._device.xp.expand_dims(a._data, d), a, 'UnsqueezeBackward0', (lambda g: g.reshape(old),))
+
+
+def permute(a, *dims):
+    dims = _sizes(dims)
+    if len(dims) != a.ndim:
+        raise RuntimeError(f'permute(): number of dims don\'t match: input.dim() = {a.ndim} but '
+                           f'len(dims) = {len(dims)}')
+    dims = tuple(norm_dim(d, a.ndim) for d in dims)
+    if len(set(dims)) != len(dims):
+        raise RuntimeError(f'permute(): duplicate dims are not allowed: {dims}')
+    inv = [0] * len(dims)
+    for i, d in enumerate(dims):
+        inv[d] = i
+    return _view(a._data.transpose(dims), a, 'PermuteBackward0', (lambda g: g.permute(inv),))
+
+
+def transpose(a, dim0, dim1):
+    if a.ndim == 0:
+        return _view(a._data, a, 'TransposeBackward0', (lambda g: g,))
+    d0, d1 = norm_dim(dim0, a.ndim), norm_dim(dim1, a.ndim)
+    return _view(a._data.swapaxes(d0, d1), a, 'TransposeBackward0', (lambda g: g.transpose(d0, d1),))
+
+
+def t(a):
+    if a.ndim > 2:
+        raise RuntimeError(f't() expects a tensor with <= 2 dimensions, but self is {a.ndim}D')
+    return transpose(a, 0, 1) if a.ndim == 2 else _view(a._data, a, 'TBackward0', (lambda g: g,))
+
+
+def movedim(a, source, destination):
+    src = (source,) if isinstance(source, int) else tuple(source)
+    dst = (destination,) if isinstance(destination, int) else tuple(destination)
+    src = [norm_dim(s, a.ndim) for s in src]
+    dst = [norm_dim(s, a.ndim) for s in dst]
+    order = [d for d in range(a.ndim) if d not in src]
+    for d, s in sorted(zip(dst, src)):
+        order.insert(d, s)
+    return permute(a, order)
+
+
+def expand(a, *sizes):
+    sizes = _sizes(sizes)
+    if len(sizes) < a.ndim:
+        raise RuntimeError(f'expand(torch.FloatTensor{{{list(a.shape)}}}, size=[{len(sizes)}]): the number of sizes '
+                           f'provided ({len(sizes)}) must be greater or equal to the number of dimensions in the '
+                           f'tensor ({a.ndim})')
+    lead = len(sizes) - a.ndim
+    shape = tuple(a.shape[i - lead] if s == -1 and i >= lead else s for i, s in enumerate(sizes))
+    for i, n in enumerate(a.shape):
+        if n != 1 and n != shape[i + lead]:
+            raise RuntimeError(f'The expanded size of the tensor ({shape[i + lead]}) must match the existing size '
+                               f'({n}) at non-singleton dimension {i + lead}.  Target sizes: {list(sizes)}.  Tensor '
+                               f'sizes: {list(a.shape)}')
+    if shape == a.shape:
+        return _view(a._data, a, 'ExpandBackward0', (lambda g: g,))
+    old = a.shape
+    return _view(a._device.xp.broadcast_to(a._data, shape), a, 'ExpandBackward0', (lambda g: unbroadcast(g, old),))
+
+
+def broadcast_to(a, shape):
+    return expand(a, shape)
+
+
+def repeat(a, *sizes):
+    sizes = _sizes(sizes)
+    if len(sizes) < a.ndim:
+        raise RuntimeError('Number of dimensions of repeat dims can not be smaller than number of dimensions of '
+                           'tensor')
+    old = (1,) * (len(sizes) - a.ndim) + a.shape
+    data = a._device.xp.tile(a._data.reshape(old), sizes)
+    orig = a.shape
+
+    def grad(g):
+        inter = []
+        for r, s in zip(sizes, old):
+            inter += [r, s]
+        return g.reshape(inter).sum(tuple(range(0, 2 * len(sizes), 2))).reshape(orig)
+    return record(data, a._device, (a,), 'RepeatBackward0', (grad,))
+
+
+def _common(tensors, op):
+    tensors = list(tensors)
+    if not tensors:
+        raise RuntimeError(f'{op}(): expected a non-empty list of Tensors')
+    for i, t in enumerate(tensors):
+        if not isinstance(t, Tensor):
+            raise TypeError(f'{op}(): expected a sequence of Tensors, but element {i} is {type(t).__name__}')
+    first = tensors[0]
+    dt = first.dtype
+    for t in tensors[1:]:
+        same_device(first, t, op)
+        if t._data.dtype != first._data.dtype:
+            dt = result_type(dt, 2, t.dtype, 2)
+    if any(t.dtype is not dt for t in tensors):
+        tensors = [t.to(dt) for t in tensors]
+    return tensors
+
+
+def cat(tensors, dim=0):
+    tensors = _common(tensors, 'cat')
+    # PyTorch skips legacy 1-D empty tensors in cat
+    tensors = [t for t in tensors if not (t.ndim == 1 and t.shape[0] == 0)] or tensors[:1]
+    ref = tensors[0]
+    d = norm_dim(dim, ref.ndim)
+    for i, t in enumerate(tensors):
+        if t.ndim != ref.ndim:
+            raise RuntimeError(f'Tensors must have same number of dimensions: got {ref.ndim} and {t.ndim}')
+        for k in range(ref.ndim):
+            if k != d and t.shape[k] != ref.shape[k]:
+                raise RuntimeError(f'Sizes of tensors must match except in dimension {d}. Expected size '
+                                   f'{ref.shape[k]} but got size {t.shape[k]} for tensor number {i} in the list.')
+    data = ref._device.xp.concatenate([t._data for t in tensors], axis=d)
+    fns, off = [], 0
+    for t in tensors:
+        n = t.shape[d]
+        fns.append(_slicer(d, off, n))
+        off += n
+    return record(data, ref._device, tuple(tensors), 'CatBackward0', tuple(fns))
+
+
+def _slicer(d, start, length):
+    key = (slice(None),) * d + (slice(start, start + length),)
+    return lambda g: g[key]
+
+
+concat = concatenate = cat
+
+
+def stack(tensors, dim=0):
+    tensors = _common(tensors, 'stack')
+    ref = tensors[0]
+    for i, t in enumerate(tensors):
+        if t.shape != ref.shape:
+            raise RuntimeError(f'stack expects each tensor to be equal size, but got {list(ref.shape)} at entry 0 '
+                               f'and {list(t.shape)} at entry {i}')
+    d = norm_dim(dim, ref.ndim + 1)
+    data = ref._device.xp.stack([t._data for t in tensors], axis=d)
+    key = (slice(None),) * d
+    fns = tuple((lambda g, i=i: g[key + (i,)]) for i in range(len(tensors)))
+    return record(data, ref._device, tuple(tensors), 'StackBackward0', fns)
+
+
+def hstack(tensors):
+    tensors = list(tensors)
+    return cat(tensors, 0 if tensors[0].ndim == 1 else 1)
+
+
+def vstack(tensors):
+    return cat([t.reshape(1, -1) if t.ndim < 2 else t for t in tensors], 0)
+
+
+def split(a, split_size_or_sections, dim=0):
+    d = norm_dim(dim, a.ndim)
+    n = a.shape[d]
+    if isinstance(split_size_or_sections, int):
+        size = split_size_or_sections
+        if size <= 0 and n:
+            raise RuntimeError(f'split expects split_size be non-negative, but got split_size={size}')
+        sizes = [builtins.min(size, n - i) for i in range(0, n, size)] if n else [0]
+    else:
+        sizes = list(split_size_or_sections)
+        if builtins.sum(sizes) != n:
+            raise RuntimeError(f'split_with_sizes expects split_sizes to sum exactly to {n} (input tensor\'s size at '
+                               f'dimension {d}), but got split_sizes={sizes}')
+    out, off = [], 0
+    for s in sizes:
+        out.append(a[(slice(None),) * d + (slice(off, off + s),)])
+        off += s
+    return tuple(out)
+
+
+def tensor_split(a, indices_or_sections, dim=0):
+    d = norm_dim(dim, a.ndim)
+    n = a.shape[d]
+    if isinstance(indices_or_sections, int):
+        k = indices_or_sections
+        q, r = divmod(n, k)
+        sizes = [q + 1] * r + [q] * (k - r)
+    else:
+        bounds = [0] + list(indices_or_sections) + [n]
+        sizes = [builtins.max(0, bounds[i + 1] - bounds[i]) for i in range(len(bounds) - 1)]
+    return split(a, sizes, d)
+
+
+def chunk(a, chunks, dim=0):
+    if chunks <= 0:
+        raise RuntimeError(f'chunk expects `chunks` to be greater than 0, got: {chunks}')
+    d = norm_dim(dim, a.ndim)
+    n = a.shape[d]
+    size = -(-n // chunks) if n else 0
+    return split(a, size, d) if size else (a,)
+
+
+def unbind(a, dim=0):
+    d = norm_dim(dim, a.ndim)
+    key = (slice(None),) * d
+    return tuple(a[key + (i,)] for i in range(a.shape[d]))
+
+
+def narrow(a, dim, start, length):
+    d = norm_dim(dim, a.ndim)
+    n = a.shape[d]
+    if start < 0:
+        start += n
+    if not (0 <= start <= n and 0 <= length and start + length <= n):
+        raise IndexError(f'start ({start}) + length ({length}) exceeds dimension size ({n}).')
+    return a[(slice(None),) * d + (slice(start, start + length),)]
+
+
+def select(a, dim, index):
+    d = norm_dim(dim, a.ndim)
+    n = a.shape[d]
+    if not -n <= index < n:
+        raise IndexError(f'select(): index {index} out of range for tensor of size {list(a.shape)} at dimension {d}')
+    return a[(slice(None),) * d + (index,)]
+
+
+def flip(a, *dims):
+    dims = norm_dims(_sizes(dims), a.ndim)
+    return record(a._device.xp.flip(a._data, axis=dims), a._device, (a,), 'FlipBackward0',
+                  (lambda g: g.flip(dims),))
+
+
+def fliplr(a):
+    return flip(a, 1)
+
+
+def flipud(a):
+    return flip(a, 0)
+
+
+def roll(a, shifts, dims=None):
+    xp = a._device.xp
+    if dims is None:
+        flat = a.reshape(-1)
+        return roll(flat, shifts, 0).reshape(a.shape)
+    shifts_t = (shifts,) if isinstance(shifts, int) else tuple(shifts)
+    dims_t = (dims,) if isinstance(dims, int) else tuple(dims)
+    if len(shifts_t) != len(dims_t):
+        raise RuntimeError(f'shifts and dimensions must align. shifts: {len(shifts_t)}, dims:{len(dims_t)}')
+    dims_t = tuple(norm_dim(d, a.ndim) for d in dims_t)
+    back = tuple(-s for s in shifts_t)
+    return record(xp.roll(a._data, shifts_t, axis=dims_t), a._device, (a,), 'RollBackward0',
+                  (lambda g: g.roll(back, dims_t),))
+
+
+def contiguous(a, memory_format=None):
+    if a._data.flags.c_contiguous:
+        return a
+    return record(a._device.xp.ascontiguousarray(a._data), a._device, (a,), 'CloneBackward0', (lambda g: g,))
+
+
+def tril(a, diagonal=0):
+    if a.ndim < 2:
+        raise RuntimeError('tril: input tensor must have at least 2 dimensions')
+    return record(a._device.xp.tril(a._data, diagonal), a._device, (a,), 'TrilBackward0',
+                  (lambda g: g.tril(diagonal),))
+
+
+def triu(a, diagonal=0):
+    if a.ndim < 2:
+        raise RuntimeError('triu: input tensor must have at least 2 dimensions')
+    return record(a._device.xp.triu(a._data, diagonal), a._device, (a,), 'TriuBackward0',
+                  (lambda g: g.triu(diagonal),))
+
+
+def diagonal(a, offset=0, dim1=0, dim2=1):
+    d1, d2 = norm_dim(dim1, a.ndim), norm_dim(dim2, a.ndim)
+    xp = a._device.xp
+    shape = a.shape
+
+    def grad(g):
+        z = xp.zeros(shape, dtype=g._data.dtype)
+        view = xp.diagonal(z, offset, d1, d2)
+        idx = xp.arange(view.shape[-1])
+        # write through a strided view of the diagonal
+        zm = xp.moveaxis(z, (d1, d2), (-2, -1))
+        r = idx + builtins.max(-offset, 0)
+        c = idx + builtins.max(offset, 0)
+        zm[..., r, c] = g._data
+        return _wrap(z, g._device)
+    return record(xp.diagonal(a._data, offset, d1, d2).copy(), a._device, (a,), 'DiagonalBackward0', (grad,))
+
+
+def diag(a, diagonal=0):
+    if a.ndim == 1:
+        xp = a._device.xp
+        return record(xp.diag(a._data, diagonal), a._device, (a,), 'DiagBackward0',
+                      (lambda g: g.diagonal(diagonal),))
+    return a.diagonal(diagonal)
