@@ -143,3 +143,8 @@ def set_num_threads(n):
         threadpool_limits(n)
     except ImportError:
         pass
+
+
+from .serialization import save, load  # noqa: E402
+from . import nn, optim, utils  # noqa: E402
+from .utils import data as _data  # noqa: E402,F401

@@ -1,0 +1,1 @@
+"""ember.datasets: Digits (bundled with scikit-learn), MNIST and FashionMNIST from local IDX files."""

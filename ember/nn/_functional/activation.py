@@ -1,0 +1,2 @@
+"""ember.nn.functional: activation ops."""
+__all__ = []

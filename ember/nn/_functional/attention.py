@@ -1,0 +1,2 @@
+"""ember.nn.functional: attention ops."""
+__all__ = []

@@ -1,0 +1,2 @@
+"""ember.nn.functional: conv ops."""
+__all__ = []

@@ -1,0 +1,2 @@
+"""ember.nn.functional: dropout ops."""
+__all__ = []

@@ -1,0 +1,2 @@
+"""ember.nn.functional: embedding ops."""
+__all__ = []

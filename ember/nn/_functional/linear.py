@@ -1,0 +1,2 @@
+"""ember.nn.functional: linear ops."""
+__all__ = []

@@ -1,0 +1,2 @@
+"""ember.nn.functional: loss ops."""
+__all__ = []

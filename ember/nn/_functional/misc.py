@@ -1,0 +1,2 @@
+"""ember.nn.functional: misc ops."""
+__all__ = []

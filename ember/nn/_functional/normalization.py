@@ -1,0 +1,2 @@
+"""ember.nn.functional: normalization ops."""
+__all__ = []

@@ -1,0 +1,1 @@
+"""ember.nn.init: in-place weight initialisers as in torch.nn.init."""

@@ -1,0 +1,2 @@
+"""ember.nn layers: activation."""
+__all__ = []

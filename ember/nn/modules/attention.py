@@ -1,0 +1,2 @@
+"""ember.nn layers: attention."""
+__all__ = []

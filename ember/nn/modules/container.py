@@ -1,0 +1,2 @@
+"""ember.nn layers: container."""
+__all__ = []

@@ -1,0 +1,2 @@
+"""ember.nn layers: conv."""
+__all__ = []

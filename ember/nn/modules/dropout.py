@@ -1,0 +1,2 @@
+"""ember.nn layers: dropout."""
+__all__ = []

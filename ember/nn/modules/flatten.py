@@ -1,0 +1,2 @@
+"""ember.nn layers: flatten."""
+__all__ = []

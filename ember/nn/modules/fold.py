@@ -1,0 +1,2 @@
+"""ember.nn layers: fold."""
+__all__ = []

@@ -1,0 +1,2 @@
+"""ember.nn layers: linear."""
+__all__ = []

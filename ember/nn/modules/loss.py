@@ -1,0 +1,2 @@
+"""ember.nn layers: loss."""
+__all__ = []

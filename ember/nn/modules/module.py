@@ -1,0 +1,2 @@
+"""ember.nn layers: module."""
+__all__ = []

@@ -1,0 +1,2 @@
+"""ember.nn layers: normalization."""
+__all__ = []

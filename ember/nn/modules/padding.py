@@ -1,0 +1,2 @@
+"""ember.nn layers: padding."""
+__all__ = []

@@ -1,0 +1,2 @@
+"""ember.nn layers: pooling."""
+__all__ = []

@@ -1,0 +1,2 @@
+"""ember.nn layers: rnn."""
+__all__ = []

@@ -1,0 +1,2 @@
+"""ember.nn layers: sparse."""
+__all__ = []

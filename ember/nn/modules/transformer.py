@@ -1,0 +1,2 @@
+"""ember.nn layers: transformer."""
+__all__ = []

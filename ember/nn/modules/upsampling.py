@@ -1,0 +1,2 @@
+"""ember.nn layers: upsampling."""
+__all__ = []

@@ -1,0 +1,1 @@
+"""ember.nn.utils.rnn: pad_sequence, pack_padded_sequence, pad_packed_sequence, PackedSequence."""

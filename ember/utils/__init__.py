@@ -1,0 +1,1 @@
+"""ember.utils: data loading and helpers, as torch.utils."""

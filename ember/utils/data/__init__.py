@@ -1,0 +1,1 @@
+"""ember.utils.data: Dataset, DataLoader and samplers, as torch.utils.data."""
