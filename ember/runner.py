@@ -1,0 +1,93 @@
+"""`ember run [-n N] script.py args`: run a script with `torch` resolving to ember, optionally under MPI."""
+import importlib
+import importlib.abc
+import importlib.util
+import os
+import runpy
+import sys
+
+SHIM_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), '_shim')
+
+
+class _TorchAlias(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Resolve `torch` and `torch.x.y` to `ember` and `ember.x.y`; name what ember lacks."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name != 'torch' and not name.startswith('torch.'):
+            return None
+        real = 'ember' + name[len('torch'):]
+        try:
+            found = importlib.util.find_spec(real)
+        except ModuleNotFoundError:
+            found = None
+        if found is None:
+            raise ModuleNotFoundError(f"No module named '{name}': {name} is not supported by ember", name=name)
+        return importlib.util.spec_from_loader(name, self)
+
+    def create_module(self, spec):
+        return importlib.import_module('ember' + spec.name[len('torch'):])
+
+    def exec_module(self, module):
+        pass
+
+
+def install_torch_alias():
+    """Make `import torch` (and every torch.* submodule) give ember's, in this process and its children."""
+    if not any(isinstance(f, _TorchAlias) for f in sys.meta_path):
+        sys.meta_path.insert(0, _TorchAlias())
+    paths = os.environ.get('PYTHONPATH', '')
+    if SHIM_DIR not in paths.split(os.pathsep):
+        os.environ['PYTHONPATH'] = SHIM_DIR + (os.pathsep + paths if paths else '')
+    import ember
+    sys.modules.setdefault('torch', ember)
+
+
+def _usage():
+    print('usage: ember run [-n N] SCRIPT.py [ARGS...]\n  runs SCRIPT with `import torch` resolving to ember; '
+          'with -n N, as N MPI processes (mpiexec)', file=sys.stderr)
+    return 2
+
+
+def main(argv):
+    argv = list(argv)
+    nproc = None
+    while argv and argv[0].startswith('-'):
+        flag = argv.pop(0)
+        if flag in ('-n', '--nproc', '-np', '--nproc-per-node', '--nproc_per_node') and argv:
+            try:
+                nproc = int(argv.pop(0))
+            except ValueError:
+                return _usage()
+        elif flag.startswith('--nproc') and '=' in flag:
+            nproc = int(flag.split('=', 1)[1])
+        elif flag in ('-h', '--help'):
+            _usage()
+            return 0
+        else:
+            print(f'ember run: unknown option {flag}', file=sys.stderr)
+            return _usage()
+    if not argv:
+        return _usage()
+    script = argv[0]
+    if not os.path.isfile(script):
+        print(f"ember run: error: script '{script}' not found", file=sys.stderr)
+        return 2
+    if nproc is not None and nproc > 1:
+        from ember.distributed.run import launch
+        return launch(nproc, [sys.executable, '-m', 'ember.runner'] + argv)
+    return run_script(argv)
+
+
+def run_script(argv):
+    install_torch_alias()
+    sys.argv = list(argv)
+    sys.path.insert(0, os.path.dirname(os.path.abspath(argv[0])))
+    try:
+        runpy.run_path(argv[0], run_name='__main__')
+    except SystemExit as e:
+        return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(run_script(sys.argv[1:]) or 0)
