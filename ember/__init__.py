@@ -38,7 +38,7 @@ from .ops.sorting import sort, argsort, topk, kthvalue, median, unique, bincount
 multiply, subtract, divide, true_divide, negative, absolute, arctan = mul, sub, div, div, neg, abs, atan
 swapaxes = swapdims = transpose
 moveaxis = movedim
-fmod = remainder
+from .ops.elementwise import fmod  # noqa: E402
 __version__ = '0.1.0'
 
 
@@ -146,5 +146,5 @@ def set_num_threads(n):
 
 
 from .serialization import save, load  # noqa: E402
-from . import nn, optim, utils  # noqa: E402
+from . import nn, optim, utils, cuda  # noqa: E402
 from .utils import data as _data  # noqa: E402,F401

@@ -21,9 +21,12 @@ def _sizes(size):
     if len(size) == 1 and isinstance(size[0], (tuple, list)):
         size = size[0]
     try:
-        return tuple(int(s) for s in size)
+        shape = tuple(int(s) for s in size)
     except TypeError:
         raise TypeError(f'size must be a sequence of ints, got {size!r}') from None
+    if any(s < 0 for s in shape):
+        raise RuntimeError(f'Trying to create tensor with negative dimension: size {list(shape)}')
+    return shape
 
 
 def _place(arr, device):
@@ -34,8 +37,11 @@ def _place(arr, device):
         return device.xp.asarray(arr)
 
 
-def _infer_array(data):
-    """A host array for Python data, with PyTorch's inference: bool, int64, or the default float."""
+def _infer_array(data, exact=False):
+    """A host array for Python data, with PyTorch's inference: bool, int64, or the default float.
+
+    ``exact``: the caller casts to a dtype of its own, so Python floats stay float64 (no rounding through the
+    default dtype on the way)."""
     if isinstance(data, Tensor):
         return data._data if data._device is cpu else data._data.get()
     if isinstance(data, _np.ndarray):
@@ -45,6 +51,8 @@ def _infer_array(data):
         return data
     if hasattr(data, '__cuda_array_interface__'):
         return data.get()
+    if isinstance(data, _np.generic):  # a NumPy scalar keeps its dtype, as PyTorch keeps it
+        return _infer_array(_np.asarray(data))
     if isinstance(data, (list, tuple)) and any(isinstance(x, Tensor) for x in _flat_first(data)):
         data = _untensor(data)
     try:
@@ -54,14 +62,33 @@ def _infer_array(data):
     if arr.dtype.kind == 'f' and arr.dtype != _np.float64:
         return arr
     if arr.dtype.kind == 'f':
-        return arr.astype(get_default_dtype().np)
-    if arr.dtype.kind in 'iu':
-        return arr.astype(_np.int64)
+        return arr if exact else arr.astype(_float_of_sequence(data))
+    if arr.dtype.kind in 'iu':  # Python ints make int64; NumPy int8/16/32/uint8 scalars keep their dtype
+        return arr if arr.dtype in (_np.int8, _np.int16, _np.int32, _np.uint8) else arr.astype(_np.int64)
     if arr.dtype.kind == 'b':
         return arr
     if arr.dtype.kind == 'O':
         raise TypeError(f'Could not infer dtype of {type(_flat_first(data)[0]).__name__}')
     raise TypeError(f"can't build a tensor from data of type {arr.dtype}")
+
+
+def _float_of_sequence(data):
+    """The float dtype PyTorch infers for a nested sequence that NumPy made float64: Python floats count as the
+    default dtype, NumPy float scalars/arrays as their own dtype, promoted together."""
+    dt, stack = None, [data]
+    default = get_default_dtype().np
+    while stack:
+        x = stack.pop()
+        if isinstance(x, (list, tuple)):
+            stack.extend(x)
+        elif isinstance(x, (_np.generic, _np.ndarray)):
+            if x.dtype.kind == 'f':
+                dt = x.dtype if dt is None else _np.promote_types(dt, x.dtype)
+        elif isinstance(x, float):
+            dt = default if dt is None else _np.promote_types(dt, default)
+            if dt == _np.float64:
+                break
+    return dt if dt is not None else default
 
 
 def _flat_first(data):
@@ -83,8 +110,8 @@ def _untensor(data):
 def tensor(data, dtype=None, device=None, requires_grad=False, pin_memory=False):
     """A new tensor holding a copy of ``data``; dtype inferred as PyTorch does unless given."""
     dev = get_device(device) if device is not None else (data._device if isinstance(data, Tensor) else cpu)
-    arr = _infer_array(data)
     dt = to_dtype(dtype)
+    arr = _infer_array(data, exact=dt is not None)
     arr = _np.array(arr, dtype=dt.np if dt is not None else None, copy=True)
     return _finish(_place(arr, dev), dev, requires_grad)
 
@@ -97,7 +124,7 @@ def as_tensor(data, dtype=None, device=None):
     dev = get_device(device)
     if isinstance(data, _np.ndarray) and dev is cpu and (dt is None or dt.np == data.dtype):
         return from_numpy(data)
-    arr = _infer_array(data)
+    arr = _infer_array(data, exact=dt is not None)
     if dt is not None and arr.dtype != dt.np:
         arr = arr.astype(dt.np)
     return _wrap(_place(arr, dev), dev)
@@ -175,13 +202,17 @@ def arange(start, end=None, step=1, *, out=None, dtype=None, device=None, requir
         start, end = 0, start
     vals = [v.item() if isinstance(v, Tensor) else v for v in (start, end, step)]
     start, end, step = vals
+    dt = to_dtype(dtype) or (int64 if all(isinstance(v, int) for v in vals) else get_default_dtype())
+    if not dt.is_floating_point:  # PyTorch truncates the bounds and step to the integer type first
+        start, end, step = int(start), int(end), int(step)
     if step == 0:
         raise RuntimeError('step must be nonzero')
     if (end - start) / step < 0:
-        raise RuntimeError(f'upper bound and larger bound inconsistent with step sign (start={start}, end={end}, '
+        raise RuntimeError(f'upper bound and lower bound inconsistent with step sign (start={start}, end={end}, '
                            f'step={step})')
     dev = get_device(device)
-    dt = to_dtype(dtype) or (int64 if all(isinstance(v, int) for v in vals) else get_default_dtype())
+    if not dt.is_floating_point:
+        return _finish(dev.xp.arange(start, end, step, dtype=_np.int64).astype(dt.np), dev, requires_grad)
     n = int(math.ceil((end - start) / step))
     data = dev.xp.arange(n, dtype=_np.float64) * step + start
     return _finish(data.astype(dt.np), dev, requires_grad)
@@ -196,7 +227,28 @@ def range_(start, end, step=1, *, dtype=None, device=None, requires_grad=False):
 def linspace(start, end, steps, *, out=None, dtype=None, device=None, requires_grad=False, layout=None):
     dev = get_device(device)
     dt = to_dtype(dtype) or get_default_dtype()
-    return _finish(dev.xp.linspace(start, end, int(steps)).astype(dt.np), dev, requires_grad)
+    start, end, steps = (v.item() if isinstance(v, Tensor) else v for v in (start, end, steps))
+    steps = int(steps)
+    if steps < 0:
+        raise RuntimeError(f'linspace: number of steps must be non-negative, got {steps}')
+    # PyTorch's numbers: the step is computed in the result's float type (double for integer results, whose ends
+    # are cast to integers first); the first half steps forward from start, the second back from end, with a fused
+    # multiply-add (emulated here in wider precision), so both ends are exact
+    if dt.is_floating_point:
+        calc = dt.np
+        wide = {_np.float64: _np.longdouble, _np.float32: _np.float64}.get(calc.type, _np.float16)
+    else:
+        calc, wide = _np.dtype(_np.float64), _np.float64
+        start, end = int(start), int(end)
+    s0, s1 = calc.type(start), calc.type(end)
+    step = (s1 - s0) / calc.type(max(steps - 1, 1))
+    k = _np.arange(steps)
+    lo = wide(s0) + wide(step) * k.astype(wide)
+    hi = wide(s1) - wide(step) * (steps - 1 - k).astype(wide)
+    data = _np.where(k < steps // 2, lo, hi).astype(calc)
+    if steps == 1:
+        data[0] = s0
+    return _finish(_place(data.astype(dt.np), dev), dev, requires_grad)
 
 
 def logspace(start, end, steps, base=10.0, *, dtype=None, device=None, requires_grad=False):
@@ -216,7 +268,7 @@ def eye(n, m=None, *, out=None, dtype=None, device=None, requires_grad=False, la
 def _float_dt(dtype):
     dt = to_dtype(dtype) or get_default_dtype()
     if not dt.is_floating_point:
-        raise RuntimeError(f'"check_uniform_bounds" not implemented for \'{dt.name}\' (random floats need a '
+        raise NotImplementedError(f'"check_uniform_bounds" not implemented for \'{dt.name}\' (random floats need a '
                            f'floating dtype)')
     return dt
 

@@ -47,6 +47,13 @@ _FROM_NP = {d.np: d for d in ALL}
 _BY_NAME = {d.name: d for d in ALL}
 
 
+# the legacy tensor-type names x.type() reports and accepts ('ember.FloatTensor')
+_LEGACY_NAMES = {'float16': 'HalfTensor', 'float32': 'FloatTensor', 'float64': 'DoubleTensor', 'int8': 'CharTensor',
+                 'int16': 'ShortTensor', 'int32': 'IntTensor', 'int64': 'LongTensor', 'uint8': 'ByteTensor',
+                 'bool': 'BoolTensor'}
+_FROM_LEGACY = {v: _BY_NAME[k] for k, v in _LEGACY_NAMES.items()}
+
+
 def _by_name(name):
     return _BY_NAME[name]
 
@@ -83,6 +90,8 @@ def to_dtype(d):
         d = d.replace('torch.', '').replace('ember.', '')
         if d in _BY_NAME:
             return _BY_NAME[d]
+        if d in _FROM_LEGACY:
+            return _FROM_LEGACY[d]
         alias = {'float': float32, 'double': float64, 'half': float16, 'long': int64, 'int': int32, 'short': int16}
         if d in alias:
             return alias[d]
@@ -111,6 +120,8 @@ def promote(a, b):
     """Result dtype of two dtypes of equal priority (both tensors or both scalars)."""
     if a is b:
         return a
+    if a._category != b._category:  # PyTorch: the higher category's dtype wins (float32 + int64 -> float32)
+        return a if a._category > b._category else b
     return _FROM_NP[_np.promote_types(a.np, b.np)]
 
 

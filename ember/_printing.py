@@ -1,4 +1,6 @@
 """Tensor repr in PyTorch's style: tensor([[1., 2.]], requires_grad=True), with set_printoptions."""
+import builtins
+
 import numpy as _np
 
 from ._dtype import get_default_dtype
@@ -34,8 +36,8 @@ def _float_formatter(arr):
     amax, nz = _np.abs(finite).max(), _np.abs(finite[finite != 0])
     amin = nz.min() if nz.size else 0
     integral = _np.all(finite == _np.round(finite))
-    sci = _Options.sci_mode if _Options.sci_mode is not None else (
-        amax >= 1e8 or (amin and amin < 1e-4) or (amin and amax / amin > 1000.0 and not integral))
+    sci = _Options.sci_mode if _Options.sci_mode is not None else builtins.bool(
+        amax > 1e8 or (amin and amin < 1e-4) or (amin and amax / amin > 1000.0))
     if sci:
         fmt = lambda x: f'{x:.{p}e}'  # noqa: E731
     elif integral:
@@ -46,13 +48,24 @@ def _float_formatter(arr):
     return lambda x: (fmt(x) if _np.isfinite(x) else str(x)).rjust(width)
 
 
+def _summarized(arr):
+    """The elements a summarized print shows (edgeitems at each end of every dim): what widths are judged on."""
+    e = _Options.edgeitems
+    for axis in range(arr.ndim):
+        if arr.shape[axis] > 2 * e:
+            arr = _np.concatenate([_np.take(arr, range(e), axis), _np.take(arr, range(-e, 0), axis)], axis)
+    return arr
+
+
 def format_tensor(t):
     arr = t._data if t._device.type == 'cpu' else t._data.get()
     prefix = 'tensor('
+    shown = _summarized(arr) if arr.size > _Options.threshold else arr
     if arr.dtype.kind == 'f':
-        formatter = {'float_kind': _float_formatter(arr.astype(_np.float64))}
+        formatter = {'float_kind': _float_formatter(shown.astype(_np.float64))}
     elif arr.dtype.kind == 'b':
-        formatter = {'bool': lambda x: 'True' if x else 'False'}
+        width = 5 if (~shown).any() else 4  # PyTorch pads True to False's width when both could appear
+        formatter = {'bool': lambda x: ('True' if x else 'False').rjust(width)}
     else:
         formatter = None
     if arr.size == 0:
@@ -64,13 +77,14 @@ def format_tensor(t):
         body = _np.array2string(arr, separator=', ', prefix=prefix, formatter=formatter,
                                 threshold=_Options.threshold if _Options.threshold != float('inf') else _np.inf,
                                 edgeitems=_Options.edgeitems, max_line_width=_Options.linewidth)
+        body = body.replace(', ...,', ',  ...,')  # PyTorch's in-row ellipsis is ' ...'
     extras = []
     if t._device.type != 'cpu':
         extras.append(f"device='{t._device}'")
     default = {'f': get_default_dtype().np, 'i': _np.dtype(_np.int64), 'b': _np.dtype(_np.bool_)}
     if arr.size == 0 and arr.ndim != 1:
         extras.append(f'size={tuple(arr.shape)}')
-    if default.get(arr.dtype.kind) != arr.dtype:
+    if default.get(arr.dtype.kind) != arr.dtype or (arr.size == 0 and arr.dtype.kind != 'f'):
         extras.append(f'dtype=ember.{t.dtype.name}')
     if t.grad_fn is not None:
         extras.append(f'grad_fn=<{t.grad_fn._name}>')

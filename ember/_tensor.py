@@ -49,7 +49,7 @@ class Tensor:
         if len(args) == 1 and not isinstance(args[0], (builtins.int, Size)):
             src = tensor(args[0], dtype=dt, device=device)
         else:
-            shape = args[0] if len(args) == 1 and isinstance(args[0], Size) else args
+            shape = args[0] if len(args) == 1 and isinstance(args[0], Size) else (args or (0,))
             src = zeros(*shape, dtype=dt, device=device)
         self._data, self._device = src._data, src._device
         self._rg, self.grad, self.grad_fn, self._out, self._vc, self._hooks = False, None, None, 0, None, None
@@ -135,12 +135,9 @@ class Tensor:
 
     @property
     def data(self):
-        """A tensor sharing this one's storage, outside the graph (PyTorch's ``.data``)."""
-        t = _wrap(self._data, self._device)
-        if self._vc is None:
-            self._vc = [0]
-        t._vc = self._vc
-        return t
+        """A tensor sharing this one's storage, outside the graph and (unlike detach()) outside its version
+        counter, as PyTorch's ``.data``: in-place edits through it are not seen by autograd's checks."""
+        return _wrap(self._data, self._device)
 
     @data.setter
     def data(self, value):
@@ -204,6 +201,17 @@ class Tensor:
             raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
         from .autograd.graph import add_tensor_hook
         return add_tensor_hook(self, hook)
+
+    _post_acc_hooks = None  # per-instance list (in __dict__) once a post-accumulate hook is registered
+
+    def register_post_accumulate_grad_hook(self, hook):
+        """Register ``hook(tensor)``, run after each gradient is accumulated into this leaf's ``.grad``."""
+        if not self._rg:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        if self.grad_fn is not None:
+            raise RuntimeError('post accumulate grad hooks cannot be registered on non-leaf tensors')
+        from .autograd.graph import add_post_accumulate_hook
+        return add_post_accumulate_hook(self, hook)
 
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
         from .autograd import backward
@@ -297,8 +305,9 @@ class Tensor:
         return out
 
     def type(self, dtype=None, non_blocking=False):
+        from ._dtype import _LEGACY_NAMES
         if dtype is None:
-            return f'ember.{self.dtype.name}'
+            return f'ember.{_LEGACY_NAMES[self.dtype.name]}'
         return self.to(dtype)
 
     def cpu(self, memory_format=None):
@@ -449,7 +458,7 @@ def _install_methods():
     T.multiply, T.subtract, T.negative, T.absolute, T.arctan = E.mul, E.sub, E.neg, E.abs, E.atan
     T.swapaxes = T.swapdims = S.transpose
     T.moveaxis = S.movedim
-    T.fmod = E.remainder
+    T.fmod = E.fmod
     T.__pos__ = lambda self: self
     T.where = lambda self, condition, other: E.where(condition, self, other)
     T.view_as = lambda self, other: S.view(self, other.shape)

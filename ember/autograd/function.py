@@ -21,7 +21,8 @@ class FunctionCtx:
             if t is not None and (t._vc[0] if t._vc is not None else 0) != v:
                 raise RuntimeError(f'one of the variables needed for gradient computation has been modified by an '
                                    f'inplace operation: a tensor of shape {tuple(t.shape)} saved by '
-                                   f'{type(self).__name__} is at version {t._version}; expected version {v} instead.')
+                                   f'{getattr(self, "_node_name", type(self).__name__)} is at version '
+                                   f'{t._version}; expected version {v} instead.')
         return saved
 
     def mark_non_differentiable(self, *tensors):
@@ -53,9 +54,9 @@ class FunctionNode(Node):
             raise RuntimeError(_FREED)
 
     def release(self):
-        if self.ctx is not None:
+        # as in PyTorch, only the saved tensors are freed: a backward that does not read them may run again
+        if self.ctx is not None and getattr(self.ctx, '_saved', ()):
             self.ctx._saved = None
-        self.ctx = None
 
 
 class _FunctionMeta(type):
@@ -84,6 +85,7 @@ class Function(metaclass=_FunctionMeta):
     def apply(cls, *args, **kwargs):
         from .._tensor import Tensor, _wrap
         ctx = cls._ctx_class()
+        ctx._node_name = cls._backward_name
         ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a._rg for a in args)
         ctx.materialize_grads = True
         prev = _State.grad_enabled
@@ -125,6 +127,11 @@ class Function(metaclass=_FunctionMeta):
             shape, dtype, dev = shapes[i]
             return z(shape, dtype=dtype, device=dev)
         node.metadata = {'zeros': zeros}
+        if _State.anomaly:
+            from ..ops._util import _anomaly_forward
+            for w in wrapped:
+                if isinstance(w, Tensor) and w.grad_fn is node:
+                    _anomaly_forward(node, w, args)
         if not ctx.materialize_grads:
             node.metadata['zeros'] = lambda i: None
         return wrapped[0] if single else tuple(wrapped)

@@ -69,6 +69,11 @@ class set_grad_enabled(_GradMode):
     def __enter__(self):
         pass
 
+    def __call__(self, fn):
+        # as a decorator it must not leave the mode switched: restore it, and switch only inside calls
+        _State.grad_enabled = self._prev
+        return super().__call__(fn)
+
     def _args(self):
         return (self._enabled,)
 
@@ -78,8 +83,8 @@ class inference_mode(_GradMode):
 
     def __new__(cls, mode=True):
         self = super().__new__(cls)
-        if callable(mode):
-            self._enabled = False
+        if callable(mode):  # used as @inference_mode without parentheses
+            self._mode, self._enabled = True, False
             return self(mode)
         return self
 

@@ -100,10 +100,12 @@ def gradgradcheck(func, inputs, grad_outputs=None, *, eps=1e-6, atol=1e-5, rtol=
     n = len(inputs)
 
     def first_grads(*args):
+        from .grad_mode import enable_grad
         ins, gos = args[:n], args[n:]
-        outs = [o for o in _as_tuple(func(*ins)) if isinstance(o, Tensor) and o.requires_grad]
-        diff = [t for t in ins if isinstance(t, Tensor) and t.requires_grad]
-        gs = autograd_grad(outs, diff, list(gos), create_graph=True, allow_unused=True)
+        with enable_grad():  # gradcheck evaluates its function under no_grad for the numerical Jacobian
+            outs = [o for o in _as_tuple(func(*ins)) if isinstance(o, Tensor) and o.requires_grad]
+            diff = [t for t in ins if isinstance(t, Tensor) and t.requires_grad]
+            gs = autograd_grad(outs, diff, list(gos), create_graph=True, allow_unused=True)
         return tuple(g for g in gs if g is not None and g.requires_grad)
     return gradcheck(first_grads, inputs + grad_outputs, eps=eps, atol=atol, rtol=rtol,
                      raise_exception=raise_exception)

@@ -14,12 +14,12 @@ class Node:
     needs no gradient; ``fns[i](grad)`` computes input i's gradient from the output's (Tensor ops, so a
     backward run with grad enabled builds a graph of its own: that is how create_graph works)."""
     __slots__ = ('_name', 'edges', 'fns', 'saved', 'versions', 'n_out', 'hooks', 'retained', 'trace',
-                 'metadata', '__weakref__')
+                 'metadata', 'out_vc', '__weakref__')
 
     def __init__(self, name, edges, fns, saved=()):
         self._name, self.edges, self.fns = name, edges, fns
         self.n_out = 1
-        self.hooks = self.retained = self.trace = self.metadata = None
+        self.hooks = self.retained = self.trace = self.metadata = self.out_vc = None
         if saved:
             self.saved = saved
             self.versions = tuple(t._vc[0] if t._vc is not None else 0 for t in saved)
@@ -34,6 +34,12 @@ class Node:
     def check_saved(self):
         if self.fns is None:
             raise RuntimeError(_FREED)
+        if self.out_vc is not None and self.out_vc[0] != 0:
+            raise RuntimeError(
+                f"one of the variables needed for gradient computation has been modified by an inplace operation: "
+                f"output 0 of {self._name} (which its backward reuses) is at version {self.out_vc[0]}; expected "
+                f"version 0 instead. Hint: clone() the result before modifying it in place, or use the "
+                f"out-of-place op.")
         for t, v in zip(self.saved, self.versions):
             now = t._vc[0] if t._vc is not None else 0
             if now != v:
@@ -45,8 +51,11 @@ class Node:
                     f"or enable anomaly detection to find the op that created it.")
 
     def release(self):
-        self.fns = None
-        self.saved = ()
+        # Like PyTorch, only a node that saved tensors or arrays (inputs, its own output, masks) frees them and
+        # refuses a second backward; one that kept nothing but shapes or Python numbers can run again.
+        if self.saved or self.out_vc is not None or (self.fns is not None and _holds_data(self.fns)):
+            self.fns = None
+            self.saved = ()
 
     # PyTorch's introspection API
     def name(self):
@@ -73,6 +82,26 @@ class Node:
     def __call__(self, *grads):
         return self.apply(list(grads))
 
+
+
+def _holds_data(fns, depth=2):
+    """Whether backward closures keep a tensor or an array alive (looking into nested closures and tuples too)."""
+    from .._tensor import Tensor
+
+    def is_data(v):
+        return isinstance(v, Tensor) or hasattr(v, '__array_interface__') or hasattr(v, '__cuda_array_interface__')
+    for fn in fns:
+        for cell in getattr(fn, '__closure__', None) or ():
+            try:
+                v = cell.cell_contents
+            except ValueError:  # an empty cell
+                continue
+            items = v if isinstance(v, (tuple, list)) else (v,)
+            if any(is_data(x) for x in items):
+                return True
+            if depth and _holds_data([x for x in items if callable(x)], depth - 1):
+                return True
+    return False
 
 
 class AccumulateGrad:
@@ -115,6 +144,26 @@ class _RemovableHandle:
     def remove(self):
         if self._fn in self._hooks:
             self._hooks.remove(self._fn)
+
+
+def add_post_accumulate_hook(t, fn):
+    """Register ``fn(t)`` to run each time a gradient has been accumulated into leaf t's ``.grad``."""
+    hooks = t.__dict__.get('_post_acc_hooks')
+    if hooks is None:
+        hooks = t._post_acc_hooks = []
+    hooks.append(fn)
+    return _RemovableHandle(hooks, fn)
+
+
+_callbacks = []  # one list per backward pass now running (a nested pass pushes its own)
+
+
+def queue_callback(fn):
+    """Run ``fn()`` once the backward pass now running has finished (PyTorch's
+    ``Variable._execution_engine.queue_callback``); dropped if the pass raises."""
+    if not _callbacks:
+        raise RuntimeError('queue_callback can only be called while a backward pass is running')
+    _callbacks[-1].append(fn)
 
 
 def _run_hooks(hooks, g):
@@ -171,8 +220,12 @@ def run_backward(tensors, grad_tensors, retain_graph, create_graph, inputs=None,
             buf = buffers[node] = [None] * node.n_out
             roots.append(node)
         buf[t._out] = g if buf[t._out] is None else buf[t._out] + g
+    # gradients someone else can see (the seeds, what hooks got or returned, retained .grad): a leaf must copy
+    # them rather than adopt them, or a later in-place accumulation / grad.zero_() would leak into them
+    exposed = {id(g) for g in grad_tensors}
     prev = _State.grad_enabled
     _State.grad_enabled = bool(create_graph)
+    _callbacks.append([])
     try:
         for t, g in leaf_roots:
             _deliver_leaf(t, g, capture, results if capture is not None else None, create_graph, True)
@@ -183,7 +236,7 @@ def run_backward(tensors, grad_tensors, retain_graph, create_graph, inputs=None,
             grads = buffers.pop(node, None)
             if grads is not None:
                 if node.hooks or node.retained:
-                    _node_hooks(node, grads)
+                    _node_hooks(node, grads, exposed)
                 if capture is not None:
                     for idx, g in enumerate(grads):
                         hit = capture.get((id(node), idx))
@@ -210,7 +263,7 @@ def run_backward(tensors, grad_tensors, retain_graph, create_graph, inputs=None,
                             buf[idx] = g if buf[idx] is None else buf[idx] + g
                         else:
                             _deliver_leaf(target, g, capture, results if capture is not None else None,
-                                          create_graph, shared)
+                                          create_graph, shared or id(g) in exposed)
             if not retain_graph:
                 node.release()
             for e in node.edges:
@@ -221,6 +274,9 @@ def run_backward(tensors, grad_tensors, retain_graph, create_graph, inputs=None,
                         ready.append(child)
     finally:
         _State.grad_enabled = prev
+        queued = _callbacks.pop()
+    for fn in queued:  # queue_callback: run once the pass has finished without error
+        fn()
     if capture is not None:
         for i, t in enumerate(inputs):
             if results[i] is None and not allow_unused:
@@ -240,22 +296,27 @@ def _fill(node, grads):
     return [g if g is not None else node.metadata['zeros'](i) for i, g in enumerate(grads)]
 
 
-def _node_hooks(node, grads):
+def _node_hooks(node, grads, exposed):
     if node.hooks:
         for idx, hooks in node.hooks.items():
             if grads[idx] is not None:
+                exposed.add(id(grads[idx]))
                 grads[idx] = _run_hooks(hooks, grads[idx])
+                exposed.add(id(grads[idx]))
     if node.retained:
         for idx, ref in node.retained.items():
             t = ref()
             if t is not None and grads[idx] is not None:
-                g = grads[idx] if _State.grad_enabled else grads[idx].detach()
+                exposed.add(id(grads[idx]))
+                # a copy, as PyTorch's retain_grad keeps: the gradient itself flows on and may be adopted
+                g = grads[idx] if _State.grad_enabled else grads[idx]._detached_copy()
                 t.grad = g if t.grad is None else t.grad + g
 
 
 def _deliver_leaf(t, g, capture, results, create_graph, shared):
     if t._hooks:
         g = _run_hooks(t._hooks, g)
+        shared = True  # a hook may have kept g, or returned a tensor it keeps
     if capture is not None:
         hit = capture.get(id(t))
         if hit is not None:
@@ -279,6 +340,9 @@ def _deliver_leaf(t, g, capture, results, create_graph, shared):
         t.grad = t.grad + g
     else:
         t.grad._accumulate_(g)
+    if t._post_acc_hooks:
+        for h in tuple(t._post_acc_hooks):
+            h(t)
 
 
 def _check_backward(node, outs):
@@ -286,7 +350,11 @@ def _check_backward(node, outs):
         if g is not None and g.dtype.is_floating_point and not g._device.xp.isfinite(g._data).all():
             where = f'\n{node.trace}' if node.trace else ''
             raise RuntimeError(f"Function '{node._name}' returned nan or inf values in its {i}th output (the "
-                               f"gradient for its input {i}, shape {tuple(g.shape)}).{where}")
+                               f"gradient for its input {i}, shape {tuple(g.shape)} {g.dtype.name}); the op was "
+                               f"created at:{where}" if where else
+                               f"Function '{node._name}' returned nan or inf values in its {i}th output (the "
+                               f"gradient for its input {i}, shape {tuple(g.shape)} {g.dtype.name}); enable "
+                               f"anomaly detection before the forward pass to see the line that created it.")
 
 
 def make_saved_output(node, data, device):

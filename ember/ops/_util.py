@@ -1,5 +1,6 @@
 """What every op shares: wrapping arrays as tensors, recording graph nodes, operand coercion, dim checks."""
 import builtins
+import os
 import traceback
 
 from .._dtype import _FROM_NP, result_type, get_default_dtype, int64, bool_
@@ -8,6 +9,7 @@ from ..autograd.graph import Node, make_saved_output
 from .._tensor import Tensor, _wrap
 
 _SCALARS = (builtins.int, builtins.float, builtins.bool)
+_PKG_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep  # .../ember/
 
 
 def record(data, device, inputs, name, fns, saved=()):
@@ -37,21 +39,23 @@ def record_with_output(data, device, inputs, name, make_fns, saved=()):
     out = record(data, device, inputs, name, None, saved)
     if out.grad_fn is not None:
         out.grad_fn.fns = make_fns(make_saved_output(out.grad_fn, data, device))
+        out._vc = out.grad_fn.out_vc = [0]  # an in-place edit of the output must fail its backward, not corrupt it
     return out
 
 
 def _anomaly_forward(node, out, inputs):
     stack = traceback.extract_stack()[:-3]
-    user = [f for f in stack if '/ember/' not in f.filename.replace('\\', '/')]
+    user = [f for f in stack if not os.path.abspath(f.filename).startswith(_PKG_DIR)]
     frame = user[-1] if user else stack[-1]
     node.trace = f'  File "{frame.filename}", line {frame.lineno}, in {frame.name}\n    {frame.line}'
     xp = out._device.xp
     if _State.anomaly_check_nan and out._data.dtype.kind == 'f' and not xp.isfinite(out._data).all():
         ins = [t for t in inputs if isinstance(t, Tensor)]
         if all(not t.is_floating_point() or xp.isfinite(t._data).all() for t in ins):
-            desc = ', '.join(f'{tuple(t.shape)} {t.dtype.name}' for t in ins)
-            raise RuntimeError(f"Function '{node._name}' produced nan or inf values in its forward output from "
-                               f"finite inputs ({desc}); it was created at:\n{node.trace}")
+            desc = ', '.join(f'shape {tuple(t.shape)} {t.dtype.name}' for t in ins)
+            raise RuntimeError(f"Function '{node._name}' produced nan or inf values in its forward output (shape "
+                               f"{tuple(out.shape)} {out.dtype.name}) from finite inputs ({desc}); it was created "
+                               f"at:\n{node.trace}")
 
 
 def unbroadcast(g, shape):
@@ -65,6 +69,39 @@ def unbroadcast(g, shape):
     if extra:
         g = g.reshape(shape)
     return g
+
+
+def broadcast_error(sa, sb):
+    """PyTorch's RuntimeError for two shapes that do not broadcast, naming the first clashing dim from the right."""
+    n = builtins.max(len(sa), len(sb))
+    pa, pb = (1,) * (n - len(sa)) + tuple(sa), (1,) * (n - len(sb)) + tuple(sb)
+    for i in range(n - 1, -1, -1):
+        if pa[i] != pb[i] and pa[i] != 1 and pb[i] != 1:
+            return RuntimeError(f'The size of tensor a ({pa[i]}) must match the size of tensor b ({pb[i]}) at '
+                                f'non-singleton dimension {i}')
+    return RuntimeError(f'shapes {list(sa)} and {list(sb)} cannot be broadcast together')
+
+
+def broadcasting(fn):
+    """Wrap an op whose operands broadcast: NumPy's ValueError becomes PyTorch's RuntimeError naming the shapes.
+
+    Only the failing call pays for the check (a try block costs nothing when no exception is raised).
+    """
+    def op(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except ValueError as e:
+            if 'broadcast' not in str(e):
+                raise
+            shapes = [tuple(x.shape) for x in args if isinstance(x, Tensor)]
+            for i in range(len(shapes)):
+                for j in range(i + 1, len(shapes)):
+                    err = broadcast_error(shapes[i], shapes[j])
+                    if not str(err).startswith('shapes'):
+                        raise err from None
+            raise RuntimeError(f'{fn.__name__}(): shapes {shapes} cannot be broadcast together') from None
+    op.__name__, op.__qualname__, op.__doc__, op.__wrapped__ = fn.__name__, fn.__qualname__, fn.__doc__, fn
+    return op
 
 
 def same_device(a, b, op):
@@ -88,7 +125,7 @@ def coerce_pair(a, b, op):
             return a.to(dt), b.to(dt)
         b, a = coerce_pair(b, a, op)
         return a, b
-    if not isinstance(b, _SCALARS):
+    if type(b) not in _SCALARS:  # NumPy scalars (np.float64 subclasses float) become Python numbers: weak types
         b = scalar_value(b, op)
     kind = a._data.dtype.kind
     if isinstance(b, builtins.bool):
@@ -132,8 +169,11 @@ def norm_dims(dim, ndim):
     if dim is None:
         return tuple(range(ndim))
     if isinstance(dim, (builtins.int,)) or hasattr(dim, '__index__'):
-        return (norm_dim(int(dim), ndim),)
+        d = norm_dim(int(dim), ndim)
+        return (d,) if ndim else ()  # a 0-d tensor takes dim 0 or -1 and has no axis to reduce
     dims = tuple(norm_dim(d, ndim) for d in dim)
+    if not ndim:
+        return ()
     if len(set(dims)) != len(dims):
         raise RuntimeError(f'dim {dims} appears multiple times in the list of dims')
     return dims if dims or ndim == 0 else tuple(range(ndim))

@@ -50,11 +50,30 @@ def assign_result(a, out, op):
     return a
 
 
+# in-place ops whose out-of-place form never reads its input in backward (the others read a's value, which the
+# in-place write is about to overwrite: they are computed from a copy of the original, as PyTorch saves one)
+_KEEPS_NO_INPUT = frozenset(('add_', 'sub_', 'relu_', 'exp_', 'sigmoid_', 'tanh_', 'neg_', 'sqrt_', 'expm1_',
+                             'reciprocal_', 'rsqrt_', 'floor_', 'ceil_', 'round_', 'sign_', 'trunc_', 'fill_',
+                             'masked_fill_', 'scatter_', 'scatter_add_', 'index_add_', 'tril_', 'triu_',
+                             'index_put_'))
+
+
+def _original(a, op, b=None):
+    """The operand to compute ``a``'s in-place op from under autograd: a itself, or a copy of its current value
+    at the same graph position when the op's backward would read a after the write."""
+    if op in _KEEPS_NO_INPUT or (op in ('mul_', 'div_', 'remainder_') and not isinstance(b, Tensor)):
+        return a
+    t = _wrap(a._data.copy(), a._device)
+    t._rg, t.grad_fn, t._out = a._rg, a.grad_fn, a._out
+    return t
+
+
 def inplace_binary(a, b, ufunc, op_fn, op):
     """``a op= b``: straight into a's memory when no graph is recorded, else computed and rebound."""
     check_inplace_leaf(a, op)
     if _State.grad_enabled and (a._rg or (isinstance(b, Tensor) and b._rg)):
-        return assign_result(a, op_fn(a, b), op)
+        orig = _original(a, op, b)
+        return assign_result(a, op_fn(orig, orig if b is a else b), op)
     xp = a._device.xp
     if isinstance(b, Tensor):
         if b._device is not a._device:
@@ -77,7 +96,7 @@ def inplace_binary(a, b, ufunc, op_fn, op):
 def inplace_unary(a, op_fn, op, *args, **kwargs):
     check_inplace_leaf(a, op)
     if _State.grad_enabled and a._rg:
-        return assign_result(a, op_fn(a, *args, **kwargs), op)
+        return assign_result(a, op_fn(_original(a, op), *args, **kwargs), op)
     prev = _State.grad_enabled
     _State.grad_enabled = False
     try:
