@@ -1,13 +1,931 @@
 """ember.save / ember.load: safetensors for tensors, JSON for structure; no pickle executes on load."""
-__all__ = ['save', 'load']
+import base64
+import collections
+import io
+import json
+import math
+import os
+import pickle
+import tempfile
+import zipfile
+
+import numpy as _np
+
+__all__ = ['save', 'load', 'SerializationError']
+
+# ember.save writes one safetensors file (https://github.com/huggingface/safetensors: an 8-byte little-endian
+# header length, a JSON header naming each tensor's dtype, shape and byte range, then the raw little-endian bytes).
+# The Python structure around the tensors (dicts with int keys, tuples, OrderedDict order, numbers, strings...)
+# is tagged JSON stored as a string in the header's __metadata__ under _META_KEY. The format is read and written
+# here directly (it is a few dozen lines), so ember.save/load need only NumPy; the `safetensors` package reads the
+# files (and ember reads its files) - the tests check both ways.
+
+_META_KEY = 'ember'
+_FORMAT_VERSION = 1
+_MAX_HEADER = 100_000_000  # the safetensors package's own limit on the JSON header
+_MAX_PICKLE = 1 << 30  # refuse a data.pkl claiming more than 1 GiB
+_MAX_EXPANDED = 1 << 30  # bytes an overlapping (expanded) view in a .pt file may be materialised into
+
+_ST_TO_NP = {'F16': '<f2', 'F32': '<f4', 'F64': '<f8', 'I8': 'i1', 'I16': '<i2', 'I32': '<i4', 'I64': '<i8',
+             'U8': 'u1', 'BOOL': '?'}
+_NP_TO_ST = {_np.dtype(v).newbyteorder('='): k for k, v in _ST_TO_NP.items()}
+_UNSUPPORTED_ST = {'U16', 'U32', 'U64', 'F8_E4M3', 'F8_E5M2', 'F8_E8M0', 'F4', 'F6_E2M3', 'F6_E3M2', 'C64', 'C128'}
 
 
-def save(obj, f):
-    raise NotImplementedError('ember.save is being written')
+class SerializationError(RuntimeError):
+    """A file ember.load cannot read: truncated, corrupt, crafted, or holding something ember does not support."""
 
 
-def load(f, map_location=None, weights_only=True):
-    raise NotImplementedError('ember.load is being written')
+# ---- saving -------------------------------------------------------------------------------------------------------
+def _tensor_types():
+    from ._tensor import Tensor
+    try:
+        from .nn.parameter import Parameter
+    except Exception:  # ember.nn not importable: plain tensors only
+        Parameter = ()
+    return Tensor, Parameter
+
+
+class _Encoder:
+    """Turns an object tree into tagged JSON, collecting its tensors under unique names."""
+
+    def __init__(self):
+        self.Tensor, self.Parameter = _tensor_types()
+        self.arrays = {}  # name -> little-endian contiguous ndarray, in the order written
+        self.depth = 0
+
+    def _name(self, path):
+        base = '.'.join(path) or 'tensor'
+        name, i = base, 1
+        while name in self.arrays or name == '__metadata__':
+            name, i = f'{base}#{i}', i + 1
+        return name
+
+    def _array(self, arr, path):
+        arr = _np.asarray(arr, order='C')  # (ascontiguousarray would make 0-d arrays 1-d)
+        if arr.dtype.byteorder == '>':
+            arr = arr.astype(arr.dtype.newbyteorder('<'))
+        if arr.dtype.newbyteorder('=') not in _NP_TO_ST:
+            raise TypeError(f"ember.save: cannot store an array of dtype {arr.dtype} at {'/'.join(path) or '<root>'}")
+        name = self._name(path)
+        self.arrays[name] = arr
+        return name
+
+    def key(self, k, path):
+        if isinstance(k, (str, int, float, bool)) or k is None or isinstance(k, tuple):
+            return self.enc(k, path)
+        raise TypeError(f"ember.save: cannot store a dict key of type {type(k).__name__} at "
+                        f"{'/'.join(path) or '<root>'} (keys may be str, int, float, bool, None or tuples of those)")
+
+    def enc(self, obj, path):
+        self.depth += 1
+        if self.depth > 500:
+            raise ValueError('ember.save: the object is nested more than 500 levels deep (a reference cycle?)')
+        try:
+            return self._enc(obj, path)
+        finally:
+            self.depth -= 1
+
+    def _enc(self, obj, path):
+        from ._dtype import dtype as _dtype_cls
+        from .backends import device as _device_cls
+        from ._tensor import Size
+        if obj is None or isinstance(obj, (bool, str)):
+            return obj
+        if isinstance(obj, int):
+            return int(obj)
+        if isinstance(obj, float):
+            return float(obj) if math.isfinite(obj) else {'$': 'float', 'v': repr(float(obj))}
+        if isinstance(obj, self.Tensor):
+            out = {'$': 'tensor', 'k': self._array(obj.detach().numpy(force=True), path)}
+            if obj.requires_grad:
+                out['rg'] = True
+            if obj.device.type != 'cpu':
+                out['dev'] = str(obj.device)
+            if self.Parameter and isinstance(obj, self.Parameter):
+                out['param'] = True
+            return out
+        if isinstance(obj, _np.ndarray):
+            return {'$': 'ndarray', 'k': self._array(obj, path)}
+        if isinstance(obj, _np.generic):
+            if obj.dtype.kind == 'b':
+                return bool(obj)
+            if obj.dtype.kind in 'iu':
+                return {'$': 'npscalar', 'dtype': obj.dtype.name, 'v': int(obj)}
+            if obj.dtype.kind == 'f':
+                return {'$': 'npscalar', 'dtype': obj.dtype.name, 'v': self._enc(float(obj), path)}
+        if isinstance(obj, Size):
+            return {'$': 'size', 'v': [int(s) for s in obj]}
+        if isinstance(obj, _dtype_cls):
+            return {'$': 'dtype', 'v': obj.name}
+        if isinstance(obj, _device_cls):
+            return {'$': 'device', 'v': str(obj)}
+        if isinstance(obj, (bytes, bytearray)):
+            return {'$': 'bytes', 'v': base64.b64encode(bytes(obj)).decode('ascii')}
+        if isinstance(obj, tuple):
+            if hasattr(obj, '_fields'):
+                raise TypeError(f"ember.save: cannot store the named tuple {type(obj).__qualname__} at "
+                                f"{'/'.join(path) or '<root>'}: convert it with tuple(x) or x._asdict()")
+            return {'$': 'tuple', 'v': [self.enc(x, path + [str(i)]) for i, x in enumerate(obj)]}
+        if isinstance(obj, list):
+            return [self.enc(x, path + [str(i)]) for i, x in enumerate(obj)]
+        if isinstance(obj, (set, frozenset)):
+            return {'$': 'frozenset' if isinstance(obj, frozenset) else 'set',
+                    'v': [self.key(x, path) for x in obj]}
+        if isinstance(obj, dict) and type(obj) in (dict, collections.OrderedDict, collections.defaultdict):
+            items = [[self.key(k, path), self.enc(v, path + [str(k)])] for k, v in obj.items()]
+            if isinstance(obj, collections.OrderedDict):
+                out = {'$': 'odict', 'v': items}
+                meta = getattr(obj, '_metadata', None)
+                if isinstance(meta, dict):
+                    out['meta'] = self.enc(meta, path + ['_metadata'])
+                return out
+            return {'$': 'dict', 'v': items}
+        raise TypeError(f"ember.save: cannot store an object of type {type(obj).__module__}.{type(obj).__qualname__} "
+                        f"at {'/'.join(path) or '<root>'}. ember.save stores tensors, NumPy arrays, numbers, strings, "
+                        f"bytes, None, and lists, tuples, sets and dicts of those (it never pickles objects); save a "
+                        f"model's state_dict() rather than the model")
+
+
+def _serialize(obj):
+    """(header bytes padded to 8, [arrays]) for ``obj``."""
+    enc = _Encoder()
+    structure = enc.enc(obj, [])
+    header, offset = {}, 0
+    for name, arr in enc.arrays.items():
+        header[name] = {'dtype': _NP_TO_ST[arr.dtype.newbyteorder('=')],
+                        'shape': list(arr.shape), 'data_offsets': [offset, offset + arr.nbytes]}
+        offset += arr.nbytes
+    meta = json.dumps({'version': _FORMAT_VERSION, 'structure': structure}, separators=(',', ':'), allow_nan=False)
+    header = {'__metadata__': {'format': 'ember', _META_KEY: meta}, **header}
+    raw = json.dumps(header, separators=(',', ':')).encode('utf-8')
+    raw += b' ' * (-len(raw) % 8)
+    return raw, list(enc.arrays.values())
+
+
+def _write_array(fh, arr):
+    if arr.size:
+        fh.write(arr.reshape(-1).view(_np.uint8).data)
+
+
+def _write(fh, header, arrays):
+    fh.write(len(header).to_bytes(8, 'little'))
+    fh.write(header)
+    for arr in arrays:
+        _write_array(fh, arr)
+
+
+def _new_file_mode():
+    try:
+        with open('/proc/self/status') as st:
+            for line in st:
+                if line.startswith('Umask:'):
+                    return 0o666 & ~int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def _atomic_write(path, header, arrays):
+    """Write to a temporary file next to ``path``, fsync it, then rename it over ``path``: a crash or error midway
+    leaves any previous file at ``path`` as it was (and removes the temporary file)."""
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        mode = os.stat(path).st_mode & 0o7777
+    except OSError:
+        mode = _new_file_mode()
+    fd, tmp = tempfile.mkstemp(prefix='.' + os.path.basename(path) + '.', suffix='.tmp', dir=directory)
+    try:
+        with os.fdopen(fd, 'wb') as fh:
+            _write(fh, header, arrays)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    try:  # make the rename itself durable
+        dfd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError:
+        pass
+
+
+def save(obj, f, pickle_module=None, pickle_protocol=None, _use_new_zipfile_serialization=True,
+         _disable_byteorder_record=False):
+    """Save tensors and containers of them (state dicts, optimizer state dicts, ...) to ``f``.
+
+    ``f`` is a path (written atomically: a temporary file in the same directory, fsync, rename) or a binary file
+    object (written from its current position). The file is a safetensors file: a dict of tensors with str keys
+    is stored under those keys, so ``safetensors.torch.load_file`` reads it into PyTorch; any other structure
+    (int keys, tuples, OrderedDict order, numbers, strings, None) is kept in the header metadata as JSON.
+    Storage sharing between tensors is not recorded: each tensor is stored (and loaded) on its own.
+    ``pickle_module`` and ``pickle_protocol`` are accepted for PyTorch compatibility and ignored: nothing is
+    pickled.
+    """
+    header, arrays = _serialize(obj)
+    if isinstance(f, (str, bytes, os.PathLike)):
+        _atomic_write(os.fsdecode(f), header, arrays)
+    elif hasattr(f, 'write'):
+        _write(f, header, arrays)
+    else:
+        raise TypeError(f'ember.save: f must be a path or a writable binary file object, not {type(f).__name__}')
+
+
+# ---- placing loaded tensors (map_location) ---------------------------------------------------------------------
+def _placer(map_location):
+    """A function (cpu tensor, saved location string) -> tensor on the device map_location asks for."""
+    from .backends import device as _device_cls
+
+    def move(t, loc):
+        if loc in ('cpu', None):
+            return t
+        try:
+            return t.to(loc)
+        except RuntimeError as e:
+            raise RuntimeError(f"ember.load: a tensor was saved on '{loc}', which is not available here ({e}). "
+                               f"Pass map_location='cpu' (or another device) to ember.load.") from e
+
+    if map_location is None:
+        return move
+    if isinstance(map_location, (str, _device_cls)):
+        target = str(_device_cls(map_location)) if not isinstance(map_location, str) else map_location
+        return lambda t, loc: move(t, target)
+    if isinstance(map_location, dict):
+        mapping = {str(k): str(v) for k, v in map_location.items()}
+        return lambda t, loc: move(t, mapping.get(loc, loc))
+    if callable(map_location):
+        def call(t, loc):
+            out = map_location(t, loc)
+            if out is None:
+                return move(t, loc)
+            if isinstance(out, str) or isinstance(out, _device_cls):
+                return move(t, str(out))
+            return out
+        return call
+    raise TypeError(f'map_location must be None, a str, a device, a dict or a callable, not '
+                    f'{type(map_location).__name__}')
+
+
+# ---- loading safetensors / ember files ---------------------------------------------------------------------------
+def _file_size(fh):
+    start = fh.tell()
+    end = fh.seek(0, io.SEEK_END)
+    fh.seek(start)
+    return end - start
+
+
+def _read_exact(fh, n, what):
+    buf = bytearray(n)
+    got = fh.readinto(buf) if hasattr(fh, 'readinto') else None
+    if got is None:
+        data = fh.read(n)
+        got = len(data)
+        buf[:got] = data
+    if got != n:
+        raise SerializationError(f'ember.load: file is truncated: {what} needs {n} bytes but only {got} remain')
+    return buf
+
+
+def _bf16_to_f32(raw_u16):
+    return (raw_u16.astype('<u4') << 16).view('<f4').astype(_np.float32)
+
+
+def _read_safetensors(fh, size):
+    if size < 8:
+        raise SerializationError(f'ember.load: file is truncated or not an ember/safetensors file: {size} bytes, '
+                                 f'fewer than the 8-byte header length')
+    start = fh.tell()
+    n = int.from_bytes(bytes(_read_exact(fh, 8, 'the header length')), 'little')
+    if n > size - 8:
+        raise SerializationError(f'ember.load: bad header: it declares a {n}-byte JSON header but the file has only '
+                                 f'{size - 8} bytes after the length field (truncated, or not an ember/safetensors '
+                                 f'file)')
+    if n > _MAX_HEADER:
+        raise SerializationError(f'ember.load: bad header: the declared JSON header of {n} bytes exceeds the '
+                                 f'{_MAX_HEADER}-byte limit')
+    raw = bytes(_read_exact(fh, n, 'the JSON header'))
+    try:
+        header = json.loads(raw.decode('utf-8'))
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
+        raise SerializationError(f'ember.load: bad header: the JSON header does not parse ({e}); the file is '
+                                 f'corrupt or not an ember/safetensors file') from None
+    if not isinstance(header, dict):
+        raise SerializationError('ember.load: bad header: the JSON header is not an object')
+    meta = header.pop('__metadata__', None)
+    if meta is not None and (not isinstance(meta, dict) or
+                             not all(isinstance(k, str) and isinstance(v, str) for k, v in meta.items())):
+        raise SerializationError('ember.load: bad header: __metadata__ must map strings to strings')
+    data_len = size - 8 - n
+    entries = []
+    for name, info in header.items():
+        if not isinstance(info, dict) or set(info) - {'dtype', 'shape', 'data_offsets'} or len(info) != 3:
+            raise SerializationError(f"ember.load: bad header: entry '{name}' must have exactly dtype, shape and "
+                                     f"data_offsets")
+        st, shape, offs = info['dtype'], info['shape'], info['data_offsets']
+        if st not in _ST_TO_NP and st != 'BF16':
+            if st in _UNSUPPORTED_ST:
+                raise SerializationError(f"ember.load: tensor '{name}' has dtype {st}, which ember does not support")
+            raise SerializationError(f"ember.load: bad header: tensor '{name}' has unknown dtype {st!r}")
+        if not isinstance(shape, list) or not all(type(s) is int and s >= 0 for s in shape):
+            raise SerializationError(f"ember.load: bad header: tensor '{name}' has invalid shape {shape!r}")
+        if (not isinstance(offs, list) or len(offs) != 2 or not all(type(o) is int for o in offs)
+                or not 0 <= offs[0] <= offs[1]):
+            raise SerializationError(f"ember.load: bad header: tensor '{name}' has invalid data_offsets {offs!r}")
+        itemsize = 2 if st == 'BF16' else _np.dtype(_ST_TO_NP[st]).itemsize
+        nbytes = math.prod(shape) * itemsize
+        if offs[1] - offs[0] != nbytes:
+            raise SerializationError(f"ember.load: bad header: tensor '{name}' of shape {shape} and dtype {st} needs "
+                                     f"{nbytes} bytes but its data_offsets span {offs[1] - offs[0]}")
+        if offs[1] > data_len:
+            raise SerializationError(f"ember.load: file is truncated: tensor '{name}' declares bytes "
+                                     f"{offs[0]}..{offs[1]} but the data section holds only {data_len} bytes")
+        entries.append((offs[0], name, st, shape, offs))
+    arrays = {}
+    for _, name, st, shape, offs in sorted(entries, key=lambda e: e[0]):
+        fh.seek(start + 8 + n + offs[0])
+        buf = _read_exact(fh, offs[1] - offs[0], f"tensor '{name}'")
+        if st == 'BF16':  # ember has no bfloat16: widened exactly to float32
+            arr = _bf16_to_f32(_np.frombuffer(buf, '<u2')).reshape(shape)
+        else:
+            arr = _np.frombuffer(buf, _ST_TO_NP[st]).reshape(shape)
+            if not arr.dtype.isnative:
+                arr = arr.astype(arr.dtype.newbyteorder('='))
+        arrays[name] = arr
+    return meta, arrays
+
+
+class _Decoder:
+    def __init__(self, arrays, place):
+        from ._tensor import _wrap
+        from .backends import cpu
+        self.arrays, self.place, self.wrap, self.cpu = arrays, place, _wrap, cpu
+
+    def bad(self, msg):
+        return SerializationError(f'ember.load: bad structure metadata: {msg}')
+
+    def array(self, node):
+        name = node.get('k')
+        if not isinstance(name, str) or name not in self.arrays:
+            raise self.bad(f'it refers to tensor {name!r}, which the file does not contain')
+        return self.arrays[name]
+
+    def key(self, node):
+        k = self.dec(node)
+        try:
+            hash(k)
+        except TypeError:
+            raise self.bad(f'unhashable dict key of type {type(k).__name__}') from None
+        return k
+
+    def items(self, node):
+        v = node.get('v')
+        if not isinstance(v, list) or not all(isinstance(p, list) and len(p) == 2 for p in v):
+            raise self.bad(f"'{node.get('$')}' items must be a list of [key, value] pairs")
+        return [(self.key(k), self.dec(x)) for k, x in v]
+
+    def dec(self, node):
+        if node is None or isinstance(node, (bool, int, float, str)):
+            return node
+        if isinstance(node, list):
+            return [self.dec(x) for x in node]
+        if not isinstance(node, dict):
+            raise self.bad(f'unexpected JSON value {node!r}')
+        tag = node.get('$')
+        if tag == 'tensor':
+            arr = self.array(node)
+            t = self.place(self.wrap(arr, self.cpu), node.get('dev', 'cpu'))
+            if node.get('param'):
+                try:
+                    from .nn.parameter import Parameter
+                    return Parameter(t, bool(node.get('rg', False)))
+                except ImportError:
+                    pass
+            if node.get('rg') and t.is_floating_point():
+                t.requires_grad_(True)
+            return t
+        if tag == 'ndarray':
+            return _np.array(self.array(node))
+        if tag == 'npscalar':
+            try:
+                dt = _np.dtype(node['dtype'])
+            except (TypeError, KeyError):
+                raise self.bad(f"unknown NumPy scalar dtype {node.get('dtype')!r}") from None
+            if dt.kind not in 'iuf':
+                raise self.bad(f'NumPy scalar dtype {dt} is not a number type')
+            return dt.type(self.dec(node.get('v')))
+        if tag == 'float':
+            v = node.get('v')
+            if v not in ('nan', 'inf', '-inf'):
+                raise self.bad(f'bad float value {v!r}')
+            return float(v)
+        if tag == 'tuple':
+            v = node.get('v')
+            if not isinstance(v, list):
+                raise self.bad('tuple items must be a list')
+            return tuple(self.dec(x) for x in v)
+        if tag in ('set', 'frozenset'):
+            v = node.get('v')
+            if not isinstance(v, list):
+                raise self.bad('set items must be a list')
+            items = [self.key(x) for x in v]
+            return set(items) if tag == 'set' else frozenset(items)
+        if tag == 'dict':
+            return dict(self.items(node))
+        if tag == 'odict':
+            out = collections.OrderedDict(self.items(node))
+            if 'meta' in node:
+                out._metadata = self.dec(node['meta'])
+            return out
+        if tag == 'size':
+            from ._tensor import Size
+            v = node.get('v')
+            if not isinstance(v, list) or not all(type(s) is int for s in v):
+                raise self.bad('size must be a list of ints')
+            return Size(v)
+        if tag == 'dtype':
+            from ._dtype import _BY_NAME
+            if node.get('v') not in _BY_NAME:
+                raise self.bad(f"unknown dtype {node.get('v')!r}")
+            return _BY_NAME[node['v']]
+        if tag == 'device':
+            from .backends import device
+            if not isinstance(node.get('v'), str):
+                raise self.bad('device must be a string')
+            try:
+                return device(node['v'])
+            except RuntimeError:
+                return node['v']
+        if tag == 'bytes':
+            try:
+                return base64.b64decode(node.get('v', ''), validate=True)
+            except (ValueError, TypeError):
+                raise self.bad('bytes are not valid base64') from None
+        raise self.bad(f'unknown tag {tag!r}')
+
+
+def _load_safetensors(fh, size, place):
+    from ._tensor import _wrap
+    from .backends import cpu
+    meta, arrays = _read_safetensors(fh, size)
+    if meta is None or _META_KEY not in meta:  # a plain safetensors file: a flat dict of tensors
+        return {name: place(_wrap(arr, cpu), 'cpu') for name, arr in arrays.items()}
+    try:
+        doc = json.loads(meta[_META_KEY])
+    except (ValueError, RecursionError) as e:
+        raise SerializationError(f'ember.load: bad structure metadata: not valid JSON ({e})') from None
+    if not isinstance(doc, dict) or 'structure' not in doc:
+        raise SerializationError('ember.load: bad structure metadata: no structure recorded')
+    if not isinstance(doc.get('version'), int) or doc['version'] > _FORMAT_VERSION:
+        raise SerializationError(f"ember.load: the file was written by a newer ember (format version "
+                                 f"{doc.get('version')!r}; this ember reads up to {_FORMAT_VERSION})")
+    try:
+        return _Decoder(arrays, place).dec(doc['structure'])
+    except RecursionError:
+        raise SerializationError('ember.load: bad structure metadata: nested too deeply') from None
+
+
+# ---- loading PyTorch's torch.save zip checkpoints ---------------------------------------------------------------
+_LEGACY_MAGIC = b'\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19'
+
+# storage type name -> (carrier NumPy dtype in the file, ember dtype name or None for bfloat16 -> float32)
+_STORAGE_TYPES = {
+    'FloatStorage': 'f4', 'DoubleStorage': 'f8', 'HalfStorage': 'f2', 'BFloat16Storage': 'bf16',
+    'LongStorage': 'i8', 'IntStorage': 'i4', 'ShortStorage': 'i2', 'CharStorage': 'i1', 'ByteStorage': 'u1',
+    'BoolStorage': '?', 'UntypedStorage': 'u1',
+}
+_TORCH_DTYPES = {
+    'float32': 'f4', 'float': 'f4', 'float64': 'f8', 'double': 'f8', 'float16': 'f2', 'half': 'f2',
+    'bfloat16': 'bf16', 'int64': 'i8', 'long': 'i8', 'int32': 'i4', 'int': 'i4', 'int16': 'i2', 'short': 'i2',
+    'int8': 'i1', 'uint8': 'u1', 'bool': '?',
+}
+_TORCH_UNSUPPORTED = {'complex32', 'complex64', 'complex128', 'cfloat', 'cdouble', 'chalf', 'uint16', 'uint32',
+                      'uint64', 'float8_e4m3fn', 'float8_e5m2', 'float8_e4m3fnuz', 'float8_e5m2fnuz',
+                      'float8_e8m0fnu', 'float4_e2m1fn_x2', 'qint8', 'quint8', 'qint32', 'quint4x2', 'bits8'}
+
+
+class _StorageType:
+    """What a torch ``*Storage`` global unpickles to: just its element type."""
+
+    def __init__(self, name, code):
+        self.name, self.code = name, code
+
+    def __repr__(self):
+        return f'torch.{self.name}'
+
+
+class _TorchDtype:
+    """A torch dtype global in a checkpoint (the ember dtype when ember has it)."""
+
+    def __init__(self, name, code):
+        self.name, self.code = name, code
+
+    def __repr__(self):
+        return f'torch.{self.name}'
+
+
+class _Storage:
+    """A storage read from the archive: a flat array in its file dtype, plus where it was saved."""
+
+    def __init__(self, flat, code, location, big_endian=False):
+        self.flat, self.code, self.location, self.big_endian = flat, code, location, big_endian
+
+
+class _TypeMarker:
+    def __init__(self, name):
+        self.name = name
+
+
+class _NpDtype:
+    """``numpy.dtype(spec, align, copy)`` in a checkpoint: plain number/bool dtypes only."""
+
+    def __init__(self, spec, align=False, copy=False):
+        try:
+            dt = _np.dtype(spec) if isinstance(spec, str) else None
+        except TypeError:
+            dt = None
+        if dt is None or dt.kind not in 'biufc' or dt.fields is not None or dt.subdtype is not None:
+            raise pickle.UnpicklingError(f'ember.load refused numpy.dtype({spec!r:.60}): only number and bool '
+                                         f'dtypes can be loaded')
+        self.dtype = dt
+
+    def __setstate__(self, state):
+        if isinstance(state, tuple) and len(state) > 1 and state[1] in ('<', '>') and self.dtype.itemsize > 1:
+            self.dtype = self.dtype.newbyteorder(state[1])
+
+
+class _NpArrayBuilder:
+    """``numpy.core.multiarray._reconstruct(ndarray, ...)`` in a checkpoint; the array is made at BUILD and put in
+    its place once unpickling is done."""
+    array = None
+
+    def __setstate__(self, state):
+        if not (isinstance(state, tuple) and len(state) == 5 and isinstance(state[2], _NpDtype)
+                and isinstance(state[4], bytes)):
+            raise pickle.UnpicklingError('ember.load refused a NumPy array in the checkpoint: only arrays of number '
+                                         'or bool dtype stored as raw bytes can be loaded')
+        _, shape, dt, fortran, raw = state
+        shape = _as_ints(shape, 'NumPy array shape')
+        if any(s < 0 for s in shape) or math.prod(shape) * dt.dtype.itemsize != len(raw):
+            raise SerializationError(f'ember.load: corrupt checkpoint: a NumPy array of shape {shape} does not match '
+                                     f'its {len(raw)} bytes')
+        arr = _np.frombuffer(raw, dt.dtype).reshape(shape, order='F' if fortran else 'C')
+        self.array = arr.astype(dt.dtype.newbyteorder('='))
+
+
+def _np_scalar(dtype, data):
+    if not isinstance(dtype, _NpDtype) or not isinstance(data, bytes) or len(data) != dtype.dtype.itemsize:
+        raise pickle.UnpicklingError('ember.load refused a NumPy scalar in the checkpoint: only number and bool '
+                                     'scalars stored as raw bytes can be loaded')
+    return _np.frombuffer(data, dtype.dtype).astype(dtype.dtype.newbyteorder('='))[0]
+
+
+def _np_reconstruct(cls, shape, typecode):
+    if not isinstance(cls, _TypeMarker) or cls.name != 'ndarray':
+        raise pickle.UnpicklingError('ember.load refused a NumPy array subclass in the checkpoint')
+    return _NpArrayBuilder()
+
+
+def _replace_builders(obj, seen):
+    """Put the NumPy arrays made at BUILD in the places their builders hold."""
+    if isinstance(obj, _NpArrayBuilder):
+        if obj.array is None:
+            raise SerializationError('ember.load: corrupt checkpoint: a NumPy array without data')
+        return obj.array
+    if id(obj) in seen or not isinstance(obj, (dict, list, tuple, set, frozenset)):
+        return obj
+    seen.add(id(obj))
+    if isinstance(obj, dict):
+        for k in list(obj):
+            obj[k] = _replace_builders(obj[k], seen)
+        return obj
+    if isinstance(obj, list):
+        obj[:] = [_replace_builders(x, seen) for x in obj]
+        return obj
+    return type(obj)(_replace_builders(x, seen) for x in obj)
+
+
+def _carrier(code):
+    return _np.dtype('<u2' if code == 'bf16' else ('<' + code if code not in ('i1', 'u1', '?') else code))
+
+
+def _as_ints(value, what):
+    if not isinstance(value, (tuple, list)) or not all(type(v) is int for v in value):
+        raise SerializationError(f'ember.load: corrupt checkpoint: tensor {what} {value!r} is not a tuple of ints')
+    return tuple(value)
+
+
+def _materialize(storage, code, offset, size, stride):
+    """The tensor's own contiguous array: elements of ``storage.flat`` at ``offset + sum(i_k * stride_k)``."""
+    if type(offset) is not int or offset < 0:
+        raise SerializationError(f'ember.load: corrupt checkpoint: storage offset {offset!r} is invalid')
+    size, stride = _as_ints(size, 'size'), _as_ints(stride, 'stride')
+    if len(size) != len(stride) or any(s < 0 for s in size) or any(s < 0 for s in stride):
+        raise SerializationError(f'ember.load: corrupt checkpoint: size {size} and stride {stride} do not match')
+    flat = storage.flat
+    if storage.code != code:  # an untyped (byte) storage viewed with the tensor's dtype
+        dt = _carrier(code)
+        if storage.big_endian and dt.itemsize > 1:
+            dt = dt.newbyteorder('>')
+        if flat.nbytes % dt.itemsize:
+            raise SerializationError(f'ember.load: corrupt checkpoint: a storage of {flat.nbytes} bytes is not a '
+                                     f'whole number of {dt.itemsize}-byte elements')
+        flat = flat.view(dt)
+    numel = math.prod(size)
+    if numel == 0:
+        arr = _np.empty(size, flat.dtype)
+    else:
+        last = offset + sum((s - 1) * st for s, st in zip(size, stride))
+        if last >= flat.size:
+            raise SerializationError(f'ember.load: corrupt checkpoint: a tensor view (offset {offset}, size {size}, '
+                                     f'stride {stride}) reaches element {last} of a storage of {flat.size} elements')
+        if numel > flat.size and numel * flat.itemsize > _MAX_EXPANDED:
+            raise SerializationError(f'ember.load: refusing to materialise a {numel}-element tensor that overlaps '
+                                     f'itself in a storage of {flat.size} elements')
+        view = _np.lib.stride_tricks.as_strided(flat[offset:], shape=size,
+                                                strides=[st * flat.itemsize for st in stride], writeable=False)
+        arr = _np.array(view, order='C')
+    if code == 'bf16':
+        return _bf16_to_f32(arr)
+    return arr.astype(arr.dtype.newbyteorder('='), copy=False)
+
+
+class _TorchUnpickler(pickle.Unpickler):
+    """Reads a torch.save data.pkl: only tensor rebuilds, storages, containers and a few value types are allowed;
+    any other global is refused, so loading a checkpoint never runs code from the file."""
+
+    def __init__(self, data, archive, archive_size, prefix, byteorder, place):
+        super().__init__(io.BytesIO(data))
+        self.archive, self.prefix, self.byteorder, self.place = archive, prefix, byteorder, place
+        self.storages = {}
+        self.archive_size = archive_size
+        a = self
+        self.allowed = {
+            ('collections', 'OrderedDict'): collections.OrderedDict,
+            ('torch._utils', '_rebuild_tensor'): a.rebuild_tensor_v1,
+            ('torch._utils', '_rebuild_tensor_v2'): a.rebuild_tensor_v2,
+            ('torch._utils', '_rebuild_tensor_v3'): a.rebuild_tensor_v3,
+            ('torch._utils', '_rebuild_parameter'): a.rebuild_parameter,
+            ('torch._utils', '_rebuild_parameter_with_state'): a.rebuild_parameter,
+            ('torch._tensor', '_rebuild_from_type_v2'): a.rebuild_from_type_v2,
+            ('torch', 'Tensor'): _TypeMarker('Tensor'),
+            ('torch.nn.parameter', 'Parameter'): _TypeMarker('Parameter'),
+            ('torch', 'Size'): a.size,
+            ('torch', 'device'): a.device,
+            ('builtins', 'set'): set, ('builtins', 'frozenset'): frozenset, ('builtins', 'slice'): slice,
+            ('builtins', 'complex'): complex,
+            ('_codecs', 'encode'): a.codecs_encode,
+            ('numpy', 'dtype'): _NpDtype, ('numpy', 'ndarray'): _TypeMarker('ndarray'),
+            ('numpy.core.multiarray', 'scalar'): _np_scalar, ('numpy._core.multiarray', 'scalar'): _np_scalar,
+            ('numpy.core.multiarray', '_reconstruct'): _np_reconstruct,
+            ('numpy._core.multiarray', '_reconstruct'): _np_reconstruct,
+        }
+
+    def find_class(self, module, name):
+        asked = module
+        if module == '__builtin__':
+            module = 'builtins'
+        fn = self.allowed.get((module, name))
+        if fn is not None:
+            return fn
+        if module in ('torch', 'torch.storage') and name in _STORAGE_TYPES:
+            return _StorageType(name, _STORAGE_TYPES[name])
+        if module == 'torch' and (name in _TORCH_DTYPES or name in _TORCH_UNSUPPORTED):
+            code = _TORCH_DTYPES.get(name)
+            if code is not None and code != 'bf16':  # the ember dtype (bfloat16 and others stay markers)
+                from ._dtype import from_np
+                return from_np(_carrier(code).newbyteorder('='))
+            return _TorchDtype(name, code)
+        if module == 'torch' and name.endswith('Storage'):
+            raise SerializationError(f'ember.load: the checkpoint holds a torch.{name}, a storage type ember does '
+                                     f'not support (supported element types: float16/32/64, bfloat16 (loaded as '
+                                     f'float32), int8/16/32/64, uint8, bool)')
+        raise pickle.UnpicklingError(
+            f"ember.load refused the global '{asked}.{name}' in this PyTorch checkpoint: only tensors, parameters "
+            f"and plain containers (dict, OrderedDict, list, tuple, set, numbers, strings) can be loaded, and "
+            f"ember never runs code from a file. If the file holds a whole pickled model or other Python objects, "
+            f"load it in PyTorch and save model.state_dict() (or plain containers of tensors) instead.")
+
+    def persistent_load(self, pid):
+        if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == 'storage'):
+            raise pickle.UnpicklingError(f'ember.load: unsupported persistent id {pid!r:.200} in the checkpoint')
+        _, stype, key, location, numel = pid
+        if not isinstance(stype, _StorageType):
+            raise SerializationError(f'ember.load: corrupt checkpoint: storage type {stype!r:.100} is not a torch '
+                                     f'storage type')
+        if not isinstance(key, str) or not isinstance(location, str) or type(numel) is not int or numel < 0:
+            raise SerializationError(f'ember.load: corrupt checkpoint: bad storage record {pid!r:.200}')
+        cached = self.storages.get(key)
+        if cached is not None:
+            return cached
+        storage = _Storage(self.read_storage(key, stype.code, numel), stype.code, location, self.byteorder == 'big')
+        self.storages[key] = storage
+        return storage
+
+    def read_storage(self, key, code, numel):
+        name = f'{self.prefix}data/{key}'
+        try:
+            info = self.archive.getinfo(name)
+        except KeyError:
+            raise SerializationError(f"ember.load: corrupt checkpoint: storage '{name}' is missing from the "
+                                     f"archive") from None
+        dt = _carrier(code)
+        expected = numel * dt.itemsize
+        if info.file_size != expected:
+            raise SerializationError(f"ember.load: corrupt checkpoint: storage '{name}' should hold {numel} elements "
+                                     f"({expected} bytes) but the archive member holds {info.file_size} bytes")
+        limit = self.archive_size if info.compress_type == zipfile.ZIP_STORED else info.compress_size * 1100
+        if info.file_size > limit:
+            raise SerializationError(f"ember.load: corrupt checkpoint: storage '{name}' declares {info.file_size} "
+                                     f"bytes, more than the archive ({self.archive_size} bytes) can hold")
+        try:
+            raw = self.archive.read(name)
+        except (zipfile.BadZipFile, EOFError, OSError, ValueError) as e:
+            raise SerializationError(f"ember.load: file is truncated or corrupt: cannot read storage '{name}' "
+                                     f"({e})") from None
+        if len(raw) != expected:
+            raise SerializationError(f"ember.load: file is truncated: storage '{name}' has {len(raw)} of its "
+                                     f"{expected} bytes")
+        flat = _np.frombuffer(raw, dt)
+        if self.byteorder == 'big' and dt.itemsize > 1:
+            flat = flat.view(dt.newbyteorder('>'))
+        return flat
+
+    # ---- the callables a checkpoint may invoke --------------------------------------------------------------------
+    def _tensor(self, storage, offset, size, stride, requires_grad, code):
+        from ._tensor import _wrap
+        from .backends import cpu
+        if not isinstance(storage, _Storage):
+            raise SerializationError(f'ember.load: corrupt checkpoint: a tensor rebuild got {type(storage).__name__} '
+                                     f'instead of a storage')
+        if code is None:
+            raise SerializationError('ember.load: the checkpoint holds a tensor of a dtype ember does not support')
+        t = self.place(_wrap(_materialize(storage, code, offset, size, stride), cpu), storage.location)
+        if requires_grad is True and t.is_floating_point():
+            t.requires_grad_(True)
+        return t
+
+    def rebuild_tensor_v1(self, storage, storage_offset, size, stride):
+        return self._tensor(storage, storage_offset, size, stride, False, getattr(storage, 'code', None))
+
+    def rebuild_tensor_v2(self, storage, storage_offset, size, stride, requires_grad=False, backward_hooks=None,
+                          metadata=None):
+        return self._tensor(storage, storage_offset, size, stride, requires_grad, getattr(storage, 'code', None))
+
+    def rebuild_tensor_v3(self, storage, storage_offset, size, stride, requires_grad, backward_hooks, dtype,
+                          metadata=None):
+        from ._dtype import dtype as _ember_dtype
+        if isinstance(dtype, _ember_dtype):
+            dtype = _TorchDtype(dtype.name, _TORCH_DTYPES[dtype.name])
+        if not isinstance(dtype, _TorchDtype):
+            raise SerializationError(f'ember.load: corrupt checkpoint: {dtype!r:.100} is not a torch dtype')
+        if dtype.code is None:
+            raise SerializationError(f'ember.load: the checkpoint holds a torch.{dtype.name} tensor; ember does '
+                                     f'not support that dtype')
+        return self._tensor(storage, storage_offset, size, stride, requires_grad, dtype.code)
+
+    def rebuild_parameter(self, data, requires_grad, backward_hooks, state=None):
+        from ._tensor import Tensor
+        if not isinstance(data, Tensor):
+            raise SerializationError('ember.load: corrupt checkpoint: a parameter rebuild got no tensor')
+        try:
+            from .nn.parameter import Parameter
+        except ImportError:
+            if requires_grad is True and data.is_floating_point():
+                data.requires_grad_(True)
+            return data
+        return Parameter(data, requires_grad is True and data.is_floating_point())
+
+    def rebuild_from_type_v2(self, func, new_type, args, state):
+        if func not in (self.rebuild_tensor_v2, self.rebuild_tensor_v3, self.rebuild_parameter) \
+                or not isinstance(new_type, _TypeMarker) or not isinstance(args, tuple):
+            raise pickle.UnpicklingError('ember.load refused a tensor subclass rebuild in this PyTorch checkpoint: '
+                                         'only torch.Tensor and torch.nn.Parameter are supported')
+        t = func(*args)
+        if new_type.name == 'Parameter':
+            return self.rebuild_parameter(t, True, None)
+        return t
+
+    @staticmethod
+    def size(dims=()):
+        from ._tensor import Size
+        return Size(_as_ints(tuple(dims), 'size'))
+
+    @staticmethod
+    def device(kind, index=None):
+        from .backends import device
+        if not isinstance(kind, str) or (index is not None and type(index) is not int):
+            raise SerializationError('ember.load: corrupt checkpoint: bad torch.device arguments')
+        try:
+            return device(kind, index)
+        except RuntimeError:  # e.g. cuda without CuPy: keep the name
+            return kind if index is None else f'{kind}:{index}'
+
+    @staticmethod
+    def codecs_encode(text, encoding='utf-8'):
+        if not isinstance(text, str) or encoding not in ('latin1', 'latin-1'):
+            raise pickle.UnpicklingError("ember.load refused '_codecs.encode' with arguments other than a string "
+                                         "and 'latin1'")
+        return text.encode('latin1')
+
+
+def _load_torch_zip(fh, place):
+    size = _file_size(fh)
+    try:
+        archive = zipfile.ZipFile(fh)
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as e:
+        raise SerializationError(f'ember.load: file is truncated or corrupt: not a readable zip archive (a PyTorch '
+                                 f'checkpoint is one) ({e})') from None
+    with archive:
+        pkls = [n for n in archive.namelist() if n.endswith('/data.pkl') and n.count('/') == 1]
+        if len(pkls) != 1:
+            raise SerializationError('ember.load: a zip archive without exactly one <name>/data.pkl is not a '
+                                     'PyTorch checkpoint written by torch.save')
+        prefix = pkls[0][:-len('data.pkl')]
+        byteorder = 'little'
+        if prefix + 'byteorder' in archive.namelist():
+            byteorder = archive.read(prefix + 'byteorder').decode('ascii', 'replace').strip()
+            if byteorder not in ('little', 'big'):
+                raise SerializationError(f'ember.load: corrupt checkpoint: byteorder {byteorder!r}')
+        info = archive.getinfo(pkls[0])
+        if info.file_size > _MAX_PICKLE or (info.compress_type != zipfile.ZIP_STORED
+                                            and info.file_size > info.compress_size * 1100):
+            raise SerializationError(f'ember.load: corrupt checkpoint: data.pkl declares {info.file_size} bytes')
+        try:
+            data = archive.read(pkls[0])
+        except (zipfile.BadZipFile, EOFError, OSError, ValueError) as e:
+            raise SerializationError(f'ember.load: file is truncated or corrupt: cannot read data.pkl ({e})') from None
+        unpickler = _TorchUnpickler(data, archive, size, prefix, byteorder, place)
+        try:
+            return _replace_builders(unpickler.load(), set())
+        except (pickle.UnpicklingError, SerializationError):
+            raise
+        except RecursionError:
+            raise SerializationError('ember.load: corrupt checkpoint: data.pkl is nested too deeply') from None
+        except Exception as e:
+            raise SerializationError(f'ember.load: corrupt checkpoint: data.pkl could not be read '
+                                     f'({type(e).__name__}: {e})') from None
+
+
+def load(f, map_location=None, pickle_module=None, *, weights_only=True, mmap=None, **pickle_load_args):
+    """Load what ember.save wrote, a plain safetensors file, or a PyTorch ``torch.save`` checkpoint.
+
+    - ember files come back as saved (dict key types, tuples, OrderedDict order, dtypes, 0-d tensors);
+      plain safetensors files (e.g. from ``safetensors.torch.save_file``) as a dict of tensors.
+    - PyTorch ``.pt``/``.pth`` files (the zip format ``torch.save`` writes since PyTorch 1.6) are read without
+      PyTorch, through an unpickler that only rebuilds tensors, parameters and plain containers and refuses every
+      other global with ``pickle.UnpicklingError``. Views keep their values (each loaded tensor gets its own
+      memory; storage sharing is not kept); bfloat16 tensors are widened, exactly, to float32; complex, float8 and
+      uint16/32/64 tensors are refused. The legacy pre-1.6 format is refused.
+    - ``map_location``: None (the saved device), a device or string (everything there), a dict mapping saved
+      location strings ('cuda:1') to new ones, or a callable ``fn(tensor, location)`` returning the tensor to use
+      (it gets a cpu tensor, not a storage) or None for the default.
+
+    Nothing in a file is ever executed, so ``weights_only`` is accepted for compatibility and has no effect;
+    ``pickle_module`` and ``mmap`` are ignored too. Damaged or crafted files raise ``SerializationError`` (a
+    RuntimeError) naming the problem.
+    """
+    place = _placer(map_location)
+    if isinstance(f, (str, bytes, os.PathLike)):
+        with open(os.fsdecode(f), 'rb') as fh:
+            return _load_fileobj(fh, place)
+    if not hasattr(f, 'read'):
+        raise TypeError(f'ember.load: f must be a path or a readable binary file object, not {type(f).__name__}')
+    seekable = getattr(f, 'seekable', None)
+    if seekable is None or not seekable():
+        f = io.BytesIO(f.read())
+    return _load_fileobj(f, place)
+
+
+def _load_fileobj(fh, place):
+    start = fh.tell()
+    head = fh.read(len(_LEGACY_MAGIC))
+    fh.seek(start)
+    if not head:
+        raise SerializationError('ember.load: the file is empty')
+    if head.startswith(b'PK\x03\x04'):
+        return _load_torch_zip(fh, place)
+    if head.startswith(_LEGACY_MAGIC):
+        raise SerializationError('ember.load: this is a PyTorch checkpoint in the legacy (pre-1.6, non-zip) '
+                                 'torch.save format, which ember does not read. Load it in PyTorch and save it '
+                                 'again with torch.save(obj, f) (the zip format) or safetensors.')
+    size = _file_size(fh)
+    try:
+        return _load_safetensors(fh, size, place)
+    except SerializationError as e:
+        if head[:1] == b'\x80':
+            raise SerializationError(f'{e}. The file starts like a Python pickle: ember.load does not unpickle '
+                                     f'arbitrary files') from None
+        raise
 
 
 def _rebuild_tensor(array, device, requires_grad):
