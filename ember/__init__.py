@@ -146,5 +146,25 @@ def set_num_threads(n):
 
 
 from .serialization import save, load  # noqa: E402
-from . import nn, optim, utils, cuda  # noqa: E402
+from . import nn, optim, utils, cuda, distributed  # noqa: E402
 from .utils import data as _data  # noqa: E402,F401
+from . import sparse, multiprocessing, amp, accelerator, testing, hub, onnx  # noqa: E402
+from .sparse import sparse_coo_tensor, spmm  # noqa: E402
+from .amp import autocast  # noqa: E402
+from .amp.autocast_mode import is_autocast_enabled, get_autocast_dtype  # noqa: E402
+from .backends import cudnn as _cudnn, mps as _mps, cuda as _backends_cuda  # noqa: E402,F401
+from .utils import dlpack as _dlpack, checkpoint as _checkpoint  # noqa: E402,F401
+from .utils.dlpack import from_dlpack  # noqa: E402
+strided, sparse_coo = 'strided', 'sparse_coo'  # layouts (Tensor.layout compares equal to these)
+
+
+def set_float32_matmul_precision(precision):
+    """'highest' (full float32) or 'high'/'medium' (TF32 matmuls on CUDA, where CuPy supports it)."""
+    if precision not in ('highest', 'high', 'medium'):
+        raise RuntimeError(f'Invalid precision {precision!r}: expected highest, high or medium')
+    _backends_cuda.matmul.allow_tf32 = precision != 'highest'
+    _backends_cuda._precision[0] = precision
+
+
+def get_float32_matmul_precision():
+    return _backends_cuda._precision[0]

@@ -129,6 +129,31 @@ class Tensor:
     def is_sparse(self):
         return False
 
+    def to_sparse(self, sparse_dim=None, *, layout=None, blocksize=None, dense_dim=None):
+        from .sparse import to_sparse
+        return to_sparse(self, sparse_dim, layout=layout)
+
+    to_sparse_coo = to_sparse
+
+    def to_dense(self, dtype=None, *, masked_grad=None):
+        return self if dtype is None else self.to(dtype)
+
+    def share_memory_(self):
+        """Move the storage into shared memory (cpu), so that worker processes see and make updates in place."""
+        from .multiprocessing._shared import share_tensor
+        return share_tensor(self)
+
+    def is_shared(self):
+        from .multiprocessing._shared import is_shared
+        return is_shared(self)
+
+    def __dlpack__(self, stream=None, *, max_version=None, dl_device=None, copy=None):
+        from .utils.dlpack import tensor_dlpack
+        return tensor_dlpack(self, stream, max_version, dl_device, copy)
+
+    def __dlpack_device__(self):
+        return self._data.__dlpack_device__()
+
     @property
     def layout(self):
         return 'strided'

@@ -2,7 +2,8 @@
 import builtins
 
 from .._dtype import get_default_dtype
-from ._util import Tensor, record, record_with_output, unbroadcast, coerce_pair, same_device, as_tensor_like, _wrap
+from ._util import (Tensor, record, record_with_output, unbroadcast, coerce_pair, same_device, as_tensor_like, _wrap,
+                    broadcasting)
 
 
 def _floating(a):
@@ -16,6 +17,7 @@ def _zero_grad(g):
 
 # ---- arithmetic ---------------------------------------------------------------------------------------------
 
+@broadcasting
 def add(a, b, alpha=1):
     a, b = coerce_pair(a, b, 'add')
     if alpha != 1:
@@ -31,6 +33,7 @@ def _identity(g):
     return g
 
 
+@broadcasting
 def sub(a, b, alpha=1):
     a, b = coerce_pair(a, b, 'sub')
     if alpha != 1:
@@ -50,6 +53,7 @@ def rsub(a, b):
     return record(b - a._data, a._device, (a,), 'RsubBackward1', (neg,))
 
 
+@broadcasting
 def mul(a, b):
     a, b = coerce_pair(a, b, 'mul')
     if isinstance(b, Tensor):
@@ -59,6 +63,7 @@ def mul(a, b):
     return record(a._data * b, a._device, (a,), 'MulBackward0', (lambda g: g * b,))
 
 
+@broadcasting
 def div(a, b, rounding_mode=None):
     if rounding_mode is not None:
         if rounding_mode not in ('trunc', 'floor'):
@@ -98,20 +103,32 @@ def _trunc_div(a, b):
     return _wrap(q + fix, a._device)
 
 
+def _check_int_divisor(a, bd):
+    """Integer division by zero is an error in PyTorch (floats give inf/nan)."""
+    if a._data.dtype.kind in 'iub' and (not bd if isinstance(bd, (builtins.int, builtins.float)) else
+                                        not (bd != 0).all()):
+        raise RuntimeError('ZeroDivisionError')
+
+
+@broadcasting
 def floor_divide(a, b):
     a, b = coerce_pair(a, b, 'floor_divide')
     bd = b._data if isinstance(b, Tensor) else b
+    _check_int_divisor(a, bd)
     return _wrap(a._device.xp.floor_divide(a._data, bd), a._device)
 
 
 def rfloordiv(a, b):
     a, b = coerce_pair(a, b, 'floor_divide')
+    _check_int_divisor(a, a._data)
     return _wrap(a._device.xp.floor_divide(b, a._data), a._device)
 
 
+@broadcasting
 def remainder(a, b):
     a, b = coerce_pair(a, b, 'remainder')
     xp = a._device.xp
+    _check_int_divisor(a, b._data if isinstance(b, Tensor) else b)
     if isinstance(b, Tensor):
         sa, sb = a.shape, b.shape
         return record(xp.remainder(a._data, b._data), a._device, (a, b), 'RemainderBackward0',
@@ -121,9 +138,24 @@ def remainder(a, b):
 
 def rremainder(a, b):
     a, b = coerce_pair(a, b, 'remainder')
+    _check_int_divisor(a, a._data)
     return _wrap(a._device.xp.remainder(b, a._data), a._device)
 
 
+@broadcasting
+def fmod(a, b):
+    """C's remainder: the result has the sign of the dividend (``remainder`` takes the divisor's)."""
+    a, b = coerce_pair(a, b, 'fmod')
+    xp = a._device.xp
+    _check_int_divisor(a, b._data if isinstance(b, Tensor) else b)
+    if isinstance(b, Tensor):
+        sa, sb = a.shape, b.shape
+        return record(xp.fmod(a._data, b._data), a._device, (a, b), 'FmodBackward1',
+                      (lambda g: unbroadcast(g, sa), lambda g: unbroadcast(-g * _trunc_div(a, b), sb)), (a, b))
+    return record(xp.fmod(a._data, b), a._device, (a,), 'FmodBackward0', (_identity,))
+
+
+@broadcasting
 def pow(a, b):
     if not isinstance(a, Tensor):
         return rpow(b, a)
@@ -132,7 +164,7 @@ def pow(a, b):
     if isinstance(b, Tensor):
         sa, sb = a.shape, b.shape
         return record_with_output(xp.power(a._data, b._data), a._device, (a, b), 'PowBackward1', lambda out: (
-            lambda g: unbroadcast(g * b * a ** (b - 1), sa),
+            lambda g: unbroadcast(_pow_base_grad(g, a, b), sa),
             lambda g: unbroadcast(g * out() * _safe_log_base(a), sb)))
     if b == 2:
         return record(a._data * a._data, a._device, (a,), 'PowBackward0', (lambda g: g * 2 * a,), (a,))
@@ -140,6 +172,15 @@ def pow(a, b):
         raise RuntimeError('Integers to negative integer powers are not allowed.')
     return record(xp.power(a._data, b), a._device, (a,), 'PowBackward0',
                   (lambda g: g * b * a ** (b - 1) if b != 0 else g * 0,), (a,))
+
+
+def _pow_base_grad(g, a, b):
+    # b * a**(b-1); where b == 0 the result is constant 1, so the gradient is 0 even at a == 0 (not 0 * inf)
+    gb = g * b * a ** (b - 1)
+    zero = b._data == 0
+    if zero.any():
+        gb = where(_wrap(gb._device.xp.broadcast_to(zero, gb.shape), gb._device), 0.0, gb)
+    return gb
 
 
 def _safe_log_base(a):
@@ -170,10 +211,12 @@ def neg(a):
     return record(-a._data, a._device, (a,), 'NegBackward0', (neg,))
 
 
+@broadcasting
 def maximum(a, b):
     return _minmax(a, b, True)
 
 
+@broadcasting
 def minimum(a, b):
     return _minmax(a, b, False)
 
@@ -336,12 +379,7 @@ def clamp(a, min=None, max=None):
     if min is None and max is None:
         raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
     if isinstance(min, Tensor) or isinstance(max, Tensor):
-        out = a
-        if min is not None:
-            out = maximum(out, as_tensor_like(min, a))
-        if max is not None:
-            out = minimum(out, as_tensor_like(max, a))
-        return out
+        return _clamp_tensors(a, min, max)
     xp = a._device.xp
     x = a._data
     if a._data.dtype.kind in 'iub' and (isinstance(min, float) or isinstance(max, float)):
@@ -365,7 +403,45 @@ def clamp(a, min=None, max=None):
 clip = clamp
 
 
-def where(cond, a, b):
+@broadcasting
+def _clamp_tensors(a, lo, hi):
+    """clamp with tensor bounds: min(max(a, lo), hi). The input's gradient flows where lo <= a <= hi; a bound's
+    where it is the result (when lo > hi, hi wins), as in PyTorch."""
+    if lo is not None:
+        a, lo = coerce_pair(a, as_tensor_like(lo, a), 'clamp')
+    if hi is not None:
+        a, hi = coerce_pair(a, as_tensor_like(hi, a), 'clamp')
+        if lo is not None and lo._data.dtype != a._data.dtype:
+            lo = lo.to(a.dtype)
+    xp = a._device.xp
+    x = a._data
+    data = x if lo is None else xp.maximum(x, lo._data)
+    data = data if hi is None else xp.minimum(data, hi._data)
+    ins, masks = [a], []
+    if lo is None:
+        masks.append(x <= hi._data)
+    elif hi is None:
+        masks.append(x >= lo._data)
+    else:
+        masks.append((x >= lo._data) & (x <= hi._data))
+    if lo is not None:
+        ins.append(lo)
+        masks.append((x < lo._data) & (lo._data < hi._data) if hi is not None else x < lo._data)
+    if hi is not None:
+        ins.append(hi)
+        masks.append((x > hi._data) | (hi._data < lo._data) if lo is not None else x > hi._data)
+
+    def fn(t, mask):
+        st = t.shape
+        return lambda g: unbroadcast(g * _wrap(mask.astype(g._data.dtype), g._device), st)
+    return record(data, a._device, tuple(ins), 'ClampBackward0', tuple(fn(t, m) for t, m in zip(ins, masks)))
+
+
+@broadcasting
+def where(cond, a=None, b=None):
+    if a is None and b is None:  # where(condition): the indices of the true elements, one tensor per dim
+        from .index import nonzero
+        return nonzero(cond, as_tuple=True)
     if not isinstance(cond, Tensor):
         raise TypeError(f'where(): argument condition must be a bool Tensor, not {type(cond).__name__}')
     if cond._data.dtype.kind != 'b':
@@ -418,7 +494,7 @@ def _compare(ufunc_name, op):
         return _wrap(getattr(a._device.xp, ufunc_name)(a._data, bd), a._device)
     compare.__name__ = op
     compare.__doc__ = f'Elementwise {op} (bool result, broadcasting).'
-    return compare
+    return broadcasting(compare)
 
 
 eq = _compare('equal', 'eq')

@@ -5,8 +5,41 @@ from ._util import Tensor, record, norm_dim, unbroadcast, same_device, _wrap
 from .shape import _view
 
 
+class _Split(tuple):
+    """A key applied in two steps, as PyTorch does when ints meet advanced indices: ``(basic, advanced)``.
+
+    PyTorch selects with the ints first, so they never count as advanced indices; NumPy would count them and move
+    the advanced dims to the front when an int and an array are separated by a slice (``x[0, :, [1, 3]]``).
+    """
+
+
+def _base(arr, k):
+    """The array the (advanced part of the) key applies to: a basic-indexed view for a split key."""
+    return arr[k[0]] if type(k) is _Split else arr
+
+
+def _adv(k):
+    return k[1] if type(k) is _Split else k
+
+
+def _split_ints(key):
+    first, second = [], []
+    for x in key:
+        if type(x) is builtins.int:
+            first.append(x)
+        elif hasattr(x, 'dtype'):
+            first += [slice(None)] * (x.ndim if x.dtype.kind == 'b' else 1)
+            second.append(x)
+        else:  # slice, None, Ellipsis: applied in the first step, passed over in the second
+            first.append(x)
+            second.append(Ellipsis if x is Ellipsis else slice(None))
+    return _Split((tuple(first), tuple(second)))
+
+
 def _key(key, a):
     """Translate an index (possibly holding tensors or lists) into an array-module key; report if it is basic."""
+    if type(key) is _Split:
+        return key, False
     if not isinstance(key, tuple):
         key = (key,)
     out, basic = [], True
@@ -34,17 +67,28 @@ def _key(key, a):
                 out.append(xp.asarray(k))
                 basic = False
         else:
+            if type(k) is slice and k.step is not None and k.step <= 0:
+                raise ValueError('step must be greater than zero')
             out.append(k)
+    if not basic and builtins.any(type(x) is builtins.int for x in out):
+        return _split_ints(out), basic
     return tuple(out), basic
+
+
+def _index_error(e, shape):
+    msg = str(e).replace(' for axis ', ' for dimension ')
+    if msg.startswith('too many indices'):
+        msg = f'too many indices for tensor of dimension {len(shape)}'
+    return IndexError(f'{msg} (indexing a tensor of shape {tuple(shape)})')
 
 
 def getitem(a, key):
     k, basic = _key(key, a)
     shape, xp = a.shape, a._device.xp
     try:
-        data = a._data[k]
+        data = _base(a._data, k)[_adv(k)]
     except IndexError as e:
-        raise IndexError(f'{e} (indexing a tensor of shape {tuple(shape)})') from None
+        raise _index_error(e, shape) from None
     if basic:
         if not hasattr(data, 'ndim'):
             data = xp.asarray(data)
@@ -58,15 +102,15 @@ def index_backward(g, shape, k, basic):
     xp = g._device.xp
     z = xp.zeros(shape, dtype=g._data.dtype)
     if basic or _unique_positions(k):
-        z[k] = g._data
+        _base(z, k)[_adv(k)] = g._data
     else:
-        xp.add.at(z, k, g._data)
+        xp.add.at(_base(z, k), _adv(k), g._data)
     return record(z, g._device, (g,), 'IndexBackwardBackward0', (lambda gg: getitem(gg, k),))
 
 
 def _unique_positions(k):
     # a single boolean mask selects each element at most once, so plain assignment is exact (and much faster)
-    arrays = [x for x in k if hasattr(x, 'dtype')]
+    arrays = [x for x in _adv(k) if hasattr(x, 'dtype')]
     return len(arrays) == 1 and arrays[0].dtype.kind == 'b'
 
 
@@ -96,7 +140,7 @@ def setitem(a, key, value):
         vd = value
     track = _State.grad_enabled and (a.requires_grad or (isinstance(value, Tensor) and value.requires_grad))
     if not track:
-        a._data[k] = vd
+        _set(a, k, vd)
         _bump(a)
         return a
     old = a._snapshot()
@@ -107,16 +151,26 @@ def setitem(a, key, value):
         vs = v.shape
         fns.append(lambda g: unbroadcast(getitem(g, k), vs))
         ins.append(v)
-    a._data[k] = vd
+    _set(a, k, vd)
     _bump(a)
     node_holder = record(a._data, a._device, tuple(ins), 'IndexPutBackward0', tuple(fns))
     a._rebind(node_holder)
     return a
 
 
+def _set(a, k, vd):
+    try:
+        _base(a._data, k)[_adv(k)] = vd
+    except IndexError as e:
+        raise _index_error(e, a.shape) from None
+    except ValueError as e:  # the value does not broadcast to the indexed shape
+        raise RuntimeError(f'shape mismatch: value tensor of shape {list(getattr(vd, "shape", ()))} cannot be '
+                           f'broadcast to indexing result ({e})') from None
+
+
 def _zero_at(g, k):
     z = g._data.copy()
-    z[k] = 0
+    _base(z, k)[_adv(k)] = 0
     return record(z, g._device, (g,), 'IndexPutBackwardBackward0', (lambda gg: _zero_at(gg, k),))
 
 
@@ -289,7 +343,7 @@ def index_put_acc(a, indices, values):
     k, _ = _key(indices, a)
     xp = a._device.xp
     data = a._data.copy()
-    xp.add.at(data, k, values._data)
+    xp.add.at(_base(data, k), _adv(k), values._data)
     vs = values.shape
     return record(data, a._device, (a, values), 'IndexPutBackward0',
                   (lambda g: g, lambda g: unbroadcast(getitem(g, k), vs)))

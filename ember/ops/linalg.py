@@ -1,7 +1,8 @@
 """Products: matmul/@ (1-D, 2-D, batched with broadcasting), mm, bmm, mv, dot, outer, einsum — all through BLAS."""
 import string
 
-from ._util import Tensor, record, unbroadcast, same_device, _wrap
+from ._util import Tensor, record, unbroadcast, same_device, _wrap, broadcast_error
+from ..amp.autocast_mode import state as _amp, cast_inputs as _amp_cast
 
 
 def _check_pair(a, b, op):
@@ -24,12 +25,21 @@ def _mm_core(a, b):
         raise RuntimeError(f'mat1 and mat2 shapes cannot be multiplied ({_shape_str(a.shape)} and '
                            f'{_shape_str(b.shape)})')
     sa, sb = a.shape, b.shape
-    return record(a._data @ b._data, a._device, (a, b), 'MmBackward0' if a.ndim == 2 and b.ndim == 2 else
+    try:
+        data = a._data @ b._data
+    except ValueError:  # batch dims that do not broadcast
+        raise broadcast_error(sa[:-2], sb[:-2]) from None
+    return record(data, a._device, (a, b), 'MmBackward0' if a.ndim == 2 and b.ndim == 2 else
                   'BmmBackward0', (lambda g: unbroadcast(_mm_core(g, b.mT), sa),
                                    lambda g: unbroadcast(_mm_core(a.mT, g), sb)), (a, b))
 
 
 def matmul(a, b):
+    if getattr(a, 'is_sparse', False) or getattr(b, 'is_sparse', False):
+        from ..sparse import matmul as sparse_matmul
+        return sparse_matmul(a, b)
+    if _amp.active:
+        a, b = _amp_cast(a, b)
     _check_pair(a, b, 'matmul')
     if a.ndim == 0 or b.ndim == 0:
         raise RuntimeError(f'both arguments to matmul need to be at least 1D, but they are {a.ndim}D and '
@@ -46,6 +56,11 @@ def matmul(a, b):
 
 
 def mm(a, b):
+    if getattr(a, 'is_sparse', False) or getattr(b, 'is_sparse', False):
+        from ..sparse import mm as sparse_mm
+        return sparse_mm(a, b)
+    if _amp.active:
+        a, b = _amp_cast(a, b)
     _check_pair(a, b, 'mm')
     if a.ndim != 2:
         raise RuntimeError(f'self must be a matrix (mm got a {a.ndim}-D tensor of shape {tuple(a.shape)})')
@@ -55,6 +70,8 @@ def mm(a, b):
 
 
 def bmm(a, b):
+    if _amp.active:
+        a, b = _amp_cast(a, b)
     _check_pair(a, b, 'bmm')
     if a.ndim != 3:
         raise RuntimeError(f'batch1 must be a 3D tensor, got shape {tuple(a.shape)}')
@@ -86,7 +103,18 @@ def dot(a, b):
                   (lambda g: g * b, lambda g: g * a), (a, b))
 
 
-inner = dot
+def inner(a, b):
+    """Sum of products over the last dims: dot for vectors, a.shape[:-1] + b.shape[:-1] in general."""
+    _check_pair(a, b, 'inner')
+    if a.ndim == 0 or b.ndim == 0:
+        return a * b
+    if a.ndim == 1 and b.ndim == 1:
+        return dot(a, b)
+    if a.shape[-1] != b.shape[-1]:
+        raise RuntimeError(f'inner() the last dimension must match on both input tensors but got shapes '
+                           f'{list(a.shape)} and {list(b.shape)}')
+    n = a.shape[-1]
+    return (a.reshape(-1, n) @ b.reshape(-1, n).t()).reshape(a.shape[:-1] + b.shape[:-1])
 
 
 def outer(a, b):
@@ -94,7 +122,8 @@ def outer(a, b):
     return a.reshape(-1, 1) * b.reshape(1, -1)
 
 
-ger = outer
+def ger(a, b):
+    return outer(a, b)
 
 
 def addmm(bias, a, b, *, beta=1, alpha=1):
@@ -127,6 +156,15 @@ def _parse_einsum(equation, operands):
             raise RuntimeError(f'einsum(): the number of subscripts in the equation ({len(sub)}) does not match '
                                f'the number of dimensions ({op.ndim}) for operand {len(subs)}')
         subs.append(sub)
+    sizes = {}
+    for i, (sub, op) in enumerate(zip(subs, operands)):
+        for c, n in zip(sub, op.shape):
+            seen = sizes.setdefault(c, n)
+            if n != seen and 1 not in (n, seen):
+                raise RuntimeError(f'einsum(): subscript {c} has size {n} for operand {i} which does not broadcast '
+                                   f'with previously seen size {seen}')
+            if seen == 1:
+                sizes[c] = n
     if arrow:
         out = rhs.replace('...', ell)
     else:
@@ -158,19 +196,43 @@ def _einsum_grad(i, subs, out, operands):
     target = subs[i]
 
     def grad(g):
-        if len(set(target)) != len(target):
-            raise RuntimeError(f'einsum backward with a repeated subscript in one operand ({target}) is not '
-                               f'supported by ember')
         others = [(s, o) for j, (s, o) in enumerate(zip(subs, operands)) if j != i]
         have = set(out).union(*[set(s) for s, _ in others]) if others else set(out)
-        kept = ''.join(c for c in target if c in have)
+        kept = ''.join(c for c in dict.fromkeys(target) if c in have)
         spec = ','.join([out] + [s for s, _ in others]) + '->' + kept
         r = einsum(spec, g, *[o for _, o in others])
-        if kept != target:  # dims only this operand had were summed away: their gradient is broadcast
+        if kept == target:
+            return r
+        if len(set(target)) == len(target):  # dims only this operand had were summed away: broadcast them back
             shape = [operands[i].shape[target.index(c)] for c in target]
             for pos, c in enumerate(target):
                 if c not in kept:
                     r = r.unsqueeze(pos)
-            r = r.expand(shape)
-        return r
+            return r.expand(shape)
+        return _spread_repeated(r, kept, target, operands[i], subs, out)
+    return grad
+
+
+def _spread_repeated(r, kept, target, op, subs, out):
+    """The gradient for an operand with a repeated subscript ('ii->i'): r lives on the diagonal, which identity
+    matrices tying each repeat to its first occurrence place back; dims only this operand had get ones."""
+    from .._creation import eye, ones
+    used = set(''.join(subs) + out)
+    fresh = iter(c for c in string.ascii_letters if c not in used)
+    sizes = dict(zip(target, op.shape))
+    renamed, seen, specs, consts = [], set(), [kept], [r]
+    for c in target:
+        if c in seen:
+            f = next(fresh)
+            renamed.append(f)
+            specs.append(c + f)
+            consts.append(eye(sizes[c], dtype=op.dtype, device=op.device))
+        else:
+            seen.add(c)
+            renamed.append(c)
+    for c in dict.fromkeys(target):
+        if c not in kept:
+            specs.append(c)
+            consts.append(ones(sizes[c], dtype=op.dtype, device=op.device))
+    return einsum(','.join(specs) + '->' + ''.join(renamed), *consts)
     return grad

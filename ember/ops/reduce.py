@@ -11,6 +11,10 @@ values_indices = {name: namedtuple(name, ['values', 'indices']) for name in
                   ('max', 'min', 'sort', 'topk', 'kthvalue', 'median', 'mode', 'cummax', 'cummin')}
 
 
+def _np_names(dim, keepdim, axis, keepdims):
+    return (axis if axis is not None else dim), (keepdims if keepdims is not None else keepdim)
+
+
 def _kept_shape(shape, dims):
     return tuple(1 if i in dims else n for i, n in enumerate(shape))
 
@@ -22,7 +26,9 @@ def _restore(g, shape, dims, keepdim):
     return g.expand(shape)
 
 
-def sum(a, dim=None, keepdim=False, dtype=None):
+def sum(a, dim=None, keepdim=False, dtype=None, *, axis=None, keepdims=None):
+    if axis is not None or keepdims is not None:  # NumPy's spellings, which PyTorch accepts too
+        dim, keepdim = _np_names(dim, keepdim, axis, keepdims)
     dims = norm_dims(dim, a.ndim)
     x = a._data
     if dtype is not None:
@@ -40,7 +46,9 @@ def _arr(data, a):
     return data if hasattr(data, 'ndim') and not isinstance(data, a._device.xp.generic) else a._device.xp.asarray(data)
 
 
-def mean(a, dim=None, keepdim=False, dtype=None):
+def mean(a, dim=None, keepdim=False, dtype=None, *, axis=None, keepdims=None):
+    if axis is not None or keepdims is not None:  # NumPy's spellings, which PyTorch accepts too
+        dim, keepdim = _np_names(dim, keepdim, axis, keepdims)
     if dtype is not None:
         a = a.to(to_dtype(dtype))
     if a._data.dtype.kind != 'f':
@@ -50,17 +58,22 @@ def mean(a, dim=None, keepdim=False, dtype=None):
     n = 1
     for d in dims:
         n *= a.shape[d]
-    data = a._data.mean(axis=dims, keepdims=keepdim)
+    data = a._data.mean(axis=dims, keepdims=keepdim) if n else a._data.sum(axis=dims, keepdims=keepdim) / n
     shape = a.shape
     return record(_arr(data, a), a._device, (a,), 'MeanBackward1' if dim is not None else 'MeanBackward0',
                   (lambda g: _restore(g / n, shape, dims, keepdim),))
 
 
-def prod(a, dim=None, keepdim=False, dtype=None):
+def prod(a, dim=None, keepdim=False, dtype=None, *, axis=None, keepdims=None):
+    if axis is not None or keepdims is not None:  # NumPy's spellings, which PyTorch accepts too
+        dim, keepdim = _np_names(dim, keepdim, axis, keepdims)
     if dtype is not None:
         a = a.to(to_dtype(dtype))
     if dim is None:
         return prod(a.reshape(-1), 0, False)
+    if a.ndim == 0:
+        norm_dim(dim, 0)
+        return prod(a.reshape(1), 0, False).reshape(())
     xp = a._device.xp
     d = norm_dim(dim, a.ndim)
     x = a._data
@@ -115,14 +128,18 @@ def _extreme(a, dim, keepdim, is_max):
     return values_indices[name](values, _wrap(idx.astype('int64'), a._device))
 
 
-def max(a, dim=None, keepdim=False, *, out=None):
+def max(a, dim=None, keepdim=False, *, out=None, axis=None, keepdims=None):
+    if axis is not None or keepdims is not None:  # NumPy's spellings, which PyTorch accepts too
+        dim, keepdim = _np_names(dim, keepdim, axis, keepdims)
     if isinstance(dim, Tensor):
         from .elementwise import maximum
         return maximum(a, dim)
     return _extreme(a, dim, keepdim, True)
 
 
-def min(a, dim=None, keepdim=False, *, out=None):
+def min(a, dim=None, keepdim=False, *, out=None, axis=None, keepdims=None):
+    if axis is not None or keepdims is not None:  # NumPy's spellings, which PyTorch accepts too
+        dim, keepdim = _np_names(dim, keepdim, axis, keepdims)
     if isinstance(dim, Tensor):
         from .elementwise import minimum
         return minimum(a, dim)
@@ -132,6 +149,9 @@ def min(a, dim=None, keepdim=False, *, out=None):
 def _amaxmin(a, dim, keepdim, is_max, name):
     dims = norm_dims(dim, a.ndim)
     x = a._data
+    for d in dims:
+        if x.shape[d] == 0:
+            raise IndexError(f'{name[:4].lower()}(): Expected reduction dim {d} to have non-zero size.')
     data = x.max(axis=dims, keepdims=True) if is_max else x.min(axis=dims, keepdims=True)
     out = data if keepdim else data.reshape(tuple(n for i, n in enumerate(x.shape) if i not in dims))
     shape = a.shape
@@ -144,19 +164,27 @@ def _amaxmin(a, dim, keepdim, is_max, name):
     return record(out, a._device, (a,), name, (grad,))
 
 
-def amax(a, dim=(), keepdim=False):
+def amax(a, dim=(), keepdim=False, *, axis=None, keepdims=None):
+    if axis is not None or keepdims is not None:  # NumPy's spellings, which PyTorch accepts too
+        dim, keepdim = _np_names(dim, keepdim, axis, keepdims)
     return _amaxmin(a, None if dim == () else dim, keepdim, True, 'AmaxBackward0')
 
 
-def amin(a, dim=(), keepdim=False):
+def amin(a, dim=(), keepdim=False, *, axis=None, keepdims=None):
+    if axis is not None or keepdims is not None:  # NumPy's spellings, which PyTorch accepts too
+        dim, keepdim = _np_names(dim, keepdim, axis, keepdims)
     return _amaxmin(a, None if dim == () else dim, keepdim, False, 'AminBackward0')
 
 
-def argmax(a, dim=None, keepdim=False):
+def argmax(a, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    if axis is not None or keepdims is not None:  # NumPy's spellings, which PyTorch accepts too
+        dim, keepdim = _np_names(dim, keepdim, axis, keepdims)
     return _argext(a, dim, keepdim, True)
 
 
-def argmin(a, dim=None, keepdim=False):
+def argmin(a, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    if axis is not None or keepdims is not None:  # NumPy's spellings, which PyTorch accepts too
+        dim, keepdim = _np_names(dim, keepdim, axis, keepdims)
     return _argext(a, dim, keepdim, False)
 
 
@@ -173,7 +201,10 @@ def _argext(a, dim, keepdim, is_max):
     return _wrap(xp.asarray(data, dtype='int64'), a._device)
 
 
-def var(a, dim=None, unbiased=None, keepdim=False, *, correction=None):
+def var(a, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None,
+        keepdims=None):
+    if axis is not None or keepdims is not None:  # NumPy's spellings, which PyTorch accepts too
+        dim, keepdim = _np_names(dim, keepdim, axis, keepdims)
     return _var(a, dim, unbiased, keepdim, correction)
 
 
@@ -182,6 +213,8 @@ def _var(a, dim, unbiased, keepdim, correction):
         dim, unbiased = None, dim
     if correction is None:
         correction = 1 if unbiased is None or unbiased else 0
+    if a._data.dtype.kind != 'f':
+        raise RuntimeError('std and var only support floating point and complex dtypes')
     dims = norm_dims(dim, a.ndim)
     n = 1
     for d in dims:
@@ -190,8 +223,26 @@ def _var(a, dim, unbiased, keepdim, correction):
     return (centered * centered).sum(dims, keepdim=keepdim) / builtins.max(n - correction, 0)
 
 
-def std(a, dim=None, unbiased=None, keepdim=False, *, correction=None):
-    return _var(a, dim, unbiased, keepdim, correction).sqrt()
+def std(a, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None,
+        keepdims=None):
+    if axis is not None or keepdims is not None:  # NumPy's spellings, which PyTorch accepts too
+        dim, keepdim = _np_names(dim, keepdim, axis, keepdims)
+    return _std_sqrt(_var(a, dim, unbiased, keepdim, correction))
+
+
+def _std_sqrt(v):
+    """sqrt of a variance whose gradient is 0 where the std is 0 (a constant slice), as in PyTorch."""
+    data = v._device.xp.sqrt(v._data)
+
+    def make(out):
+        def grad(g):
+            o = out()
+            zero = o._data == 0
+            if not zero.any():
+                return g / (2 * o)
+            return masked_grad(g / (2 * (o + _wrap(zero.astype(o._data.dtype), o._device))), ~zero)
+        return (grad,)
+    return record_with_output(data, v._device, (v,), 'StdBackward0', make)
 
 
 def var_mean(a, dim=None, unbiased=None, keepdim=False, *, correction=None):
@@ -232,7 +283,20 @@ def norm(a, p='fro', dim=None, keepdim=False, dtype=None):
         return a.abs().sum(dim, keepdim)
     if p == 'nuc':
         raise NotImplementedError("norm(p='nuc') is not supported by ember")
-    return (a.abs() ** p).sum(dim, keepdim) ** (1.0 / p)
+    dims = norm_dims(dim, a.ndim)
+    xp = a._device.xp
+    data = (xp.abs(a._data) ** p).sum(axis=dims, keepdims=keepdim) ** (1.0 / p)
+    shape = a.shape
+
+    def make_p(out):
+        def grad(g):
+            # d||x||_p / dx = sign(x) |x|^(p-1) / ||x||^(p-1); 0 where the norm is 0, as in PyTorch
+            o = _restore(out(), shape, dims, keepdim)
+            zero = o._data == 0
+            safe = o + _wrap(zero.astype(o._data.dtype), o._device) if zero.any() else o
+            return _restore(g, shape, dims, keepdim) * a.sign() * a.abs() ** (p - 1) / safe ** (p - 1)
+        return (grad,)
+    return record_with_output(_arr(data, a), a._device, (a,), 'NormBackward1', make_p)
 
 
 def logsumexp(a, dim, keepdim=False):
@@ -304,20 +368,46 @@ def cumprod(a, dim, dtype=None):
     if dtype is not None:
         a = a.to(to_dtype(dtype))
     d = norm_dim(dim, a.ndim)
-    data = a._device.xp.cumprod(a._data, axis=d)
+    xp = a._device.xp
+    x = a._data
+    if x.dtype.kind in 'bu' or (x.dtype.kind == 'i' and x.dtype.itemsize < 8):
+        x = x.astype('int64')
+    if not a.ndim:
+        return record(x.copy(), a._device, (a,), 'CumprodBackward0', (lambda g: g,))
+    data = xp.cumprod(x, axis=d)
 
     def make(out):
-        # d out_j / d x_i = out_j / x_i for j >= i (inputs without zeros)
-        return (lambda g: (g * out()).flip(d).cumsum(d).flip(d) / a,)
+        def grad(g):
+            if (x != 0).all():  # d out_j / d x_i = out_j / x_i for j >= i
+                return (g * out()).flip(d).cumsum(d).flip(d) / a
+            return _wrap(_cumprod_grad_with_zeros(x, g._data, d, xp), g._device)
+        return (grad,)
     return record_with_output(data, a._device, (a,), 'CumprodBackward0', make)
 
 
-def all(a, dim=None, keepdim=False):
+def _cumprod_grad_with_zeros(x, g, d, xp):
+    """sum_{j>=i} g_j * prod_{k<=j, k!=i} x_k without dividing by x_i (O(n^2) along d; used only with zeros)."""
+    xm, gm = xp.moveaxis(x, d, -1), xp.moveaxis(g, d, -1)
+    n = xm.shape[-1]
+    ones = xp.ones(xm.shape[:-1] + (1,), dtype=xm.dtype)
+    left = xp.cumprod(xp.concatenate([ones, xm[..., :-1]], axis=-1), axis=-1)  # prod_{k<i} x_k
+    upper = xp.arange(n)[None, :] > xp.arange(n)[:, None]  # [i, j]: j > i
+    # [.., i, j] = prod_{i<k<=j} x_k for j >= i: cumulative products of x_j (j > i) after ones (j <= i)
+    right = xp.cumprod(xp.where(upper, xm[..., None, :], 1), axis=-1) * (~upper.T | upper)
+    out = left * (right * gm[..., None, :]).sum(-1)
+    return xp.moveaxis(out, -1, d).astype(g.dtype, copy=False)
+
+
+def all(a, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    if axis is not None or keepdims is not None:  # NumPy's spellings, which PyTorch accepts too
+        dim, keepdim = _np_names(dim, keepdim, axis, keepdims)
     dims = None if dim is None else norm_dims(dim, a.ndim)
     return _wrap(_arr(a._data.all(axis=dims, keepdims=keepdim), a), a._device)
 
 
-def any(a, dim=None, keepdim=False):
+def any(a, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    if axis is not None or keepdims is not None:  # NumPy's spellings, which PyTorch accepts too
+        dim, keepdim = _np_names(dim, keepdim, axis, keepdims)
     dims = None if dim is None else norm_dims(dim, a.ndim)
     return _wrap(_arr(a._data.any(axis=dims, keepdims=keepdim), a), a._device)
 

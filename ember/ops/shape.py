@@ -264,8 +264,10 @@ def split(a, split_size_or_sections, dim=0):
     n = a.shape[d]
     if isinstance(split_size_or_sections, int):
         size = split_size_or_sections
-        if size <= 0 and n:
+        if size < 0:
             raise RuntimeError(f'split expects split_size be non-negative, but got split_size={size}')
+        if size == 0 and n:
+            raise RuntimeError(f'split_size can only be 0 if dimension size is 0, but got dimension size of {n}')
         sizes = [builtins.min(size, n - i) for i in range(0, n, size)] if n else [0]
     else:
         sizes = list(split_size_or_sections)
@@ -313,7 +315,7 @@ def narrow(a, dim, start, length):
     if start < 0:
         start += n
     if not (0 <= start <= n and 0 <= length and start + length <= n):
-        raise IndexError(f'start ({start}) + length ({length}) exceeds dimension size ({n}).')
+        raise RuntimeError(f'start ({start}) + length ({length}) exceeds dimension size ({n}).')
     return a[(slice(None),) * d + (slice(start, start + length),)]
 
 

@@ -1,5 +1,5 @@
 """Order statistics and counting: sort, argsort, topk, kthvalue, median, unique, bincount, histc."""
-from ._util import Tensor, norm_dim, _wrap
+from ._util import Tensor, norm_dim, _wrap, record
 from .reduce import values_indices
 
 
@@ -7,12 +7,23 @@ def sort(a, dim=-1, descending=False, stable=False):
     xp = a._device.xp
     d = norm_dim(dim, a.ndim)
     x = a._data if a.ndim else a._data.reshape(1)
-    idx = xp.argsort(-x if descending and x.dtype.kind != 'b' else x, axis=d, kind='stable')
-    if descending and x.dtype.kind == 'b':
-        idx = xp.flip(xp.argsort(x, axis=d, kind='stable'), axis=d)
-    idx = idx.reshape(a.shape).astype('int64')
+    idx = _sort_index(x, d, descending, xp).reshape(a.shape).astype('int64')
     it = _wrap(idx, a._device)
     return values_indices['sort'](a.gather(d, it) if a.ndim else a.clone(), it)
+
+
+def _sort_index(x, d, descending, xp):
+    """Stable sorting permutation along d; NaN counts as the largest value, as in PyTorch."""
+    if not descending:
+        return xp.argsort(x, axis=d, kind='stable')
+    if x.dtype.kind in 'biu':  # ~x reverses the order without overflow (and keeps ties stable, unlike a flip)
+        return xp.argsort(~x, axis=d, kind='stable')
+    idx = xp.argsort(-x, axis=d, kind='stable')
+    nan = xp.isnan(x)
+    if nan.any():  # NaNs first: a second stable pass on 'is not NaN'
+        first = xp.argsort(~xp.take_along_axis(nan, idx, axis=d), axis=d, kind='stable')
+        idx = xp.take_along_axis(idx, first, axis=d)
+    return idx
 
 
 def argsort(a, dim=-1, descending=False, stable=False):
@@ -45,8 +56,20 @@ def kthvalue(a, k, dim=-1, keepdim=False):
 
 def median(a, dim=None, keepdim=False):
     if dim is None:
-        flat = a.reshape(-1)
-        return kthvalue(flat, (flat.shape[0] + 1) // 2, 0).values
+        flat = a._data.reshape(-1)
+        xp = a._device.xp
+        if not flat.size:
+            raise IndexError('median() input tensor cannot be empty')
+        v = xp.sort(flat)[(flat.size - 1) // 2]  # NaNs sort last, so a NaN median means the input holds NaN
+        if xp.isnan(flat).any():
+            v = xp.asarray(xp.nan, dtype=flat.dtype)
+        shape = a.shape
+
+        def grad(g):
+            # the gradient is shared evenly by every element equal to the median, as in PyTorch
+            mask = a._data == v if v == v else xp.isnan(a._data)
+            return g * _wrap((mask / mask.sum()).astype(g._data.dtype), g._device).reshape(shape)
+        return record(xp.asarray(v, dtype=flat.dtype), a._device, (a,), 'MedianBackward0', (grad,))
     d = norm_dim(dim, a.ndim)
     r = kthvalue(a, (a.shape[d] + 1) // 2, d, keepdim)
     return values_indices['median'](r.values, r.indices)
@@ -54,12 +77,16 @@ def median(a, dim=None, keepdim=False):
 
 def unique(a, sorted=True, return_inverse=False, return_counts=False, dim=None):
     xp = a._device.xp
-    if dim is not None:
-        raise NotImplementedError('unique(dim=...) is not supported by ember')
-    vals, inv, counts = xp.unique(a._data.reshape(-1), return_inverse=True, return_counts=True)
+    if dim is not None:  # unique slices along dim, in lexicographic order
+        d = norm_dim(dim, a.ndim)
+        vals, inv, counts = xp.unique(a._data, return_inverse=True, return_counts=True, axis=d)
+        inv = inv.reshape(-1)
+    else:
+        vals, inv, counts = xp.unique(a._data.reshape(-1), return_inverse=True, return_counts=True)
+        inv = inv.reshape(a.shape)
     out = [_wrap(vals, a._device)]
     if return_inverse:
-        out.append(_wrap(inv.reshape(a.shape).astype('int64'), a._device))
+        out.append(_wrap(inv.astype('int64'), a._device))
     if return_counts:
         out.append(_wrap(counts.astype('int64'), a._device))
     return out[0] if len(out) == 1 else tuple(out)

@@ -1,0 +1,436 @@
+"""Fused recurrent layers: one recorded op runs a whole RNN/LSTM/GRU direction over time, forward and BPTT side by side.
+
+Every op takes the input projection of all time steps already computed (one GEMM by the caller), laid out time-major
+and flat: ``gx`` is ``(N, G)`` where step t owns rows ``offs[t]:offs[t] + batch_sizes[t]`` (a PackedSequence's data
+layout; a padded batch is the special case of equal batch sizes). Sequences are sorted by decreasing length, so the
+rows active at a step are a prefix of the batch. Per step the forward does one GEMM for the hidden projection and the
+gate math in place on preallocated arrays; the backward walks the steps in reverse with a handful of array ops per
+step and computes the weight gradients in one GEMM over all steps at the end.
+
+Under ``create_graph`` the backward re-runs the layer with ordinary recorded ops and differentiates that, so double
+backward works (slowly).
+"""
+from ..autograd.grad_mode import _State
+from ..autograd.graph import Node
+from ._util import _wrap
+
+__all__ = ['lstm_layer', 'gru_layer', 'rnn_layer']
+
+
+class _FusedNode(Node):
+    """A node with several outputs and one backward computing every input's gradient at once."""
+    __slots__ = ()
+
+    def apply(self, grads):
+        return self.fns(grads)
+
+
+def _record_multi(datas, device, inputs, name, backward, protect_first=False):
+    """Wrap ``datas`` as outputs; when grad is on and an input requires it, attach one node for all of them.
+
+    ``backward(grads)`` gets one gradient (Tensor or None) per output and returns one (or None) per input.
+    ``protect_first``: the backward reads output 0's array, so an in-place edit of it must fail the backward.
+    """
+    outs = tuple(_wrap(d, device) for d in datas)
+    if not _State.grad_enabled:
+        return outs
+    edges = [None] * len(inputs)
+    need = False
+    for i, t in enumerate(inputs):
+        if t is not None and t._rg:
+            edges[i] = (t.grad_fn, t._out) if t.grad_fn is not None else (t, 0)
+            need = True
+    if not need:
+        return outs
+    node = _FusedNode(name, tuple(edges), backward, tuple(t for t in inputs if t is not None))
+    node.n_out = len(outs)
+    node.metadata = {'zeros': lambda i: None}
+    for i, o in enumerate(outs):
+        o._rg, o.grad_fn, o._out = True, node, i
+    if protect_first and hasattr(node, 'out_vc'):
+        outs[0]._vc = node.out_vc = [0]
+    return outs
+
+
+def _steps(n_rows, batch_sizes, reverse):
+    """(batch, row offset) per step in processing order, and the batch size (the first step's)."""
+    offs, off = [], 0
+    for b in batch_sizes:
+        offs.append(off)
+        off += b
+    if off != n_rows:
+        raise RuntimeError(f'fused rnn: batch_sizes sum to {off} but the input has {n_rows} rows')
+    steps = list(zip(batch_sizes, offs))
+    return steps[::-1] if reverse else steps
+
+
+def _uniform(n_rows, batch, batch_sizes):
+    if batch_sizes is not None:
+        return list(batch_sizes)
+    if batch == 0 or n_rows % batch:
+        raise RuntimeError(f'fused rnn: {n_rows} input rows do not split into steps of batch {batch}')
+    return [batch] * (n_rows // batch)
+
+
+def _sigmoid_(xp, a):
+    """In-place logistic function."""
+    xp.negative(a, out=a)
+    xp.exp(a, out=a)
+    a += 1
+    xp.reciprocal(a, out=a)
+
+
+def _double_backward(composite, inputs, grads, n_out):
+    """Gradients of ``inputs`` that themselves carry a graph: differentiate the composite (op-by-op) form."""
+    from ..autograd import grad as _grad
+    from .._creation import zeros_like
+    outs = composite(*inputs)
+    want = [i for i, t in enumerate(inputs) if t is not None and t._rg]
+    pairs = [(o, g) for o, g in zip(outs, grads) if g is not None and o.requires_grad]
+    res = [None] * len(inputs)
+    if not pairs:
+        return res
+    got = _grad([o for o, _ in pairs], [inputs[i] for i in want], [g for _, g in pairs], retain_graph=True,
+                create_graph=True, allow_unused=True)
+    for i, g in zip(want, got):
+        res[i] = g if g is not None else zeros_like(inputs[i])
+    return res
+
+
+# ---- LSTM ------------------------------------------------------------------------------------------------------
+
+def lstm_layer(gx, w_hh, h0, c0, w_hr=None, batch_sizes=None, reverse=False):
+    """One LSTM direction. gx: (N, 4H) input projections with both biases; w_hh: (4H, P); h0: (B, P); c0: (B, H);
+    w_hr: (P, H) or None. Returns output (N, P), h_n (B, P), c_n (B, H). Gate order i, f, g, o."""
+    xp = gx._device.xp
+    G = gx._data
+    N = G.shape[0]
+    H = c0.shape[-1]
+    B = h0.shape[0]
+    P = h0.shape[-1]
+    bs = _uniform(N, B, batch_sizes)
+    steps = _steps(N, bs, reverse)
+    dt = G.dtype
+    H2, H3 = 2 * H, 3 * H
+    Whh = w_hh._data
+    Whr = w_hr._data if w_hr is not None else None
+    WhrT = Whr.T if Whr is not None else None
+    # One exp for all four gates: scale the pre-activations by -1 (i, f, o) and -2 (g), so that
+    # 1 / (1 + exp(.)) is sigmoid(x) for i, f, o and (tanh(x) + 1) / 2 for g. The scaling is exact (powers of two).
+    neg = xp.full((4 * H,), -1, dt)
+    neg[H2:H3] = -2
+    WnT = (Whh * neg[:, None]).T
+    Gn = G * neg
+    A = xp.empty((N, 4 * H), dt)          # activated gates i, f, g, o
+    Cp = xp.empty((N, H), dt)             # cell state before the step
+    TC = xp.empty((N, H), dt)             # tanh(cell state after the step)
+    Hp = xp.empty((N, P), dt)             # hidden state before the step
+    Hout = xp.empty((N, P), dt)
+    Hraw = xp.empty((N, H), dt) if Whr is not None else None
+    h = h0._data.astype(dt, copy=True)
+    c = c0._data.astype(dt, copy=True)
+    tmp = xp.empty((B, H), dt)
+    for b, s in steps:
+        e = s + b
+        hb, cb = h[:b], c[:b]
+        Hp[s:e] = hb
+        Cp[s:e] = cb
+        a = A[s:e]
+        xp.matmul(hb, WnT, out=a)
+        a += Gn[s:e]
+        xp.exp(a, out=a)
+        a += 1
+        xp.reciprocal(a, out=a)
+        gg = a[:, H2:H3]
+        gg *= 2
+        gg -= 1
+        cb *= a[:, H:H2]
+        t = tmp[:b]
+        xp.multiply(a[:, :H], gg, out=t)
+        cb += t
+        tc = TC[s:e]
+        xp.tanh(cb, out=tc)
+        if Whr is None:
+            xp.multiply(a[:, H3:], tc, out=hb)
+        else:
+            hr = Hraw[s:e]
+            xp.multiply(a[:, H3:], tc, out=hr)
+            xp.matmul(hr, WhrT, out=hb)
+        Hout[s:e] = hb
+    del Gn
+    inputs = (gx, w_hh, h0, c0, w_hr)
+
+    def backward(grads):
+        dy, dhn, dcn = grads
+        if _State.grad_enabled:
+            return _double_backward(lambda *t: lstm_layer_composite(*t, batch_sizes=bs, reverse=reverse),
+                                    inputs, grads, 3)
+        dHo = dy._data if dy is not None else None
+        dh = xp.zeros((B, P), dt) if dhn is None else dhn._data.astype(dt, copy=True)
+        dc = xp.zeros((B, H), dt) if dcn is None else dcn._data.astype(dt, copy=True)
+        # the local derivatives of every step at once: sigmoid' = s (1 - s) for i, f, o, tanh' = 1 - g^2 for g,
+        # and d c_t / d(o tanh c_t) through tanh: o (1 - tanh^2 c)
+        der = 1 - A
+        der *= A
+        gA = A[:, H2:H3]
+        xp.multiply(gA, gA, out=der[:, H2:H3])
+        xp.subtract(1, der[:, H2:H3], out=der[:, H2:H3])
+        K = TC * TC
+        xp.subtract(1, K, out=K)
+        K *= A[:, H3:]
+        dA = xp.empty((N, 4 * H), dt)
+        dHr = xp.empty((N, P), dt) if Whr is not None else None
+        tmp = xp.empty((B, H), dt)
+        for b, s in reversed(steps):
+            e = s + b
+            dhb, dcb = dh[:b], dc[:b]
+            if dHo is not None:
+                dhb += dHo[s:e]
+            if Whr is not None:
+                dHr[s:e] = dhb
+                dhb = dhb @ Whr
+            a = A[s:e]
+            d = dA[s:e]
+            xp.multiply(dhb, TC[s:e], out=d[:, H3:])
+            t = tmp[:b]
+            xp.multiply(dhb, K[s:e], out=t)
+            dcb += t
+            xp.multiply(dcb, a[:, H2:H3], out=d[:, :H])
+            xp.multiply(dcb, Cp[s:e], out=d[:, H:H2])
+            xp.multiply(dcb, a[:, :H], out=d[:, H2:H3])
+            dcb *= a[:, H:H2]
+            d *= der[s:e]
+            xp.matmul(d, Whh, out=dh[:b])
+        res = [None] * 5
+        if gx._rg:
+            res[0] = _wrap(dA, gx._device)
+        if w_hh._rg:
+            res[1] = _wrap(dA.T @ Hp, gx._device)
+        if h0._rg:
+            res[2] = _wrap(dh.astype(h0._data.dtype, copy=False), gx._device)
+        if c0._rg:
+            res[3] = _wrap(dc.astype(c0._data.dtype, copy=False), gx._device)
+        if w_hr is not None and w_hr._rg:
+            res[4] = _wrap(dHr.T @ Hraw, gx._device)
+        return res
+
+    return _record_multi((Hout, h, c), gx._device, inputs, 'LstmBackward0', backward)
+
+
+def _step_merge(new, old, b):
+    """The state after a step that updated only the first b rows."""
+    from .shape import cat
+    return new if b == old.shape[0] else cat([new, old[b:]], 0)
+
+
+def lstm_layer_composite(gx, w_hh, h0, c0, w_hr=None, batch_sizes=None, reverse=False):
+    """lstm_layer written with ordinary recorded ops (reference, and the double-backward path)."""
+    from .shape import cat
+    bs = _uniform(gx.shape[0], h0.shape[0], batch_sizes)
+    H = c0.shape[-1]
+    h, c = h0, c0
+    outs = {}
+    for b, s in _steps(gx.shape[0], bs, reverse):
+        a = gx[s:s + b] + h[:b].matmul(w_hh.t())
+        i, f, g, o = a[:, :H].sigmoid(), a[:, H:2 * H].sigmoid(), a[:, 2 * H:3 * H].tanh(), a[:, 3 * H:].sigmoid()
+        cn = f * c[:b] + i * g
+        hn = o * cn.tanh()
+        if w_hr is not None:
+            hn = hn.matmul(w_hr.t())
+        outs[s] = hn
+        h, c = _step_merge(hn, h, b), _step_merge(cn, c, b)
+    return cat([outs[k] for k in sorted(outs)], 0), h, c
+
+
+# ---- GRU -------------------------------------------------------------------------------------------------------
+
+def gru_layer(gx, w_hh, b_hh, h0, batch_sizes=None, reverse=False):
+    """One GRU direction. gx: (N, 3H) input projections with b_ih; w_hh: (3H, H); b_hh: (3H,) or None; h0: (B, H).
+    Returns output (N, H), h_n (B, H). Gate order r, z, n with n = tanh(x_n + r * (W_hn h + b_hn))."""
+    xp = gx._device.xp
+    G = gx._data
+    N = G.shape[0]
+    B, H = h0.shape
+    bs = _uniform(N, B, batch_sizes)
+    steps = _steps(N, bs, reverse)
+    dt = G.dtype
+    Whh = w_hh._data
+    WhhT = Whh.T
+    bhh = b_hh._data if b_hh is not None else None
+    A = xp.empty((N, 3 * H), dt)          # r, z, n activations
+    GH = xp.empty((N, 3 * H), dt)         # hidden projections (the n part is needed by backward)
+    Hp = xp.empty((N, H), dt)
+    Hout = xp.empty((N, H), dt)
+    h = h0._data.astype(dt, copy=True)
+    H2 = 2 * H
+    for b, s in steps:
+        e = s + b
+        hb = h[:b]
+        Hp[s:e] = hb
+        gh = GH[s:e]
+        xp.matmul(hb, WhhT, out=gh)
+        if bhh is not None:
+            gh += bhh
+        a = A[s:e]
+        xp.add(G[s:e, :H2], gh[:, :H2], out=a[:, :H2])
+        _sigmoid_(xp, a[:, :H2])
+        n = a[:, H2:]
+        xp.multiply(a[:, :H], gh[:, H2:], out=n)
+        n += G[s:e, H2:]
+        xp.tanh(n, out=n)
+        # h' = n + z * (h - n)
+        hb -= n
+        hb *= a[:, H:H2]
+        hb += n
+        Hout[s:e] = hb
+    inputs = (gx, w_hh, b_hh, h0)
+
+    def backward(grads):
+        dy, dhn = grads
+        if _State.grad_enabled:
+            return _double_backward(lambda *t: gru_layer_composite(*t, batch_sizes=bs, reverse=reverse),
+                                    inputs, grads, 2)
+        dHo = dy._data if dy is not None else None
+        dh = xp.zeros((B, H), dt) if dhn is None else dhn._data.astype(dt, copy=True)
+        dGX = xp.empty((N, 3 * H), dt)
+        dGH = xp.empty((N, 3 * H), dt)
+        for b, s in reversed(steps):
+            e = s + b
+            dhb = dh[:b]
+            if dHo is not None:
+                dhb += dHo[s:e]
+            a = A[s:e]
+            r, z, n = a[:, :H], a[:, H:H2], a[:, H2:]
+            dgx, dgh = dGX[s:e], dGH[s:e]
+            # dn_pre = dh * (1 - z) * (1 - n^2)
+            dnp = dgx[:, H2:]
+            xp.multiply(n, n, out=dnp)
+            xp.subtract(1, dnp, out=dnp)
+            dnp *= dhb
+            dnp -= dnp * z
+            xp.multiply(dnp, r, out=dgh[:, H2:])
+            # dr_pre = dn_pre * gh_n * r * (1 - r);  dz_pre = dh * (h - n) * z * (1 - z)
+            drz = dgx[:, :H2]
+            xp.multiply(dnp, GH[s:e, H2:], out=drz[:, :H])
+            xp.subtract(Hp[s:e], n, out=drz[:, H:])
+            drz[:, H:] *= dhb
+            der = 1 - a[:, :H2]
+            der *= a[:, :H2]
+            drz *= der
+            dgh[:, :H2] = drz
+            dhb *= z
+            dhb += dgh @ Whh
+        res = [None] * 4
+        if gx._rg:
+            res[0] = _wrap(dGX, gx._device)
+        if w_hh._rg:
+            res[1] = _wrap(dGH.T @ Hp, gx._device)
+        if b_hh is not None and b_hh._rg:
+            res[2] = _wrap(dGH.sum(0), gx._device)
+        if h0._rg:
+            res[3] = _wrap(dh.astype(h0._data.dtype, copy=False), gx._device)
+        return res
+
+    return _record_multi((Hout, h), gx._device, inputs, 'GruBackward0', backward)
+
+
+def gru_layer_composite(gx, w_hh, b_hh, h0, batch_sizes=None, reverse=False):
+    """gru_layer written with ordinary recorded ops."""
+    from .shape import cat
+    bs = _uniform(gx.shape[0], h0.shape[0], batch_sizes)
+    H = h0.shape[-1]
+    h = h0
+    outs = {}
+    for b, s in _steps(gx.shape[0], bs, reverse):
+        x = gx[s:s + b]
+        gh = h[:b].matmul(w_hh.t())
+        if b_hh is not None:
+            gh = gh + b_hh
+        r = (x[:, :H] + gh[:, :H]).sigmoid()
+        z = (x[:, H:2 * H] + gh[:, H:2 * H]).sigmoid()
+        n = (x[:, 2 * H:] + r * gh[:, 2 * H:]).tanh()
+        hn = (1 - z) * n + z * h[:b]
+        outs[s] = hn
+        h = _step_merge(hn, h, b)
+    return cat([outs[k] for k in sorted(outs)], 0), h
+
+
+# ---- Elman RNN -------------------------------------------------------------------------------------------------
+
+def rnn_layer(gx, w_hh, h0, nonlinearity='tanh', batch_sizes=None, reverse=False):
+    """One Elman RNN direction: h' = act(gx + h W_hh^T), gx with both biases. Returns output (N, H), h_n (B, H)."""
+    if nonlinearity not in ('tanh', 'relu'):
+        raise ValueError(f"Unknown nonlinearity '{nonlinearity}'. Select from 'tanh' or 'relu'.")
+    xp = gx._device.xp
+    G = gx._data
+    N = G.shape[0]
+    B, H = h0.shape
+    bs = _uniform(N, B, batch_sizes)
+    steps = _steps(N, bs, reverse)
+    dt = G.dtype
+    Whh = w_hh._data
+    WhhT = Whh.T
+    Hp = xp.empty((N, H), dt)
+    Hout = xp.empty((N, H), dt)
+    h = h0._data.astype(dt, copy=True)
+    tanh = nonlinearity == 'tanh'
+    for b, s in steps:
+        e = s + b
+        hb = h[:b]
+        Hp[s:e] = hb
+        a = Hout[s:e]
+        xp.matmul(hb, WhhT, out=a)
+        a += G[s:e]
+        if tanh:
+            xp.tanh(a, out=a)
+        else:
+            xp.maximum(a, 0, out=a)
+        hb[...] = a
+    inputs = (gx, w_hh, h0)
+
+    def backward(grads):
+        dy, dhn = grads
+        if _State.grad_enabled:
+            return _double_backward(lambda *t: rnn_layer_composite(*t, nonlinearity, bs, reverse), inputs, grads, 2)
+        dHo = dy._data if dy is not None else None
+        dh = xp.zeros((B, H), dt) if dhn is None else dhn._data.astype(dt, copy=True)
+        dA = xp.empty((N, H), dt)
+        for b, s in reversed(steps):
+            e = s + b
+            dhb = dh[:b]
+            if dHo is not None:
+                dhb += dHo[s:e]
+            y = Hout[s:e]
+            d = dA[s:e]
+            if tanh:
+                xp.multiply(y, y, out=d)
+                xp.subtract(1, d, out=d)
+                d *= dhb
+            else:
+                xp.multiply(dhb, y > 0, out=d)
+            xp.matmul(d, Whh, out=dhb)
+        res = [None] * 3
+        if gx._rg:
+            res[0] = _wrap(dA, gx._device)
+        if w_hh._rg:
+            res[1] = _wrap(dA.T @ Hp, gx._device)
+        if h0._rg:
+            res[2] = _wrap(dh.astype(h0._data.dtype, copy=False), gx._device)
+        return res
+
+    name = 'RnnTanhBackward0' if tanh else 'RnnReluBackward0'
+    return _record_multi((Hout, h), gx._device, inputs, name, backward, protect_first=True)
+
+
+def rnn_layer_composite(gx, w_hh, h0, nonlinearity='tanh', batch_sizes=None, reverse=False):
+    """rnn_layer written with ordinary recorded ops."""
+    from .shape import cat
+    bs = _uniform(gx.shape[0], h0.shape[0], batch_sizes)
+    h = h0
+    outs = {}
+    for b, s in _steps(gx.shape[0], bs, reverse):
+        a = gx[s:s + b] + h[:b].matmul(w_hh.t())
+        hn = a.tanh() if nonlinearity == 'tanh' else a.relu()
+        outs[s] = hn
+        h = _step_merge(hn, h, b)
+    return cat([outs[k] for k in sorted(outs)], 0), h
