@@ -1,0 +1,234 @@
+"""ember.distributed and DistributedDataParallel: collectives, DDP parity, sampler, launcher and failures."""
+import os
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import ember
+import ember.distributed as dist
+import ember.nn as nn
+from ember.distributed import run as dist_run
+from ember.nn.parallel import DistributedDataParallel as DDP
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCRIPTS = os.path.join(ROOT, 'tests', 'dist_scripts')
+
+
+def _find_mpiexec():
+    try:
+        import mpi4py  # noqa: F401
+    except ImportError:
+        return None
+    try:
+        return dist_run.find_mpiexec()
+    except RuntimeError:
+        return None
+
+
+MPIEXEC = _find_mpiexec()
+needs_mpi = pytest.mark.skipif(MPIEXEC is None, reason="mpi4py or mpiexec is missing: pip install 'ember[distributed]'")
+
+
+def _run(cmd, timeout=90):
+    """Run ``cmd`` in its own session (so a hang can be killed with every rank); returns (exit code, output)."""
+    env = dict(os.environ)
+    for k in ('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'LOCAL_WORLD_SIZE', 'EMBER_DISTRIBUTED_WORKER'):
+        env.pop(k, None)
+    env['PYTHONPATH'] = ROOT + os.pathsep + env.get('PYTHONPATH', '')
+    env.setdefault('OMP_NUM_THREADS', '1')
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                         start_new_session=True, cwd=ROOT)
+    try:
+        out, _ = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        out, _ = p.communicate()
+        pytest.fail(f'{" ".join(cmd)} did not end within {timeout} s:\n{out}')
+    return p.returncode, out
+
+
+def mpirun(n, script, *args, timeout=90):
+    return _run([MPIEXEC, '-n', str(n), sys.executable, os.path.join(SCRIPTS, script), *args], timeout)
+
+
+def ember_run(n, script, *args, timeout=90):
+    return _run([sys.executable, '-m', 'ember.distributed.run', '-n', str(n), os.path.join(SCRIPTS, script), *args],
+                timeout)
+
+
+def _ok(rc, out, n, what):
+    assert rc == 0, out
+    for r in range(n):
+        assert f'rank {r} OK {what}' in out, out
+
+
+# ---- under mpiexec ---------------------------------------------------------------------------------------------------
+@needs_mpi
+@pytest.mark.parametrize('n', [2, 4])
+def test_collectives_match_numpy(n):
+    _ok(*mpirun(n, 'collectives.py'), n, 'collectives')
+
+
+@needs_mpi
+@pytest.mark.parametrize('n', [2, 4])
+def test_ddp_matches_single_process_training(n):
+    _ok(*mpirun(n, 'ddp_parity.py'), n, 'ddp')
+
+
+@needs_mpi
+def test_distributed_sampler_covers_dataset_once_per_epoch():
+    _ok(*mpirun(2, 'sampler.py'), 2, 'sampler')
+
+
+@needs_mpi
+def test_rank_that_raises_aborts_all():
+    rc, out = mpirun(2, 'failures.py', 'raise', timeout=60)
+    assert rc != 0
+    assert 'ember.distributed: rank 1 failed with RuntimeError: boom from rank 1' in out, out
+
+
+@needs_mpi
+def test_rank_that_skips_a_collective_times_out():
+    rc, out = mpirun(2, 'failures.py', 'hang', timeout=60)
+    assert rc != 0
+    assert 'rank 0: all_reduce did not finish within the timeout' in out, out
+
+
+@needs_mpi
+def test_ember_run_sys_exit_and_failure_before_init_abort_all():
+    rc, out = ember_run(2, 'failures.py', 'exit', timeout=60)
+    assert rc == 3 and 'rank 1 failed with SystemExit(3)' in out, out
+    rc, out = ember_run(2, 'failures.py', 'preinit', timeout=60)
+    assert rc != 0 and 'rank 1 failed with ValueError: rank 1 failed before init_process_group' in out, out
+
+
+@needs_mpi
+def test_ember_run_passes_args_and_environment(tmp_path):
+    script = tmp_path / 'show.py'
+    script.write_text('import os, sys\nimport ember.distributed as dist\ndist.init_process_group()\n'
+                      'print("rank", dist.get_rank(), os.environ["RANK"], os.environ["WORLD_SIZE"], '
+                      'os.environ["LOCAL_RANK"], sys.argv[1:], flush=True)\n')
+    rc, out = _run([sys.executable, '-m', 'ember.distributed.run', '-n', '2', str(script), '--lr', '0.1'])
+    assert rc == 0, out
+    for r in range(2):
+        assert f"rank {r} {r} 2 {r} ['--lr', '0.1']" in out, out
+
+
+# ---- in this process (world size 1, no launcher) -----------------------------------------------------------------
+@pytest.fixture
+def world1():
+    dist.init_process_group()
+    yield
+    dist.destroy_process_group()
+
+
+def test_single_process_group_is_identity(world1):
+    assert dist.is_initialized() and dist.get_rank() == 0 and dist.get_world_size() == 1
+    assert dist.get_backend() == 'mpi'
+    t = ember.tensor([1.0, 2.0])
+    dist.all_reduce(t, op=dist.ReduceOp.AVG)
+    dist.broadcast(t, src=0)
+    assert dist.all_reduce(t, async_op=True).wait()
+    out = [ember.zeros(2)]
+    dist.all_gather(out, t)
+    np.testing.assert_array_equal(out[0].numpy(), [1.0, 2.0])
+    big = ember.zeros(1, 2)
+    dist.all_gather_into_tensor(big, t)
+    np.testing.assert_array_equal(big.numpy(), [[1.0, 2.0]])
+    dist.reduce_scatter_tensor(out[0], t)
+    dist.barrier()
+    with pytest.raises(RuntimeError, match='twice'):
+        dist.init_process_group()
+    with pytest.raises(TypeError, match='ember Tensor'):
+        dist.all_reduce(np.ones(2))
+
+
+def test_not_initialized_and_bad_arguments():
+    assert not dist.is_initialized()
+    with pytest.raises(ValueError, match='not been initialized'):
+        dist.get_rank()
+    with pytest.raises(RuntimeError, match='ember run -n 2'):
+        dist.init_process_group(world_size=2)
+    with pytest.raises(ValueError, match="'mpi'"):
+        dist.init_process_group(backend='ucc')
+    assert not dist.is_initialized()
+
+
+def test_gloo_is_an_alias_of_mpi():
+    dist.init_process_group('gloo', init_method='env://', world_size=1, rank=0)
+    try:
+        assert dist.get_backend() == 'gloo'
+        t = ember.ones(3)
+        dist.all_reduce(t)
+        np.testing.assert_array_equal(t.numpy(), np.ones(3))
+    finally:
+        dist.destroy_process_group()
+
+
+def test_ddp_single_process(world1):
+    ember.manual_seed(0)
+    m = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2))
+    ddp = DDP(m)
+    assert ddp.module is m
+    assert list(ddp.state_dict()) == ['module.' + k for k in m.state_dict()]
+    x = ember.randn(5, 3)
+    ddp(x).sum().backward()
+    got = [p.grad.numpy().copy() for p in m.parameters()]
+    for p in m.parameters():
+        p.grad = None
+    m(x).sum().backward()
+    for g, p in zip(got, m.parameters()):
+        np.testing.assert_allclose(g, p.grad.numpy())
+    with ddp.no_sync():
+        ddp(x).sum().backward()
+
+
+def test_post_accumulate_grad_hook_and_queue_callback():
+    from ember.autograd.graph import queue_callback
+    w = ember.ones(3, requires_grad=True)
+    seen = []
+    w.register_post_accumulate_grad_hook(lambda t: seen.append(t.grad.numpy().copy()))
+    w.register_hook(lambda g: queue_callback(lambda: seen.append('end')))
+    ((w * 2).sum() + (w * 3).sum()).backward()
+    # once per delivered contribution, after it was accumulated (the last sees the total); callbacks at the end
+    assert seen[1].tolist() == [5.0, 5.0, 5.0] and seen[0].tolist() in ([2.0] * 3, [3.0] * 3)
+    assert seen[2:] == ['end', 'end']
+    with pytest.raises(RuntimeError, match='backward pass'):
+        queue_callback(lambda: None)
+    with pytest.raises(RuntimeError, match='non-leaf'):
+        (w * 2).register_post_accumulate_grad_hook(lambda t: None)
+
+
+# ---- the launcher ---------------------------------------------------------------------------------------------------
+def test_launcher_parses_torchrun_style_arguments():
+    opts, cmd = dist_run._parse(['-n', '4', 'train.py', '--lr', '0.1', '-n', '7'])
+    assert opts['nproc'] == 4 and cmd == ['train.py', '--lr', '0.1', '-n', '7']
+    opts, cmd = dist_run._parse(['--nproc-per-node=2', '--hostfile', 'hosts', '-m', 'pkg.train', '-x'])
+    assert opts['nproc'] == 2 and opts['hostfile'] == 'hosts' and cmd == ['-m', 'pkg.train', '-x']
+    with pytest.raises(SystemExit):
+        dist_run._parse(['--bogus', 'train.py'])
+    assert dist_run.main(['-n', '2']) == 2
+
+
+def test_launcher_without_mpiexec_says_how_to_install(monkeypatch, tmp_path):
+    monkeypatch.delenv('EMBER_MPIEXEC', raising=False)
+    monkeypatch.setattr(sys, 'executable', str(tmp_path / 'python'))
+    monkeypatch.setattr(dist_run.shutil, 'which', lambda name: None)
+    with pytest.raises(RuntimeError, match=r"pip install 'ember\[distributed\]'"):
+        dist_run.find_mpiexec()
+    script = tmp_path / 't.py'
+    script.write_text('pass\n')
+    assert dist_run.main(['-n', '2', str(script)]) == 1
+
+
+@needs_mpi
+def test_mpiexec_command_wraps_python_scripts():
+    cmd = dist_run.mpiexec_command(2, ['train.py', '--x'], hostfile='hosts')
+    assert cmd[1:3] == ['-n', '2'] and 'hosts' in cmd
+    assert cmd[-4:] == ['-m', 'ember.distributed._worker', 'train.py', '--x']
+    assert dist_run.mpiexec_command(2, ['hostname'])[-1] == 'hostname'
+    cmd = dist_run.mpiexec_command(2, [sys.executable, '-m', 'ember', 'train'])  # an interpreter in front
+    assert cmd[-6:] == [sys.executable, '-m', 'ember.distributed._worker', '-m', 'ember', 'train']
