@@ -16,7 +16,7 @@ def _parser():
                                                   "build_model(input_shape, num_classes) function")
     t.add_argument('--data', default='digits', help='digits (bundled), mnist or fashion-mnist (from --data-dir)')
     t.add_argument('--data-dir', default='data', help='folder holding the MNIST/FashionMNIST IDX files')
-    t.add_argument('--epochs', type=int, default=10)
+    t.add_argument('--epochs', type=int, default=None, help='epochs in total (default 10; on --resume, the saved run\'s)')
     t.add_argument('--batch-size', type=int, default=64)
     t.add_argument('--lr', type=float, default=None, help='learning rate (default depends on the optimizer)')
     t.add_argument('--optimizer', default='adam', help='sgd, adam, adamw, rmsprop or adagrad')

@@ -10,7 +10,7 @@ import time
 import ember
 from ember import nn
 
-OPTIMIZERS = {'sgd': 0.05, 'adam': 1e-3, 'adamw': 1e-3, 'rmsprop': 1e-3, 'adagrad': 0.05}
+OPTIMIZERS = {'sgd': 0.05, 'adam': 3e-3, 'adamw': 3e-3, 'rmsprop': 1e-3, 'adagrad': 0.05}
 SCHEDULERS = ['none', 'step', 'cosine', 'exponential', 'onecycle']
 DATASETS = ['digits', 'mnist', 'fashion-mnist']
 MODELS = ['mlp', 'cnn']
@@ -200,9 +200,11 @@ def train(args):
         with open(os.path.join(resume, FILES['config'])) as f:
             saved = json.load(f)
         for k, v in saved.items():
-            if k != 'epochs':
+            if k != 'epochs' or args.epochs is None:
                 setattr(args, k, v)
         args.out = resume
+    if args.epochs is None:
+        args.epochs = 10
     if args.optimizer not in OPTIMIZERS:
         raise TrainConfigError(f"unknown optimizer '{args.optimizer}'; choose from {', '.join(OPTIMIZERS)}")
     if args.scheduler not in SCHEDULERS:
