@@ -168,3 +168,10 @@ def set_float32_matmul_precision(precision):
 
 def get_float32_matmul_precision():
     return _backends_cuda._precision[0]
+
+
+def __getattr__(name):
+    # scripts run through `ember run` see this for torch.X: say plainly that ember lacks it
+    if name.startswith('__'):
+        raise AttributeError(name)
+    raise AttributeError(f"module 'ember' has no attribute '{name}' (torch.{name} is not supported by ember)")

@@ -43,38 +43,25 @@ def install_torch_alias():
 
 
 def _usage():
-    print('usage: ember run [-n N] SCRIPT.py [ARGS...]\n  runs SCRIPT with `import torch` resolving to ember; '
-          'with -n N, as N MPI processes (mpiexec)', file=sys.stderr)
-    return 2
+    print('usage: ember run [-n N] [launcher options] SCRIPT.py [ARGS...]\n  runs SCRIPT with `import torch` '
+          'resolving to ember; with -n N, as N MPI processes (see `ember run -n 1 --help` for launcher options)',
+          file=sys.stderr)
 
 
 def main(argv):
+    """`ember run script.py args` runs here; with launcher options (-n N, --hostfile, ...) under MPI."""
     argv = list(argv)
-    nproc = None
-    while argv and argv[0].startswith('-'):
-        flag = argv.pop(0)
-        if flag in ('-n', '--nproc', '-np', '--nproc-per-node', '--nproc_per_node') and argv:
-            try:
-                nproc = int(argv.pop(0))
-            except ValueError:
-                return _usage()
-        elif flag.startswith('--nproc') and '=' in flag:
-            nproc = int(flag.split('=', 1)[1])
-        elif flag in ('-h', '--help'):
-            _usage()
-            return 0
-        else:
-            print(f'ember run: unknown option {flag}', file=sys.stderr)
-            return _usage()
-    if not argv:
-        return _usage()
-    script = argv[0]
-    if not os.path.isfile(script):
-        print(f"ember run: error: script '{script}' not found", file=sys.stderr)
+    if not argv or argv[0] in ('-h', '--help'):
+        _usage()
+        return 0 if argv else 2
+    if argv[0].startswith('-'):
+        # every rank resolves `import torch` to ember through the shim on PYTHONPATH
+        install_torch_alias()
+        from ember.distributed.run import main as dist_main
+        return dist_main(argv)
+    if not os.path.isfile(argv[0]):
+        print(f"ember run: error: script '{argv[0]}' not found", file=sys.stderr)
         return 2
-    if nproc is not None and nproc > 1:
-        from ember.distributed.run import launch
-        return launch(nproc, [sys.executable, '-m', 'ember.runner'] + argv)
     return run_script(argv)
 
 

@@ -8,3 +8,9 @@ from ._functional.embedding import *  # noqa: F401,F403
 from ._functional.misc import *  # noqa: F401,F403
 from ._functional.conv import *  # noqa: F401,F403
 from ._functional.attention import *  # noqa: F401,F403
+
+
+def __getattr__(name):
+    if name.startswith('__'):
+        raise AttributeError(name)
+    raise AttributeError(f"module 'ember.nn.functional' has no attribute '{name}' (torch.nn.functional.{name} is not supported by ember)")
