@@ -1,4 +1,4 @@
-"""ember.save / ember.load: safetensors for tensors, JSON for structure; no pickle executes on load."""
+"""ember.save / ember.load: safetensors+JSON for tensors and containers, a pickle zip for other objects; safe loads."""
 import base64
 import collections
 import io
@@ -6,12 +6,16 @@ import json
 import math
 import os
 import pickle
+import pickletools
 import tempfile
+import types
+import warnings
 import zipfile
 
 import numpy as _np
 
-__all__ = ['save', 'load', 'SerializationError']
+__all__ = ['save', 'load', 'SerializationError', 'add_safe_globals', 'get_safe_globals', 'clear_safe_globals',
+           'safe_globals', 'get_unsafe_globals_in_checkpoint', 'DEFAULT_PROTOCOL']
 
 # ember.save writes one safetensors file (https://github.com/huggingface/safetensors: an 8-byte little-endian
 # header length, a JSON header naming each tensor's dtype, shape and byte range, then the raw little-endian bytes).
@@ -19,6 +23,15 @@ __all__ = ['save', 'load', 'SerializationError']
 # is tagged JSON stored as a string in the header's __metadata__ under _META_KEY. The format is read and written
 # here directly (it is a few dozen lines), so ember.save/load need only NumPy; the `safetensors` package reads the
 # files (and ember reads its files) - the tests check both ways.
+#
+# Anything that structure cannot express (a whole nn.Module, an optimizer, a user's class instance, a named tuple,
+# a tensor subclass, a dict keyed by tensors, a complex NumPy array...) is pickled instead, as torch.save does, into a
+# zip archive (ZIP_STORED): ember/ember_format (a marker), ember/data.pkl (the pickle) and ember/data/<key> (the raw
+# bytes of each NumPy array and tensor; the pickle refers to them by persistent id, so no tensor bytes are inside it).
+# ember.load reads such a pickle, and the data.pkl of PyTorch checkpoints, with weights_only=True (the default) through
+# a restricted unpickler: it rebuilds tensors, parameters and plain containers, and any other global only if the user
+# allowlisted it (add_safe_globals / safe_globals); everything else is refused with pickle.UnpicklingError before it
+# can run. weights_only=False unpickles everything: the user's explicit choice to trust the file.
 
 _META_KEY = 'ember'
 _FORMAT_VERSION = 1
@@ -29,11 +42,25 @@ _MAX_EXPANDED = 1 << 30  # bytes an overlapping (expanded) view in a .pt file ma
 _ST_TO_NP = {'F16': '<f2', 'F32': '<f4', 'F64': '<f8', 'I8': 'i1', 'I16': '<i2', 'I32': '<i4', 'I64': '<i8',
              'U8': 'u1', 'BOOL': '?'}
 _NP_TO_ST = {_np.dtype(v).newbyteorder('='): k for k, v in _ST_TO_NP.items()}
+_NP_SCALAR_TYPES = frozenset(_np.dtype(c).type
+                             for c in ('?', 'i1', 'i2', 'i4', 'i8', 'u1', 'u2', 'u4', 'u8', 'f2', 'f4', 'f8'))
 _UNSUPPORTED_ST = {'U16', 'U32', 'U64', 'F8_E4M3', 'F8_E5M2', 'F8_E8M0', 'F4', 'F6_E2M3', 'F6_E3M2', 'C64', 'C128'}
+
+
+DEFAULT_PROTOCOL = 2  # PyTorch's constant; ember pickles with protocol 4 unless save() is given pickle_protocol
+_PICKLE_PROTOCOL = 4
+_ZIP_PREFIX = 'ember/'
+_ZIP_MARKER = _ZIP_PREFIX + 'ember_format'
+_ZIP_MAGIC = b'ember-pickle 1\n'
+_ARRAY_PID = 'ember.ndarray'
 
 
 class SerializationError(RuntimeError):
     """A file ember.load cannot read: truncated, corrupt, crafted, or holding something ember does not support."""
+
+
+class _NeedsPickle(Exception):
+    """Raised by the JSON encoder for an object its tagged JSON cannot express: the pickle format is used instead."""
 
 
 # ---- saving -------------------------------------------------------------------------------------------------------
@@ -52,7 +79,7 @@ class _Encoder:
     def __init__(self):
         self.Tensor, self.Parameter = _tensor_types()
         self.arrays = {}  # name -> little-endian contiguous ndarray, in the order written
-        self.depth = 0
+        self.active = set()  # ids of the containers being encoded (the path from the root)
 
     def _name(self, path):
         base = '.'.join(path) or 'tensor'
@@ -66,37 +93,43 @@ class _Encoder:
         if arr.dtype.byteorder == '>':
             arr = arr.astype(arr.dtype.newbyteorder('<'))
         if arr.dtype.newbyteorder('=') not in _NP_TO_ST:
-            raise TypeError(f"ember.save: cannot store an array of dtype {arr.dtype} at {'/'.join(path) or '<root>'}")
+            raise _NeedsPickle(f"an array of dtype {arr.dtype} at {'/'.join(path) or '<root>'}")
         name = self._name(path)
         self.arrays[name] = arr
         return name
 
     def key(self, k, path):
-        if isinstance(k, (str, int, float, bool)) or k is None or isinstance(k, tuple):
+        if type(k) in (str, int, float, bool, tuple) or k is None:
             return self.enc(k, path)
-        raise TypeError(f"ember.save: cannot store a dict key of type {type(k).__name__} at "
-                        f"{'/'.join(path) or '<root>'} (keys may be str, int, float, bool, None or tuples of those)")
+        raise _NeedsPickle(f"a dict key of type {type(k).__name__} at {'/'.join(path) or '<root>'}")
 
     def enc(self, obj, path):
-        self.depth += 1
-        if self.depth > 500:
-            raise ValueError('ember.save: the object is nested more than 500 levels deep (a reference cycle?)')
+        container = isinstance(obj, (list, tuple, dict, set, frozenset))
+        if container:
+            if id(obj) in self.active:  # a reference cycle: pickle keeps it
+                raise _NeedsPickle(f"a reference cycle at {'/'.join(path) or '<root>'}")
+            if len(self.active) >= 200:  # very deep: pickle goes deeper than this recursive encoder
+                raise _NeedsPickle('an object nested more than 200 levels deep')
+            self.active.add(id(obj))
         try:
             return self._enc(obj, path)
         finally:
-            self.depth -= 1
+            if container:
+                self.active.discard(id(obj))
 
     def _enc(self, obj, path):
         from ._dtype import dtype as _dtype_cls
         from .backends import device as _device_cls
         from ._tensor import Size
-        if obj is None or isinstance(obj, (bool, str)):
+        if obj is None or type(obj) in (bool, str):
             return obj
-        if isinstance(obj, int):
-            return int(obj)
-        if isinstance(obj, float):
+        if type(obj) is int:
+            return obj
+        if type(obj) is float:
             return float(obj) if math.isfinite(obj) else {'$': 'float', 'v': repr(float(obj))}
         if isinstance(obj, self.Tensor):
+            if type(obj) is not self.Tensor and not (self.Parameter and type(obj) is self.Parameter):
+                raise _NeedsPickle(f'a tensor subclass {type(obj).__qualname__}')
             out = {'$': 'tensor', 'k': self._array(obj.detach().numpy(force=True), path)}
             if obj.requires_grad:
                 out['rg'] = True
@@ -105,31 +138,28 @@ class _Encoder:
             if self.Parameter and isinstance(obj, self.Parameter):
                 out['param'] = True
             return out
-        if isinstance(obj, _np.ndarray):
+        if type(obj) is _np.ndarray:
             return {'$': 'ndarray', 'k': self._array(obj, path)}
-        if isinstance(obj, _np.generic):
+        if type(obj) in _NP_SCALAR_TYPES:
             if obj.dtype.kind == 'b':
                 return bool(obj)
             if obj.dtype.kind in 'iu':
                 return {'$': 'npscalar', 'dtype': obj.dtype.name, 'v': int(obj)}
             if obj.dtype.kind == 'f':
                 return {'$': 'npscalar', 'dtype': obj.dtype.name, 'v': self._enc(float(obj), path)}
-        if isinstance(obj, Size):
+        if type(obj) is Size:
             return {'$': 'size', 'v': [int(s) for s in obj]}
-        if isinstance(obj, _dtype_cls):
+        if type(obj) is _dtype_cls:
             return {'$': 'dtype', 'v': obj.name}
-        if isinstance(obj, _device_cls):
+        if type(obj) is _device_cls:
             return {'$': 'device', 'v': str(obj)}
-        if isinstance(obj, (bytes, bytearray)):
+        if type(obj) in (bytes, bytearray):
             return {'$': 'bytes', 'v': base64.b64encode(bytes(obj)).decode('ascii')}
-        if isinstance(obj, tuple):
-            if hasattr(obj, '_fields'):
-                raise TypeError(f"ember.save: cannot store the named tuple {type(obj).__qualname__} at "
-                                f"{'/'.join(path) or '<root>'}: convert it with tuple(x) or x._asdict()")
+        if type(obj) is tuple:
             return {'$': 'tuple', 'v': [self.enc(x, path + [str(i)]) for i, x in enumerate(obj)]}
-        if isinstance(obj, list):
+        if type(obj) is list:
             return [self.enc(x, path + [str(i)]) for i, x in enumerate(obj)]
-        if isinstance(obj, (set, frozenset)):
+        if type(obj) in (set, frozenset):
             return {'$': 'frozenset' if isinstance(obj, frozenset) else 'set',
                     'v': [self.key(x, path) for x in obj]}
         if isinstance(obj, dict) and type(obj) in (dict, collections.OrderedDict, collections.defaultdict):
@@ -141,16 +171,17 @@ class _Encoder:
                     out['meta'] = self.enc(meta, path + ['_metadata'])
                 return out
             return {'$': 'dict', 'v': items}
-        raise TypeError(f"ember.save: cannot store an object of type {type(obj).__module__}.{type(obj).__qualname__} "
-                        f"at {'/'.join(path) or '<root>'}. ember.save stores tensors, NumPy arrays, numbers, strings, "
-                        f"bytes, None, and lists, tuples, sets and dicts of those (it never pickles objects); save a "
-                        f"model's state_dict() rather than the model")
+        raise _NeedsPickle(f"an object of type {type(obj).__module__}.{type(obj).__qualname__} at "
+                           f"{'/'.join(path) or '<root>'}")
 
 
 def _serialize(obj):
     """(header bytes padded to 8, [arrays]) for ``obj``."""
     enc = _Encoder()
-    structure = enc.enc(obj, [])
+    try:
+        structure = enc.enc(obj, [])
+    except RecursionError:
+        raise _NeedsPickle('an object nested too deeply') from None
     header, offset = {}, 0
     for name, arr in enc.arrays.items():
         header[name] = {'dtype': _NP_TO_ST[arr.dtype.newbyteorder('=')],
@@ -188,9 +219,9 @@ def _new_file_mode():
     return 0o666 & ~mask
 
 
-def _atomic_write(path, header, arrays):
-    """Write to a temporary file next to ``path``, fsync it, then rename it over ``path``: a crash or error midway
-    leaves any previous file at ``path`` as it was (and removes the temporary file)."""
+def _atomic_write(path, writer):
+    """Call ``writer(fh)`` on a temporary file next to ``path``, fsync it, then rename it over ``path``: a crash or
+    error midway leaves any previous file at ``path`` as it was (and removes the temporary file)."""
     directory = os.path.dirname(os.path.abspath(path))
     try:
         mode = os.stat(path).st_mode & 0o7777
@@ -199,7 +230,7 @@ def _atomic_write(path, header, arrays):
     fd, tmp = tempfile.mkstemp(prefix='.' + os.path.basename(path) + '.', suffix='.tmp', dir=directory)
     try:
         with os.fdopen(fd, 'wb') as fh:
-            _write(fh, header, arrays)
+            writer(fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, mode)
@@ -220,23 +251,148 @@ def _atomic_write(path, header, arrays):
         pass
 
 
+# ---- the pickle format (objects the JSON structure cannot express) ------------------------------------------------
+def _raw_array_dtype(dt):
+    """Whether NumPy dtype ``dt`` is stored as raw bytes (numbers and bool; never objects, records or strings)."""
+    return dt.kind in 'biufc' and dt.fields is None and dt.subdtype is None and not dt.hasobject
+
+
+def _rebuild_pickled_tensor(cls, array, device, requires_grad, state):
+    """What a tensor in ember's pickle format unpickles through (the loaders substitute a map_location-aware one)."""
+    return _make_tensor(cls, array, device, requires_grad, state, _placer(None))
+
+
+def _make_tensor(cls, array, device, requires_grad, state, place):
+    from ._dtype import _FROM_NP
+    from ._tensor import Tensor, _wrap
+    from .backends import cpu
+    if isinstance(cls, _TypeMarker):
+        cls = cls.resolve()
+    if not (isinstance(cls, type) and issubclass(cls, Tensor)):
+        raise pickle.UnpicklingError(f'ember.load: a tensor rebuild names {cls!r:.100}, which is not a tensor class')
+    if not isinstance(array, _np.ndarray) or array.dtype.newbyteorder('=') not in _FROM_NP:
+        raise SerializationError(f'ember.load: corrupt file: a tensor rebuild got '
+                                 f'{getattr(array, "dtype", type(array).__name__)!s:.60} instead of an array of a '
+                                 f'dtype ember supports')
+    if not isinstance(device, str) or type(requires_grad) is not bool or not (state is None or (
+            isinstance(state, dict) and all(isinstance(k, str) for k in state))):
+        raise SerializationError('ember.load: corrupt file: bad tensor rebuild arguments')
+    if not array.dtype.isnative:
+        array = array.astype(array.dtype.newbyteorder('='))
+    t = place(_wrap(array, cpu), device)
+    requires_grad = requires_grad and t.is_floating_point()
+    if cls is not Tensor:
+        from .nn.parameter import Parameter, _share_into
+        out = Tensor.__new__(cls)
+        _share_into(out, t)
+        if issubclass(cls, Parameter):
+            Parameter.__init__(out, t, requires_grad)
+        elif requires_grad:
+            out.requires_grad_(True)
+        t = out
+    elif requires_grad:
+        t.requires_grad_(True)
+    if state:
+        t.__dict__.update(state)
+    return t
+
+
+class _Pickler(pickle.Pickler):
+    """Pickles with every tensor reduced to (class, array, device, requires_grad, attributes) and every number or bool
+    NumPy array sent out by persistent id, so the pickle holds structure and the archive holds the bytes."""
+
+    def __init__(self, fh, protocol):
+        super().__init__(fh, protocol)
+        self.Tensor, Parameter = _tensor_types()
+        # tensor classes whose pickling is ember's default; subclasses with their own __reduce_ex__ (sparse) keep it
+        self.default_reduce = {self.Tensor.__reduce_ex__} | ({Parameter.__reduce_ex__} if Parameter else set())
+        self.arrays = []  # [array, (pid)], in key order; kept alive so that ids stay unique while pickling
+        self.keys = {}  # id(array) -> index in self.arrays
+
+    def persistent_id(self, obj):
+        if type(obj) is not _np.ndarray or not _raw_array_dtype(obj.dtype):
+            return None
+        i = self.keys.get(id(obj))
+        if i is None:
+            i = self.keys[id(obj)] = len(self.arrays)
+            order = 'F' if obj.ndim > 1 and obj.flags.f_contiguous and not obj.flags.c_contiguous else 'C'
+            self.arrays.append((obj, (_ARRAY_PID, str(i), obj.dtype.str, tuple(int(n) for n in obj.shape), order)))
+        return self.arrays[i][1]
+
+    def reducer_override(self, obj):
+        if isinstance(obj, self.Tensor) and type(obj).__reduce_ex__ in self.default_reduce:
+            if obj._device.type == 'cpu' and type(obj._data) is _np.ndarray:
+                arr = obj._data
+            else:
+                arr = obj.numpy(force=True)
+            state = dict(obj.__dict__) or None
+            return _rebuild_pickled_tensor, (type(obj), arr, str(obj._device), bool(obj._rg), state)
+        return NotImplemented
+
+
+def _zip_info(name, size=0):
+    info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+    info.compress_type = zipfile.ZIP_STORED
+    info.file_size = size
+    return info
+
+
+def _pickle_archive(obj, protocol):
+    """A writer for the zip archive of ``obj`` pickled (see the comment at the top)."""
+    buf = io.BytesIO()
+    pickler = _Pickler(buf, protocol)
+    pickler.dump(obj)
+    pkl, arrays = buf.getvalue(), pickler.arrays
+
+    def writer(fh):
+        with zipfile.ZipFile(fh, 'w', zipfile.ZIP_STORED, allowZip64=True) as zf:
+            zf.writestr(_zip_info(_ZIP_MARKER), _ZIP_MAGIC)
+            zf.writestr(_zip_info(_ZIP_PREFIX + 'data.pkl'), pkl)
+            for arr, pid in arrays:
+                mem = _np.asarray(arr, order='C') if pid[4] == 'C' else arr.T  # .T of an F-ordered array: C-ordered
+                with zf.open(_zip_info(f'{_ZIP_PREFIX}data/{pid[1]}', arr.nbytes), 'w') as member:
+                    _write_array(member, mem)
+    return writer
+
+
 def save(obj, f, pickle_module=None, pickle_protocol=None, _use_new_zipfile_serialization=True,
          _disable_byteorder_record=False):
-    """Save tensors and containers of them (state dicts, optimizer state dicts, ...) to ``f``.
+    """Save ``obj`` to ``f``: tensors, state dicts, optimizer state dicts, NumPy arrays, or any picklable object.
 
     ``f`` is a path (written atomically: a temporary file in the same directory, fsync, rename) or a binary file
-    object (written from its current position). The file is a safetensors file: a dict of tensors with str keys
-    is stored under those keys, so ``safetensors.torch.load_file`` reads it into PyTorch; any other structure
-    (int keys, tuples, OrderedDict order, numbers, strings, None) is kept in the header metadata as JSON.
-    Storage sharing between tensors is not recorded: each tensor is stored (and loaded) on its own.
-    ``pickle_module`` and ``pickle_protocol`` are accepted for PyTorch compatibility and ignored: nothing is
-    pickled.
+    object (written from its current position).
+
+    - Tensors, NumPy arrays and containers of them and of plain values (dicts, lists, tuples, sets, numbers,
+      strings, bytes, None, dtypes, devices, Sizes) - state dicts, optimizer state dicts, checkpoints - go to a
+      safetensors file: a dict of tensors with str keys is stored under those keys, so
+      ``safetensors.torch.load_file`` reads it into PyTorch; the rest of the structure (int keys, tuples, OrderedDict
+      order, numbers...) is JSON in the header metadata. Storage sharing between tensors is not recorded.
+    - Anything else (a whole ``nn.Module``, an optimizer, instances of your classes, named tuples, tensor subclasses)
+      is pickled, as ``torch.save`` does, into a zip archive whose tensor and array bytes sit outside the pickle.
+      Loading it with ``ember.load``'s default ``weights_only=True`` needs the classes allowlisted
+      (``ember.serialization.add_safe_globals``); ``weights_only=False`` loads it if you trust the file. Objects
+      shared within ``obj`` (tied weights) stay shared.
+
+    ``pickle_protocol`` (2 or more) sets the pickle protocol (default 4); ``pickle_module`` is accepted for PyTorch
+    compatibility and ignored.
     """
-    header, arrays = _serialize(obj)
+    try:
+        header, arrays = _serialize(obj)
+    except _NeedsPickle:
+        header = None
+    if header is not None:
+        def writer(fh):
+            _write(fh, header, arrays)
+    else:
+        protocol = _PICKLE_PROTOCOL if pickle_protocol is None else int(pickle_protocol)
+        if not 2 <= protocol <= pickle.HIGHEST_PROTOCOL:
+            raise ValueError(f'ember.save: pickle_protocol must be between 2 and {pickle.HIGHEST_PROTOCOL}, not '
+                             f'{pickle_protocol}')
+        writer = _pickle_archive(obj, protocol)
     if isinstance(f, (str, bytes, os.PathLike)):
-        _atomic_write(os.fsdecode(f), header, arrays)
+        _atomic_write(os.fsdecode(f), writer)
     elif hasattr(f, 'write'):
-        _write(f, header, arrays)
+        writer(f)
     else:
         raise TypeError(f'ember.save: f must be a path or a writable binary file object, not {type(f).__name__}')
 
@@ -541,8 +697,23 @@ class _Storage:
 
 
 class _TypeMarker:
+    """A class global a restricted unpickler hands out instead of the class (so the file cannot call it)."""
+
     def __init__(self, name):
         self.name = name
+
+    def resolve(self):
+        if self.name == 'Tensor':
+            from ._tensor import Tensor
+            return Tensor
+        if self.name == 'Parameter':
+            try:
+                from .nn.parameter import Parameter
+                return Parameter
+            except ImportError:
+                from ._tensor import Tensor
+                return Tensor
+        return _np.ndarray
 
 
 class _NpDtype:
@@ -554,8 +725,9 @@ class _NpDtype:
         except TypeError:
             dt = None
         if dt is None or dt.kind not in 'biufc' or dt.fields is not None or dt.subdtype is not None:
-            raise pickle.UnpicklingError(f'ember.load refused numpy.dtype({spec!r:.60}): only number and bool '
-                                         f'dtypes can be loaded')
+            raise pickle.UnpicklingError(f'ember.load refused numpy.dtype({spec!r:.60}): with weights_only=True only '
+                                         f'NumPy arrays and scalars of number and bool dtypes can be loaded (load with '
+                                         f'weights_only=False if you trust the file)')
         self.dtype = dt
 
     def __setstate__(self, state):
@@ -595,23 +767,57 @@ def _np_reconstruct(cls, shape, typecode):
     return _NpArrayBuilder()
 
 
-def _replace_builders(obj, seen):
-    """Put the NumPy arrays made at BUILD in the places their builders hold."""
+def _replace_builders(obj, memo):
+    """Put the NumPy arrays made at BUILD (and real dtypes and classes for the restricted unpickler's stand-ins) in
+    the places that hold them: containers and the attributes of objects."""
     if isinstance(obj, _NpArrayBuilder):
         if obj.array is None:
-            raise SerializationError('ember.load: corrupt checkpoint: a NumPy array without data')
+            raise SerializationError('ember.load: corrupt file: a NumPy array without data')
         return obj.array
-    if id(obj) in seen or not isinstance(obj, (dict, list, tuple, set, frozenset)):
+    if isinstance(obj, _NpDtype):
+        return obj.dtype
+    if isinstance(obj, _TypeMarker):
+        return obj.resolve()
+    if obj is None or isinstance(obj, (str, bytes, bytearray, int, float, complex, _np.ndarray, _np.generic, type,
+                                       types.FunctionType, types.BuiltinFunctionType, types.ModuleType)):
         return obj
-    seen.add(id(obj))
+    done = memo.get(id(obj))
+    if done is not None:
+        return done[0]
+    memo[id(obj)] = (obj,)
     if isinstance(obj, dict):
         for k in list(obj):
-            obj[k] = _replace_builders(obj[k], seen)
-        return obj
-    if isinstance(obj, list):
-        obj[:] = [_replace_builders(x, seen) for x in obj]
-        return obj
-    return type(obj)(_replace_builders(x, seen) for x in obj)
+            v = obj[k]
+            new = _replace_builders(v, memo)
+            if new is not v:
+                obj[k] = new
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            new = _replace_builders(v, memo)
+            if new is not v:
+                obj[i] = new
+    elif isinstance(obj, (tuple, set, frozenset)):
+        items = [_replace_builders(v, memo) for v in obj]
+        if any(a is not b for a, b in zip(items, obj)) and isinstance(obj, tuple):
+            new = type(obj)._make(items) if hasattr(type(obj), '_make') else type(obj)(items)
+            memo[id(obj)] = (new,)
+            return new
+        if any(a is not b for a, b in zip(items, obj)):
+            if isinstance(obj, set):
+                obj.clear()
+                obj.update(items)
+                return obj
+            new = type(obj)(items)
+            memo[id(obj)] = (new,)
+            return new
+    state = getattr(obj, '__dict__', None)
+    if isinstance(state, dict):
+        for k in list(state):
+            v = state[k]
+            new = _replace_builders(v, memo)
+            if new is not v:
+                state[k] = new
+    return obj
 
 
 def _carrier(code):
@@ -660,17 +866,22 @@ def _materialize(storage, code, offset, size, stride):
 
 
 class _TorchUnpickler(pickle.Unpickler):
-    """Reads a torch.save data.pkl: only tensor rebuilds, storages, containers and a few value types are allowed;
-    any other global is refused, so loading a checkpoint never runs code from the file."""
+    """Reads a torch.save data.pkl: tensor rebuilds, storages, containers and a few value types; with weights_only
+    also the user's allowlisted globals and nothing else, so loading the checkpoint never runs code from the file.
+    With weights_only=False other (non-PyTorch) globals are imported as pickle does; PyTorch's own classes never are
+    (ember has none of them)."""
 
-    def __init__(self, data, archive, archive_size, prefix, byteorder, place):
+    def __init__(self, data, archive, archive_size, prefix, byteorder, place, weights_only=True):
         super().__init__(io.BytesIO(data))
+        self.data = data
         self.archive, self.prefix, self.byteorder, self.place = archive, prefix, byteorder, place
         self.storages = {}
         self.archive_size = archive_size
+        self.weights_only = weights_only
         a = self
-        self.allowed = {
-            ('collections', 'OrderedDict'): collections.OrderedDict,
+        self.allowed = _value_globals() if weights_only else {
+            k: v for k, v in _value_globals().items() if k[0].split('.')[0] != 'numpy'}
+        self.allowed.update({
             ('torch._utils', '_rebuild_tensor'): a.rebuild_tensor_v1,
             ('torch._utils', '_rebuild_tensor_v2'): a.rebuild_tensor_v2,
             ('torch._utils', '_rebuild_tensor_v3'): a.rebuild_tensor_v3,
@@ -681,14 +892,7 @@ class _TorchUnpickler(pickle.Unpickler):
             ('torch.nn.parameter', 'Parameter'): _TypeMarker('Parameter'),
             ('torch', 'Size'): a.size,
             ('torch', 'device'): a.device,
-            ('builtins', 'set'): set, ('builtins', 'frozenset'): frozenset, ('builtins', 'slice'): slice,
-            ('builtins', 'complex'): complex,
-            ('_codecs', 'encode'): a.codecs_encode,
-            ('numpy', 'dtype'): _NpDtype, ('numpy', 'ndarray'): _TypeMarker('ndarray'),
-            ('numpy.core.multiarray', 'scalar'): _np_scalar, ('numpy._core.multiarray', 'scalar'): _np_scalar,
-            ('numpy.core.multiarray', '_reconstruct'): _np_reconstruct,
-            ('numpy._core.multiarray', '_reconstruct'): _np_reconstruct,
-        }
+        })
 
     def find_class(self, module, name):
         asked = module
@@ -709,11 +913,18 @@ class _TorchUnpickler(pickle.Unpickler):
             raise SerializationError(f'ember.load: the checkpoint holds a torch.{name}, a storage type ember does '
                                      f'not support (supported element types: float16/32/64, bfloat16 (loaded as '
                                      f'float32), int8/16/32/64, uint8, bool)')
-        raise pickle.UnpicklingError(
-            f"ember.load refused the global '{asked}.{name}' in this PyTorch checkpoint: only tensors, parameters "
-            f"and plain containers (dict, OrderedDict, list, tuple, set, numbers, strings) can be loaded, and "
-            f"ember never runs code from a file. If the file holds a whole pickled model or other Python objects, "
-            f"load it in PyTorch and save model.state_dict() (or plain containers of tensors) instead.")
+        user = _user_global(asked, name)
+        if user is not None:
+            return user
+        if module == 'torch' or module.startswith('torch.'):
+            raise pickle.UnpicklingError(
+                f"ember.load refused the global '{asked}.{name}' in this PyTorch checkpoint: it is a PyTorch class or "
+                f"function, and ember cannot unpickle torch.nn modules or other PyTorch objects (with any "
+                f"weights_only), only tensors, parameters, state dicts and plain containers. If the file holds a "
+                f"whole pickled model (torch.save(model, f)), load it in PyTorch and save model.state_dict() instead.")
+        if not self.weights_only:
+            return super().find_class(asked, name)
+        raise _refused(asked, name, ' in this PyTorch checkpoint')
 
     def persistent_load(self, pid):
         if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == 'storage'):
@@ -820,100 +1031,371 @@ class _TorchUnpickler(pickle.Unpickler):
         from ._tensor import Size
         return Size(_as_ints(tuple(dims), 'size'))
 
-    @staticmethod
-    def device(kind, index=None):
-        from .backends import device
-        if not isinstance(kind, str) or (index is not None and type(index) is not int):
-            raise SerializationError('ember.load: corrupt checkpoint: bad torch.device arguments')
-        try:
-            return device(kind, index)
-        except RuntimeError:  # e.g. cuda without CuPy: keep the name
-            return kind if index is None else f'{kind}:{index}'
-
-    @staticmethod
-    def codecs_encode(text, encoding='utf-8'):
-        if not isinstance(text, str) or encoding not in ('latin1', 'latin-1'):
-            raise pickle.UnpicklingError("ember.load refused '_codecs.encode' with arguments other than a string "
-                                         "and 'latin1'")
-        return text.encode('latin1')
+    device = staticmethod(lambda kind, index=None: _device_global(kind, index))
 
 
-def _load_torch_zip(fh, place):
-    size = _file_size(fh)
+def _device_global(kind, index=None):
+    from .backends import device
+    if not isinstance(kind, str) or (index is not None and type(index) is not int):
+        raise SerializationError('ember.load: corrupt file: bad device arguments')
     try:
-        archive = zipfile.ZipFile(fh)
+        return device(kind, index)
+    except RuntimeError:  # e.g. cuda without CuPy: keep the name
+        return kind if index is None else f'{kind}:{index}'
+
+
+def _codecs_encode(text, encoding='utf-8'):
+    if not isinstance(text, str) or encoding not in ('latin1', 'latin-1'):
+        raise pickle.UnpicklingError("ember.load refused '_codecs.encode' with arguments other than a string "
+                                     "and 'latin1'")
+    return text.encode('latin1')
+
+
+def _dtype_by_name(name):
+    from ._dtype import _BY_NAME
+    if not isinstance(name, str) or name not in _BY_NAME:
+        raise SerializationError(f'ember.load: corrupt file: unknown dtype {name!r:.60}')
+    return _BY_NAME[name]
+
+
+def _rebuild_sparse_checked(indices, values, shape, coalesced, requires_grad):
+    """ember.sparse._rebuild_sparse for a restricted unpickler: the arguments are checked first."""
+    from ._tensor import Tensor
+    from .sparse import _rebuild_sparse
+    if not (isinstance(indices, Tensor) and isinstance(values, Tensor) and type(coalesced) is bool
+            and type(requires_grad) is bool):
+        raise SerializationError('ember.load: corrupt file: bad sparse tensor arguments')
+    shape = _as_ints(shape, 'sparse shape')
+    idx = indices.numpy(force=True)
+    sparse_dims = idx.shape[0] if idx.ndim == 2 else -1
+    if (idx.dtype.kind not in 'iu' or sparse_dims < 0 or sparse_dims > len(shape) or values.dim() < 1
+            or values.shape[0] != idx.shape[1] or tuple(values.shape[1:]) != shape[sparse_dims:]
+            or any(s < 0 for s in shape)
+            or (idx.size and (idx.min() < 0 or (idx.max(axis=1) >= shape[:sparse_dims]).any()))):
+        raise SerializationError(f'ember.load: corrupt file: a sparse tensor of shape {shape} has indices or values '
+                                 f'that do not fit it')
+    return _rebuild_sparse(indices, values, shape, coalesced, requires_grad)
+
+
+def _value_globals():
+    """The globals a restricted unpickler allows for plain values (containers, numbers, NumPy numbers and arrays)."""
+    return {
+        ('collections', 'OrderedDict'): collections.OrderedDict, ('collections', 'Counter'): collections.Counter,
+        ('builtins', 'set'): set, ('builtins', 'frozenset'): frozenset, ('builtins', 'slice'): slice,
+        ('builtins', 'complex'): complex, ('builtins', 'bytearray'): bytearray,
+        ('_codecs', 'encode'): _codecs_encode,
+        ('numpy', 'dtype'): _NpDtype, ('numpy', 'ndarray'): _TypeMarker('ndarray'),
+        ('numpy.core.multiarray', 'scalar'): _np_scalar, ('numpy._core.multiarray', 'scalar'): _np_scalar,
+        ('numpy.core.multiarray', '_reconstruct'): _np_reconstruct,
+        ('numpy._core.multiarray', '_reconstruct'): _np_reconstruct,
+    }
+
+
+# ---- weights_only: the user's allowlist ---------------------------------------------------------------------------
+_user_safe_globals = []
+
+
+def _global_names(g):
+    if isinstance(g, tuple):
+        return (g[1],)
+    module = getattr(g, '__module__', None)
+    return tuple({f'{module}.{getattr(g, "__qualname__", None)}', f'{module}.{getattr(g, "__name__", None)}'})
+
+
+def add_safe_globals(safe_globals):
+    """Allowlist classes and functions for ``ember.load(..., weights_only=True)``: a file may then rebuild instances
+    of them (and call them). Each entry is the class/function itself, or a pair ``(obj, "module.name")`` for an
+    object pickled under another name. Only allowlist what you trust: allowlisted code runs at load time."""
+    if not isinstance(safe_globals, (list, tuple)):
+        raise TypeError(f'add_safe_globals expects a list of classes/functions, not {type(safe_globals).__name__}')
+    for g in safe_globals:
+        if isinstance(g, tuple):
+            if len(g) != 2 or not isinstance(g[1], str):
+                raise TypeError(f'add_safe_globals: a tuple entry must be (obj, "module.name"), not {g!r:.100}')
+        elif not (hasattr(g, '__module__') and hasattr(g, '__name__')):
+            raise TypeError(f'add_safe_globals: {g!r:.100} is not a class or function (or an (obj, "module.name") '
+                            f'pair)')
+    for g in safe_globals:
+        if not any(g is h or (isinstance(g, tuple) and g == h) for h in _user_safe_globals):
+            _user_safe_globals.append(g)
+
+
+def get_safe_globals():
+    """The classes/functions allowlisted with add_safe_globals (a copy)."""
+    return list(_user_safe_globals)
+
+
+def clear_safe_globals():
+    """Forget everything add_safe_globals allowlisted."""
+    _user_safe_globals.clear()
+
+
+class safe_globals:
+    """``with ember.serialization.safe_globals([MyClass]): ember.load(f)`` allowlists ``MyClass`` inside the block
+    only (the allowlist is restored on exit)."""
+
+    def __init__(self, safe_globals):
+        self.safe_globals = safe_globals
+        self._saved = None
+
+    def __enter__(self):
+        self._saved = list(_user_safe_globals)
+        add_safe_globals(self.safe_globals)
+        return self
+
+    def __exit__(self, *exc):
+        _user_safe_globals[:] = self._saved
+        return False
+
+
+def _user_global(module, name):
+    full = f'{module}.{name}'
+    for g in reversed(_user_safe_globals):
+        if full in _global_names(g):
+            return g[0] if isinstance(g, tuple) else g
+    return None
+
+
+def _refused(module, name, where=''):
+    full, short = f'{module}.{name}', name.rsplit('.', 1)[-1]
+    return pickle.UnpicklingError(
+        f"Weights only load failed: ember.load refused the global '{full}'{where}. With weights_only=True (the "
+        f"default) ember.load rebuilds tensors, parameters, state dicts and plain containers and never runs code from "
+        f"the file. Unsupported global: GLOBAL {full} was not an allowed global by default. If you trust this "
+        f"class/function, allowlist it with ember.serialization.add_safe_globals([{short}]) or the "
+        f"ember.serialization.safe_globals([{short}]) context manager; or, only if you trust the whole file, load it "
+        f"with weights_only=False (unpickling an untrusted file can run arbitrary code).")
+
+
+# ---- loading ember's pickle format --------------------------------------------------------------------------------
+class _EmberUnpickler(pickle.Unpickler):
+    """Reads the data.pkl of ember's pickle format. weights_only: tensors, parameters, containers, ember values and
+    the user's allowlisted globals only; otherwise any global (the user trusts the file)."""
+
+    def __init__(self, data, archive, archive_size, place, weights_only):
+        super().__init__(io.BytesIO(data))
+        self.data = data
+        self.archive, self.archive_size, self.place, self.weights_only = archive, archive_size, place, weights_only
+        self.arrays = {}
+        self.allowed = {('ember.serialization', '_rebuild_pickled_tensor'): self.rebuild}
+        if weights_only:
+            from ._tensor import Size
+            self.allowed.update(_value_globals())
+            self.allowed.update({
+                ('ember._tensor', 'Tensor'): _TypeMarker('Tensor'),
+                ('ember.nn.parameter', 'Parameter'): _TypeMarker('Parameter'),
+                ('ember._tensor', 'Size'): Size,
+                ('ember._dtype', '_by_name'): _dtype_by_name,
+                ('ember.backends', 'device'): _device_global,
+                ('ember.sparse', '_rebuild_sparse'): _rebuild_sparse_checked,
+            })
+
+    def rebuild(self, cls, array, device, requires_grad, state=None):
+        return _make_tensor(cls, array, device, requires_grad, state, self.place)
+
+    def find_class(self, module, name):
+        fn = self.allowed.get(('builtins' if module == '__builtin__' else module, name))
+        if fn is not None:
+            return fn
+        user = _user_global(module, name)
+        if user is not None:
+            return user
+        if not self.weights_only:
+            return super().find_class(module, name)
+        raise _refused(module, name)
+
+    def persistent_load(self, pid):
+        if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == _ARRAY_PID):
+            raise pickle.UnpicklingError(f'ember.load: unsupported persistent id {pid!r:.200} in the file')
+        _, key, spec, shape, order = pid
+        cached = self.arrays.get(key)
+        if cached is not None:
+            if cached[0] != pid:
+                raise SerializationError(f'ember.load: corrupt file: array {key!r:.60} is described two ways')
+            return cached[1]
+        if not isinstance(key, str) or not isinstance(spec, str) or order not in ('C', 'F'):
+            raise SerializationError(f'ember.load: corrupt file: bad array record {pid!r:.200}')
+        shape = _as_ints(shape, 'shape')
+        try:
+            dt = _np.dtype(spec)
+        except (TypeError, ValueError):
+            dt = None
+        if dt is None or not _raw_array_dtype(dt) or any(n < 0 for n in shape):
+            raise SerializationError(f'ember.load: corrupt file: array record {pid!r:.200} has a dtype or shape '
+                                     f'ember does not read (number and bool arrays only)')
+        raw = _read_member(self.archive, self.archive_size, f'{_ZIP_PREFIX}data/{key}', math.prod(shape) * dt.itemsize)
+        arr = _np.frombuffer(raw, dt)
+        arr = arr.reshape(shape) if order == 'C' else arr.reshape(shape[::-1]).T
+        self.arrays[key] = (pid, arr)
+        return arr
+
+
+def _read_member(archive, archive_size, name, expected):
+    """The bytes (writable) of archive member ``name``, which must hold exactly ``expected`` bytes."""
+    try:
+        info = archive.getinfo(name)
+    except KeyError:
+        raise SerializationError(f"ember.load: corrupt file: '{name}' is missing from the archive") from None
+    if info.file_size != expected:
+        raise SerializationError(f"ember.load: corrupt file: '{name}' should hold {expected} bytes but the archive "
+                                 f"member holds {info.file_size} bytes")
+    limit = archive_size if info.compress_type == zipfile.ZIP_STORED else info.compress_size * 1100
+    if info.file_size > limit:
+        raise SerializationError(f"ember.load: corrupt file: '{name}' declares {info.file_size} bytes, more than the "
+                                 f"archive ({archive_size} bytes) can hold")
+    buf = bytearray(expected)
+    try:
+        with archive.open(info) as member:
+            got = member.readinto(buf) if expected else 0
+            while got < expected:
+                n = member.readinto(memoryview(buf)[got:])
+                if not n:
+                    break
+                got += n
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as e:
+        raise SerializationError(f"ember.load: file is truncated or corrupt: cannot read '{name}' ({e})") from None
+    if got != expected:
+        raise SerializationError(f"ember.load: file is truncated: '{name}' has {got} of its {expected} bytes")
+    return buf
+
+
+def _read_pickle(archive, name):
+    info = archive.getinfo(name)
+    if info.file_size > _MAX_PICKLE or (info.compress_type != zipfile.ZIP_STORED
+                                        and info.file_size > info.compress_size * 1100):
+        raise SerializationError(f'ember.load: corrupt file: data.pkl declares {info.file_size} bytes')
+    try:
+        return archive.read(name)
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as e:
+        raise SerializationError(f'ember.load: file is truncated or corrupt: cannot read data.pkl ({e})') from None
+
+
+def _open_zip(fh):
+    try:
+        return zipfile.ZipFile(fh)
     except (zipfile.BadZipFile, EOFError, OSError, ValueError) as e:
         raise SerializationError(f'ember.load: file is truncated or corrupt: not a readable zip archive (a PyTorch '
-                                 f'checkpoint is one) ({e})') from None
-    with archive:
-        pkls = [n for n in archive.namelist() if n.endswith('/data.pkl') and n.count('/') == 1]
-        if len(pkls) != 1:
-            raise SerializationError('ember.load: a zip archive without exactly one <name>/data.pkl is not a '
-                                     'PyTorch checkpoint written by torch.save')
-        prefix = pkls[0][:-len('data.pkl')]
-        byteorder = 'little'
-        if prefix + 'byteorder' in archive.namelist():
-            byteorder = archive.read(prefix + 'byteorder').decode('ascii', 'replace').strip()
-            if byteorder not in ('little', 'big'):
-                raise SerializationError(f'ember.load: corrupt checkpoint: byteorder {byteorder!r}')
-        info = archive.getinfo(pkls[0])
-        if info.file_size > _MAX_PICKLE or (info.compress_type != zipfile.ZIP_STORED
-                                            and info.file_size > info.compress_size * 1100):
-            raise SerializationError(f'ember.load: corrupt checkpoint: data.pkl declares {info.file_size} bytes')
+                                 f'checkpoint and ember\'s pickle format are zip archives) ({e})') from None
+
+
+def _zip_unpickler(archive, size, place, weights_only):
+    """The unpickler for an open zip archive: ember's pickle format or a PyTorch checkpoint."""
+    names = archive.namelist()
+    if _ZIP_MARKER in names:
+        magic = archive.read(_ZIP_MARKER)
+        if magic != _ZIP_MAGIC:
+            raise SerializationError(f'ember.load: the file is in a pickle format this ember does not read '
+                                     f'({magic[:40]!r}; written by a newer ember?)')
+        if _ZIP_PREFIX + 'data.pkl' not in names:
+            raise SerializationError('ember.load: corrupt file: ember/data.pkl is missing from the archive')
+        return _EmberUnpickler(_read_pickle(archive, _ZIP_PREFIX + 'data.pkl'), archive, size, place, weights_only)
+    pkls = [n for n in names if n.endswith('/data.pkl') and n.count('/') == 1]
+    if len(pkls) != 1:
+        raise SerializationError('ember.load: a zip archive without exactly one <name>/data.pkl is not a '
+                                 'PyTorch checkpoint written by torch.save')
+    prefix = pkls[0][:-len('data.pkl')]
+    byteorder = 'little'
+    if prefix + 'byteorder' in names:
+        byteorder = archive.read(prefix + 'byteorder').decode('ascii', 'replace').strip()
+        if byteorder not in ('little', 'big'):
+            raise SerializationError(f'ember.load: corrupt checkpoint: byteorder {byteorder!r}')
+    return _TorchUnpickler(_read_pickle(archive, pkls[0]), archive, size, prefix, byteorder, place, weights_only)
+
+
+def _load_zip(fh, place, weights_only):
+    size = _file_size(fh)
+    with _open_zip(fh) as archive:
+        unpickler = _zip_unpickler(archive, size, place, weights_only)
+        if not weights_only:  # the user trusts the file: its own errors are its own
+            return unpickler.load()
         try:
-            data = archive.read(pkls[0])
-        except (zipfile.BadZipFile, EOFError, OSError, ValueError) as e:
-            raise SerializationError(f'ember.load: file is truncated or corrupt: cannot read data.pkl ({e})') from None
-        unpickler = _TorchUnpickler(data, archive, size, prefix, byteorder, place)
-        try:
-            return _replace_builders(unpickler.load(), set())
+            return _replace_builders(unpickler.load(), {})
         except (pickle.UnpicklingError, SerializationError):
             raise
         except RecursionError:
-            raise SerializationError('ember.load: corrupt checkpoint: data.pkl is nested too deeply') from None
+            raise SerializationError('ember.load: corrupt file: data.pkl is nested too deeply') from None
         except Exception as e:
-            raise SerializationError(f'ember.load: corrupt checkpoint: data.pkl could not be read '
+            raise SerializationError(f'ember.load: corrupt file: data.pkl could not be read '
                                      f'({type(e).__name__}: {e})') from None
 
 
-def load(f, map_location=None, pickle_module=None, *, weights_only=True, mmap=None, **pickle_load_args):
+_TRUE_VALUES = ('1', 'y', 'yes', 'true')
+
+
+def _resolve_weights_only(weights_only, pickle_module):
+    force = os.environ.get('TORCH_FORCE_WEIGHTS_ONLY_LOAD', '0').strip().lower() in _TRUE_VALUES
+    force_no = os.environ.get('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '0').strip().lower() in _TRUE_VALUES
+    if force and force_no:
+        raise RuntimeError('Only one of TORCH_FORCE_WEIGHTS_ONLY_LOAD or TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD should be '
+                           'set, but both were set.')
+    if force:
+        weights_only = True
+    elif force_no and weights_only is None:
+        warnings.warn('Environment variable TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD detected: since weights_only was not '
+                      'passed to ember.load, it loads with weights_only=False (unpickling can run arbitrary code; '
+                      'do it only for files you trust).', UserWarning, stacklevel=3)
+        weights_only = False
+    if weights_only is None:
+        weights_only = pickle_module is None
+    if weights_only and pickle_module is not None:
+        raise RuntimeError('ember.load: can not safely load weights when an explicit pickle_module is specified; '
+                           'pass weights_only=False to load with it (only for files you trust)')
+    return bool(weights_only)
+
+
+def load(f, map_location=None, pickle_module=None, *, weights_only=None, mmap=None, **pickle_load_args):
     """Load what ember.save wrote, a plain safetensors file, or a PyTorch ``torch.save`` checkpoint.
 
-    - ember files come back as saved (dict key types, tuples, OrderedDict order, dtypes, 0-d tensors);
-      plain safetensors files (e.g. from ``safetensors.torch.save_file``) as a dict of tensors.
-    - PyTorch ``.pt``/``.pth`` files (the zip format ``torch.save`` writes since PyTorch 1.6) are read without
-      PyTorch, through an unpickler that only rebuilds tensors, parameters and plain containers and refuses every
-      other global with ``pickle.UnpicklingError``. Views keep their values (each loaded tensor gets its own
-      memory; storage sharing is not kept); bfloat16 tensors are widened, exactly, to float32; complex, float8 and
-      uint16/32/64 tensors are refused. The legacy pre-1.6 format is refused.
+    - ember's safetensors files come back as saved (dict key types, tuples, OrderedDict order, dtypes, 0-d tensors);
+      plain safetensors files (e.g. from ``safetensors.torch.save_file``) as a dict of tensors. Nothing in them can
+      run code, whatever ``weights_only`` says.
+    - ember's pickle format (what ``ember.save`` writes for a whole model or other objects) and PyTorch ``.pt``/
+      ``.pth`` files (the zip format ``torch.save`` writes since PyTorch 1.6; read without PyTorch) are unpickled:
+
+      * ``weights_only=True`` (the default, as in PyTorch): a restricted unpickler rebuilds tensors, parameters,
+        state dicts and containers of plain values (dict, OrderedDict, Counter, list, tuple, set, numbers,
+        strings, bytes, NumPy numbers and arrays), plus the classes/functions allowlisted with
+        ``ember.serialization.add_safe_globals`` / ``safe_globals``; any other global is refused with
+        ``pickle.UnpicklingError`` naming it, before anything runs.
+      * ``weights_only=False``: any global is imported and called, as ``pickle.load`` does - only for files you
+        trust. The environment variable TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 makes a call that does not pass
+        ``weights_only`` load this way; TORCH_FORCE_WEIGHTS_ONLY_LOAD=1 forces ``weights_only=True`` everywhere.
+        Passing ``pickle_module`` without ``weights_only`` means ``weights_only=False`` (with ``weights_only=True``
+        it is an error); the module itself is not used.
+      * PyTorch's own classes (a whole pickled ``torch.nn`` model) cannot be unpickled in either mode: ember has
+        none of them; load the file in PyTorch and save its ``state_dict()``.
+
+      In PyTorch files views keep their values (each loaded tensor gets its own memory; storage sharing is not
+      kept); bfloat16 tensors are widened, exactly, to float32; complex, float8 and uint16/32/64 tensors are
+      refused; the legacy pre-1.6 format is refused. Plain pickle files are never unpickled.
     - ``map_location``: None (the saved device), a device or string (everything there), a dict mapping saved
       location strings ('cuda:1') to new ones, or a callable ``fn(tensor, location)`` returning the tensor to use
-      (it gets a cpu tensor, not a storage) or None for the default.
+      (it gets a cpu tensor, not a storage) or None for the default. It applies to every tensor, pickled ones too.
 
-    Nothing in a file is ever executed, so ``weights_only`` is accepted for compatibility and has no effect;
-    ``pickle_module`` and ``mmap`` are ignored too. Damaged or crafted files raise ``SerializationError`` (a
+    ``mmap`` and other pickle arguments are ignored. Damaged or crafted files raise ``SerializationError`` (a
     RuntimeError) naming the problem.
     """
+    weights_only = _resolve_weights_only(weights_only, pickle_module)
     place = _placer(map_location)
     if isinstance(f, (str, bytes, os.PathLike)):
         with open(os.fsdecode(f), 'rb') as fh:
-            return _load_fileobj(fh, place)
+            return _load_fileobj(fh, place, weights_only)
     if not hasattr(f, 'read'):
         raise TypeError(f'ember.load: f must be a path or a readable binary file object, not {type(f).__name__}')
     seekable = getattr(f, 'seekable', None)
     if seekable is None or not seekable():
         f = io.BytesIO(f.read())
-    return _load_fileobj(f, place)
+    return _load_fileobj(f, place, weights_only)
 
 
-def _load_fileobj(fh, place):
+def _load_fileobj(fh, place, weights_only):
     start = fh.tell()
     head = fh.read(len(_LEGACY_MAGIC))
     fh.seek(start)
     if not head:
         raise SerializationError('ember.load: the file is empty')
     if head.startswith(b'PK\x03\x04'):
-        return _load_torch_zip(fh, place)
+        return _load_zip(fh, place, weights_only)
     if head.startswith(_LEGACY_MAGIC):
         raise SerializationError('ember.load: this is a PyTorch checkpoint in the legacy (pre-1.6, non-zip) '
                                  'torch.save format, which ember does not read. Load it in PyTorch and save it '
@@ -924,8 +1406,66 @@ def _load_fileobj(fh, place):
     except SerializationError as e:
         if head[:1] == b'\x80':
             raise SerializationError(f'{e}. The file starts like a Python pickle: ember.load does not unpickle '
-                                     f'arbitrary files') from None
+                                     f'plain pickle files (with any weights_only)') from None
         raise
+
+
+def _pickle_globals(data):
+    """The (module, name) globals a pickle refers to, found by reading its opcodes (nothing is unpickled)."""
+    found, memo, tail = [], {}, []
+    strings = ('SHORT_BINUNICODE', 'BINUNICODE', 'BINUNICODE8', 'UNICODE', 'SHORT_BINSTRING', 'BINSTRING', 'STRING')
+    try:
+        for op, arg, _ in pickletools.genops(data):
+            n = op.name
+            if n in ('GLOBAL', 'INST'):
+                found.append(tuple(arg.split(' ', 1)))
+                tail.append(None)
+            elif n == 'STACK_GLOBAL':
+                pair = tail[-2:]
+                found.append(tuple(pair) if len(pair) == 2 and all(isinstance(x, str) for x in pair)
+                             else ('<unknown>', '<unknown>'))
+                tail[-2:] = [None]
+            elif n == 'MEMOIZE':
+                memo[len(memo)] = tail[-1] if tail else None
+            elif n in ('PUT', 'BINPUT', 'LONG_BINPUT'):
+                memo[arg] = tail[-1] if tail else None
+            elif n in ('GET', 'BINGET', 'LONG_BINGET'):
+                tail.append(memo.get(arg))
+            elif n in strings:
+                tail.append(arg)
+            elif n not in ('PROTO', 'FRAME', 'STOP'):
+                tail.append(None)
+            del tail[:-4]
+    except ValueError as e:
+        raise SerializationError(f'ember.load: corrupt file: data.pkl is not a valid pickle ({e})') from None
+    return list(dict.fromkeys(found))
+
+
+def get_unsafe_globals_in_checkpoint(f):
+    """The globals ("module.name") in the pickle of an ember or PyTorch checkpoint that ``ember.load`` with
+    ``weights_only=True`` would refuse (neither allowed by default nor allowlisted); nothing in the file runs.
+    safetensors files hold no pickle: []."""
+    if isinstance(f, (str, bytes, os.PathLike)):
+        with open(os.fsdecode(f), 'rb') as fh:
+            return get_unsafe_globals_in_checkpoint(fh)
+    seekable = getattr(f, 'seekable', None)
+    if seekable is None or not seekable():
+        f = io.BytesIO(f.read())
+    start = f.tell()
+    head = f.read(4)
+    f.seek(start)
+    if not head.startswith(b'PK\x03\x04'):
+        return []
+    size = _file_size(f)
+    with _open_zip(f) as archive:
+        unpickler = _zip_unpickler(archive, size, _placer(None), True)
+        unsafe = []
+        for module, name in _pickle_globals(unpickler.data):
+            try:
+                unpickler.find_class(module, name)
+            except (pickle.UnpicklingError, SerializationError):
+                unsafe.append(f'{module}.{name}')
+        return unsafe
 
 
 def _rebuild_tensor(array, device, requires_grad):

@@ -133,19 +133,12 @@ def _make_nonreentrant():
     return _NonReentrantCheckpoint
 
 
-_classes = {}
+CheckpointFunction = _make_reentrant()
+_classes = {'reentrant': CheckpointFunction, 'nonreentrant': _make_nonreentrant()}
 
 
 def _cls(name):
-    if name not in _classes:
-        _classes[name] = _make_reentrant() if name == 'reentrant' else _make_nonreentrant()
     return _classes[name]
-
-
-def __getattr__(name):
-    if name == 'CheckpointFunction':
-        return _cls('reentrant')
-    raise AttributeError(f"module 'ember.utils.checkpoint' has no attribute '{name}'")
 
 
 def _leaves_of(outputs, skip):
