@@ -35,7 +35,8 @@ def _mm_core(a, b):
 
 
 def matmul(a, b):
-    if getattr(a, 'is_sparse', False) or getattr(b, 'is_sparse', False):
+    if (type(a) is not Tensor or type(b) is not Tensor) and (getattr(a, 'is_sparse', False) or
+                                                            getattr(b, 'is_sparse', False)):
         from ..sparse import matmul as sparse_matmul
         return sparse_matmul(a, b)
     if _amp.active:
@@ -56,7 +57,8 @@ def matmul(a, b):
 
 
 def mm(a, b):
-    if getattr(a, 'is_sparse', False) or getattr(b, 'is_sparse', False):
+    if (type(a) is not Tensor or type(b) is not Tensor) and (getattr(a, 'is_sparse', False) or
+                                                            getattr(b, 'is_sparse', False)):
         from ..sparse import mm as sparse_mm
         return sparse_mm(a, b)
     if _amp.active:
