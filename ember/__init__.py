@@ -16,6 +16,8 @@ from ._creation import (tensor, as_tensor, asarray, from_numpy, zeros, ones, emp
                         ones_like, empty_like, full_like, arange, linspace, logspace, eye, rand, randn, randint,
                         randperm, rand_like, randn_like, randint_like, normal, bernoulli, multinomial, poisson)
 from ._creation import range_ as range  # noqa: E402
+from ._creation import (FloatTensor, DoubleTensor, HalfTensor, LongTensor, IntTensor, ShortTensor,  # noqa
+                        CharTensor, ByteTensor, BoolTensor)
 from ._printing import set_printoptions  # noqa: E402
 from .autograd import no_grad, enable_grad, set_grad_enabled, inference_mode, is_grad_enabled  # noqa: E402
 from . import autograd  # noqa: E402

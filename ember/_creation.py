@@ -1,6 +1,7 @@
 """Making tensors: from data (tensor, as_tensor, from_numpy), filled (zeros, ones, full, eye, ranges) and random."""
 import builtins
 import math
+from contextlib import nullcontext as _nullcontext
 
 import numpy as _np
 
@@ -35,6 +36,13 @@ def _place(arr, device):
         return arr
     with device.xp.cuda.Device(device.index):
         return device.xp.asarray(arr)
+
+
+def _on(device):
+    """The context that makes ``device`` CuPy's current device while its arrays are made (cpu: nothing)."""
+    if device is cpu:
+        return _nullcontext()
+    return device.xp.cuda.Device(device.index)
 
 
 def _infer_array(data, exact=False):
@@ -146,14 +154,15 @@ def _filled(fill, size, dtype, device, requires_grad, default=None):
     dt = to_dtype(dtype) or default or get_default_dtype()
     xp = dev.xp
     shape = _sizes(size)
-    if fill is None:
-        data = xp.empty(shape, dtype=dt.np)
-    elif fill == 0:
-        data = xp.zeros(shape, dtype=dt.np)
-    elif fill == 1:
-        data = xp.ones(shape, dtype=dt.np)
-    else:
-        data = xp.full(shape, fill, dtype=dt.np)
+    with _on(dev):
+        if fill is None:
+            data = xp.empty(shape, dtype=dt.np)
+        elif fill == 0:
+            data = xp.zeros(shape, dtype=dt.np)
+        elif fill == 1:
+            data = xp.ones(shape, dtype=dt.np)
+        else:
+            data = xp.full(shape, fill, dtype=dt.np)
     return _finish(data, dev, requires_grad)
 
 
@@ -211,11 +220,12 @@ def arange(start, end=None, step=1, *, out=None, dtype=None, device=None, requir
         raise RuntimeError(f'upper bound and lower bound inconsistent with step sign (start={start}, end={end}, '
                            f'step={step})')
     dev = get_device(device)
-    if not dt.is_floating_point:
-        return _finish(dev.xp.arange(start, end, step, dtype=_np.int64).astype(dt.np), dev, requires_grad)
-    n = int(math.ceil((end - start) / step))
-    data = dev.xp.arange(n, dtype=_np.float64) * step + start
-    return _finish(data.astype(dt.np), dev, requires_grad)
+    with _on(dev):
+        if not dt.is_floating_point:
+            return _finish(dev.xp.arange(start, end, step, dtype=_np.int64).astype(dt.np), dev, requires_grad)
+        n = int(math.ceil((end - start) / step))
+        data = dev.xp.arange(n, dtype=_np.float64) * step + start
+        return _finish(data.astype(dt.np), dev, requires_grad)
 
 
 def range_(start, end, step=1, *, dtype=None, device=None, requires_grad=False):
@@ -254,13 +264,15 @@ def linspace(start, end, steps, *, out=None, dtype=None, device=None, requires_g
 def logspace(start, end, steps, base=10.0, *, dtype=None, device=None, requires_grad=False):
     dev = get_device(device)
     dt = to_dtype(dtype) or get_default_dtype()
-    return _finish(dev.xp.logspace(start, end, int(steps), base=base).astype(dt.np), dev, requires_grad)
+    with _on(dev):
+        return _finish(dev.xp.logspace(start, end, int(steps), base=base).astype(dt.np), dev, requires_grad)
 
 
 def eye(n, m=None, *, out=None, dtype=None, device=None, requires_grad=False, layout=None):
     dev = get_device(device)
     dt = to_dtype(dtype) or get_default_dtype()
-    return _finish(dev.xp.eye(n, m, dtype=dt.np), dev, requires_grad)
+    with _on(dev):
+        return _finish(dev.xp.eye(n, m, dtype=dt.np), dev, requires_grad)
 
 
 # ---- random ---------------------------------------------------------------------------------------------------
@@ -387,3 +399,29 @@ def multinomial(input, num_samples, replacement=False, *, generator=None):
 def poisson(input, generator=None):
     gen = generator_for(input._device, generator)
     return _wrap(gen.poisson(input._data).astype(input._data.dtype), input._device)
+
+
+class _LegacyMeta(type):
+    """isinstance(t, ember.FloatTensor) checks the dtype, as PyTorch's legacy tensor types do."""
+
+    def __instancecheck__(cls, obj):
+        return isinstance(obj, Tensor) and obj.dtype is cls._dtype
+
+
+def _legacy(name, dt):
+    def __new__(cls, *args, device=None):
+        if len(args) == 1 and not isinstance(args[0], builtins.int):
+            return tensor(args[0], dtype=dt, device=device)
+        return zeros(*args, dtype=dt, device=device)
+    return _LegacyMeta(name, (), {'__new__': __new__, '_dtype': dt, '__doc__': f'Legacy constructor: {dt} data.'})
+
+
+def _legacy_types():
+    from . import _dtype as D
+    names = {'FloatTensor': D.float32, 'DoubleTensor': D.float64, 'HalfTensor': D.float16, 'LongTensor': D.int64,
+             'IntTensor': D.int32, 'ShortTensor': D.int16, 'CharTensor': D.int8, 'ByteTensor': D.uint8,
+             'BoolTensor': D.bool_}
+    return {n: _legacy(n, dt) for n, dt in names.items()}
+
+
+globals().update(_legacy_types())

@@ -388,3 +388,26 @@ def test_set_printoptions_matches_torch():
     finally:
         ember.set_printoptions(profile='default')
         torch.set_printoptions(profile='default')
+
+
+def test_inplace_on_single_element_writes_through():
+    x = ember.zeros(3)
+    x[0] += 1
+    y = ember.zeros(2, 2, dtype=ember.int64)
+    y[1, 1] += 5
+    y[0][1] -= 2
+    assert x.tolist() == [1.0, 0.0, 0.0]
+    assert y.tolist() == [[0, -2], [0, 5]]
+    w = ember.ones(3, requires_grad=True)
+    z = w * 2
+    z[1] *= 3
+    z.sum().backward()
+    assert w.grad.tolist() == [2.0, 6.0, 2.0]
+
+
+def test_legacy_typed_constructors():
+    a = ember.FloatTensor([1, 2])
+    b = ember.LongTensor(2, 3)
+    assert a.dtype is ember.float32 and a.tolist() == [1.0, 2.0]
+    assert b.dtype is ember.int64 and b.shape == (2, 3)
+    assert isinstance(a, ember.FloatTensor) and not isinstance(b, ember.FloatTensor)

@@ -2,6 +2,7 @@
 import builtins
 
 from ._util import Tensor, record, norm_dim, unbroadcast, same_device, _wrap
+from ..backends import scatter_add as _scatter_add, scatter_mul as _scatter_mul, checks_values, host_cast
 from .shape import _view
 
 
@@ -90,8 +91,9 @@ def getitem(a, key):
     except IndexError as e:
         raise _index_error(e, shape) from None
     if basic:
-        if not hasattr(data, 'ndim'):
-            data = xp.asarray(data)
+        if not isinstance(data, xp.ndarray):
+            # a single element: index again with a trailing Ellipsis to get a 0-d view, not a copied scalar
+            data = a._data[(k if isinstance(k, tuple) else (k,)) + (Ellipsis,)]
         return _view(data, a, 'SliceBackward0' if data.ndim else 'SelectBackward0',
                      (lambda g: index_backward(g, shape, k, True),))
     return record(data, a._device, (a,), 'IndexBackward0', (lambda g: index_backward(g, shape, k, False),))
@@ -104,7 +106,7 @@ def index_backward(g, shape, k, basic):
     if basic or _unique_positions(k):
         _base(z, k)[_adv(k)] = g._data
     else:
-        xp.add.at(_base(z, k), _adv(k), g._data)
+        _scatter_add(_base(z, k), _adv(k), g._data)
     return record(z, g._device, (g,), 'IndexBackwardBackward0', (lambda gg: getitem(gg, k),))
 
 
@@ -201,7 +203,8 @@ def _check_index(a, dim, index, op):
             raise RuntimeError(f'Size does not match at dimension {i} expected index {list(index.shape)} to be '
                                f'smaller than self {list(a.shape)} apart from dimension {d}')
     n = a.shape[d] if a.ndim else 1
-    if index.numel() and (int(index._data.max()) >= n or int(index._data.min()) < -n):
+    # a host sync on cuda: checked there only with EMBER_CUDA_CHECKS=1 (PyTorch asserts on the device instead)
+    if index.numel() and checks_values(a._device) and (int(index._data.max()) >= n or int(index._data.min()) < -n):
         raise RuntimeError(f'index {int(index._data.max())} is out of bounds for dimension {d} with size {n} ({op})')
     return d
 
@@ -237,9 +240,9 @@ def scatter(a, dim, index, src=None, value=None, *, reduce=None):
     if reduce is None:
         data[key] = vals
     elif reduce == 'add':
-        xp.add.at(data, key, vals)
+        _scatter_add(data, key, vals)
     elif reduce == 'multiply':
-        xp.multiply.at(data, key, vals)
+        _scatter_mul(data, key, vals)
     else:
         raise RuntimeError(f"reduce argument must be either add or multiply, got '{reduce}'")
     ins, fns = [a], [lambda g: g.scatter(d, index, 0)]
@@ -266,7 +269,7 @@ def scatter_add(a, dim, index, src):
     xp = a._device.xp
     key = _along(d, index._data, xp)
     data = a._data.copy()
-    xp.add.at(data, key, src._data[tuple(slice(0, n) for n in index.shape)])
+    _scatter_add(data, key, src._data[tuple(slice(0, n) for n in index.shape)])
     ss = src.shape
     return record(data, a._device, (a, src), 'ScatterAddBackward0',
                   (lambda g: g, lambda g: _pad_to(g.gather(d, index), ss)))
@@ -287,12 +290,13 @@ def index_select(a, dim, index):
 
 
 def index_add(a, dim, index, source, *, alpha=1):
+    same_device(a, index, 'index_add')
+    same_device(a, source, 'index_add')
     d = norm_dim(dim, a.ndim)
-    xp = a._device.xp
     data = a._data.copy()
     key = (slice(None),) * d + (index._data,)
     src = source._data * alpha if alpha != 1 else source._data
-    xp.add.at(data, key, src)
+    _scatter_add(data, key, src)
     return record(data, a._device, (a, source), 'IndexAddBackward0',
                   (lambda g: g, lambda g: g.index_select(d, index) * alpha))
 
@@ -308,7 +312,7 @@ def masked_fill(a, mask, value):
                                f'{value.ndim} dimension(s).')
         value = value.to(a.dtype)
     else:
-        value = a._device.xp.asarray(value).astype(a._data.dtype).item()
+        value = host_cast(value, a._data.dtype)  # the value the dtype stores, computed without a device round trip
     out = where(mask, value, a)
     if out.shape != a.shape:
         raise RuntimeError(f'masked_fill: mask of shape {tuple(mask.shape)} does not broadcast to the input\'s '
@@ -341,9 +345,8 @@ def argwhere(a):
 def index_put_acc(a, indices, values):
     """``a.index_put_(indices, values, accumulate=True)`` computed out of place."""
     k, _ = _key(indices, a)
-    xp = a._device.xp
     data = a._data.copy()
-    xp.add.at(_base(data, k), _adv(k), values._data)
+    _scatter_add(_base(data, k), _adv(k), values._data)
     vs = values.shape
     return record(data, a._device, (a, values), 'IndexPutBackward0',
                   (lambda g: g, lambda g: unbroadcast(getitem(g, k), vs)))
