@@ -1,0 +1,88 @@
+"""Optimizer benchmark: SGD (momentum) and Adam step() on ~1M parameters in 20 tensors, ember vs PyTorch."""
+import argparse
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _harness import print_table, match_threads, torch, row, save  # noqa: E402
+
+# an MLP's worth of parameters: ten 316x316 weights and their biases (998,560 numbers in 20 tensors)
+SHAPES = [s for _ in range(10) for s in ((316, 316), (316,))]
+TARGET = 1.3
+
+WORKLOADS = [
+    ('SGD(momentum=0.9)', 'SGD', dict(lr=0.01, momentum=0.9)),
+    ('Adam', 'Adam', dict(lr=1e-3)),
+    ('SGD', 'SGD', dict(lr=0.01)),
+    ('AdamW(amsgrad)', 'AdamW', dict(lr=1e-3, amsgrad=True)),
+    ('RMSprop', 'RMSprop', dict(lr=1e-3)),
+]
+
+
+def make(fw, name, kw, shapes=SHAPES):
+    rng = np.random.default_rng(0)
+    params = [fw.tensor(rng.standard_normal(s).astype(np.float32), requires_grad=True) for s in shapes]
+    for p in params:
+        p.grad = fw.tensor(rng.standard_normal(tuple(p.shape)).astype(np.float32))
+    opt = getattr(fw.optim, name)(params, **kw)
+    opt.step()  # state created outside the timing
+    return opt.step
+
+
+def interleaved(fe, ft, rounds=60, block=5):
+    """Per-call seconds of fe and ft, timed in alternating blocks so load on the machine hits both alike; the
+    fastest block of each (the least disturbed) is reported."""
+    import time
+    for f in (fe, ft):
+        if f is not None:
+            for _ in range(3):
+                f()
+    best = [float('inf'), float('inf')]
+    for _ in range(rounds):
+        for i, f in enumerate((fe, ft)):
+            if f is None:
+                continue
+            t0 = time.perf_counter()
+            for _ in range(block):
+                f()
+            best[i] = min(best[i], (time.perf_counter() - t0) / block)
+    return best[0], (best[1] if ft is not None else None)
+
+
+def run(rounds=60):
+    """Time every workload; print the tables and return the rows."""
+    import ember
+    from ember.optim.optimizer import get_num_threads
+    threads = match_threads()
+    n = sum(int(np.prod(s)) for s in SHAPES)
+    rows = []
+    for label, name, kw in WORKLOADS:
+        fe = make(ember, name, kw)
+        ft = make(torch, name, kw) if torch is not None else None
+        e, t = interleaved(fe, ft, rounds)
+        target = TARGET if label in ('SGD(momentum=0.9)', 'Adam') else None
+        rows.append(row(f'{label} step, {n / 1e6:.2f}M params in {len(SHAPES)} tensors', e, t, target))
+    print_table(rows, f'optim: step(), float32 (ember optimizer threads {get_num_threads()}, PyTorch threads '
+                      f'{threads})')
+    if torch is not None:
+        torch.set_num_threads(1)
+        single = []
+        for label, name, kw in WORKLOADS[:2]:
+            e, t = interleaved(make(ember, name, kw), make(torch, name, kw), rounds)
+            single.append(row(f'{label} step, PyTorch on 1 thread', e, t))
+        print_table(single, 'for reference: PyTorch on one thread')
+        torch.set_num_threads(threads)
+        rows += single
+    return rows
+
+
+if __name__ == '__main__':
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument('--json', help='write the rows to this file')
+    ap.add_argument('--rounds', type=int, default=60)
+    args = ap.parse_args()
+    result = run(args.rounds)
+    if args.json:
+        save(result, args.json)

@@ -1,0 +1,69 @@
+"""Adam: adaptive moment estimation, with AMSGrad, L2 or decoupled weight decay and maximize."""
+from .optimizer import (_ElementwiseOptimizer, _prep_grad, _value, _check, _check_lr, _check_betas,
+                        _check_unsupported)
+
+__all__ = ['Adam']
+
+
+def _adam_kernel(xp, hp, p, g, g_own, bufs, scal, tmp):
+    """Adam's update of ``p`` and its moments; returns the new step count."""
+    lr, beta1, beta2, eps, wd, amsgrad, maximize, decoupled = hp
+    t0, t1 = tmp
+    step = scal[0] + 1
+    if wd and decoupled:
+        p *= 1 - lr * wd
+        wd = 0
+    g = _prep_grad(xp, g, p, g_own, maximize, wd, t0)
+    m, v = bufs[0], bufs[1]
+    # m <- lerp(m, g, 1 - beta1)
+    xp.subtract(g, m, out=t1)
+    t1 *= 1 - beta1
+    m += t1
+    # v <- beta2 * v + (1 - beta2) * g^2
+    v *= beta2
+    xp.multiply(g, g, out=t1)
+    t1 *= 1 - beta2
+    v += t1
+    if amsgrad:
+        xp.maximum(bufs[2], v, out=bufs[2])
+        v = bufs[2]
+    bc1 = 1 - beta1 ** step
+    bc2_sqrt = (1 - beta2 ** step) ** 0.5
+    # p -= lr / bc1 * m / (sqrt(v) / sqrt(bc2) + eps), with sqrt(bc2) moved to the numerator
+    xp.sqrt(v, out=t1)
+    t1 += eps * bc2_sqrt
+    xp.divide(m, t1, out=t1)
+    t1 *= lr / bc1 * bc2_sqrt
+    p -= t1
+    return (step,)
+
+
+class Adam(_ElementwiseOptimizer):
+    """Adam (Kingma & Ba): moments ``m``, ``v`` of the gradient with bias correction; ``amsgrad`` keeps the running
+    maximum of ``v``; ``decoupled_weight_decay`` shrinks ``p`` by ``lr * weight_decay`` instead of adding L2 to
+    the gradient (that is AdamW)."""
+    _ntmp = 2
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False, *,
+                 foreach=None, maximize=False, capturable=False, differentiable=False, fused=None,
+                 decoupled_weight_decay=False):
+        _check_lr(lr)
+        _check('epsilon', eps)
+        _check_betas(betas)
+        _check('weight_decay', weight_decay)
+        _check_unsupported(differentiable, fused)
+        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
+                        maximize=maximize, foreach=foreach, capturable=capturable, differentiable=differentiable,
+                        fused=fused, decoupled_weight_decay=decoupled_weight_decay)
+        super().__init__(params, defaults)
+
+    def _buffer_names(self, group):
+        return ('exp_avg', 'exp_avg_sq', 'max_exp_avg_sq') if group['amsgrad'] else ('exp_avg', 'exp_avg_sq')
+
+    def _hyper(self, group):
+        beta1, beta2 = group['betas']
+        return (_value(group['lr']), _value(beta1), _value(beta2), group['eps'], group['weight_decay'],
+                group['amsgrad'], group['maximize'], group.get('decoupled_weight_decay', False))
+
+    def _kernel(self, xp, hp, p, g, g_own, bufs, scal, fresh, tmp):
+        return _adam_kernel(xp, hp, p, g, g_own, bufs, scal, tmp)

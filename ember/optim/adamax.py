@@ -1,0 +1,46 @@
+"""Adamax: Adam with the infinity norm in place of the second moment."""
+from .optimizer import (_ElementwiseOptimizer, _prep_grad, _value, _check, _check_lr, _check_betas,
+                        _check_unsupported)
+
+__all__ = ['Adamax']
+
+
+class Adamax(_ElementwiseOptimizer):
+    """``m = lerp(m, g, 1 - beta1)``; ``u = max(beta2 * u, |g| + eps)``; ``p -= lr / (1 - beta1^t) * m / u``."""
+
+    def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, foreach=None, *,
+                 maximize=False, differentiable=False, capturable=False):
+        _check_lr(lr)
+        _check('epsilon', eps)
+        _check_betas(betas)
+        _check('weight_decay', weight_decay)
+        _check_unsupported(differentiable)
+        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, foreach=foreach,
+                        maximize=maximize, differentiable=differentiable, capturable=capturable)
+        super().__init__(params, defaults)
+
+    def _buffer_names(self, group):
+        return ('exp_avg', 'exp_inf')
+
+    def _hyper(self, group):
+        beta1, beta2 = group['betas']
+        return (_value(group['lr']), _value(beta1), _value(beta2), group['eps'], group['weight_decay'],
+                group['maximize'])
+
+    def _kernel(self, xp, hp, p, g, g_own, bufs, scal, fresh, tmp):
+        lr, beta1, beta2, eps, wd, maximize = hp
+        t0, t1 = tmp
+        step = scal[0] + 1
+        g = _prep_grad(xp, g, p, g_own, maximize, wd, t0)
+        m, u = bufs
+        xp.subtract(g, m, out=t1)
+        t1 *= 1 - beta1
+        m += t1
+        u *= beta2
+        xp.abs(g, out=t1)
+        t1 += eps
+        xp.maximum(u, t1, out=u)
+        xp.divide(m, u, out=t1)
+        t1 *= lr / (1 - beta1 ** step)
+        p -= t1
+        return (step,)

@@ -1,0 +1,64 @@
+"""RAdam: Adam with the variance of the adaptive learning rate rectified (Liu et al.)."""
+import math
+
+from .optimizer import (_ElementwiseOptimizer, _prep_grad, _value, _check, _check_lr, _check_betas,
+                        _check_unsupported)
+
+__all__ = ['RAdam']
+
+
+class RAdam(_ElementwiseOptimizer):
+    """Moments as in Adam; while the approximated SMA length ``rho_t`` is at most 5 the step is plain momentum
+    ``p -= lr * m / (1 - beta1^t)``, afterwards it is scaled by ``sqrt(1 - beta2^t) / (sqrt(v) + eps)`` and the
+    rectification term ``r_t``."""
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, decoupled_weight_decay=False,
+                 *, foreach=None, maximize=False, capturable=False, differentiable=False):
+        _check_lr(lr)
+        _check('epsilon', eps)
+        _check_betas(betas)
+        _check('weight_decay', weight_decay)
+        _check_unsupported(differentiable)
+        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, maximize=maximize,
+                        foreach=foreach, capturable=capturable, decoupled_weight_decay=decoupled_weight_decay,
+                        differentiable=differentiable)
+        super().__init__(params, defaults)
+
+    def _buffer_names(self, group):
+        return ('exp_avg', 'exp_avg_sq')
+
+    def _hyper(self, group):
+        beta1, beta2 = group['betas']
+        return (_value(group['lr']), _value(beta1), _value(beta2), group['eps'], group['weight_decay'],
+                group['decoupled_weight_decay'], group['maximize'])
+
+    def _kernel(self, xp, hp, p, g, g_own, bufs, scal, fresh, tmp):
+        lr, beta1, beta2, eps, wd, decoupled, maximize = hp
+        t0, t1 = tmp
+        step = scal[0] + 1
+        if wd and decoupled:
+            p *= 1 - lr * wd
+            wd = 0
+        g = _prep_grad(xp, g, p, g_own, maximize, wd, t0)
+        m, v = bufs
+        xp.subtract(g, m, out=t1)
+        t1 *= 1 - beta1
+        m += t1
+        v *= beta2
+        xp.multiply(g, g, out=t1)
+        t1 *= 1 - beta2
+        v += t1
+        bc1 = 1 - beta1 ** step
+        bc2 = 1 - beta2 ** step
+        rho_inf = 2 / (1 - beta2) - 1
+        rho_t = rho_inf - 2 * step * (beta2 ** step) / bc2
+        if rho_t > 5.0:
+            rect = math.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
+            xp.sqrt(v, out=t1)
+            t1 += eps
+            xp.divide(m, t1, out=t1)
+            t1 *= lr / bc1 * rect * math.sqrt(bc2)
+        else:
+            xp.multiply(m, lr / bc1, out=t1)
+        p -= t1
+        return (step,)

@@ -1,0 +1,57 @@
+"""SGD: stochastic gradient descent with optional momentum, dampening, Nesterov momentum and weight decay."""
+from .optimizer import _ElementwiseOptimizer, _prep_grad, _value, _check, _check_lr, _check_unsupported
+
+__all__ = ['SGD']
+
+
+class SGD(_ElementwiseOptimizer):
+    """``p -= lr * g`` where ``g`` is the gradient (negated if ``maximize``, plus ``weight_decay * p``) or, with
+    momentum, the buffer ``b = momentum * b + (1 - dampening) * g`` (``b = g`` at first), or ``g + momentum * b``
+    with ``nesterov``."""
+    _scalar_names = ()
+    _small = 1 << 13
+
+    def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False, *,
+                 maximize=False, foreach=None, differentiable=False, fused=None):
+        _check_lr(lr)
+        _check('momentum', momentum)
+        _check('weight_decay', weight_decay)
+        _check_unsupported(differentiable, fused)
+        defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
+                        nesterov=nesterov, maximize=maximize, foreach=foreach, differentiable=differentiable,
+                        fused=fused)
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError('Nesterov momentum requires a momentum and zero dampening')
+        super().__init__(params, defaults)
+
+    def _buffer_names(self, group):
+        return ('momentum_buffer',) if group['momentum'] != 0 else ()
+
+    def _hyper(self, group):
+        return (_value(group['lr']), group['momentum'], group['dampening'], _value(group['weight_decay']),
+                group['nesterov'], group['maximize'])
+
+    def _kernel(self, xp, hp, p, g, g_own, bufs, scal, fresh, tmp):
+        lr, momentum, dampening, wd, nesterov, maximize = hp
+        t0, t1 = tmp
+        g = _prep_grad(xp, g, p, g_own, maximize, wd, t0)
+        if momentum:
+            buf = bufs[0]
+            if fresh:
+                xp.copyto(buf, g)
+            else:
+                buf *= momentum
+                if dampening:
+                    xp.multiply(g, 1 - dampening, out=t1)
+                    buf += t1
+                else:
+                    buf += g
+            if nesterov:
+                xp.multiply(buf, momentum, out=t1)
+                t1 += g
+                g = t1
+            else:
+                g = buf
+        xp.multiply(g, lr, out=t1)
+        p -= t1
+        return ()
