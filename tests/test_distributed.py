@@ -109,8 +109,9 @@ def test_ember_run_sys_exit_and_failure_before_init_abort_all():
 def test_ember_run_passes_args_and_environment(tmp_path):
     script = tmp_path / 'show.py'
     script.write_text('import os, sys\nimport ember.distributed as dist\ndist.init_process_group()\n'
-                      'print("rank", dist.get_rank(), os.environ["RANK"], os.environ["WORLD_SIZE"], '
-                      'os.environ["LOCAL_RANK"], sys.argv[1:], flush=True)\n')
+                      'line = " ".join(map(str, ["rank", dist.get_rank(), os.environ["RANK"], '
+                      'os.environ["WORLD_SIZE"], os.environ["LOCAL_RANK"], sys.argv[1:]]))\n'
+                      'sys.stdout.write(line + "\\n")\nsys.stdout.flush()\n')
     rc, out = _run([sys.executable, '-m', 'ember.distributed.run', '-n', '2', str(script), '--lr', '0.1'])
     assert rc == 0, out
     for r in range(2):

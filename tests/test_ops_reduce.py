@@ -306,3 +306,9 @@ def test_numpy_style_axis_and_keepdims_names(fn):
     out = fn(ember.tensor(x))
     if torch is not None:
         np.testing.assert_allclose(out.numpy(), fn(torch.tensor(x)).numpy(), rtol=1e-12)
+
+
+def test_frobenius_norm_over_more_than_two_dims_is_refused_as_in_pytorch():
+    with pytest.raises(RuntimeError, match='dim must be a 2-tuple'):
+        ember.ones(2, 2, 2).norm(dim=(0, 1, 2))
+    assert ember.ones(2, 2, 2).norm(p=2, dim=(0, 1, 2)).item() == pytest.approx(8 ** 0.5)

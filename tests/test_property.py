@@ -157,7 +157,7 @@ MULTI = {
     'var': (lambda L, x, d, k: x.var(d, keepdim=k, correction=0), np.var),
     'std': (lambda L, x, d, k: x.std(d, keepdim=k, correction=0), np.std),
     'logsumexp': (lambda L, x, d, k: x.logsumexp(d, keepdim=k), None),
-    'norm': (lambda L, x, d, k: x.norm(dim=d, keepdim=k), None),
+    'norm': (lambda L, x, d, k: x.norm(p=2, dim=d, keepdim=k), None),
     'any': (lambda L, x, d, k: (x > 0).any(d, keepdim=k),
             lambda a, axis, keepdims: np.any(a > 0, axis, keepdims=keepdims)),
     'all': (lambda L, x, d, k: (x > 0).all(d, keepdim=k),

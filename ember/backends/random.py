@@ -23,7 +23,7 @@ class Generator:
     def _make(self, seed):
         if self.device is cpu:
             return _np.random.Generator(_np.random.PCG64(seed))
-        return self.device.xp.random.Generator(self.device.xp.random.XORWOW(seed))
+        return CudaGenerator(self.device, seed)
 
     def manual_seed(self, seed):
         seed = int(seed)
@@ -45,9 +45,10 @@ class Generator:
     def get_state(self):
         from .._creation import tensor
         from .._dtype import uint8
-        if self.device is not cpu:
-            raise NotImplementedError('get_state() of a cuda generator is not supported by ember')
-        state = json.dumps({'seed': self._seed, 'bit_generator': self.gen.bit_generator.state})
+        if self.device is not cpu:  # a cuda generator's whole state is its key and counter (host numbers)
+            state = json.dumps({'seed': self._seed, 'cuda_offset': self.gen.offset})
+        else:
+            state = json.dumps({'seed': self._seed, 'bit_generator': self.gen.bit_generator.state})
         return tensor(list(state.encode()), dtype=uint8)
 
     def set_state(self, new_state):
@@ -56,10 +57,137 @@ class Generator:
             st = json.loads(raw.decode())
         except ValueError:
             raise RuntimeError('set_state: the state is not one produced by ember.Generator.get_state()') from None
+        if ('cuda_offset' in st) != (self.device is not cpu):
+            raise RuntimeError(f'set_state: the state was saved from a generator on another device type than '
+                               f'{self.device.type}')
         self._seed = st['seed']
         self._gen = self._make(self._seed)
-        self._gen.bit_generator.state = st['bit_generator']
+        if self.device is not cpu:
+            self._gen.offset = int(st['cuda_offset'])
+        else:
+            self._gen.bit_generator.state = st['bit_generator']
         return self
+
+
+class CudaGenerator:
+    """The numbers a cuda Generator draws: a counter-based generator (a splitmix64 hash of key and counter, computed
+    by ember.backends.cuda_kernels), so its state is two host integers and no draw needs a host sync.
+
+    Offers the NumPy Generator methods ember's ops call (random, standard_normal, integers, permutation, exponential,
+    lognormal, standard_cauchy, geometric, normal, uniform); other distributions go to a CuPy RandomState seeded
+    from the counter (poisson, gamma, ...)."""
+
+    def __init__(self, device, seed):
+        self.device = device
+        self.key = _mix64(int(seed))
+        self.offset = 0
+
+    def _take(self, n):
+        base = self.offset
+        self.offset = (self.offset + n) % (1 << 64)
+        return base
+
+    @staticmethod
+    def _float(dtype):
+        dt = _np.dtype(dtype)
+        if dt not in (_np.float32, _np.float64):
+            raise TypeError(f'a cuda Generator draws float32 or float64, not {dt}')
+        return dt
+
+    def random(self, size=None, dtype=_np.float64, out=None):
+        from .cuda_kernels import rng_uniform
+        dt = self._float(dtype)
+        with self._on():
+            y, n = rng_uniform(self.key, self.offset, size, dt, self.device.xp)
+        self._take(n)
+        return _into(y, out)
+
+    def standard_normal(self, size=None, dtype=_np.float64, out=None):
+        from .cuda_kernels import rng_normal
+        dt = self._float(dtype)
+        with self._on():
+            y, n = rng_normal(self.key, self.offset, size, dt, self.device.xp)
+        self._take(n)
+        return _into(y, out)
+
+    def integers(self, low, high=None, size=None, dtype=_np.int64, endpoint=False):
+        from .cuda_kernels import rng_integers
+        if high is None:
+            low, high = 0, low
+        high = int(high) + (1 if endpoint else 0)
+        with self._on():
+            y, n = rng_integers(self.key, self.offset, int(low), high, size, _np.dtype(dtype), self.device.xp)
+        self._take(n)
+        return y
+
+    def permutation(self, n):
+        from .cuda_kernels import rng_bits
+        xp = self.device.xp
+        if not isinstance(n, (int, _np.integer)):  # an array: a shuffled copy along axis 0
+            return n[self.permutation(len(n))]
+        with self._on():
+            bits, used = rng_bits(self.key, self.offset, int(n), xp)
+            self._take(used)
+            return xp.argsort(bits).astype(_np.int64)
+
+    def uniform(self, low=0.0, high=1.0, size=None, dtype=_np.float64):
+        return self.random(size, dtype) * (high - low) + low
+
+    def normal(self, loc=0.0, scale=1.0, size=None, dtype=_np.float64):
+        return self.standard_normal(size, dtype) * scale + loc
+
+    def exponential(self, scale=1.0, size=None, dtype=_np.float64):
+        xp = self.device.xp
+        return -xp.log1p(-self.random(size, dtype)) * scale
+
+    def lognormal(self, mean=0.0, sigma=1.0, size=None, dtype=_np.float64):
+        return self.device.xp.exp(self.standard_normal(size, dtype) * sigma + mean)
+
+    def standard_cauchy(self, size=None, dtype=_np.float64):
+        xp = self.device.xp
+        return xp.tan(xp.pi * (self.random(size, dtype) - 0.5))
+
+    def geometric(self, p, size=None, dtype=_np.float64):
+        xp = self.device.xp
+        u = self.random(size, dtype)
+        return xp.maximum(xp.ceil(xp.log1p(-u) / xp.log1p(-xp.asarray(p, dtype=u.dtype))), 1).astype(_np.int64)
+
+    def _on(self):
+        xp = self.device.xp
+        if xp is _np:  # a stand-in device running the NumPy reference kernels (tests)
+            import contextlib
+            return contextlib.nullcontext()
+        return xp.cuda.Device(self.device.index)
+
+    def __getattr__(self, name):
+        # any other distribution: CuPy's legacy RandomState, seeded from (key, counter) so draws stay reproducible
+        if name.startswith('_'):
+            raise AttributeError(name)
+        xp = self.device.xp
+        if not hasattr(xp.random.RandomState, name):
+            raise AttributeError(f'a cuda Generator has no method {name!r}')
+
+        def draw(*args, **kwargs):
+            seed = _mix64(self.key ^ self._take(1 << 32)) % (1 << 63)
+            with self._on():
+                return getattr(xp.random.RandomState(seed), name)(*args, **kwargs)
+        return draw
+
+
+def _mix64(z):
+    """splitmix64's finaliser on a Python int: spreads a seed over all 64 bits of a key."""
+    m = (1 << 64) - 1
+    z = (z + 0x9E3779B97F4A7C15) & m
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & m
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & m
+    return z ^ (z >> 31)
+
+
+def _into(y, out):
+    if out is None:
+        return y
+    out[...] = y
+    return out
 
 
 default_generator = Generator('cpu')

@@ -2,6 +2,7 @@
 import os
 import runpy
 import sys
+import time
 import traceback
 
 
@@ -9,6 +10,7 @@ def _abort(rank, size, what, code):
     sys.stderr.write(f'ember.distributed: rank {rank} failed with {what}\n'
                      f'ember.distributed: aborting all {size} ranks\n')
     sys.stderr.flush()
+    time.sleep(0.5)  # let mpiexec forward this rank's last output before Abort tears every rank down
     try:
         from mpi4py import MPI
         if MPI.Is_initialized() and not MPI.Is_finalized():

@@ -251,6 +251,7 @@ def _root(pg, rank, group_rank, what):
 
 # ---- failure handling: uncaught exceptions abort every rank, a watchdog bounds blocking waits -----------------------
 def _abort(code=1):
+    time.sleep(0.5)  # let mpiexec forward this rank's last output before Abort tears every rank down
     try:
         from mpi4py import MPI
         if MPI.Is_initialized() and not MPI.Is_finalized():

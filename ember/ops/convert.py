@@ -15,12 +15,14 @@ def to_dtype_op(a, dt):
 
 
 def to_device(a, dev):
+    """A copy on ``dev`` (differentiable). Host copies are synchronous (non_blocking is accepted and ignored)."""
     src = a._device
     if dev.type == 'cpu':
         data = a._data.get()
     else:
         with dev.xp.cuda.Device(dev.index):
-            data = dev.xp.asarray(a._data)
+            # ndarray.copy() copies onto the current device, from another GPU too
+            data = dev.xp.asarray(a._data) if src.type == 'cpu' else a._data.copy()
     if a._data.dtype.kind != 'f':
         return _wrap(data, dev)
     return record(data, dev, (a,), 'ToCopyBackward0', (lambda g: g.to(src),))

@@ -4,6 +4,7 @@ import builtins
 from .._dtype import get_default_dtype
 from ._util import (Tensor, record, record_with_output, unbroadcast, coerce_pair, same_device, as_tensor_like, _wrap,
                     broadcasting)
+from ..backends import checks_values, fused
 
 
 def _floating(a):
@@ -104,9 +105,10 @@ def _trunc_div(a, b):
 
 
 def _check_int_divisor(a, bd):
-    """Integer division by zero is an error in PyTorch (floats give inf/nan)."""
+    """Integer division by zero is an error in PyTorch's cpu ops (floats give inf/nan); on cuda it gives an
+    unspecified value there too, and the test would be a host sync, so it runs only on cpu / EMBER_CUDA_CHECKS=1."""
     if a._data.dtype.kind in 'iub' and (not bd if isinstance(bd, (builtins.int, builtins.float)) else
-                                        not (bd != 0).all()):
+                                        checks_values(a._device) and not (bd != 0).all()):
         raise RuntimeError('ZeroDivisionError')
 
 
@@ -178,7 +180,7 @@ def _pow_base_grad(g, a, b):
     # b * a**(b-1); where b == 0 the result is constant 1, so the gradient is 0 even at a == 0 (not 0 * inf)
     gb = g * b * a ** (b - 1)
     zero = b._data == 0
-    if zero.any():
+    if g._device.type != 'cpu' or zero.any():  # (on cuda the test would be a host sync)
         gb = where(_wrap(gb._device.xp.broadcast_to(zero, gb.shape), gb._device), 0.0, gb)
     return gb
 
@@ -186,7 +188,7 @@ def _pow_base_grad(g, a, b):
 def _safe_log_base(a):
     # d(a**b)/db = a**b * log(a); where a == 0 the product is 0 for b > 0, so log's -inf must not make a nan.
     zero = a._data == 0
-    if not zero.any():
+    if a._device.type == 'cpu' and not zero.any():  # (on cuda the test would be a host sync)
         return log(a)
     return where(_wrap(zero, a._device), 0.0, log(where(_wrap(zero, a._device), 1.0, a)))
 
@@ -372,7 +374,18 @@ def masked_grad(g, mask):
 
 def relu(a):
     data = a._device.xp.maximum(a._data, 0)
+    if fused(a._device):
+        return record(data, a._device, (a,), 'ReluBackward0', (lambda g: _relu_grad_fused(g, data),))
     return record(data, a._device, (a,), 'ReluBackward0', (lambda g: masked_grad(g, data > 0),))
+
+
+def _relu_grad_fused(g, data):
+    """relu's backward on cuda: one kernel (g where the output is positive) instead of a mask and a multiply."""
+    if g._data.dtype != data.dtype:
+        return masked_grad(g, data > 0)
+    from ..backends.cuda_kernels import relu_backward
+    return record(relu_backward(g._data, data), g._device, (g,), 'ThresholdBackwardBackward0',
+                  (lambda gg: masked_grad(gg, data > 0),))
 
 
 def clamp(a, min=None, max=None):

@@ -2,9 +2,10 @@
 side by side. Backward runs on raw arrays when no graph is being built, and with tensor ops under create_graph so
 second derivatives work."""
 from ..autograd.grad_mode import _State
+from ..backends import checks_values, fused, scatter_add as _scatter_add
 from ._util import Tensor, record, same_device, _wrap
 
-__all__ = ['linear', 'class_loss', 'layer_norm', 'batch_norm', 'group_norm']
+__all__ = ['linear', 'class_loss', 'layer_norm_fused', 'normalize_core', 'embedding', 'binary_cross_entropy']
 
 
 _DT_NAMES = {'float32': 'Float', 'float64': 'Double', 'float16': 'Half', 'int64': 'Long', 'int32': 'Int',
@@ -108,7 +109,8 @@ def _check_class_target(x, target, op):
                            f'of shape {tuple(x.shape)} is (N, C, d1, ...), so the target must be (N, d1, ...))')
 
 
-def class_loss(x, target, weight=None, ignore_index=-100, reduction='mean', label_smoothing=0.0, logits=True):
+def class_loss(x, target, weight=None, ignore_index=-100, reduction='mean', label_smoothing=0.0, logits=True,
+               _fused=True):
     """Cross entropy (``logits=True``: log-softmax over dim 1 fused in) or NLL (``logits=False``: x holds
     log-probabilities) against integer class indices, with class weights, ignore_index and label smoothing."""
     op = 'cross_entropy' if logits else 'nll_loss'
@@ -130,12 +132,7 @@ def class_loss(x, target, weight=None, ignore_index=-100, reduction='mean', labe
         x2 = xp.moveaxis(xd, 1, -1).reshape(-1, C)
     t = target._data.reshape(-1)
     M = t.shape[0]
-    valid = t != ignore_index
-    all_valid = bool(valid.all())
-    tt = t if all_valid else xp.where(valid, t, 0)
-    if M and (int(tt.min()) < 0 or int(tt.max()) >= C):
-        bad = tt[(tt < 0) | (tt >= C)][0]
-        raise IndexError(f'Target {int(bad)} is out of bounds.')
+    on_cpu = x._device.type == 'cpu'  # on cuda: no host syncs (no all-valid shortcut, no bounds check, device denom)
     wd = None
     if weight is not None:
         same_device(x, weight, op)
@@ -143,6 +140,20 @@ def class_loss(x, target, weight=None, ignore_index=-100, reduction='mean', labe
             raise RuntimeError(f'{op}: weight tensor should be defined either for all {C} classes or no classes but '
                                f'got weight tensor of shape: {_shape_list(weight.shape)}')
         wd = weight._data.astype(dt, copy=False)
+    if logits and _fused and fused(x._device):
+        from ..backends.cuda_kernels import supports
+        if supports(x2):
+            if M and checks_values(x._device):  # EMBER_CUDA_CHECKS=1
+                tv = t[t != ignore_index]
+                if tv.size and (int(tv.min()) < 0 or int(tv.max()) >= C):
+                    raise IndexError(f'Target {int(tv[(tv < 0) | (tv >= C)][0])} is out of bounds.')
+            return _class_loss_fused(x, target, x2, t, wd, ignore_index, reduction, float(label_smoothing), op)
+    valid = t != ignore_index
+    all_valid = bool(valid.all()) if on_cpu else False
+    tt = t if all_valid else xp.where(valid, t, 0)
+    if M and checks_values(x._device) and (int(tt.min()) < 0 or int(tt.max()) >= C):
+        bad = tt[(tt < 0) | (tt >= C)][0]
+        raise IndexError(f'Target {int(bad)} is out of bounds.')
     rows = xp.arange(M)
     if logits:
         logp = x2 - x2.max(axis=1, keepdims=True)
@@ -171,8 +182,12 @@ def class_loss(x, target, weight=None, ignore_index=-100, reduction='mean', labe
         out = xp.asarray(per.sum(), dtype=dt)
         denom = None
     elif reduction == 'mean':
-        denom = float(M) if wt is None else float(wt.sum())
-        out = xp.asarray(per.sum() / dt.type(denom), dtype=dt)  # 0/0 = nan when every target is ignored
+        if on_cpu:
+            denom = float(M) if wt is None else float(wt.sum())
+            out = xp.asarray(per.sum() / dt.type(denom), dtype=dt)  # 0/0 = nan when every target is ignored
+        else:  # the denominator stays a device array
+            denom = wt.sum() if wt is not None else dt.type(M)
+            out = (per.sum() / denom).astype(dt, copy=False)
     else:
         raise ValueError(f'{reduction} is not a valid value for reduction')
 
@@ -181,23 +196,23 @@ def class_loss(x, target, weight=None, ignore_index=-100, reduction='mean', labe
         if reduction == 'none':
             return g.reshape(-1)
         if reduction == 'mean':
-            return g / denom
+            return g / (denom if on_cpu else float(denom))  # (create_graph on cuda: one sync, rare enough)
         return g
 
     def grad_array(gd):
         gr = gd.reshape(-1, 1) if reduction == 'none' else gd
         if reduction == 'mean':
-            gr = gr / dt.type(denom)
+            gr = gr / (dt.type(denom) if on_cpu else denom)
         coef = (1.0 - eps) * (wt if wt is not None else 1.0)
         grad = xp.zeros_like(logp) if not logits else None
         if logits:
             p = xp.exp(logp)
             if eps > 0.0:
-                wsum = float(wd.sum()) if wd is not None else float(C)
+                wsum = (float(wd.sum()) if on_cpu else wd.sum()) if wd is not None else float(C)
                 rowc = coef + (eps / C) * wsum * (valid if not all_valid else 1.0)
             else:
                 rowc = coef
-            if isinstance(rowc, float):
+            if isinstance(rowc, (int, float)):
                 grad = p * rowc if rowc != 1.0 else p
             else:
                 grad = p * rowc.reshape(-1, 1).astype(dt, copy=False)
@@ -257,6 +272,43 @@ def class_loss(x, target, weight=None, ignore_index=-100, reduction='mean', labe
             return grad_tensor(g)
         return _wrap(unflatten(grad_array(g._data)), g._device)
 
+    return record(out, x._device, (x,), 'NllLossBackward0', (grad_x,), (x,))
+
+
+def _class_loss_fused(x, target, x2, t, wd, ignore_index, reduction, eps, op):
+    """cross_entropy on cuda: one kernel for log-softmax + pick + smoothing per row, one for the whole gradient."""
+    from ..backends.cuda_kernels import softmax_xent_forward, softmax_xent_backward
+    xd = x._data
+    xs = xd.shape
+    C = x2.shape[1]
+    per, wv, lse = softmax_xent_forward(x2, t, wd, ignore_index, eps)
+    denom = None
+    if reduction == 'none':
+        out = per.reshape(target.shape)
+    elif reduction == 'sum':
+        out = per.sum()
+    elif reduction == 'mean':
+        denom = wv.sum()
+        out = per.sum() / denom  # 0/0 = nan when every target is ignored, as in PyTorch
+    else:
+        raise ValueError(f'{reduction} is not a valid value for reduction')
+
+    def grad_x(g):
+        if _State.grad_enabled:  # create_graph: the composite form, differentiated by autograd itself
+            from ..autograd import grad
+            weight = _wrap(wd, x._device) if wd is not None else None
+            loss = class_loss(x, target, weight, ignore_index, reduction, eps, logits=True, _fused=False)
+            return grad(loss, x, g, create_graph=True)[0]
+        gd = g._data
+        scale = gd.reshape(-1) if reduction == 'none' else (gd / denom if reduction == 'mean' else gd)
+        d2 = softmax_xent_backward(x2, t, lse, scale, wd, ignore_index, eps)
+        if xd.ndim == 1:
+            d = d2.reshape(xs)
+        elif xd.ndim == 2:
+            d = d2
+        else:
+            d = x._device.xp.moveaxis(d2.reshape((xs[0],) + tuple(xs[2:]) + (C,)), -1, 1)
+        return _wrap(d, g._device)
     return record(out, x._device, (x,), 'NllLossBackward0', (grad_x,), (x,))
 
 
@@ -370,6 +422,48 @@ def normalize_core(x, axes, eps, mean=None, var=None):
     return out, mean, var
 
 
+def layer_norm_fused(x, k, w, b, eps):
+    """layer_norm over the last ``k`` dims on cuda: one kernel forward (affine included), one for the input's
+    gradient (weight/bias gradients are two column sums); the tensor-op formula under create_graph."""
+    from ..backends.cuda_kernels import layer_norm_forward, layer_norm_backward
+    xd = x._data
+    shape = xd.shape
+    N = 1
+    for s in shape[xd.ndim - k:]:
+        N *= s
+    x2 = xd.reshape(-1, N)
+    y, mean, rstd = layer_norm_forward(x2, w._data if w is not None else None, b._data if b is not None else None, eps)
+    ins = (x, w, b)
+    want = [t is not None and t.requires_grad for t in ins]
+    pending = {}
+
+    def grads(g, i):
+        if _State.grad_enabled:
+            return _layer_norm_grads_composite(g, x, w, k, eps)[i]
+        if not pending:
+            dx, dw, db = layer_norm_backward(g._data.reshape(-1, N), x2, mean, rstd,
+                                             w._data if w is not None else None, want[1], want[2])
+            pending.update({j: r for j, r in enumerate((dx.reshape(shape), dw, db)) if want[j]})
+        r = pending.pop(i)
+        return _wrap(r.reshape(ins[i].shape) if i else r, g._device)
+    return record(y.reshape(shape), x._device, ins, 'NativeLayerNormBackward0',
+                  tuple((lambda g, i=i: grads(g, i)) for i in range(3)), (x,))
+
+
+def _layer_norm_grads_composite(g, x, w, k, eps):
+    axes = tuple(range(x.ndim - k, x.ndim))
+    lead = tuple(range(x.ndim - k))
+    mt = x.mean(axes, keepdim=True)
+    ct = x - mt
+    it = ((ct * ct).mean(axes, keepdim=True) + eps).rsqrt()
+    ht = ct * it
+    gw = g * w if w is not None else g
+    dx = it * (gw - gw.mean(axes, keepdim=True) - ht * (gw * ht).mean(axes, keepdim=True))
+    dw = (g * ht).sum(lead) if lead else g * ht
+    db = g.sum(lead) if lead else g
+    return dx, dw, db
+
+
 # ---- embedding ------------------------------------------------------------------------------------------------------
 
 def embedding(idx, weight, padding_idx=None, scale_grad_by_freq=False):
@@ -404,7 +498,7 @@ def embedding(idx, weight, padding_idx=None, scale_grad_by_freq=False):
             c = counts().astype(g2.dtype)
             g2 = g2 / xp.maximum(c[flat], 1).reshape(-1, 1)
         gw = xp.zeros((V, D), dtype=g2.dtype)
-        xp.add.at(gw, flat, g2)
+        _scatter_add(gw, flat, g2)
         if padding_idx is not None:
             gw[padding_idx] = 0
         return _wrap(gw, g._device)

@@ -42,8 +42,8 @@ def sum(a, dim=None, keepdim=False, dtype=None, *, axis=None, keepdims=None):
 
 
 def _arr(data, a):
-    """NumPy reductions return scalars for 0-d results; keep them arrays."""
-    return data if hasattr(data, 'ndim') and not isinstance(data, a._device.xp.generic) else a._device.xp.asarray(data)
+    """NumPy reductions return scalars for 0-d results; keep them arrays (CuPy's are 0-d arrays already)."""
+    return data if isinstance(data, a._device.xp.ndarray) else a._device.xp.asarray(data)
 
 
 def mean(a, dim=None, keepdim=False, dtype=None, *, axis=None, keepdims=None):
@@ -85,12 +85,14 @@ def prod(a, dim=None, keepdim=False, dtype=None, *, axis=None, keepdims=None):
     def make(out):
         def grad(g):
             g = _restore(g, shape, (d,), keepdim)
-            if not (x == 0).any():
+            # on cuda the zero test would be a host sync: the division-free form below is always right
+            if a._device.type == 'cpu' and not (x == 0).any():
                 return g * _restore(out(), shape, (d,), keepdim) / a
             # product of all the others without dividing: exclusive cumulative products from both sides
-            ones = xp.ones_like(xp.take(x, [0], axis=d))
-            head = xp.take(x, range(shape[d] - 1), axis=d)
-            tail = xp.take(xp.flip(x, axis=d), range(shape[d] - 1), axis=d)
+            lead = (slice(None),) * d
+            ones = xp.ones_like(x[lead + (slice(0, 1),)])
+            head = x[lead + (slice(0, shape[d] - 1),)]
+            tail = xp.flip(x, axis=d)[lead + (slice(0, shape[d] - 1),)]
             left = xp.cumprod(xp.concatenate([ones, head], axis=d), axis=d)
             right = xp.flip(xp.cumprod(xp.concatenate([ones, tail], axis=d), axis=d), axis=d)
             return g * _wrap(left * right, g._device)
@@ -238,7 +240,7 @@ def _std_sqrt(v):
         def grad(g):
             o = out()
             zero = o._data == 0
-            if not zero.any():
+            if o._device.type == 'cpu' and not zero.any():  # (on cuda the test would be a host sync)
                 return g / (2 * o)
             return masked_grad(g / (2 * (o + _wrap(zero.astype(o._data.dtype), o._device))), ~zero)
         return (grad,)
@@ -259,6 +261,8 @@ def norm(a, p='fro', dim=None, keepdim=False, dtype=None):
     if a._data.dtype.kind != 'f':
         raise RuntimeError(f'linalg.vector_norm: Expected a floating point or complex tensor as input. '
                            f'Got {a.dtype.name}')
+    if p == 'fro' and isinstance(dim, (tuple, list)) and len(dim) > 2:
+        raise RuntimeError(f"linalg.matrix_norm: dim must be a 2-tuple. Got {' '.join(map(str, dim))}")
     if p == 'fro' or p == 2:
         dims = norm_dims(dim, a.ndim)
         xp = a._device.xp
@@ -293,7 +297,7 @@ def norm(a, p='fro', dim=None, keepdim=False, dtype=None):
             # d||x||_p / dx = sign(x) |x|^(p-1) / ||x||^(p-1); 0 where the norm is 0, as in PyTorch
             o = _restore(out(), shape, dims, keepdim)
             zero = o._data == 0
-            safe = o + _wrap(zero.astype(o._data.dtype), o._device) if zero.any() else o
+            safe = o + _wrap(zero.astype(o._data.dtype), o._device) if o._device.type != 'cpu' or zero.any() else o
             return _restore(g, shape, dims, keepdim) * a.sign() * a.abs() ** (p - 1) / safe ** (p - 1)
         return (grad,)
     return record_with_output(_arr(data, a), a._device, (a,), 'NormBackward1', make_p)

@@ -3,6 +3,7 @@ import builtins
 
 from ._util import Tensor, record, norm_dim, norm_dims, unbroadcast, coerce_pair, same_device, _wrap
 from .._dtype import result_type, _FROM_NP
+from ..backends import reshape_nocopy
 
 
 def _sizes(args):
@@ -51,9 +52,8 @@ def view(a, *shape):
     if len(shape) == 1 and not isinstance(shape[0], (tuple, list, int)) and shape[0] is not None:
         return a.to(shape[0]) if not hasattr(shape[0], '__index__') else reshape(a, *shape)
     shape = _infer(_sizes(shape), a._data.size)
-    xp = a._device.xp
     try:
-        data = xp.reshape(a._data, shape, copy=False)
+        data = reshape_nocopy(a._data, shape)
     except (ValueError, AttributeError, TypeError):
         raise RuntimeError(f'view size is not compatible with input tensor\'s size and stride (at least one '
                            f'dimension spans across two contiguous subspaces); input shape {tuple(a.shape)}, '

@@ -20,7 +20,7 @@ def _sort_index(x, d, descending, xp):
         return xp.argsort(~x, axis=d, kind='stable')
     idx = xp.argsort(-x, axis=d, kind='stable')
     nan = xp.isnan(x)
-    if nan.any():  # NaNs first: a second stable pass on 'is not NaN'
+    if xp.__name__ != 'numpy' or nan.any():  # NaNs first: a second stable pass (always on cuda: no sync)
         first = xp.argsort(~xp.take_along_axis(nan, idx, axis=d), axis=d, kind='stable')
         idx = xp.take_along_axis(idx, first, axis=d)
     return idx
@@ -61,13 +61,13 @@ def median(a, dim=None, keepdim=False):
         if not flat.size:
             raise IndexError('median() input tensor cannot be empty')
         v = xp.sort(flat)[(flat.size - 1) // 2]  # NaNs sort last, so a NaN median means the input holds NaN
-        if xp.isnan(flat).any():
-            v = xp.asarray(xp.nan, dtype=flat.dtype)
+        if flat.dtype.kind == 'f':  # (a where, not an if: no host sync on cuda)
+            v = xp.where(xp.isnan(flat).any(), xp.asarray(xp.nan, dtype=flat.dtype), v)
         shape = a.shape
 
         def grad(g):
             # the gradient is shared evenly by every element equal to the median, as in PyTorch
-            mask = a._data == v if v == v else xp.isnan(a._data)
+            mask = (a._data == v) | (xp.isnan(a._data) & xp.isnan(v)) if flat.dtype.kind == 'f' else a._data == v
             return g * _wrap((mask / mask.sum()).astype(g._data.dtype), g._device).reshape(shape)
         return record(xp.asarray(v, dtype=flat.dtype), a._device, (a,), 'MedianBackward0', (grad,))
     d = norm_dim(dim, a.ndim)

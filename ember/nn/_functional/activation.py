@@ -8,6 +8,7 @@ from ...ops.nn_ops import pointwise, erf_array, erf as _erf
 from ...ops.elementwise import masked_grad
 from ...ops._util import record
 from ..._dtype import get_default_dtype
+from ...backends import fused
 
 __all__ = ['relu', 'relu_', 'relu6', 'leaky_relu', 'leaky_relu_', 'elu', 'elu_', 'selu', 'selu_', 'celu', 'celu_',
            'gelu', 'silu', 'mish', 'sigmoid', 'tanh', 'softmax', 'log_softmax', 'softmin', 'softplus', 'hardtanh',
@@ -159,16 +160,19 @@ def gelu(input, approximate='none'):
     xp, xd = x._device.xp, x._data
     dt = xd.dtype
     if approximate == 'none':
+        def d_t(t):
+            return (_erf(t * 0.7071067811865476) + 1.0) * 0.5 + t * (t * t * -0.5).exp() * _INV_SQRT_2PI
+        if fused(x._device):
+            return _gelu_fused(x, approximate, d_t)
         cdf = 0.5 * (1.0 + erf_array(xp, xd * 0.7071067811865476))
         data = (xd * cdf).astype(dt, copy=False)
 
         def d_arr():
             return (cdf + xd * _INV_SQRT_2PI * xp.exp(-0.5 * xd * xd)).astype(dt, copy=False)
-
-        def d_t(t):
-            return (_erf(t * 0.7071067811865476) + 1.0) * 0.5 + t * (t * t * -0.5).exp() * _INV_SQRT_2PI
         return pointwise(x, data, d_arr, d_t, 'GeluBackward0')
     if approximate == 'tanh':
+        if fused(x._device):
+            return _gelu_fused(x, approximate, _gelu_tanh_dt)
         inner = _SQRT_2_PI * (xd + 0.044715 * xd * xd * xd)
         th = xp.tanh(inner)
         data = (0.5 * xd * (1.0 + th)).astype(dt, copy=False)
@@ -177,11 +181,27 @@ def gelu(input, approximate='none'):
             dinner = _SQRT_2_PI * (1.0 + 3 * 0.044715 * xd * xd)
             return (0.5 * (1.0 + th) + 0.5 * xd * (1.0 - th * th) * dinner).astype(dt, copy=False)
 
-        def d_t(t):
-            tt = ((t + t * t * t * 0.044715) * _SQRT_2_PI).tanh()
-            return (tt + 1.0) * 0.5 + t * 0.5 * (1.0 - tt * tt) * ((t * t * (3 * 0.044715) + 1.0) * _SQRT_2_PI)
-        return pointwise(x, data, d_arr, d_t, 'GeluBackward0')
+        return pointwise(x, data, d_arr, _gelu_tanh_dt, 'GeluBackward0')
     raise RuntimeError(f"approximate argument must be either none or tanh, got '{approximate}'")
+
+
+def _gelu_tanh_dt(t):
+    tt = ((t + t * t * t * 0.044715) * _SQRT_2_PI).tanh()
+    return (tt + 1.0) * 0.5 + t * 0.5 * (1.0 - tt * tt) * ((t * t * (3 * 0.044715) + 1.0) * _SQRT_2_PI)
+
+
+def _gelu_fused(x, approximate, d_t):
+    """gelu on cuda: one kernel forward, one backward (the tensor-op derivative d_t under create_graph)."""
+    from ...backends.cuda_kernels import gelu_forward, gelu_backward
+    from ...autograd.grad_mode import _State
+    from ...ops._util import _wrap
+    xd = x._data
+
+    def grad(g):
+        if _State.grad_enabled:
+            return g * d_t(x)
+        return _wrap(gelu_backward(g._data.astype(xd.dtype, copy=False), xd, approximate), g._device)
+    return record(gelu_forward(xd, approximate), x._device, (x,), 'GeluBackward0', (grad,), (x,))
 
 
 def _sigmoid_array(xp, xd):

@@ -20,8 +20,10 @@ def _apply_mask(input, mask_shape, p, inplace, name):
     if p == 1.0:
         mask = xp.zeros(mask_shape, dtype=dt)
     else:
-        keep = generator_for(input._device).random(mask_shape) >= p
-        mask = keep.astype(dt) * dt.type(1.0 / (1.0 - p))
+        gen = generator_for(input._device)
+        # cuda draws float32 uniforms: half the random bits of float64, plenty for a keep/drop decision
+        u = gen.random(mask_shape) if input._device.type == 'cpu' else gen.random(mask_shape, dtype='float32')
+        mask = (u >= p).astype(dt) * dt.type(1.0 / (1.0 - p))
     if mask.shape != input._data.shape:
         mask = xp.broadcast_to(mask, input._data.shape)
     out = record(input._data * mask, input._device, (input,), name, (lambda g: masked_grad(g, mask),))

@@ -2,6 +2,8 @@
 from ..._tensor import Tensor
 from ...autograd.grad_mode import no_grad
 from ...ops import nn_ops as _nn
+from ...backends import checks_values
+from ...ops._util import same_device
 
 __all__ = ['embedding', 'embedding_bag']
 
@@ -40,6 +42,7 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, sca
                            f"(while checking arguments for embedding)")
     if weight.ndim != 2:
         raise RuntimeError(f"'weight' must be 2-D, got shape {tuple(weight.shape)}")
+    same_device(weight, input, 'embedding')
     V = weight.shape[0]
     if padding_idx is not None:
         if padding_idx > 0 and padding_idx >= V:
@@ -49,7 +52,7 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, sca
                 raise AssertionError('Padding_idx must be within num_embeddings')
             padding_idx += V
     d = input._data
-    if d.size and (int(d.min()) < -V or int(d.max()) >= V or int(d.min()) < 0):
+    if d.size and checks_values(input._device) and (int(d.min()) < 0 or int(d.max()) >= V):  # cuda: EMBER_CUDA_CHECKS
         bad = int(d.max()) if int(d.max()) >= V else int(d.min())
         raise IndexError(f'index {bad} is out of range for an embedding of {V} rows (num_embeddings={V})')
     if max_norm is not None:

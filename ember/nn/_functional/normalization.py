@@ -1,6 +1,7 @@
 """ember.nn.functional: batch, layer, group, instance and RMS normalisation."""
 from ..._tensor import Tensor
 from ...ops import nn_ops as _nn
+from ...backends import fused
 
 __all__ = ['batch_norm', 'layer_norm', 'group_norm', 'instance_norm', 'rms_norm', 'local_response_norm']
 
@@ -74,6 +75,8 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
         ns = list(normalized_shape)
         raise RuntimeError(f'Given normalized_shape={ns}, expected input with shape [*, {", ".join(map(str, ns))}], '
                            f'but got input of size{list(input.shape)}')
+    if fused(input._device) and _fusable_layer_norm(input, normalized_shape, weight, bias):
+        return _nn.layer_norm_fused(input, k, weight, bias, eps)
     axes = tuple(range(input.ndim - k, input.ndim))
     xhat, _, _ = _nn.normalize_core(input, axes, eps)
     if weight is not None:
@@ -81,6 +84,18 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     if bias is not None:
         xhat = xhat + bias
     return xhat
+
+
+def _fusable_layer_norm(x, shape, w, b):
+    """Whether the fused cuda kernels take this layer_norm: float32/float64, affine tensors of the normalized shape,
+    dtype and device."""
+    if x._data.dtype.name not in ('float32', 'float64'):
+        return False
+    for t in (w, b):
+        if t is not None and (not isinstance(t, Tensor) or tuple(t.shape) != shape or t._data.dtype != x._data.dtype
+                              or t._device is not x._device):
+            return False
+    return True
 
 
 def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
