@@ -30,7 +30,8 @@ def _jacobians(func, inputs, eps):
                 minus = [o._data.copy() for o in _as_tuple(func(*inputs))]
                 flat[k] = orig
                 for j, (p, m) in enumerate(zip(plus, minus)):
-                    per_out[j].append(((p - m) / (2 * eps)).reshape(-1))
+                    if p.dtype.kind == 'f':  # integer and bool outputs are not differentiable
+                        per_out[j].append(((p - m) / (2 * eps)).reshape(-1))
             cols.append(per_out)
     return outs, cols
 
