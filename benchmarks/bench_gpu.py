@@ -19,6 +19,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
 import ember  # noqa: E402
+import _models  # noqa: E402
 
 try:
     import torch
@@ -102,26 +103,11 @@ def mlp_784(fw, dev):
 
 
 def lenet(fw, dev):
-    nn, F = fw.nn, fw.nn.functional
-
-    class LeNet(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.conv1 = nn.Conv2d(1, 6, 5)
-            self.conv2 = nn.Conv2d(6, 16, 5)
-            self.fc1 = nn.Linear(16 * 4 * 4, 120)
-            self.fc2 = nn.Linear(120, 84)
-            self.fc3 = nn.Linear(84, 10)
-
-        def forward(self, x):
-            x = F.max_pool2d(F.relu(self.conv1(x)), 2)
-            x = F.max_pool2d(F.relu(self.conv2(x)), 2)
-            x = x.flatten(1)
-            return self.fc3(F.relu(self.fc2(F.relu(self.fc1(x)))))
+    F = fw.nn.functional
     rng = np.random.default_rng(2)
     x = fw.tensor(rng.standard_normal((64, 1, 28, 28)), dtype=fw.float32).to(dev)
     y = fw.tensor(rng.integers(0, 10, 64)).to(dev)
-    model = LeNet().to(dev)
+    model = _models.lenet(fw).to(dev)
     opt = fw.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
 
     def step():

@@ -786,11 +786,7 @@ def _replace_builders(obj, memo):
         return done[0]
     memo[id(obj)] = (obj,)
     if isinstance(obj, dict):
-        for k in list(obj):
-            v = obj[k]
-            new = _replace_builders(v, memo)
-            if new is not v:
-                obj[k] = new
+        _replace_values(obj, memo)
     elif isinstance(obj, list):
         for i, v in enumerate(obj):
             new = _replace_builders(v, memo)
@@ -812,12 +808,17 @@ def _replace_builders(obj, memo):
             return new
     state = getattr(obj, '__dict__', None)
     if isinstance(state, dict):
-        for k in list(state):
-            v = state[k]
-            new = _replace_builders(v, memo)
-            if new is not v:
-                state[k] = new
+        _replace_values(state, memo)
     return obj
+
+
+def _replace_values(mapping, memo):
+    """_replace_builders on each value of a dict, in place (a dict, or an object's __dict__)."""
+    for k in list(mapping):
+        v = mapping[k]
+        new = _replace_builders(v, memo)
+        if new is not v:
+            mapping[k] = new
 
 
 def _carrier(code):

@@ -12,34 +12,14 @@ from ember.autograd import gradcheck, gradgradcheck
 from ember.nn.utils import rnn as R
 from ember.ops import rnn as F_rnn
 from conftest import torch, needs_torch
+from _parity import e64 as _e64, torch64 as _t64, close as _close, copy_from_torch as _copy_from_torch
+from _parity import check_param_grads as _check_param_grads
 
 RNG = np.random.default_rng(1234)
 
 
 def _np(*shape):
     return RNG.standard_normal(shape)
-
-
-def _e64(a, rg=True):
-    return ember.tensor(a, dtype=ember.float64, requires_grad=rg)
-
-
-def _t64(a, rg=True):
-    return torch.tensor(a, dtype=torch.float64, requires_grad=rg)
-
-
-def _close(a, b, atol=1e-6):
-    a = a.detach().numpy() if hasattr(a, 'detach') else np.asarray(a)
-    b = b.detach().numpy() if hasattr(b, 'detach') else np.asarray(b)
-    assert a.shape == b.shape, (a.shape, b.shape)
-    np.testing.assert_allclose(a, b, atol=atol, rtol=1e-5)
-
-
-def _copy_from_torch(em, tm):
-    """state_dict-compatible: load PyTorch's values into ember's module by name."""
-    sd = tm.state_dict()
-    assert list(em.state_dict().keys()) == list(sd.keys())
-    em.load_state_dict({k: ember.tensor(v.detach().numpy()) for k, v in sd.items()})
 
 
 def _pair(cls, *args, **kw):
@@ -51,12 +31,6 @@ def _pair(cls, *args, **kw):
 
 def _as_tuple(x):
     return x if isinstance(x, tuple) else (x,)
-
-
-def _check_param_grads(em, tm, atol=1e-6):
-    for (n, p), (n2, q) in zip(em.named_parameters(), tm.named_parameters()):
-        assert n == n2
-        _close(p.grad, q.grad, atol)
 
 
 # ---- fused ops: gradcheck, double backward -------------------------------------------------------------------

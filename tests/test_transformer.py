@@ -10,6 +10,7 @@ import ember.nn as nn
 import ember.nn.functional as F
 from ember.autograd import gradcheck, gradgradcheck
 from conftest import torch, needs_torch
+from _parity import e64 as _e64, torch64 as _t64, close, copy_from_torch as _copy_from_torch, check_param_grads
 
 RNG = np.random.default_rng(4321)
 
@@ -18,31 +19,12 @@ def _np(*shape):
     return RNG.standard_normal(shape)
 
 
-def _e64(a, rg=True):
-    return ember.tensor(a, dtype=ember.float64, requires_grad=rg)
-
-
-def _t64(a, rg=True):
-    return torch.tensor(a, dtype=torch.float64, requires_grad=rg)
-
-
 def _close(a, b, atol=1e-6):
-    a = a.detach().numpy() if hasattr(a, 'detach') else np.asarray(a)
-    b = b.detach().numpy() if hasattr(b, 'detach') else np.asarray(b)
-    assert a.shape == b.shape, (a.shape, b.shape)
-    np.testing.assert_allclose(a, b, atol=atol, rtol=1e-5, equal_nan=True)
-
-
-def _copy_from_torch(em, tm):
-    sd = tm.state_dict()
-    assert list(em.state_dict().keys()) == list(sd.keys())
-    em.load_state_dict({k: ember.tensor(v.detach().numpy()) for k, v in sd.items()})
+    close(a, b, atol, equal_nan=True)
 
 
 def _check_param_grads(em, tm):
-    for (n, p), (n2, q) in zip(em.named_parameters(), tm.named_parameters()):
-        assert n == n2
-        _close(p.grad, q.grad)
+    check_param_grads(em, tm, equal_nan=True)
 
 
 def _mask_pair(a):

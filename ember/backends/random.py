@@ -94,21 +94,21 @@ class CudaGenerator:
             raise TypeError(f'a cuda Generator draws float32 or float64, not {dt}')
         return dt
 
-    def random(self, size=None, dtype=_np.float64, out=None):
-        from .cuda_kernels import rng_uniform
+    def _draw_floats(self, kernel, size, dtype, out):
+        """One draw with a counter-based float kernel, moving the offset past the values it used."""
         dt = self._float(dtype)
         with self._on():
-            y, n = rng_uniform(self.key, self.offset, size, dt, self.device.xp)
+            y, n = kernel(self.key, self.offset, size, dt, self.device.xp)
         self._take(n)
         return _into(y, out)
 
+    def random(self, size=None, dtype=_np.float64, out=None):
+        from .cuda_kernels import rng_uniform
+        return self._draw_floats(rng_uniform, size, dtype, out)
+
     def standard_normal(self, size=None, dtype=_np.float64, out=None):
         from .cuda_kernels import rng_normal
-        dt = self._float(dtype)
-        with self._on():
-            y, n = rng_normal(self.key, self.offset, size, dt, self.device.xp)
-        self._take(n)
-        return _into(y, out)
+        return self._draw_floats(rng_normal, size, dtype, out)
 
     def integers(self, low, high=None, size=None, dtype=_np.int64, endpoint=False):
         from .cuda_kernels import rng_integers

@@ -2,21 +2,10 @@
 import os
 import runpy
 import sys
-import time
 import traceback
 
-
-def _abort(rank, size, what, code):
-    sys.stderr.write(f'ember.distributed: rank {rank} failed with {what}\n'
-                     f'ember.distributed: aborting all {size} ranks\n')
-    sys.stderr.flush()
-    time.sleep(0.5)  # let mpiexec forward this rank's last output before Abort tears every rank down
-    try:
-        from mpi4py import MPI
-        if MPI.Is_initialized() and not MPI.Is_finalized():
-            MPI.COMM_WORLD.Abort(code)
-    finally:
-        os._exit(code)
+# (python -m has imported the ember.distributed package already, so this costs nothing at start-up)
+from .distributed_c10d import _abort_failed
 
 
 def main(argv):
@@ -58,7 +47,7 @@ def main(argv):
             sys.stderr.write(f'{code}\n')
             code = 1
         if size > 1:
-            _abort(rank, size, f'SystemExit({e.code!r})', code)
+            _abort_failed(rank, size, f'SystemExit({e.code!r})', code)
         return code
     except BaseException as e:  # noqa: B902 (KeyboardInterrupt too: the others must stop)
         tb = e.__traceback__
@@ -67,7 +56,7 @@ def main(argv):
             tb = tb.tb_next  # show the script's frames, not this wrapper's
         traceback.print_exception(type(e), e, tb)
         if size > 1:
-            _abort(rank, size, f'{type(e).__name__}: {e}', 1)
+            _abort_failed(rank, size, f'{type(e).__name__}: {e}', 1)
         return 1
     return 0
 

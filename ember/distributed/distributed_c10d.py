@@ -251,6 +251,7 @@ def _root(pg, rank, group_rank, what):
 
 # ---- failure handling: uncaught exceptions abort every rank, a watchdog bounds blocking waits -----------------------
 def _abort(code=1):
+    """Abort every rank of the MPI job (and exit this one even if MPI cannot)."""
     time.sleep(0.5)  # let mpiexec forward this rank's last output before Abort tears every rank down
     try:
         from mpi4py import MPI
@@ -260,6 +261,14 @@ def _abort(code=1):
         os._exit(code)
 
 
+def _abort_failed(rank, size, what, code=1):
+    """Say which rank failed and with what, then abort all ``size`` ranks (``ember run``'s worker uses it too)."""
+    sys.stderr.write(f'ember.distributed: rank {rank} failed with {what}\n'
+                     f'ember.distributed: aborting all {size} ranks\n')
+    sys.stderr.flush()
+    _abort(code)
+
+
 def _excepthook(tp, value, tb):
     prev = _State.prev_excepthook or sys.__excepthook__
     try:
@@ -267,10 +276,7 @@ def _excepthook(tp, value, tb):
     finally:
         w = _State.world
         if w is not None and w.size() > 1:
-            sys.stderr.write(f'ember.distributed: rank {w.rank()} failed with {tp.__name__}: {value}\n'
-                             f'ember.distributed: aborting all {w.size()} ranks\n')
-            sys.stderr.flush()
-            _abort(1)
+            _abort_failed(w.rank(), w.size(), f'{tp.__name__}: {value}')
 
 
 class _Watchdog(threading.Thread):
@@ -717,6 +723,18 @@ def _divide(buf, n):
         buf //= n
 
 
+def _finish_into(tensor, buf, back, average_over=None):
+    """The last step of a collective that wrote ``tensor`` through ``buf`` (a staged copy when ``back`` is set):
+    divide for ReduceOp.AVG (``average_over`` ranks), copy back, and bump the version."""
+    def finish():
+        if average_over is not None:
+            _divide(buf, average_over)
+        if back is not None:
+            back()
+        tensor._bump()
+    return finish
+
+
 # ---- collectives ----------------------------------------------------------------------------------------------------
 def barrier(group=None, async_op=False, device_ids=None):
     """Wait until every rank of the group has reached this call."""
@@ -747,14 +765,7 @@ def all_reduce(tensor, op=ReduceOp.SUM, group=None, async_op=False):
     be, direct = pg._for(tensor)
     _verify(pg, 'all_reduce', tensor, op.code)
     buf, back = _stage(tensor, direct)
-    n = pg.size()
-
-    def finish():
-        if op.key == 'avg':
-            _divide(buf, n)
-        if back is not None:
-            back()
-        tensor._bump()
+    finish = _finish_into(tensor, buf, back, pg.size() if op.key == 'avg' else None)
     return _run('all_reduce', lambda nb: be.allreduce(buf, op.key, nb), finish, async_op, [tensor])
 
 
@@ -768,11 +779,7 @@ def broadcast(tensor, src=None, group=None, async_op=False, group_src=None):
     be, direct = pg._for(tensor)
     _verify(pg, 'broadcast', tensor, root)
     buf, back = _stage(tensor, direct)
-
-    def finish():
-        if back is not None:
-            back()
-        tensor._bump()
+    finish = _finish_into(tensor, buf, back)
     return _run('broadcast', lambda nb: be.bcast(buf, root, nb), finish, async_op, [tensor])
 
 
@@ -788,15 +795,7 @@ def reduce(tensor, dst=None, op=ReduceOp.SUM, group=None, async_op=False, group_
     _verify(pg, 'reduce', tensor, root * 16 + op.code)
     mine = pg.rank() == root
     buf, back = _stage(tensor, direct) if mine else (_src(tensor, direct), None)
-    n = pg.size()
-
-    def finish():
-        if mine:
-            if op.key == 'avg':
-                _divide(buf, n)
-            if back is not None:
-                back()
-            tensor._bump()
+    finish = _finish_into(tensor, buf, back, pg.size() if op.key == 'avg' else None) if mine else None
     return _run('reduce', lambda nb: be.reduce(buf, op.key, root, nb), finish, async_op, [tensor])
 
 
@@ -844,11 +843,7 @@ def all_gather_into_tensor(output_tensor, input_tensor, group=None, async_op=Fal
     send = _src(input_tensor, direct).reshape(-1)
     out, back = _stage(output_tensor, direct)
     flat = out.reshape(-1)
-
-    def finish():
-        if back is not None:
-            back()
-        output_tensor._bump()
+    finish = _finish_into(output_tensor, out, back)
     return _run('all_gather_into_tensor', lambda nb: be.allgather(send, flat, None, nb), finish, async_op,
                 [output_tensor])
 
@@ -902,11 +897,7 @@ def scatter(tensor, scatter_list=None, src=None, group=None, async_op=False, gro
     _verify(pg, 'scatter', tensor, root)
     send = _concat(scatter_list, direct) if mine else None
     buf, back = _stage(tensor, direct)
-
-    def finish():
-        if back is not None:
-            back()
-        tensor._bump()
+    finish = _finish_into(tensor, buf, back)
     return _run('scatter', lambda nb: be.scatter(send, buf.reshape(-1), root, nb), finish, async_op, [tensor])
 
 
@@ -928,13 +919,7 @@ def reduce_scatter(output, input_list, op=ReduceOp.SUM, group=None, async_op=Fal
     send = _concat(input_list, direct)
     buf, back = _stage(output, direct)
     even = len(set(counts)) == 1
-
-    def finish():
-        if op.key == 'avg':
-            _divide(buf, n)
-        if back is not None:
-            back()
-        output._bump()
+    finish = _finish_into(output, buf, back, n if op.key == 'avg' else None)
     return _run('reduce_scatter', lambda nb: be.reduce_scatter(send, buf.reshape(-1), op.key,
                                                                 None if even else counts, nb),
                 finish, async_op, [output])
@@ -956,13 +941,7 @@ def reduce_scatter_tensor(output, input, op=ReduceOp.SUM, group=None, async_op=F
     _verify(pg, 'reduce_scatter_tensor', output, op.code)
     send = _src(input, direct).reshape(-1)
     buf, back = _stage(output, direct)
-
-    def finish():
-        if op.key == 'avg':
-            _divide(buf, n)
-        if back is not None:
-            back()
-        output._bump()
+    finish = _finish_into(output, buf, back, n if op.key == 'avg' else None)
     return _run('reduce_scatter_tensor', lambda nb: be.reduce_scatter(send, buf.reshape(-1), op.key, None, nb),
                 finish, async_op, [output])
 
@@ -1017,11 +996,7 @@ def all_to_all_single(output, input, output_split_sizes=None, input_split_sizes=
     _verify(pg, 'all_to_all_single', input, match='dtype')
     send = _src(input, direct).reshape(-1)
     buf, back = _stage(output, direct)
-
-    def finish():
-        if back is not None:
-            back()
-        output._bump()
+    finish = _finish_into(output, buf, back)
     return _run('all_to_all_single', lambda nb: be.alltoall(send, sc, buf.reshape(-1), rc, nb), finish, async_op,
                 [output])
 
@@ -1109,10 +1084,7 @@ def irecv(tensor, src=None, group=None, tag=0, group_src=None):
                 return mpi_req.Test(status)
         req = _StatusReq()
 
-    def finish():
-        if back is not None:
-            back()
-        tensor._bump()
+    finish = _finish_into(tensor, buf, back)
 
     def source():
         if status is None:

@@ -72,6 +72,30 @@ def _uniform(n_rows, batch, batch_sizes):
     return [batch] * (n_rows // batch)
 
 
+def _layout(gx, h0, batch_sizes, reverse):
+    """The array module, projections, row count, per-step batch sizes, steps in order and dtype of one direction."""
+    G = gx._data
+    N = G.shape[0]
+    bs = _uniform(N, h0.shape[0], batch_sizes)
+    return gx._device.xp, G, N, bs, _steps(N, bs, reverse), G.dtype
+
+
+def _grad_seed(xp, g, shape, dt):
+    """A writable float copy of an incoming state gradient (zeros when it did not reach this output)."""
+    return xp.zeros(shape, dt) if g is None else g._data.astype(dt, copy=True)
+
+
+def _input_grads(inputs, device, *makers):
+    """One gradient per input: ``makers[i]()`` wrapped, computed only for inputs that require a gradient."""
+    return [_wrap(make(), device) if t is not None and t._rg else None for t, make in zip(inputs, makers)]
+
+
+def _in_time_order(outs):
+    """The per-step outputs of a composite (keyed by row offset) as one (N, ...) tensor."""
+    from .shape import cat
+    return cat([outs[k] for k in sorted(outs)], 0)
+
+
 def _sigmoid_(xp, a):
     """In-place logistic function."""
     xp.negative(a, out=a)
@@ -102,15 +126,9 @@ def _double_backward(composite, inputs, grads, n_out):
 def lstm_layer(gx, w_hh, h0, c0, w_hr=None, batch_sizes=None, reverse=False):
     """One LSTM direction. gx: (N, 4H) input projections with both biases; w_hh: (4H, P); h0: (B, P); c0: (B, H);
     w_hr: (P, H) or None. Returns output (N, P), h_n (B, P), c_n (B, H). Gate order i, f, g, o."""
-    xp = gx._device.xp
-    G = gx._data
-    N = G.shape[0]
+    xp, G, N, bs, steps, dt = _layout(gx, h0, batch_sizes, reverse)
     H = c0.shape[-1]
-    B = h0.shape[0]
-    P = h0.shape[-1]
-    bs = _uniform(N, B, batch_sizes)
-    steps = _steps(N, bs, reverse)
-    dt = G.dtype
+    B, P = h0.shape
     H2, H3 = 2 * H, 3 * H
     Whh = w_hh._data
     Whr = w_hr._data if w_hr is not None else None
@@ -166,8 +184,7 @@ def lstm_layer(gx, w_hh, h0, c0, w_hr=None, batch_sizes=None, reverse=False):
             return _double_backward(lambda *t: lstm_layer_composite(*t, batch_sizes=bs, reverse=reverse),
                                     inputs, grads, 3)
         dHo = dy._data if dy is not None else None
-        dh = xp.zeros((B, P), dt) if dhn is None else dhn._data.astype(dt, copy=True)
-        dc = xp.zeros((B, H), dt) if dcn is None else dcn._data.astype(dt, copy=True)
+        dh, dc = _grad_seed(xp, dhn, (B, P), dt), _grad_seed(xp, dcn, (B, H), dt)
         # the local derivatives of every step at once: sigmoid' = s (1 - s) for i, f, o, tanh' = 1 - g^2 for g,
         # and d c_t / d(o tanh c_t) through tanh: o (1 - tanh^2 c)
         der = 1 - A
@@ -201,18 +218,9 @@ def lstm_layer(gx, w_hh, h0, c0, w_hr=None, batch_sizes=None, reverse=False):
             dcb *= a[:, H:H2]
             d *= der[s:e]
             xp.matmul(d, Whh, out=dh[:b])
-        res = [None] * 5
-        if gx._rg:
-            res[0] = _wrap(dA, gx._device)
-        if w_hh._rg:
-            res[1] = _wrap(dA.T @ Hp, gx._device)
-        if h0._rg:
-            res[2] = _wrap(dh.astype(h0._data.dtype, copy=False), gx._device)
-        if c0._rg:
-            res[3] = _wrap(dc.astype(c0._data.dtype, copy=False), gx._device)
-        if w_hr is not None and w_hr._rg:
-            res[4] = _wrap(dHr.T @ Hraw, gx._device)
-        return res
+        return _input_grads(inputs, gx._device, lambda: dA, lambda: dA.T @ Hp,
+                            lambda: dh.astype(h0._data.dtype, copy=False),
+                            lambda: dc.astype(c0._data.dtype, copy=False), lambda: dHr.T @ Hraw)
 
     return _record_multi((Hout, h, c), gx._device, inputs, 'LstmBackward0', backward)
 
@@ -225,7 +233,6 @@ def _step_merge(new, old, b):
 
 def lstm_layer_composite(gx, w_hh, h0, c0, w_hr=None, batch_sizes=None, reverse=False):
     """lstm_layer written with ordinary recorded ops (reference, and the double-backward path)."""
-    from .shape import cat
     bs = _uniform(gx.shape[0], h0.shape[0], batch_sizes)
     H = c0.shape[-1]
     h, c = h0, c0
@@ -239,7 +246,7 @@ def lstm_layer_composite(gx, w_hh, h0, c0, w_hr=None, batch_sizes=None, reverse=
             hn = hn.matmul(w_hr.t())
         outs[s] = hn
         h, c = _step_merge(hn, h, b), _step_merge(cn, c, b)
-    return cat([outs[k] for k in sorted(outs)], 0), h, c
+    return _in_time_order(outs), h, c
 
 
 # ---- GRU -------------------------------------------------------------------------------------------------------
@@ -247,13 +254,8 @@ def lstm_layer_composite(gx, w_hh, h0, c0, w_hr=None, batch_sizes=None, reverse=
 def gru_layer(gx, w_hh, b_hh, h0, batch_sizes=None, reverse=False):
     """One GRU direction. gx: (N, 3H) input projections with b_ih; w_hh: (3H, H); b_hh: (3H,) or None; h0: (B, H).
     Returns output (N, H), h_n (B, H). Gate order r, z, n with n = tanh(x_n + r * (W_hn h + b_hn))."""
-    xp = gx._device.xp
-    G = gx._data
-    N = G.shape[0]
+    xp, G, N, bs, steps, dt = _layout(gx, h0, batch_sizes, reverse)
     B, H = h0.shape
-    bs = _uniform(N, B, batch_sizes)
-    steps = _steps(N, bs, reverse)
-    dt = G.dtype
     Whh = w_hh._data
     WhhT = Whh.T
     bhh = b_hh._data if b_hh is not None else None
@@ -291,7 +293,7 @@ def gru_layer(gx, w_hh, b_hh, h0, batch_sizes=None, reverse=False):
             return _double_backward(lambda *t: gru_layer_composite(*t, batch_sizes=bs, reverse=reverse),
                                     inputs, grads, 2)
         dHo = dy._data if dy is not None else None
-        dh = xp.zeros((B, H), dt) if dhn is None else dhn._data.astype(dt, copy=True)
+        dh = _grad_seed(xp, dhn, (B, H), dt)
         dGX = xp.empty((N, 3 * H), dt)
         dGH = xp.empty((N, 3 * H), dt)
         for b, s in reversed(steps):
@@ -320,23 +322,14 @@ def gru_layer(gx, w_hh, b_hh, h0, batch_sizes=None, reverse=False):
             dgh[:, :H2] = drz
             dhb *= z
             dhb += dgh @ Whh
-        res = [None] * 4
-        if gx._rg:
-            res[0] = _wrap(dGX, gx._device)
-        if w_hh._rg:
-            res[1] = _wrap(dGH.T @ Hp, gx._device)
-        if b_hh is not None and b_hh._rg:
-            res[2] = _wrap(dGH.sum(0), gx._device)
-        if h0._rg:
-            res[3] = _wrap(dh.astype(h0._data.dtype, copy=False), gx._device)
-        return res
+        return _input_grads(inputs, gx._device, lambda: dGX, lambda: dGH.T @ Hp, lambda: dGH.sum(0),
+                            lambda: dh.astype(h0._data.dtype, copy=False))
 
     return _record_multi((Hout, h), gx._device, inputs, 'GruBackward0', backward)
 
 
 def gru_layer_composite(gx, w_hh, b_hh, h0, batch_sizes=None, reverse=False):
     """gru_layer written with ordinary recorded ops."""
-    from .shape import cat
     bs = _uniform(gx.shape[0], h0.shape[0], batch_sizes)
     H = h0.shape[-1]
     h = h0
@@ -352,7 +345,7 @@ def gru_layer_composite(gx, w_hh, b_hh, h0, batch_sizes=None, reverse=False):
         hn = (1 - z) * n + z * h[:b]
         outs[s] = hn
         h = _step_merge(hn, h, b)
-    return cat([outs[k] for k in sorted(outs)], 0), h
+    return _in_time_order(outs), h
 
 
 # ---- Elman RNN -------------------------------------------------------------------------------------------------
@@ -361,13 +354,8 @@ def rnn_layer(gx, w_hh, h0, nonlinearity='tanh', batch_sizes=None, reverse=False
     """One Elman RNN direction: h' = act(gx + h W_hh^T), gx with both biases. Returns output (N, H), h_n (B, H)."""
     if nonlinearity not in ('tanh', 'relu'):
         raise ValueError(f"Unknown nonlinearity '{nonlinearity}'. Select from 'tanh' or 'relu'.")
-    xp = gx._device.xp
-    G = gx._data
-    N = G.shape[0]
+    xp, G, N, bs, steps, dt = _layout(gx, h0, batch_sizes, reverse)
     B, H = h0.shape
-    bs = _uniform(N, B, batch_sizes)
-    steps = _steps(N, bs, reverse)
-    dt = G.dtype
     Whh = w_hh._data
     WhhT = Whh.T
     Hp = xp.empty((N, H), dt)
@@ -393,7 +381,7 @@ def rnn_layer(gx, w_hh, h0, nonlinearity='tanh', batch_sizes=None, reverse=False
         if _State.grad_enabled:
             return _double_backward(lambda *t: rnn_layer_composite(*t, nonlinearity, bs, reverse), inputs, grads, 2)
         dHo = dy._data if dy is not None else None
-        dh = xp.zeros((B, H), dt) if dhn is None else dhn._data.astype(dt, copy=True)
+        dh = _grad_seed(xp, dhn, (B, H), dt)
         dA = xp.empty((N, H), dt)
         for b, s in reversed(steps):
             e = s + b
@@ -409,14 +397,8 @@ def rnn_layer(gx, w_hh, h0, nonlinearity='tanh', batch_sizes=None, reverse=False
             else:
                 xp.multiply(dhb, y > 0, out=d)
             xp.matmul(d, Whh, out=dhb)
-        res = [None] * 3
-        if gx._rg:
-            res[0] = _wrap(dA, gx._device)
-        if w_hh._rg:
-            res[1] = _wrap(dA.T @ Hp, gx._device)
-        if h0._rg:
-            res[2] = _wrap(dh.astype(h0._data.dtype, copy=False), gx._device)
-        return res
+        return _input_grads(inputs, gx._device, lambda: dA, lambda: dA.T @ Hp,
+                            lambda: dh.astype(h0._data.dtype, copy=False))
 
     name = 'RnnTanhBackward0' if tanh else 'RnnReluBackward0'
     return _record_multi((Hout, h), gx._device, inputs, name, backward, protect_first=True)
@@ -424,7 +406,6 @@ def rnn_layer(gx, w_hh, h0, nonlinearity='tanh', batch_sizes=None, reverse=False
 
 def rnn_layer_composite(gx, w_hh, h0, nonlinearity='tanh', batch_sizes=None, reverse=False):
     """rnn_layer written with ordinary recorded ops."""
-    from .shape import cat
     bs = _uniform(gx.shape[0], h0.shape[0], batch_sizes)
     h = h0
     outs = {}
@@ -433,4 +414,4 @@ def rnn_layer_composite(gx, w_hh, h0, nonlinearity='tanh', batch_sizes=None, rev
         hn = a.tanh() if nonlinearity == 'tanh' else a.relu()
         outs[s] = hn
         h = _step_merge(hn, h, b)
-    return cat([outs[k] for k in sorted(outs)], 0), h
+    return _in_time_order(outs), h

@@ -1,11 +1,10 @@
 """ember.nn layers: Conv1d/2d/3d and ConvTranspose1d/2d/3d, with PyTorch's defaults, reprs and init."""
 import math
 
-from ..._creation import empty
 from ..._tensor import Tensor
-from ..parameter import Parameter
 from .. import init
 from .._functional import conv as _F
+from .linear import _weight_and_bias
 from .module import Module
 
 __all__ = ['Conv1d', 'Conv2d', 'Conv3d', 'ConvTranspose1d', 'ConvTranspose2d', 'ConvTranspose3d']
@@ -68,11 +67,7 @@ class _ConvNd(Module):
             shape = (in_channels, out_channels // groups) + kernel_size
         else:
             shape = (out_channels, in_channels // groups) + kernel_size
-        self.weight = Parameter(empty(shape, device=device, dtype=dtype))
-        if bias:
-            self.bias = Parameter(empty(out_channels, device=device, dtype=dtype))
-        else:
-            self.register_parameter('bias', None)
+        _weight_and_bias(self, shape, out_channels, bias, device, dtype)
         self.reset_parameters()
 
     def reset_parameters(self):

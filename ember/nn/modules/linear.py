@@ -22,6 +22,15 @@ class Identity(Module):
         return input
 
 
+def _weight_and_bias(module, weight_shape, out_features, bias, device, dtype):
+    """Register an uninitialised ``weight`` and ``bias`` (out_features,), or a None bias when ``bias`` is off."""
+    module.weight = Parameter(empty(weight_shape, device=device, dtype=dtype))
+    if bias:
+        module.bias = Parameter(empty(out_features, device=device, dtype=dtype))
+    else:
+        module.register_parameter('bias', None)
+
+
 def _shape(t):
     return tuple(t.shape)
 
@@ -33,11 +42,7 @@ class Linear(Module):
         super().__init__()
         self.in_features = in_features
         self.out_features = out_features
-        self.weight = Parameter(empty((out_features, in_features), device=device, dtype=dtype))
-        if bias:
-            self.bias = Parameter(empty(out_features, device=device, dtype=dtype))
-        else:
-            self.register_parameter('bias', None)
+        _weight_and_bias(self, (out_features, in_features), out_features, bias, device, dtype)
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -80,11 +85,7 @@ class LazyLinear(Linear):
         self.in_features = 0
         self.out_features = out_features
         self._lazy_args = (bias, device, dtype)
-        self.weight = Parameter(empty((out_features, 0), device=device, dtype=dtype))
-        if bias:
-            self.bias = Parameter(empty(out_features, device=device, dtype=dtype))
-        else:
-            self.register_parameter('bias', None)
+        _weight_and_bias(self, (out_features, 0), out_features, bias, device, dtype)
 
     def reset_parameters(self):
         if self.in_features:
@@ -109,11 +110,7 @@ class Bilinear(Module):
         self.in1_features = in1_features
         self.in2_features = in2_features
         self.out_features = out_features
-        self.weight = Parameter(empty((out_features, in1_features, in2_features), device=device, dtype=dtype))
-        if bias:
-            self.bias = Parameter(empty(out_features, device=device, dtype=dtype))
-        else:
-            self.register_parameter('bias', None)
+        _weight_and_bias(self, (out_features, in1_features, in2_features), out_features, bias, device, dtype)
         self.reset_parameters()
 
     def reset_parameters(self):

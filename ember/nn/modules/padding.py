@@ -43,21 +43,6 @@ class _ConstantPadNd(_PadNd):
         return f'padding={self.padding}, value={self.value}'
 
 
-class ConstantPad1d(_ConstantPadNd):
-    """Pad the last dim with a constant: padding = int or (left, right)."""
-    _nd = 1
-
-
-class ConstantPad2d(_ConstantPadNd):
-    """Pad the last two dims with a constant: padding = int or (left, right, top, bottom)."""
-    _nd = 2
-
-
-class ConstantPad3d(_ConstantPadNd):
-    """Pad the last three dims with a constant: padding = int or (left, right, top, bottom, front, back)."""
-    _nd = 3
-
-
 class _ZeroPadNd(_ConstantPadNd):
     def __init__(self, padding):
         super().__init__(padding, 0.0)
@@ -66,61 +51,26 @@ class _ZeroPadNd(_ConstantPadNd):
         return f'{self.padding}'
 
 
-class ZeroPad1d(_ZeroPadNd):
-    """Pad the last dim with zeros."""
-    _nd = 1
+# Each family differs only in the number of padded dims (and its docstring), so the 1/2/3-dim classes are
+# made from one template; type() gives them the module and name they would have as class statements (pickle).
+_LAST = {1: 'the last dim', 2: 'the last two dims', 3: 'the last three dims'}
+_SIDES = ('left', 'right', 'top', 'bottom', 'front', 'back')
 
 
-class ZeroPad2d(_ZeroPadNd):
-    """Pad the last two dims with zeros."""
-    _nd = 2
+def _pad_classes(family, base, mode, doc):
+    return tuple(type(f'{family}{nd}d', (base,), {'__module__': __name__, '__doc__': doc(nd), '_nd': nd, '_mode': mode})
+                 for nd in (1, 2, 3))
 
 
-class ZeroPad3d(_ZeroPadNd):
-    """Pad the last three dims with zeros."""
-    _nd = 3
-
-
-class ReflectionPad1d(_PadNd):
-    """Mirror-pad the last dim (the edge value is not repeated)."""
-    _nd, _mode = 1, 'reflect'
-
-
-class ReflectionPad2d(_PadNd):
-    """Mirror-pad the last two dims (the edge value is not repeated)."""
-    _nd, _mode = 2, 'reflect'
-
-
-class ReflectionPad3d(_PadNd):
-    """Mirror-pad the last three dims (the edge value is not repeated)."""
-    _nd, _mode = 3, 'reflect'
-
-
-class ReplicationPad1d(_PadNd):
-    """Pad the last dim by repeating the edge value."""
-    _nd, _mode = 1, 'replicate'
-
-
-class ReplicationPad2d(_PadNd):
-    """Pad the last two dims by repeating the edge values."""
-    _nd, _mode = 2, 'replicate'
-
-
-class ReplicationPad3d(_PadNd):
-    """Pad the last three dims by repeating the edge values."""
-    _nd, _mode = 3, 'replicate'
-
-
-class CircularPad1d(_PadNd):
-    """Pad the last dim by wrapping around."""
-    _nd, _mode = 1, 'circular'
-
-
-class CircularPad2d(_PadNd):
-    """Pad the last two dims by wrapping around."""
-    _nd, _mode = 2, 'circular'
-
-
-class CircularPad3d(_PadNd):
-    """Pad the last three dims by wrapping around."""
-    _nd, _mode = 3, 'circular'
+ConstantPad1d, ConstantPad2d, ConstantPad3d = _pad_classes(
+    'ConstantPad', _ConstantPadNd, 'constant',
+    lambda nd: f'Pad {_LAST[nd]} with a constant: padding = int or ({", ".join(_SIDES[:2 * nd])}).')
+ZeroPad1d, ZeroPad2d, ZeroPad3d = _pad_classes(
+    'ZeroPad', _ZeroPadNd, 'constant', lambda nd: f'Pad {_LAST[nd]} with zeros.')
+ReflectionPad1d, ReflectionPad2d, ReflectionPad3d = _pad_classes(
+    'ReflectionPad', _PadNd, 'reflect', lambda nd: f'Mirror-pad {_LAST[nd]} (the edge value is not repeated).')
+ReplicationPad1d, ReplicationPad2d, ReplicationPad3d = _pad_classes(
+    'ReplicationPad', _PadNd, 'replicate',
+    lambda nd: f'Pad {_LAST[nd]} by repeating the edge value{"s" if nd > 1 else ""}.')
+CircularPad1d, CircularPad2d, CircularPad3d = _pad_classes(
+    'CircularPad', _PadNd, 'circular', lambda nd: f'Pad {_LAST[nd]} by wrapping around.')

@@ -31,6 +31,13 @@ def _dtype_name(t):
     return f'ember.{t.dtype.name}'
 
 
+def _reset_uniform(self):
+    """reset_parameters of the RNN layers and cells (PyTorch's): every parameter U(-1/sqrt(H), 1/sqrt(H))."""
+    stdv = 1.0 / math.sqrt(self.hidden_size) if self.hidden_size > 0 else 0
+    for weight in self.parameters():
+        init.uniform_(weight, -stdv, stdv)
+
+
 class RNNBase(Module):
     """The machinery shared by RNN, LSTM and GRU: parameters named as PyTorch names them, shape checks, and the
     layer/direction loop; each direction runs as one fused op over all time steps (ember.ops.rnn)."""
@@ -103,10 +110,7 @@ class RNNBase(Module):
     def flatten_parameters(self):
         """Parameters are already used in place; kept for API compatibility."""
 
-    def reset_parameters(self):
-        stdv = 1.0 / math.sqrt(self.hidden_size) if self.hidden_size > 0 else 0
-        for weight in self.parameters():
-            init.uniform_(weight, -stdv, stdv)
+    reset_parameters = _reset_uniform
 
     def extra_repr(self):
         s = f'{self.input_size}, {self.hidden_size}'
@@ -340,10 +344,7 @@ class RNNCellBase(Module):
             self.register_parameter('bias_hh', None)
         self.reset_parameters()
 
-    def reset_parameters(self):
-        stdv = 1.0 / math.sqrt(self.hidden_size) if self.hidden_size > 0 else 0
-        for weight in self.parameters():
-            init.uniform_(weight, -stdv, stdv)
+    reset_parameters = _reset_uniform
 
     def extra_repr(self):
         s = f'{self.input_size}, {self.hidden_size}'

@@ -42,6 +42,13 @@ def _get_seq_len(src, batch_first):
     return src.shape[1 if batch_first else 0]
 
 
+def _stack_seq_len(layers, x):
+    """The sequence length of ``x`` as a stack of ``layers`` reads it (batch_first taken from its first layer)."""
+    first = layers[0] if len(layers) else None
+    batch_first = first is not None and getattr(getattr(first, 'self_attn', None), 'batch_first', False)
+    return _get_seq_len(x, batch_first)
+
+
 def _generate_square_subsequent_mask(sz, device=None, dtype=None):
     """A float (sz, sz) mask: -inf above the diagonal (future positions), 0 elsewhere."""
     return full((sz, sz), -math.inf, dtype=dtype, device=device).triu(1)
@@ -77,27 +84,52 @@ def _check_features(layer, x, what, d_model):
                            f'{tuple(x.shape)}')
 
 
-class TransformerEncoderLayer(Module):
-    """Self-attention then a feed-forward block, each with dropout, a residual connection and LayerNorm (after the
-    residual by default; before each block with norm_first)."""
+class _TransformerLayer(Module):
+    """What encoder and decoder layers share: self-attention and feed-forward blocks, and a LayerNorm and a dropout
+    for each residual block."""
 
     __constants__ = ['norm_first']
+    _n_blocks = 2  # residual blocks: self-attention, (attention over memory,) feed-forward
 
     def __init__(self, d_model, nhead, dim_feedforward=2048, dropout=0.1, activation='relu', layer_norm_eps=1e-5,
                  batch_first=False, norm_first=False, bias=True, device=None, dtype=None):
         super().__init__()
         kw = {'device': device, 'dtype': dtype}
-        self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first, **kw)
+        # submodules are registered in PyTorch's order, which fixes the order of parameters() and state_dict()
+        for name in ('self_attn', 'multihead_attn')[:self._n_blocks - 1]:
+            setattr(self, name, MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first,
+                                                   **kw))
         self.linear1 = Linear(d_model, dim_feedforward, bias=bias, **kw)
         self.dropout = Dropout(dropout)
         self.linear2 = Linear(dim_feedforward, d_model, bias=bias, **kw)
         self.norm_first = norm_first
-        self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **kw)
-        self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **kw)
-        self.dropout1 = Dropout(dropout)
-        self.dropout2 = Dropout(dropout)
+        for k in range(1, self._n_blocks + 1):
+            setattr(self, f'norm{k}', LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **kw))
+        for k in range(1, self._n_blocks + 1):
+            setattr(self, f'dropout{k}', Dropout(dropout))
         if isinstance(activation, str):
             activation = _get_activation_fn(activation)
+        self._set_activation(activation)
+
+    def _set_activation(self, activation):
+        self.activation = activation
+
+    def _sa_block(self, x, attn_mask, key_padding_mask, is_causal=False):
+        x = self.self_attn(x, x, x, attn_mask=attn_mask, key_padding_mask=key_padding_mask, need_weights=False,
+                           is_causal=is_causal)[0]
+        return self.dropout1(x)
+
+    def _ff_block(self, x):
+        x = self.linear2(self.dropout(self.activation(self.linear1(x))))
+        return getattr(self, f'dropout{self._n_blocks}')(x)
+
+
+class TransformerEncoderLayer(_TransformerLayer):
+    """Self-attention then a feed-forward block, each with dropout, a residual connection and LayerNorm (after the
+    residual by default; before each block with norm_first)."""
+
+    def _set_activation(self, activation):
+        # which fused activation PyTorch's fast path would use (TransformerEncoder checks it)
         F = _F()
         if activation is F.relu or isinstance(activation, ReLU):
             self.activation_relu_or_gelu = 1
@@ -105,7 +137,7 @@ class TransformerEncoderLayer(Module):
             self.activation_relu_or_gelu = 2
         else:
             self.activation_relu_or_gelu = 0
-        self.activation = activation
+        super()._set_activation(activation)
 
     def forward(self, src, src_mask=None, src_key_padding_mask=None, is_causal=False):
         _check_features(self, src, 'src', self.linear1.in_features)
@@ -121,42 +153,12 @@ class TransformerEncoderLayer(Module):
             x = self.norm2(x + self._ff_block(x))
         return x
 
-    def _sa_block(self, x, attn_mask, key_padding_mask, is_causal=False):
-        x = self.self_attn(x, x, x, attn_mask=attn_mask, key_padding_mask=key_padding_mask, need_weights=False,
-                           is_causal=is_causal)[0]
-        return self.dropout1(x)
 
-    def _ff_block(self, x):
-        x = self.linear2(self.dropout(self.activation(self.linear1(x))))
-        return self.dropout2(x)
-
-
-class TransformerDecoderLayer(Module):
+class TransformerDecoderLayer(_TransformerLayer):
     """Self-attention, attention over the encoder's memory, then a feed-forward block (each with dropout, residual
     and LayerNorm)."""
 
-    __constants__ = ['norm_first']
-
-    def __init__(self, d_model, nhead, dim_feedforward=2048, dropout=0.1, activation='relu', layer_norm_eps=1e-5,
-                 batch_first=False, norm_first=False, bias=True, device=None, dtype=None):
-        super().__init__()
-        kw = {'device': device, 'dtype': dtype}
-        self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, batch_first=batch_first, bias=bias, **kw)
-        self.multihead_attn = MultiheadAttention(d_model, nhead, dropout=dropout, batch_first=batch_first, bias=bias,
-                                                 **kw)
-        self.linear1 = Linear(d_model, dim_feedforward, bias=bias, **kw)
-        self.dropout = Dropout(dropout)
-        self.linear2 = Linear(dim_feedforward, d_model, bias=bias, **kw)
-        self.norm_first = norm_first
-        self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **kw)
-        self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **kw)
-        self.norm3 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **kw)
-        self.dropout1 = Dropout(dropout)
-        self.dropout2 = Dropout(dropout)
-        self.dropout3 = Dropout(dropout)
-        if isinstance(activation, str):
-            activation = _get_activation_fn(activation)
-        self.activation = activation
+    _n_blocks = 3
 
     def forward(self, tgt, memory, tgt_mask=None, memory_mask=None, tgt_key_padding_mask=None,
                 memory_key_padding_mask=None, tgt_is_causal=False, memory_is_causal=False):
@@ -174,19 +176,10 @@ class TransformerDecoderLayer(Module):
             x = self.norm3(x + self._ff_block(x))
         return x
 
-    def _sa_block(self, x, attn_mask, key_padding_mask, is_causal=False):
-        x = self.self_attn(x, x, x, attn_mask=attn_mask, key_padding_mask=key_padding_mask, is_causal=is_causal,
-                           need_weights=False)[0]
-        return self.dropout1(x)
-
     def _mha_block(self, x, mem, attn_mask, key_padding_mask, is_causal=False):
         x = self.multihead_attn(x, mem, mem, attn_mask=attn_mask, key_padding_mask=key_padding_mask,
                                 is_causal=is_causal, need_weights=False)[0]
         return self.dropout2(x)
-
-    def _ff_block(self, x):
-        x = self.linear2(self.dropout(self.activation(self.linear1(x))))
-        return self.dropout3(x)
 
 
 class TransformerEncoder(Module):
@@ -237,9 +230,7 @@ class TransformerEncoder(Module):
         src_key_padding_mask = _canonical_mask(src_key_padding_mask, 'src_key_padding_mask', _none_or_dtype(mask),
                                                'mask', src.dtype)
         mask = _canonical_mask(mask, 'mask', None, '', src.dtype, check_other=False)
-        first = self.layers[0] if len(self.layers) else None
-        batch_first = first is not None and getattr(getattr(first, 'self_attn', None), 'batch_first', False)
-        seq_len = _get_seq_len(src, batch_first)
+        seq_len = _stack_seq_len(self.layers, src)
         is_causal = _detect_is_causal_mask(mask, is_causal, seq_len)
         output = src
         for mod in self.layers:
@@ -284,9 +275,7 @@ class TransformerDecoder(Module):
 
     def forward(self, tgt, memory, tgt_mask=None, memory_mask=None, tgt_key_padding_mask=None,
                 memory_key_padding_mask=None, tgt_is_causal=None, memory_is_causal=False):
-        first = self.layers[0] if len(self.layers) else None
-        batch_first = first is not None and getattr(getattr(first, 'self_attn', None), 'batch_first', False)
-        seq_len = _get_seq_len(tgt, batch_first)
+        seq_len = _stack_seq_len(self.layers, tgt)
         tgt_is_causal = _detect_is_causal_mask(tgt_mask, tgt_is_causal, seq_len)
         output = tgt
         for mod in self.layers:

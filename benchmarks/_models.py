@@ -1,0 +1,24 @@
+"""Benchmark models written once for both frameworks: pass ``ember`` or ``torch`` as ``fw``."""
+
+
+def lenet(fw):
+    """The LeNet-5-like CNN for 1x28x28 inputs (``import ember as torch`` style, so the code is the same)."""
+    nn, F = fw.nn, fw.nn.functional
+
+    class LeNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = nn.Conv2d(1, 6, 5)
+            self.conv2 = nn.Conv2d(6, 16, 5)
+            self.fc1 = nn.Linear(16 * 4 * 4, 120)
+            self.fc2 = nn.Linear(120, 84)
+            self.fc3 = nn.Linear(84, 10)
+
+        def forward(self, x):
+            x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+            x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+            x = x.flatten(1)
+            x = F.relu(self.fc1(x))
+            x = F.relu(self.fc2(x))
+            return self.fc3(x)
+    return LeNet()
