@@ -67,6 +67,7 @@ class GradScaler:
             raise RuntimeError('unscale_() is being called after step().')
         inv = 1.0 / self._scale
         found = False
+        bad = {}  # off the cpu: device -> 0-d bool array 'some gradient there is inf/nan', read once at the end
         with _no_grad():
             for group in optimizer.param_groups:
                 for p in group['params']:
@@ -79,8 +80,17 @@ class GradScaler:
                     if g.is_sparse:
                         g = g._values()
                     g._data *= inv
-                    if not found and not bool(xp.isfinite(g._data).all()):
-                        found = True
+                    if g._device.type == 'cpu':
+                        if not found and not bool(xp.isfinite(g._data).all()):
+                            found = True
+                    else:  # accumulate on the device: no host sync per gradient
+                        b = ~xp.isfinite(g._data).all()
+                        prev = bad.get(g._device)
+                        bad[g._device] = b if prev is None else prev | b
+        for b in bad.values():  # one host read per device and step (PyTorch's step() reads found_inf too)
+            if found:
+                break
+            found = bool(b)
         st['stage'], st['found_inf'] = OptState.UNSCALED, found
 
     def step(self, optimizer, *args, **kwargs):

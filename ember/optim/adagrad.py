@@ -17,7 +17,7 @@ class Adagrad(_ElementwiseOptimizer):
         _check('weight_decay', weight_decay)
         _check('initial_accumulator_value', initial_accumulator_value)
         _check('epsilon', eps)
-        _check_unsupported(differentiable, fused)
+        _check_unsupported(differentiable, fused, foreach)
         defaults = dict(lr=lr, lr_decay=lr_decay, eps=eps, weight_decay=weight_decay,
                         initial_accumulator_value=initial_accumulator_value, foreach=foreach, maximize=maximize,
                         differentiable=differentiable, fused=fused)

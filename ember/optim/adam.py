@@ -51,7 +51,7 @@ class Adam(_ElementwiseOptimizer):
         _check('epsilon', eps)
         _check_betas(betas)
         _check('weight_decay', weight_decay)
-        _check_unsupported(differentiable, fused)
+        _check_unsupported(differentiable, fused, foreach)
         defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
                         maximize=maximize, foreach=foreach, capturable=capturable, differentiable=differentiable,
                         fused=fused, decoupled_weight_decay=decoupled_weight_decay)
@@ -64,6 +64,21 @@ class Adam(_ElementwiseOptimizer):
         beta1, beta2 = group['betas']
         return (_value(group['lr']), _value(beta1), _value(beta2), group['eps'], group['weight_decay'],
                 group['amsgrad'], group['maximize'], group.get('decoupled_weight_decay', False))
+
+    def _fused_step(self, hp, items):
+        """cuda: the whole group's update in one multi-tensor launch per dtype (ember/optim/_fused.py); the step
+        counts are cpu scalars, so the bias corrections are computed on the host without a sync."""
+        from ._fused import adam_
+        lr, beta1, beta2, eps, wd, amsgrad, maximize, decoupled = hp
+        ps = [it[0]._data for it in items]
+        gs = [it[0].grad._data for it in items]
+        sts = [it[1] for it in items]
+        steps = [float(st['step']._data) + 1 for st in sts]
+        adam_(ps, gs, [st['exp_avg']._data for st in sts], [st['exp_avg_sq']._data for st in sts], steps,
+              float(lr), float(beta1), float(beta2), float(_value(eps)), float(_value(wd)), bool(decoupled),
+              bool(amsgrad), [st['max_exp_avg_sq']._data for st in sts] if amsgrad else None, bool(maximize))
+        for st, s in zip(sts, steps):
+            st['step']._data[...] = s
 
     def _kernel(self, xp, hp, p, g, g_own, bufs, scal, fresh, tmp):
         return _adam_kernel(xp, hp, p, g, g_own, bufs, scal, tmp)

@@ -8,6 +8,7 @@ from copy import deepcopy
 
 from .._tensor import Tensor, _wrap
 from .._dtype import get_default_dtype, float64, float32
+from .. import backends as _backends
 from ..backends import cpu
 from ..autograd.grad_mode import enable_grad
 
@@ -387,7 +388,9 @@ class _ElementwiseOptimizer(Optimizer):
       ``_hyper(group)``: the options the kernel reads, resolved once per step;
       ``_kernel(xp, hp, p, g, g_own, bufs, scal, fresh, tmp)``: update ``p`` and ``bufs`` in place from the
       gradient ``g`` (writable only if ``g_own``); ``scal`` are the scalar states before the step, ``fresh`` says the
-      buffers were just created, ``tmp`` are ``_ntmp`` scratch arrays like ``p``; returns the new scalar states.
+      buffers were just created, ``tmp`` are ``_ntmp`` scratch arrays like ``p``; returns the new scalar states;
+      ``_fused_step(hp, items)`` (optional): update a group's cuda parameters at once, ``items`` being
+      (parameter, state, fresh, hp, names) tuples, with fused kernels (see ``_fused_mode``; SGD and Adam have it).
     """
     _scalar_names = ('step',)
     _ntmp = 2
@@ -432,13 +435,28 @@ class _ElementwiseOptimizer(Optimizer):
         stateful = bool(names or self._scalar_names)
         params = group['params']
         serial = False
+        fz = None  # fused cuda kernels for this group: decided at its first parameter off the cpu
+        fused = None
         for p in params:
             if p.grad is None:
                 continue
-            if p._device is not cpu:
-                serial = True
             if stateful and p not in state:
                 state[p] = {}  # state entries in parameter order, as PyTorch creates them
+            if p._device is not cpu:
+                serial = True
+                if fz is None:
+                    fz = self._fused_mode(group)
+                    if fz and len({id(q) for q in params}) != len(params):
+                        fz = 'one by one'  # a duplicated parameter is updated twice, in order
+                if fz and _fused_device(p._device):
+                    item = self._plan_direct(p, group, hp, names)
+                    if fz == 'one by one':
+                        work.append((item[0], 2, ([item[2]], hp, names)))
+                    elif fused is None:
+                        fused = [item[2]]
+                    else:
+                        fused.append(item[2])
+                    continue
             d = p._data
             if d.size < limit:
                 key = (d.dtype, p._device)
@@ -456,9 +474,34 @@ class _ElementwiseOptimizer(Optimizer):
                     work.append(self._plan_direct(members[0], group, hp, names))
                 else:
                     self._plan_pack(group, key, members, hp, names, work)
+        if fused:
+            work.append((sum(it[0]._data.size for it in fused), 2, (fused, hp, names)))
         if len(params) > 1 and len({id(p) for p in params}) != len(params):
             serial = True  # a duplicated parameter is updated twice, in order
         return serial
+
+    def _fused_mode(self, group):
+        """Whether this group's parameters on cuda take the fused multi-tensor kernels (``_fused_step``): the
+        optimizer has them, and the group's ``fused`` is True, or None with EMBER_CUDA_FUSED on (the default).
+        ``fused=False`` keeps the generic CuPy path (the per-parameter ``_kernel``)."""
+        cls = type(self)
+        owner = next((c for c in cls.__mro__ if '_fused_step' in c.__dict__), None)
+        if owner is None:
+            return False
+        for name in ('_kernel', '_hyper', '_buffer_names'):  # a subclass that changes the math: not fused
+            if getattr(cls, name) is not getattr(owner, name):
+                return False
+        f = group.get('fused')
+        if f is None:
+            return _backends.CUDA_FUSED
+        return bool(f)
+
+    def _run_fused(self, item):
+        """One fused update of a list of (parameter, state, fresh) items: one launch per dtype and device."""
+        items, hp, names = item
+        self._fused_step(hp, items)
+        for it in items:
+            it[0]._bump()
 
     def _init_state(self, p, st, group, names):
         """Create whatever state ``p`` lacks; True when all its buffers are new."""
@@ -631,8 +674,10 @@ class _ElementwiseOptimizer(Optimizer):
 
     def _run_items(self, items, worker):
         scratch = self._scratch_for(worker)
-        for _, is_pack, item in items:
-            if is_pack:
+        for _, kind, item in items:
+            if kind == 2:
+                self._run_fused(item)
+            elif kind:
                 self._run_pack(item, scratch)
             else:
                 self._run_direct(item, scratch)
@@ -730,6 +775,19 @@ def _check_lr(lr):
         raise ValueError(f'Invalid learning rate: {lr}')
 
 
-def _check_unsupported(differentiable=False, fused=None):
+def _fused_device(dev):
+    """Whether parameters on ``dev`` (not cpu) can take the fused kernels: the cuda device (a test may stand a
+    NumPy-backed fake 'cuda' device in; the kernels then run their NumPy emulation)."""
+    return dev.type == 'cuda'
+
+
+def _check_unsupported(differentiable=False, fused=None, foreach=None):
+    """Options ember does not implement, and the combinations PyTorch refuses. ``fused=True`` is accepted: on
+    cuda, SGD/Adam/AdamW then run the multi-tensor kernels (ember/optim/_fused.py); on cpu the NumPy update is
+    the same either way."""
+    if fused and differentiable:
+        raise RuntimeError('`fused` does not support `differentiable`')
     if differentiable:
         raise NotImplementedError('ember optimizers do not support differentiable=True')
+    if fused and foreach:
+        raise RuntimeError('`fused` and `foreach` cannot be `True` together.')

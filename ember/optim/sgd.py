@@ -16,7 +16,7 @@ class SGD(_ElementwiseOptimizer):
         _check_lr(lr)
         _check('momentum', momentum)
         _check('weight_decay', weight_decay)
-        _check_unsupported(differentiable, fused)
+        _check_unsupported(differentiable, fused, foreach)
         defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
                         nesterov=nesterov, maximize=maximize, foreach=foreach, differentiable=differentiable,
                         fused=fused)
@@ -30,6 +30,19 @@ class SGD(_ElementwiseOptimizer):
     def _hyper(self, group):
         return (_value(group['lr']), group['momentum'], group['dampening'], _value(group['weight_decay']),
                 group['nesterov'], group['maximize'])
+
+    def _fused_step(self, hp, items):
+        """cuda: the whole group's update in one multi-tensor launch per dtype (ember/optim/_fused.py)."""
+        from ._fused import sgd_
+        lr, momentum, dampening, wd, nesterov, maximize = hp
+        ps = [it[0]._data for it in items]
+        gs = [it[0].grad._data for it in items]
+        if momentum:
+            bufs = [it[1]['momentum_buffer']._data for it in items]
+            sgd_(ps, gs, bufs, float(lr), float(momentum), float(dampening), float(wd), nesterov, maximize,
+                 first=[it[2] for it in items])
+        else:
+            sgd_(ps, gs, None, float(lr), 0.0, float(dampening), float(wd), nesterov, maximize)
 
     def _kernel(self, xp, hp, p, g, g_own, bufs, scal, fresh, tmp):
         lr, momentum, dampening, wd, nesterov, maximize = hp

@@ -2,6 +2,7 @@
 import math
 
 from ..._tensor import Tensor
+from ...backends import cpu as _host
 from ...ops import conv as _C
 from ...ops._util import same_device, _wrap
 from ...ops.nn_ops import _dtname
@@ -281,12 +282,15 @@ def max_pool3d_with_indices(input, kernel_size, stride=None, padding=0, dilation
 
 
 def _avg_divisor(xp, g, count_include_pad):
-    """Per-output divisor (as PyTorch: windows are clipped at S + pad; padding counts when count_include_pad)."""
+    """Per-output divisor (as PyTorch: windows are clipped at S + pad; padding counts when count_include_pad).
+    The window sizes depend only on shapes, so they are computed on the host (no device reads on cuda); only a
+    non-uniform divisor is sent to ``xp``'s device."""
+    hx = _host.xp
     per_dim, uniform = [], True
     for d in range(g.nd):
-        start = xp.arange(g.OS[d]) * g.st[d] - g.lo[d]
-        end = xp.minimum(start + g.k[d], g.S[d] + g.lo[d])
-        size = end - start if count_include_pad else xp.minimum(end, g.S[d]) - xp.maximum(start, 0)
+        start = hx.arange(g.OS[d]) * g.st[d] - g.lo[d]
+        end = hx.minimum(start + g.k[d], g.S[d] + g.lo[d])
+        size = end - start if count_include_pad else hx.minimum(end, g.S[d]) - hx.maximum(start, 0)
         per_dim.append(size)
         uniform = uniform and bool((size == size[0]).all())
     if uniform:
@@ -300,7 +304,7 @@ def _avg_divisor(xp, g, count_include_pad):
         shape[d] = g.OS[d]
         s = s.reshape(shape)
         div = s if div is None else div * s
-    return div
+    return div if xp is hx else xp.asarray(div)
 
 
 def _avg_pool(input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, nd):

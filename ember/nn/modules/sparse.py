@@ -1,6 +1,7 @@
 """ember.nn layers: Embedding and EmbeddingBag."""
 from ..._creation import empty
 from ..._tensor import Tensor
+from ...backends import checks_values
 from ...autograd.grad_mode import no_grad
 from ..parameter import Parameter
 from .. import init
@@ -56,7 +57,9 @@ class Embedding(Module):
                 self.weight._bump()
 
     def forward(self, input):
-        if isinstance(input, Tensor) and input._data.dtype.kind in 'iu' and input.numel():
+        # a value check reads the indices on the host: on cuda only with EMBER_CUDA_CHECKS=1 (as F.embedding)
+        if (isinstance(input, Tensor) and input._data.dtype.kind in 'iu' and input.numel()
+                and checks_values(input._device)):
             lo, hi = int(input._data.min()), int(input._data.max())
             if lo < 0 or hi >= self.num_embeddings:
                 bad = hi if hi >= self.num_embeddings else lo

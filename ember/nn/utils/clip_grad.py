@@ -57,6 +57,16 @@ def clip_grads_with_norm_(parameters, max_norm, total_norm, foreach=None):
         return
     dt = grads[0]._data.dtype
     tn = total_norm._data if isinstance(total_norm, Tensor) else total_norm
+    if isinstance(total_norm, Tensor) and total_norm._device.type != 'cpu':
+        # the norm lives on the device: clamp the coefficient there and scale every gradient by it, so nothing
+        # is read on the host (what PyTorch does with clip_coef_clamped); a coefficient of 1 changes nothing
+        xp = total_norm._device.xp
+        coef = xp.minimum(dt.type(max_norm) / (tn.astype(dt) + dt.type(1e-6)), dt.type(1.0))
+        with no_grad():
+            for g in grads:
+                g._data *= coef.astype(g._data.dtype)
+                g._bump()
+        return
     # computed in the gradients' dtype, as PyTorch's tensor arithmetic does
     coef = dt.type(max_norm) / (dt.type(tn) + dt.type(1e-6))
     if coef < 1.0 or math.isnan(coef):
