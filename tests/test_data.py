@@ -584,3 +584,218 @@ def test_distributed_sampler_defaults_from_process_group(monkeypatch):
     s = DistributedSampler(list(range(7)), shuffle=False)
     assert (s.num_replicas, s.rank) == (3, 2) and list(s) == [2, 5, 1]
     assert DistributedSampler(list(range(7)), rank=0).num_replicas == 3
+
+
+# ---- DataLoader workers: batches through shared memory ---------------------------------------------------------
+class Images(Dataset):
+    """Samples whose batches are big enough to travel through shared memory (an image, a namedtuple holding an
+    array) next to small ones that are pickled (the label)."""
+
+    def __init__(self, n=40, fail_at=None, kind='value'):
+        self.n, self.fail_at, self.kind = n, fail_at, kind
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        if i == self.fail_at:
+            if self.kind == 'kill':
+                os.kill(os.getpid(), signal.SIGKILL)
+            raise ValueError(f'image {i} is corrupt')
+        img = ember.full((3, 64, 64), float(i))  # 48 KB: a batch of 8 is 384 KB
+        return {'img': img, 'pt': Point(np.full((128, 64), -i, np.float32), i)}, i
+
+
+def _dl_segments():
+    """The names of this process's DataLoader shared-memory segments in /dev/shm."""
+    try:
+        names = os.listdir('/dev/shm')
+    except OSError:
+        pytest.skip('needs a listable /dev/shm')
+    return {n for n in names if n.startswith(f'edl{os.getpid():x}_')}
+
+
+def _segment_name(t):
+    from ember.multiprocessing import _shared
+    seg, _ = _shared._segment_of(t._data)
+    return None if seg is None else seg.shm.name
+
+
+def _check_images(batches, first=0, bs=8):
+    for k, (sample, label) in enumerate(batches):
+        ids = np.arange(first + k * bs, first + (k + 1) * bs)
+        np.testing.assert_array_equal(sample['img'].numpy()[:, 2, 5, 7], ids.astype(np.float32))
+        np.testing.assert_array_equal(sample['pt'].x.numpy()[:, 3, 1], -ids.astype(np.float32))
+        assert sample['pt'].y.tolist() == label.tolist() == ids.tolist()
+
+
+def _twice_collate(batch):
+    imgs = default_collate(batch)[0]['img']
+    grad = ember.ones(64, 1024, requires_grad=True)  # 256 KB, made by the collate function, not stacked
+    return imgs * 2, imgs, imgs[:, 1, ::2], grad, grad
+
+
+def test_worker_batches_equal_single_process_and_arrive_in_shared_memory():
+    before = _dl_segments()
+    single = list(DataLoader(Images(), batch_size=8))
+    for kwargs in ({}, {'in_order': False}, {'pin_memory': True, 'prefetch_factor': 3}):
+        multi = list(WorkerLoader(Images(), batch_size=8, num_workers=2, **kwargs))
+        if kwargs.get('in_order', True):
+            _check_images(multi)
+        key = lambda b: b[1].tolist()  # noqa: E731
+        for (s, ls), (m, lm) in zip(sorted(single, key=key), sorted(multi, key=key)):
+            np.testing.assert_array_equal(s['img'].numpy(), m['img'].numpy())
+            np.testing.assert_array_equal(s['pt'].x.numpy(), m['pt'].x.numpy())
+            assert s['pt'].y.tolist() == m['pt'].y.tolist() and ls.tolist() == lm.tolist()
+            assert m['img'].dtype == s['img'].dtype and isinstance(m['pt'], Point)
+            assert m['img'].is_shared() and m['pt'].x.is_shared()  # large: a mapped segment, not a copy
+            assert not lm.is_shared() and not m['pt'].y.is_shared()  # small: pickled
+            assert not s['img'].is_shared()
+        names = {_segment_name(b[0]['img']) for b in multi}
+        assert len(names) == len(multi) and _dl_segments() - before  # alive while the batches are
+        del multi, s, m
+        gc.collect()
+        assert _dl_segments() == before
+
+
+def test_worker_tensors_made_by_collate_fn_views_and_grads_go_through_shared_memory():
+    before = _dl_segments()
+    got = list(WorkerLoader(Images(16), batch_size=8, num_workers=2, collate_fn=_twice_collate))
+    want = [_twice_collate([Images(16)[i] for i in range(k, k + 8)]) for k in (0, 8)]
+    for g, w in zip(got, want):
+        for a, b in zip(g, w):
+            np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
+            assert a.is_shared() and a.requires_grad == b.requires_grad
+        assert _segment_name(g[1]) == _segment_name(g[2])  # a view goes as a view of the same segment
+        assert g[3] is g[4]  # one tensor, sent once
+        assert not g[2].is_contiguous()
+    del got, g, a
+    gc.collect()
+    assert _dl_segments() == before
+
+
+def test_shared_memory_batches_with_spawn():
+    before = _dl_segments()
+    x = ember.arange(40 * 4096, dtype=ember.float32).reshape(40, 4096)
+    loader = DataLoader(TensorDataset(x, ember.arange(40)), batch_size=10, num_workers=2,
+                        multiprocessing_context='spawn')
+    got = list(loader)
+    assert all(b[0].is_shared() and not b[1].is_shared() for b in got)
+    np.testing.assert_array_equal(np.concatenate([b[0].numpy() for b in got]), x.numpy())
+    assert sum((b[1].tolist() for b in got), []) == list(range(40))
+    del got, loader
+    gc.collect()
+    assert _dl_segments() == before
+
+
+def test_shared_memory_can_be_switched_off(monkeypatch):
+    from ember.utils.data import dataloader
+    monkeypatch.setattr(dataloader, '_SHM_MIN_BYTES', None)
+    before = _dl_segments()
+    got = list(WorkerLoader(Images(16), batch_size=8, num_workers=2))
+    _check_images(got)
+    assert not any(b[0]['img'].is_shared() for b in got) and _dl_segments() == before
+
+
+def test_no_shared_memory_left_after_a_full_epoch():
+    before = _dl_segments()
+    loader = WorkerLoader(Images(), batch_size=8, num_workers=2)
+    for sample, label in loader:
+        assert sample['img'].is_shared()
+    del sample, label, loader
+    gc.collect()
+    assert _dl_segments() == before
+
+
+def test_no_shared_memory_left_after_half_an_epoch_then_delete():
+    before = _dl_segments()
+    it = iter(WorkerLoader(Images(80), batch_size=8, num_workers=2, prefetch_factor=3))
+    kept = [next(it) for _ in range(3)]
+    assert len(_dl_segments() - before) >= 6  # the kept batches (and any prefetched)
+    del it
+    gc.collect()
+    assert len(_dl_segments() - before) == 6  # the workers are gone: only the batches still held are left
+    _check_images(kept)  # and they stay valid
+    del kept
+    gc.collect()
+    assert _dl_segments() == before
+
+
+@pytest.mark.parametrize('kind', ['value', 'kill'])
+def test_no_shared_memory_left_after_a_worker_fails(kind):
+    before = _dl_segments()
+    loader = WorkerLoader(Images(80, fail_at=43, kind=kind), batch_size=8, num_workers=2)
+    got = []
+    with pytest.raises(ValueError if kind == 'value' else RuntimeError,
+                       match='image 43 is corrupt' if kind == 'value' else 'exited unexpectedly'):
+        for b in loader:
+            got.append(b)
+    # a killed worker can take with it the batches its queue feeder thread had not written yet
+    assert len(got) == 5 if kind == 'value' else 3 <= len(got) <= 5
+    _check_images(got)
+    del got, b, loader
+    gc.collect()
+    assert _dl_segments() == before
+
+
+def test_persistent_workers_reuse_their_segments():
+    before = _dl_segments()
+    loader = WorkerLoader(Images(64), batch_size=8, num_workers=2, persistent_workers=True)
+    names = set()
+    for epoch in range(3):
+        batches = 0
+        for k, (sample, label) in enumerate(loader):
+            _check_images([(sample, label)], first=8 * k)
+            names.add(_segment_name(sample['img']))
+            batches += 1
+            if epoch == 1 and k == 3:
+                break  # half an epoch: the next one starts afresh
+    assert len(names) < 2 * 8  # 24 batches, a handful of segments
+    del loader, sample, label
+    gc.collect()
+    assert _dl_segments() == before
+
+
+def _hold_then_read(q, attached, go, out):
+    t = q.get()
+    attached.set()
+    go.wait(60)
+    out.put(t.numpy().copy())
+
+
+@pytest.mark.skipif(not _FORK, reason='needs the fork start method')
+def test_batch_passed_to_another_process_is_not_reused():
+    import ember.multiprocessing as emp
+    before = _dl_segments()
+    ctx = emp.get_context('fork')
+    q, out, attached, go = ctx.Queue(), ctx.Queue(), ctx.Event(), ctx.Event()
+    p = ctx.Process(target=_hold_then_read, args=(q, attached, go, out))
+    p.start()
+    loader = WorkerLoader(Images(64), batch_size=8, num_workers=1, persistent_workers=True)
+    it = iter(loader)
+    sample, _ = next(it)
+    expected = sample['img'].numpy().copy()
+    q.put(sample['img'])
+    assert attached.wait(60)
+    del sample
+    gc.collect()
+    rest = [b[0]['img'].numpy().copy() for b in it]  # segments handed back are written again meanwhile
+    go.set()
+    np.testing.assert_array_equal(out.get(timeout=60), expected)
+    p.join(60)
+    assert len(rest) == 7
+    del loader, it
+    gc.collect()
+    assert _dl_segments() == before
+
+
+def test_batches_are_pickled_when_shared_memory_runs_out(monkeypatch):
+    from ember.multiprocessing import _shared
+
+    def full(*args, **kwargs):
+        raise OSError(28, 'No space left on device')
+    monkeypatch.setattr(_shared, 'new_segment', full)  # the forked workers inherit it
+    before = _dl_segments()
+    got = list(WorkerLoader(Images(16), batch_size=8, num_workers=2))
+    _check_images(got)
+    assert not any(b[0]['img'].is_shared() for b in got) and _dl_segments() == before

@@ -5,14 +5,18 @@ import multiprocessing
 import os
 import pickle
 import queue
+import secrets
 import signal
 import time
+from multiprocessing import resource_tracker
 from types import GenericAlias
 
 from .dataset import IterableDataset
 from .sampler import Sampler, SequentialSampler, RandomSampler, BatchSampler
 from ._utils import worker as _worker
 from ._utils.collate import default_collate, default_convert
+from ._utils import shm as _shm
+from ...multiprocessing import _shared
 
 __all__ = ['DataLoader', 'get_worker_info', 'default_collate', 'default_convert']
 
@@ -22,6 +26,12 @@ get_worker_info = _worker.get_worker_info
 _STATUS_INTERVAL = 0.2
 # how long shutdown waits for workers to exit on their own before terminating them
 _JOIN_TIMEOUT = 5.0
+# workers send cpu tensors of at least this many bytes through shared memory (the main process maps the worker's
+# segment instead of receiving a pickled copy); smaller ones are pickled, which is cheaper. None: always pickle
+_SHM_MIN_BYTES = 128 * 1024
+# each worker keeps the segments of up to prefetch_factor + _SHM_SPARE_BATCHES results for reuse
+_SHM_SPARE_BATCHES = 2
+_iter_serial = itertools.count()  # numbers this process's worker iterators (their segments' names)
 
 
 class _InfiniteConstantSampler(Sampler):
@@ -47,7 +57,10 @@ class DataLoader:
     (``prefetch_factor`` batches ahead per worker) and still come out in sampler order. Each worker seeds Python's
     ``random``, NumPy's global generator and ember's default generator from ``base_seed + worker_id``, where
     ``base_seed`` is drawn afresh per epoch (per iterator) from ``generator`` or ember's default generator, so random
-    augmentations differ between workers and repeat under the same seed. ``pin_memory`` is accepted and does nothing.
+    augmentations differ between workers and repeat under the same seed. Worker batches' cpu tensors of at least
+    128 KB come back through shared memory: the worker collates into a segment that the main process maps (no
+    copy; ``is_shared()`` is True) and hands back for reuse once the tensor is garbage; smaller ones are pickled.
+    ``pin_memory`` is accepted and does nothing.
     """
     __initialized = False
     __class_getitem__ = classmethod(GenericAlias)
@@ -252,6 +265,11 @@ class _MultiProcessingIter(_BaseIter):
         self._result_queue = ctx.Queue()
         self._done_event = ctx.Event()
         self._index_queues, self._workers = [], []
+        # large batch tensors come back in shared-memory segments named after this iterator (see _utils.shm)
+        self._shm_pool = _shm.MainPool(f'edl{self._owner_pid:x}_{next(_iter_serial):x}{secrets.token_hex(2)}_')
+        shm_min_bytes = _SHM_MIN_BYTES if _shared._USE_POSIX else None
+        if shm_min_bytes is not None:
+            resource_tracker.ensure_running()  # forked workers share it instead of each starting their own
         self._shutdown = False
         try:
             for wid in range(self._num_workers):
@@ -261,7 +279,8 @@ class _MultiProcessingIter(_BaseIter):
                                 args=(self._is_iterable, self._dataset, index_queue, self._result_queue,
                                       self._done_event, self._auto_collation, self._collate_fn, self._drop_last,
                                       self._base_seed, loader.worker_init_fn, wid, self._num_workers,
-                                      self._owner_pid))
+                                      self._owner_pid, self._shm_pool.key, shm_min_bytes,
+                                      self._prefetch_factor + _SHM_SPARE_BATCHES))
                 w.start()
                 self._index_queues.append(index_queue)
                 self._workers.append(w)
@@ -301,7 +320,10 @@ class _MultiProcessingIter(_BaseIter):
                 break
         else:
             return  # every worker's iterable is exhausted
-        self._index_queues[wid].put((self._send_idx, index))
+        # with the task go the shared-memory segments of this worker's batches that the program has dropped
+        recycled = self._shm_pool.names_for(wid)
+        self._index_queues[wid].put((self._send_idx, index) if recycled is None else
+                                    (self._send_idx, index, recycled))
         self._task_info[self._send_idx] = (wid,)
         self._tasks_outstanding += 1
         self._send_idx += 1
@@ -332,9 +354,12 @@ class _MultiProcessingIter(_BaseIter):
                 self._check_workers()
                 raise RuntimeError(f'DataLoader lost its connection to the worker processes: {e}') from e
             try:
-                return pickle.loads(raw)
+                msg = pickle.loads(raw)
             except Exception as e:
                 raise RuntimeError(f'DataLoader could not unpickle a batch sent by a worker process: {e}') from e
+            if len(msg) > 2:  # (task id, data, names of shared-memory segments the worker unlinked)
+                self._shm_pool.forget(msg[2])
+            return msg[:2]
 
     def _next_data(self):
         if self._shutdown:
@@ -405,6 +430,10 @@ class _MultiProcessingIter(_BaseIter):
                 if w.is_alive():
                     w.kill()
                     w.join()
+            # batches received ahead of their turn are never handed out now; batches still in the queue (or lost
+            # with a worker) are never received: unlink their segments (the workers are gone, none can appear)
+            self._task_info = {}
+            _shm.sweep(self._shm_pool)
 
     def __del__(self):
         self._shutdown_workers()

@@ -6,8 +6,9 @@ import numpy as np
 
 from ...._creation import as_tensor, tensor
 from ...._dtype import float64
-from ...._tensor import Tensor
+from ...._tensor import Tensor, _wrap
 from ....ops.shape import stack
+from . import worker as _worker
 
 __all__ = ['default_collate', 'default_convert', 'collate', 'default_collate_fn_map']
 
@@ -59,7 +60,30 @@ def default_convert(data):
     return data
 
 
+def _stack_shared(batch, alloc):
+    """In a DataLoader worker: stack same-shape, same-dtype cpu tensors straight into a shared-memory array (the
+    batch then reaches the main process without another copy); None where that does not apply."""
+    first = batch[0]
+    if type(first) is not Tensor or first._device.type != 'cpu':
+        return None
+    dtype, shape = first._data.dtype, first._data.shape
+    for t in batch:
+        if type(t) is not Tensor or t._rg or t._device is not first._device or t._data.dtype != dtype \
+                or t._data.shape != shape:
+            return None
+    out = alloc((len(batch),) + shape, dtype)
+    if out is None:
+        return None
+    np.stack([t._data for t in batch], out=out)
+    return _wrap(out, first._device)
+
+
 def _collate_tensor(batch, *, collate_fn_map=None):
+    alloc = _worker._batch_alloc
+    if alloc is not None:
+        out = _stack_shared(batch, alloc)
+        if out is not None:
+            return out
     return stack(list(batch), 0)
 
 

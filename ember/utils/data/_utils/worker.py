@@ -8,12 +8,19 @@ import traceback
 
 import numpy as np
 
+from . import shm as _shm
+from ....multiprocessing import _shared
+
 __all__ = ['WorkerInfo', 'get_worker_info', 'ExceptionWrapper']
 
 # how often (seconds) a waiting worker checks that it should stop (shutdown requested, or its parent is gone)
 POLL_INTERVAL = 0.2
 
 _worker_info = None
+
+# inside a worker that sends large tensors through shared memory: ``alloc(shape, dtype)`` -> a shared array for a
+# collated batch tensor (default_collate stacks straight into it), or None (too small, or no shared memory left)
+_batch_alloc = None
 
 
 class WorkerInfo:
@@ -134,15 +141,21 @@ def seed_worker(seed, worker_id):
     np.random.seed(np.random.SeedSequence([worker_id, seed & (2 ** 64 - 1)]).generate_state(4))
 
 
-def _dumps(item, worker_id):
+def _dumps(item, worker_id, pool=None):
     """Pickle a result here rather than in the queue's feeder thread, so a pickling failure reaches the main
-    process as an error instead of a silently dropped batch."""
+    process as an error instead of a silently dropped batch. With a segment pool, large tensors go through shared
+    memory (see _utils.shm)."""
+    evicted = () if pool is None else tuple(pool.take_evicted())
+    if evicted:  # segments this worker unlinked: the main process unmaps them (see _utils.shm)
+        item = (*item, evicted)
     try:
+        if pool is not None:
+            return _shm.dumps(item, pool)
         return pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL)
     except Exception:
         wrapped = ExceptionWrapper(where=f'in DataLoader worker process {worker_id} while sending a batch to the '
                                          f'main process (the batch could not be pickled)')
-        return pickle.dumps((item[0], wrapped), protocol=pickle.HIGHEST_PROTOCOL)
+        return pickle.dumps((item[0], wrapped, *item[2:]), protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def _picklable_type(wrapper):
@@ -155,9 +168,16 @@ def _picklable_type(wrapper):
 
 
 def worker_loop(is_iterable, dataset, index_queue, data_queue, done_event, auto_collation, collate_fn, drop_last,
-                base_seed, init_fn, worker_id, num_workers, parent_pid):
-    """The body of one worker process: take (task id, indices) from index_queue, put pickled results on data_queue."""
-    global _worker_info
+                base_seed, init_fn, worker_id, num_workers, parent_pid, shm_key=None, shm_min_bytes=None,
+                shm_cap_batches=4):
+    """The body of one worker process: take (task id, indices) from index_queue, put pickled results on data_queue.
+    With ``shm_key`` (the iterator's segment prefix), tensors of at least ``shm_min_bytes`` bytes are sent through
+    shared memory; at most ``shm_cap_batches`` results' worth of segments are kept for reuse."""
+    global _worker_info, _batch_alloc
+    pool = None
+    if shm_key is not None and shm_min_bytes is not None and _shared._USE_POSIX:
+        pool = _shm.WorkerPool(shm_key, worker_id, shm_min_bytes, shm_cap_batches)
+        _batch_alloc = pool.alloc
     try:
         seed = base_seed + worker_id
         seed_worker(seed, worker_id)
@@ -183,7 +203,7 @@ def worker_loop(is_iterable, dataset, index_queue, data_queue, done_event, auto_
             if task is None:
                 break
             if isinstance(task, _ResumeIteration):
-                data_queue.put(_dumps((task, None), worker_id))
+                data_queue.put(_dumps((task, None), worker_id, pool))
                 exhausted = False
                 if init_error is None:
                     try:
@@ -192,9 +212,11 @@ def worker_loop(is_iterable, dataset, index_queue, data_queue, done_event, auto_
                         init_error = _picklable_type(ExceptionWrapper(where=f'in DataLoader worker process '
                                                                             f'{worker_id}'))
                 continue
+            if len(task) > 2 and pool is not None:
+                pool.returned(task[2])  # segments the main process is done with: free for reuse
             if done_event.is_set() or exhausted:
                 continue
-            idx, index = task
+            idx, index = task[0], task[1]
             if init_error is not None:
                 data, init_error = init_error, None
             else:
@@ -208,10 +230,14 @@ def worker_loop(is_iterable, dataset, index_queue, data_queue, done_event, auto_
                         exhausted = True
                 except Exception:
                     data = _picklable_type(ExceptionWrapper(where=f'in DataLoader worker process {worker_id}'))
-            data_queue.put(_dumps((idx, data), worker_id))
+            data_queue.put(_dumps((idx, data), worker_id, pool))
             del data, idx, index, task
     except KeyboardInterrupt:
         pass  # the main process gets the interrupt too and shuts us down
+    finally:
+        if pool is not None:
+            _batch_alloc = None
+            pool.close()  # unlink the free segments (the main process sweeps whatever else is left)
     if done_event.is_set():
         data_queue.cancel_join_thread()  # exit even if the main process stopped reading
         data_queue.close()
