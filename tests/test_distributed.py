@@ -13,6 +13,22 @@ import ember.nn as nn
 from ember.distributed import run as dist_run
 from ember.nn.parallel import DistributedDataParallel as DDP
 
+
+@pytest.fixture(autouse=True, scope='module')
+def _no_leaked_mpi_segments():
+    """Ranks killed by MPI_Abort (the failure tests) cannot unlink MPICH's shared-memory segments: remove the ones
+    this module's runs leave behind, so repeated CI runs do not fill /dev/shm."""
+    shm = '/dev/shm'
+    before = set(os.listdir(shm)) if os.path.isdir(shm) else set()
+    yield
+    if os.path.isdir(shm):
+        for name in set(os.listdir(shm)) - before:
+            if name.startswith('mpich_shm_'):
+                try:
+                    os.unlink(os.path.join(shm, name))
+                except OSError:
+                    pass
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPTS = os.path.join(ROOT, 'tests', 'dist_scripts')
 
