@@ -124,8 +124,8 @@ class LRScheduler:
 _LRScheduler = LRScheduler
 
 
-class LambdaLR(LRScheduler):
-    """``lr = base_lr * lr_lambda(epoch)``; one function, or one per param group."""
+class _LambdaScheduler(LRScheduler):
+    """Schedulers driven by one user function, or one per param group."""
 
     def __init__(self, optimizer, lr_lambda, last_epoch=-1, verbose='deprecated'):
         self.optimizer = optimizer
@@ -155,26 +155,18 @@ class LambdaLR(LRScheduler):
             if fn is not None:
                 self.lr_lambdas[i].__dict__.update(fn)
 
+
+
+class LambdaLR(_LambdaScheduler):
+    """``lr = base_lr * lr_lambda(epoch)``; one function, or one per param group."""
+
     def get_lr(self):
         self._warn_get_lr()
         return [base_lr * lmbda(self.last_epoch) for lmbda, base_lr in zip(self.lr_lambdas, self.base_lrs)]
 
 
-class MultiplicativeLR(LRScheduler):
+class MultiplicativeLR(_LambdaScheduler):
     """``lr *= lr_lambda(epoch)`` each epoch after the first."""
-
-    def __init__(self, optimizer, lr_lambda, last_epoch=-1, verbose='deprecated'):
-        self.optimizer = optimizer
-        if not isinstance(lr_lambda, (list, tuple)):
-            self.lr_lambdas = [lr_lambda] * len(optimizer.param_groups)
-        else:
-            if len(lr_lambda) != len(optimizer.param_groups):
-                raise ValueError(f'Expected {len(optimizer.param_groups)} lr_lambdas, but got {len(lr_lambda)}')
-            self.lr_lambdas = list(lr_lambda)
-        super().__init__(optimizer, last_epoch, verbose)
-
-    state_dict = LambdaLR.state_dict
-    load_state_dict = LambdaLR.load_state_dict
 
     def get_lr(self):
         self._warn_get_lr()
