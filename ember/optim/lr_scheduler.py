@@ -156,7 +156,6 @@ class _LambdaScheduler(LRScheduler):
                 self.lr_lambdas[i].__dict__.update(fn)
 
 
-
 class LambdaLR(_LambdaScheduler):
     """``lr = base_lr * lr_lambda(epoch)``; one function, or one per param group."""
 
