@@ -169,6 +169,7 @@ class Tensor:
         if not isinstance(value, Tensor):
             raise TypeError(f'data must be a Tensor, not {type(value).__name__}')
         self._data, self._device = value._data, value._device
+        self.__dict__.pop('_view', None)  # new storage: no longer a view of anything
 
     # ---- autograd state ---------------------------------------------------------------------------------------
     @property
@@ -202,6 +203,18 @@ class Tensor:
         return self._out
 
     @property
+    def _base(self):
+        """The tensor this one is a view of (the root of a chain of views), or None."""
+        info, t = self._view, None
+        while info is not None:
+            t = info[0]
+            info = t._view
+        return t
+
+    def _is_view(self):
+        return self._view is not None
+
+    @property
     def _version(self):
         return self._vc[0] if self._vc is not None else 0
 
@@ -228,6 +241,8 @@ class Tensor:
         return add_tensor_hook(self, hook)
 
     _post_acc_hooks = None  # per-instance list (in __dict__) once a post-accumulate hook is registered
+    # (base, step, arg, made_with_grad) on a view, in __dict__ (see ops.shape._view): _wrap pays nothing for it
+    _view = None
 
     def register_post_accumulate_grad_hook(self, hook):
         """Register ``hook(tensor)``, run after each gradient is accumulated into this leaf's ``.grad``."""
@@ -436,7 +451,8 @@ class Tensor:
         if src.grad is not None:
             self.grad = src.grad.clone()
         for k, v in getattr(src, '__dict__', {}).items():
-            self.__dict__[k] = v
+            if k != '_view':  # a copy has storage of its own
+                self.__dict__[k] = v
 
 
 # ---- operators and methods: thin delegations to ember.ops ---------------------------------------------------------
@@ -533,13 +549,19 @@ def _install_methods():
             value = value.item()
         if _State.grad_enabled and self._rg:
             return inplace_unary(self, lambda a: a * 0 + value, 'fill_')
-        self._data.fill(value)
+        try:
+            self._data.fill(value)
+        except ValueError:
+            from .ops.convert import overlaps, _OVERLAP
+            if overlaps(self._data):
+                raise RuntimeError(_OVERLAP) from None
+            raise
         self._bump()
         return self
 
     def copy_(self, src, non_blocking=False):
         from .ops.convert import check_inplace_leaf, assign_result
-        check_inplace_leaf(self, 'copy_')
+        check_inplace_leaf(self, 'copy_', src)
         if not isinstance(src, Tensor):
             src = _tensor_fn(src)
         if _State.grad_enabled and (self._rg or src._rg):
@@ -550,6 +572,9 @@ def _install_methods():
         try:
             self._device.xp.copyto(self._data, data, casting='unsafe')
         except ValueError:
+            from .ops.convert import overlaps, _OVERLAP
+            if overlaps(self._data):
+                raise RuntimeError(_OVERLAP) from None
             raise RuntimeError(f'copy_: the source of shape {tuple(src.shape)} cannot be broadcast to the '
                                f'destination shape {tuple(self.shape)}') from None
         self._bump()

@@ -380,8 +380,6 @@ def test_error_types_match_torch(fn):
     assert isinstance(info.value, expected), (type(info.value), expected)
 
 
-@pytest.mark.xfail(strict=True, reason='known gap: an in-place op on a view under autograd does not yet rewrite the '
-                                       "base's graph (PyTorch's CopySlices); the base's gradient misses the op")
 def test_inplace_on_view_updates_base_gradient():
     x = ember.ones(2, 3, requires_grad=True)
     y = x * 1

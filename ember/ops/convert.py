@@ -32,9 +32,111 @@ def clone(a):
     return record(a._data.copy(), a._device, (a,), 'CloneBackward0', (lambda g: g,))
 
 
-def check_inplace_leaf(a, op):
-    if _State.grad_enabled and a._rg and a.grad_fn is None:
-        raise RuntimeError(f'a leaf Variable that requires grad is being used in an in-place operation ({op}).')
+def check_inplace_leaf(a, op, other=None):
+    """PyTorch's refusals of an in-place op under grad mode: on a leaf that requires grad, on a view of one, on a
+    view made in no_grad mode whose edit would be recorded, on a view whose elements overlap in memory."""
+    if _State.grad_enabled:
+        if a._rg and a.grad_fn is None:
+            raise RuntimeError(f'a leaf Variable that requires grad is being used in an in-place operation ({op}).')
+        info = a._view  # (base, step, arg, made_with_grad) on a view made by a view op (ops.shape._view)
+        if info is not None:
+            _check_view_inplace(a, info, other)
+
+
+def _view_chain(a, info):
+    """The root base of view a and the links from it out to a: ``[(view, (parent, step, arg, grad_mode)), ...]``."""
+    links = []
+    t = a
+    while info is not None:
+        links.append((t, info))
+        t = info[0]
+        info = t._view
+    links.reverse()
+    return t, links
+
+
+_OVERLAP = ('unsupported operation: more than one element of the written-to tensor refers to a single memory '
+            'location. Please clone() the tensor before performing the operation.')
+_NO_GRAD_VIEW = ('{} created in no_grad mode and is being modified inplace with grad mode enabled. Given that this '
+                 'use case is ambiguous and error-prone, it is forbidden. You can clarify your code by moving both '
+                 'the view and the inplace either both inside the no_grad block (if you don\'t want the inplace to '
+                 'be tracked) or both outside (if you want the inplace to be tracked).')
+
+
+def overlaps(arr):
+    """Whether some elements of arr share memory (a stride-0 dim of size > 1, as expand makes)."""
+    return any(s == 0 and n > 1 for s, n in zip(arr.strides, arr.shape))
+
+
+def _check_view_inplace(a, info, other):
+    root, links = _view_chain(a, info)
+    if not all(link[1][3] for link in links) and (
+            root._rg or a._rg or (isinstance(other, Tensor) and other._rg)):
+        raise RuntimeError(_NO_GRAD_VIEW.format('A view was' if not info[3] else
+                                                'A view of a view which was'))
+    if root._rg and root.grad_fn is None:
+        raise RuntimeError('a view of a leaf Variable that requires grad is being used in an in-place operation.')
+    if overlaps(a._data):
+        raise RuntimeError(_OVERLAP)
+
+
+def rebind_inplace(a, out):
+    """After an in-place op on a whose new value and graph are ``out``: a stands for out's graph position.
+
+    When a is a view, the op changed its base too: the base is rebound to a CopySlices node (its gradient flows
+    to its old value outside the view's region, and into out through the view's region) and a, with any view
+    between it and the base, to the same view of the rebound base.
+    """
+    info = a._view
+    if info is None:
+        a._rebind(out)
+        return
+    root, links = _view_chain(a, info)
+    steps = tuple((link[1][1], link[1][2]) for link in links)
+    shape = root.shape
+    old = root._snapshot()
+    node_holder = record(root._data, root._device, (old, out), 'CopySlices',
+                         (lambda g: outside_view(g, steps, shape), lambda g: replay_view(g, steps)))
+    root._rebind(node_holder)
+    for view, (parent, step, arg, _) in links:
+        view._rebind(step(parent, arg))
+
+
+def replay_view(t, steps):
+    """The view that ``steps`` made of a base, made of t (a tensor of the base's shape) with tensor ops."""
+    for step, arg in steps:
+        t = step(t, arg)
+    return t
+
+
+def _owned_by(v, z):
+    while v is not None:
+        if v is z:
+            return True
+        v = v.base
+    return False
+
+
+def outside_view(g, steps, shape):
+    """g (the base's gradient) with the region of the view ``steps`` make zeroed; differentiable again."""
+    xp = g._device.xp
+    z = g._data.copy()
+    prev = _State.grad_enabled
+    _State.grad_enabled = False
+    try:
+        v = replay_view(_wrap(z, g._device), steps)._data
+        if _owned_by(v, z):  # the steps made a view of the copy: zero through it
+            v[...] = 0
+        else:  # a reshape step needed a copy for this layout: find the region's flat positions instead
+            n = 1
+            for s in shape:
+                n *= s
+            idx = replay_view(_wrap(xp.arange(n).reshape(shape), g._device), steps)._data
+            z = g._data.copy()
+            z.reshape(-1)[idx.reshape(-1)] = 0
+    finally:
+        _State.grad_enabled = prev
+    return record(z, g._device, (g,), 'CopySlicesBackward0', (lambda gg: outside_view(gg, steps, shape),))
 
 
 def assign_result(a, out, op):
@@ -48,7 +150,7 @@ def assign_result(a, out, op):
     a._device.xp.copyto(a._data, out._data, casting='unsafe')
     a._bump()
     if out.grad_fn is not None:
-        a._rebind(out)
+        rebind_inplace(a, out)
     return a
 
 
@@ -72,7 +174,7 @@ def _original(a, op, b=None):
 
 def inplace_binary(a, b, ufunc, op_fn, op):
     """``a op= b``: straight into a's memory when no graph is recorded, else computed and rebound."""
-    check_inplace_leaf(a, op)
+    check_inplace_leaf(a, op, b)
     if _State.grad_enabled and (a._rg or (isinstance(b, Tensor) and b._rg)):
         orig = _original(a, op, b)
         return assign_result(a, op_fn(orig, orig if b is a else b), op)
@@ -87,6 +189,8 @@ def inplace_binary(a, b, ufunc, op_fn, op):
     try:
         getattr(xp, ufunc)(a._data, bd, out=a._data, casting='same_kind')
     except (TypeError, ValueError) as e:
+        if overlaps(a._data):
+            raise RuntimeError(_OVERLAP) from None
         if 'cast' in str(e) or 'Cannot' in str(e):
             return assign_result(a, op_fn(a, b), op)
         raise RuntimeError(f"output with shape {list(a.shape)} doesn't match the broadcast shape "
@@ -95,9 +199,22 @@ def inplace_binary(a, b, ufunc, op_fn, op):
     return a
 
 
+def _any_rg(args, kwargs):
+    for x in args:
+        if isinstance(x, Tensor) and x._rg:
+            return True
+    if kwargs:
+        for x in kwargs.values():
+            if isinstance(x, Tensor) and x._rg:
+                return True
+    return False
+
+
 def inplace_unary(a, op_fn, op, *args, **kwargs):
-    check_inplace_leaf(a, op)
-    if _State.grad_enabled and a._rg:
+    """``a.op_(*args)``: recorded when a or a tensor argument (``maximum_(w)``, ``index_add_(.., w)``) requires
+    grad, else computed without a graph and written into a."""
+    check_inplace_leaf(a, op, args[0] if args else None)
+    if _State.grad_enabled and (a._rg or ((args or kwargs) and _any_rg(args, kwargs))):
         return assign_result(a, op_fn(_original(a, op), *args, **kwargs), op)
     prev = _State.grad_enabled
     _State.grad_enabled = False

@@ -4,6 +4,8 @@ import builtins
 from ._util import Tensor, record, norm_dim, unbroadcast, same_device, _wrap
 from ..backends import scatter_add as _scatter_add, scatter_mul as _scatter_mul, checks_values, host_cast
 from .shape import _view
+from .convert import check_inplace_leaf, rebind_inplace, overlaps, _OVERLAP
+from ..autograd.grad_mode import _State
 
 
 class _Split(tuple):
@@ -95,7 +97,7 @@ def getitem(a, key):
             # a single element: index again with a trailing Ellipsis to get a 0-d view, not a copied scalar
             data = a._data[(k if isinstance(k, tuple) else (k,)) + (Ellipsis,)]
         return _view(data, a, 'SliceBackward0' if data.ndim else 'SelectBackward0',
-                     (lambda g: index_backward(g, shape, k, True),))
+                     (lambda g: index_backward(g, shape, k, True),), getitem, k)
     return record(data, a._device, (a,), 'IndexBackward0', (lambda g: index_backward(g, shape, k, False),))
 
 
@@ -116,12 +118,6 @@ def _unique_positions(k):
     return len(arrays) == 1 and arrays[0].dtype.kind == 'b'
 
 
-def _check_inplace(a, op):
-    from ..autograd.grad_mode import _State
-    if _State.grad_enabled and a.requires_grad and a.grad_fn is None:
-        raise RuntimeError(f'a leaf Variable that requires grad is being used in an in-place operation ({op}).')
-
-
 def _bump(a):
     if a._vc is None:
         a._vc = [1]
@@ -131,8 +127,7 @@ def _bump(a):
 
 def setitem(a, key, value):
     """``a[key] = value`` in place; differentiable for a and value as PyTorch's index_put_."""
-    from ..autograd.grad_mode import _State
-    _check_inplace(a, 'index_put_')
+    check_inplace_leaf(a, 'index_put_', value)
     k, basic = _key(key, a)
     v = value
     if isinstance(value, Tensor):
@@ -156,7 +151,7 @@ def setitem(a, key, value):
     _set(a, k, vd)
     _bump(a)
     node_holder = record(a._data, a._device, tuple(ins), 'IndexPutBackward0', tuple(fns))
-    a._rebind(node_holder)
+    rebind_inplace(a, node_holder)
     return a
 
 
@@ -166,6 +161,8 @@ def _set(a, k, vd):
     except IndexError as e:
         raise _index_error(e, a.shape) from None
     except ValueError as e:  # the value does not broadcast to the indexed shape
+        if overlaps(a._data):
+            raise RuntimeError(_OVERLAP) from None
         raise RuntimeError(f'shape mismatch: value tensor of shape {list(getattr(vd, "shape", ()))} cannot be '
                            f'broadcast to indexing result ({e})') from None
 

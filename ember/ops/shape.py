@@ -1,9 +1,10 @@
 """Shape ops: views (reshape, permute, expand, ...), joins (cat, stack), splits (via indexing), flips and rolls."""
 import builtins
 
-from ._util import Tensor, record, norm_dim, norm_dims, unbroadcast, coerce_pair, same_device, _wrap
+from ._util import Tensor, record, norm_dim, norm_dims, unbroadcast, coerce_pair, same_device
 from .._dtype import result_type, _FROM_NP
 from ..backends import reshape_nocopy
+from ..autograd.grad_mode import _State
 
 
 def _sizes(args):
@@ -13,13 +14,52 @@ def _sizes(args):
     return tuple(int(s) for s in args)
 
 
-def _view(data, a, name, fns):
-    """Record a result that shares a's memory; views share the version counter so in-place edits are seen."""
+def _view(data, a, name, fns, step, arg):
+    """Record a result that shares a's memory; views share the version counter so in-place edits are seen.
+
+    The view also remembers how it was made from ``a`` (``step(a, arg)`` with tensor ops redoes it, also on a
+    gradient of a's shape) and the grad mode it was made in: an in-place op on the view rewrites the graph of the
+    base it views (see ops.convert.rebind_inplace). One tuple per view; ``_wrap`` itself pays nothing.
+    """
     out = record(data, a._device, (a,), name, fns)
     if a._vc is None:
         a._vc = [0]
     out._vc = a._vc
+    out._view = (a, step, arg, _State.grad_enabled)
     return out
+
+
+# view steps: (tensor, arg) -> the same view of that tensor, made with tensor ops (so differentiable)
+def _same(a, arg):
+    return a
+
+
+def _reshape_step(a, shape):
+    return reshape(a, shape)
+
+
+def _squeeze_step(a, dims):
+    return squeeze(a, dims)
+
+
+def _unsqueeze_step(a, d):
+    return unsqueeze(a, d)
+
+
+def _permute_step(a, dims):
+    return permute(a, dims)
+
+
+def _transpose_step(a, dims):
+    return transpose(a, dims[0], dims[1])
+
+
+def _expand_step(a, shape):
+    return expand(a, shape)
+
+
+def _diagonal_step(a, arg):
+    return diagonal(a, *arg)
 
 
 def _infer(shape, numel):
@@ -44,8 +84,15 @@ def _infer(shape, numel):
 def reshape(a, *shape):
     shape = _infer(_sizes(shape), a._data.size)
     old = a.shape
-    data = a._data if shape == old else a._data.reshape(shape)
-    return _view(data, a, 'ViewBackward0', (lambda g: g.reshape(old),))
+    if shape == old:
+        return _view(a._data, a, 'ViewBackward0', (lambda g: g,), _same, None)
+    arr = a._data
+    data = arr.reshape(shape)
+    b = data.base
+    if b is not None and (b is arr or b is arr.base):
+        return _view(data, a, 'ViewBackward0', (lambda g: g.reshape(old),), _reshape_step, shape)
+    # the array module had to copy (its result is based on the copy): not a view, as in PyTorch
+    return record(data, a._device, (a,), 'UnsafeViewBackward0', (lambda g: g.reshape(old),))
 
 
 def view(a, *shape):
@@ -59,7 +106,7 @@ def view(a, *shape):
                            f'dimension spans across two contiguous subspaces); input shape {tuple(a.shape)}, '
                            f'requested {shape}. Use .reshape(...) instead.') from None
     old = a.shape
-    return _view(data, a, 'ViewBackward0', (lambda g: g.reshape(old),))
+    return _view(data, a, 'ViewBackward0', (lambda g: g.reshape(old),), _reshape_step, shape)
 
 
 def flatten(a, start_dim=0, end_dim=-1):
@@ -99,15 +146,16 @@ def squeeze(a, dim=None):
     else:
         dims = tuple(d for d in norm_dims(dim, a.ndim) if a.ndim and a.shape[d] == 1)
     if not dims:
-        return _view(a._data, a, 'SqueezeBackward0', (lambda g: g,))
+        return _view(a._data, a, 'SqueezeBackward0', (lambda g: g,), _same, None)
     old = a.shape
-    return _view(a._data.squeeze(dims), a, 'SqueezeBackward0', (lambda g: g.reshape(old),))
+    return _view(a._data.squeeze(dims), a, 'SqueezeBackward0', (lambda g: g.reshape(old),), _squeeze_step, dims)
 
 
 def unsqueeze(a, dim):
     d = norm_dim(dim, a.ndim + 1)
     old = a.shape
-    return _view(a._device.xp.expand_dims(a._data, d), a, 'UnsqueezeBackward0', (lambda g: g.reshape(old),))
+    return _view(a._device.xp.expand_dims(a._data, d), a, 'UnsqueezeBackward0', (lambda g: g.reshape(old),),
+                 _unsqueeze_step, d)
 
 
 def permute(a, *dims):
@@ -121,20 +169,21 @@ def permute(a, *dims):
     inv = [0] * len(dims)
     for i, d in enumerate(dims):
         inv[d] = i
-    return _view(a._data.transpose(dims), a, 'PermuteBackward0', (lambda g: g.permute(inv),))
+    return _view(a._data.transpose(dims), a, 'PermuteBackward0', (lambda g: g.permute(inv),), _permute_step, dims)
 
 
 def transpose(a, dim0, dim1):
     if a.ndim == 0:
-        return _view(a._data, a, 'TransposeBackward0', (lambda g: g,))
+        return _view(a._data, a, 'TransposeBackward0', (lambda g: g,), _same, None)
     d0, d1 = norm_dim(dim0, a.ndim), norm_dim(dim1, a.ndim)
-    return _view(a._data.swapaxes(d0, d1), a, 'TransposeBackward0', (lambda g: g.transpose(d0, d1),))
+    return _view(a._data.swapaxes(d0, d1), a, 'TransposeBackward0', (lambda g: g.transpose(d0, d1),),
+                 _transpose_step, (d0, d1))
 
 
 def t(a):
     if a.ndim > 2:
         raise RuntimeError(f't() expects a tensor with <= 2 dimensions, but self is {a.ndim}D')
-    return transpose(a, 0, 1) if a.ndim == 2 else _view(a._data, a, 'TBackward0', (lambda g: g,))
+    return transpose(a, 0, 1) if a.ndim == 2 else _view(a._data, a, 'TBackward0', (lambda g: g,), _same, None)
 
 
 def movedim(a, source, destination):
@@ -162,9 +211,12 @@ def expand(a, *sizes):
                                f'({n}) at non-singleton dimension {i + lead}.  Target sizes: {list(sizes)}.  Tensor '
                                f'sizes: {list(a.shape)}')
     if shape == a.shape:
-        return _view(a._data, a, 'ExpandBackward0', (lambda g: g,))
+        return _view(a._data, a, 'ExpandBackward0', (lambda g: g,), _same, None)
     old = a.shape
-    return _view(a._device.xp.broadcast_to(a._data, shape), a, 'ExpandBackward0', (lambda g: unbroadcast(g, old),))
+    data = a._device.xp.broadcast_to(a._data, shape)
+    if data.size == a._data.size:  # only dims of size 1 added: a writeable view (broadcast_to's is read-only)
+        data = a._data.reshape(shape)
+    return _view(data, a, 'ExpandBackward0', (lambda g: unbroadcast(g, old),), _expand_step, shape)
 
 
 def broadcast_to(a, shape):
@@ -376,27 +428,46 @@ def triu(a, diagonal=0):
                   (lambda g: g.triu(diagonal),))
 
 
-def diagonal(a, offset=0, dim1=0, dim2=1):
-    d1, d2 = norm_dim(dim1, a.ndim), norm_dim(dim2, a.ndim)
-    xp = a._device.xp
-    shape = a.shape
+def _diagonal_array(arr, offset, d1, d2, xp):
+    """A writeable view of arr's diagonal (NumPy's own diagonal view is read-only): the last dim of the result."""
+    if d1 == d2:
+        raise RuntimeError(f'diagonal dimensions cannot be identical {d1}, {d2}')
+    m = xp.moveaxis(arr, (d1, d2), (-2, -1))
+    r0, c0 = builtins.max(-offset, 0), builtins.max(offset, 0)
+    n = builtins.max(0, builtins.min(m.shape[-2] - r0, m.shape[-1] - c0))
+    if n == 0:
+        return xp.diagonal(arr, offset, d1, d2)  # empty: nothing to write through
+    m = m[..., r0:, c0:]
+    return xp.lib.stride_tricks.as_strided(m, shape=m.shape[:-2] + (n,), strides=m.strides[:-2] + (
+        m.strides[-2] + m.strides[-1],))
 
+
+def _diagonal_grad(shape, offset, d1, d2):
     def grad(g):
+        xp = g._device.xp
         z = xp.zeros(shape, dtype=g._data.dtype)
-        view = xp.diagonal(z, offset, d1, d2)
-        idx = xp.arange(view.shape[-1])
-        # write through a strided view of the diagonal
-        zm = xp.moveaxis(z, (d1, d2), (-2, -1))
-        r = idx + builtins.max(-offset, 0)
-        c = idx + builtins.max(offset, 0)
-        zm[..., r, c] = g._data
-        return _wrap(z, g._device)
-    return record(xp.diagonal(a._data, offset, d1, d2).copy(), a._device, (a,), 'DiagonalBackward0', (grad,))
+        if g._data.size:
+            _diagonal_array(z, offset, d1, d2, xp)[...] = g._data
+        # differentiable again (create_graph): the gradient of this scatter is the diagonal of its gradient
+        return record(z, g._device, (g,), 'DiagonalBackwardBackward0', (lambda gg: diagonal(gg, offset, d1, d2),))
+    return grad
+
+
+def diagonal(a, offset=0, dim1=0, dim2=1):
+    """A view of the diagonal(s), as in PyTorch: in-place edits of it change ``a``."""
+    d1, d2 = norm_dim(dim1, a.ndim), norm_dim(dim2, a.ndim)
+    data = _diagonal_array(a._data, offset, d1, d2, a._device.xp)
+    return _view(data, a, 'DiagonalBackward0', (_diagonal_grad(a.shape, offset, d1, d2),), _diagonal_step,
+                 (offset, d1, d2))
 
 
 def diag(a, diagonal=0):
+    xp = a._device.xp
     if a.ndim == 1:
-        xp = a._device.xp
         return record(xp.diag(a._data, diagonal), a._device, (a,), 'DiagBackward0',
                       (lambda g: g.diagonal(diagonal),))
-    return a.diagonal(diagonal)
+    if a.ndim != 2:
+        raise RuntimeError(f'diag(): Supports 1D or 2D tensors. Got {a.ndim}D')
+    # a copy, not a view (PyTorch's diag of a matrix is a new tensor)
+    return record(_diagonal_array(a._data, diagonal, 0, 1, xp).copy(), a._device, (a,), 'DiagBackward0',
+                  (_diagonal_grad(a.shape, diagonal, 0, 1),))
