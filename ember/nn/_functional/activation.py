@@ -396,7 +396,8 @@ def rrelu(input, lower=1.0 / 8, upper=1.0 / 3, training=False, inplace=False):
     factor = xp.where(xd >= 0, 1.0, slope).astype(xd.dtype)
     out = _piecewise_linear(x, xd * factor, factor, 'RreluWithNoiseBackward0')
     if inplace:
-        from ...ops.convert import assign_result
+        from ...ops.convert import assign_result, check_inplace_leaf
+        check_inplace_leaf(input, 'rrelu_')
         return assign_result(input, out, 'rrelu_')
     return out
 
