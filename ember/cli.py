@@ -63,6 +63,7 @@ def main(argv=None):
     if args.command is None:
         parser.print_help()
         return 2
+    args.argv = argv  # the exact command, recorded by `ember train` in command.txt
     try:
         return {'train': _train, 'tutorial': _tutorial, 'info': _info, 'bench': _bench, 'viz': _viz}[
             args.command](args) or 0

@@ -192,7 +192,7 @@ def _check_resume_dir(d):
 def train(args):
     if getattr(args, 'distributed', False) and 'EMBER_DIST_CHILD' not in os.environ:
         from ember.distributed.run import launch
-        argv = [a for a in sys.argv[1:]]
+        argv = list(getattr(args, 'argv', sys.argv[1:]))
         return launch(args.nproc, [sys.executable, '-m', 'ember'] + argv, env={'EMBER_DIST_CHILD': '1'})
     resume = args.resume
     if resume:
@@ -249,7 +249,7 @@ def train(args):
     if is_main:
         os.makedirs(out, exist_ok=True)
         with open(os.path.join(out, FILES['command']), 'w') as f:
-            f.write(' '.join(['ember'] + [_quote(a) for a in sys.argv[1:]]) + '\n')
+            f.write(' '.join(['ember'] + [_quote(a) for a in getattr(args, 'argv', sys.argv[1:])]) + '\n')
         with open(os.path.join(out, FILES['config']), 'w') as f:
             json.dump(_config(args), f, indent=2)
 

@@ -45,7 +45,7 @@ def test_train_writes_every_output(tmp_path, capsys):
     metrics = json.load(open(out / 'metrics.json'))
     assert metrics[0]['epoch'] == 1 and 0 <= metrics[0]['val_accuracy'] <= 1
     assert json.load(open(out / 'config.json'))['model'] == 'mlp'
-    assert (out / 'command.txt').read_text().startswith('ember ')
+    assert (out / 'command.txt').read_text() == f'ember train --out {out} ' + ' '.join(QUICK) + ' --epochs 1\n'
     png = (out / 'curves.png').read_bytes()
     assert png[:8] == b'\x89PNG\r\n\x1a\n'
     mpimg = pytest.importorskip('matplotlib.image')
