@@ -384,24 +384,29 @@ class CosineAnnealingWarmRestarts(LRScheduler):
         self._last_lr = [group['lr'] for group in self.optimizer.param_groups]
 
 
+def _check_composable(owner, schedulers, optimizer):
+    """SequentialLR and ChainedScheduler accept only plain schedulers of one optimizer."""
+    name = owner.__class__.__name__
+    for i, sched in enumerate(schedulers):
+        if not hasattr(sched, 'optimizer'):
+            raise TypeError(f'{name} at index {i} should have `optimizer` as its attribute.')
+        if isinstance(sched, ReduceLROnPlateau):
+            raise ValueError(f'{name} does not support `ReduceLROnPlateau` scheduler as it requires additional kwargs '
+                             f'to be specified when calling `step`, but got one at index {i} in the given schedulers '
+                             f'sequence.')
+        if optimizer != sched.optimizer:
+            raise ValueError(f'{name} expects all schedulers to belong to the same optimizer, but got scheduler '
+                             f'{sched.__class__.__name__} at index {i} has {sched.optimizer}, which is different '
+                             f'from {optimizer.__class__.__name__}.')
+
+
 class SequentialLR(LRScheduler):
     """Runs ``schedulers`` one after another, switching at each of ``milestones`` (epoch counts)."""
 
     def __init__(self, optimizer, schedulers, milestones, last_epoch=-1, verbose='deprecated'):
         if len(schedulers) < 1:
             raise ValueError(f'{self.__class__.__name__} expects at least one scheduler, but got no scheduler.')
-        for i, sched in enumerate(schedulers):
-            if not hasattr(sched, 'optimizer'):
-                raise TypeError(f'{self.__class__.__name__} at index {i} should have `optimizer` as its '
-                                f'attribute.')
-            if isinstance(sched, ReduceLROnPlateau):
-                raise ValueError(f'{self.__class__.__name__} does not support `ReduceLROnPlateau` scheduler as it '
-                                 f'requires additional kwargs to be specified when calling `step`, but got one at '
-                                 f'index {i} in the given schedulers sequence.')
-            if optimizer != sched.optimizer:
-                raise ValueError(f'{self.__class__.__name__} expects all schedulers to belong to the same optimizer, '
-                                 f'but got scheduler {sched.__class__.__name__} at index {i} has '
-                                 f'{sched.optimizer}, which is different from {optimizer.__class__.__name__}.')
+        _check_composable(self, schedulers, optimizer)
         if len(milestones) != len(schedulers) - 1:
             raise ValueError('Sequential Schedulers expects number of schedulers provided to be one more than the '
                              f'number of milestone points, but got number of schedulers {len(schedulers)} and the '
@@ -460,18 +465,7 @@ class ChainedScheduler(LRScheduler):
             raise ValueError(f'{self.__class__.__name__} expects at least one scheduler to be chained, but got no '
                              f'scheduler.')
         optimizer = optimizer or schedulers[0].optimizer
-        for i, sched in enumerate(schedulers):
-            if not hasattr(sched, 'optimizer'):
-                raise TypeError(f'{self.__class__.__name__} at index {i} should have `optimizer` as its '
-                                f'attribute.')
-            if isinstance(sched, ReduceLROnPlateau):
-                raise ValueError(f'{self.__class__.__name__} does not support `ReduceLROnPlateau` scheduler as it '
-                                 f'requires additional kwargs to be specified when calling `step`, but got one at '
-                                 f'index {i} in the given schedulers sequence.')
-            if optimizer != sched.optimizer:
-                raise ValueError(f'{self.__class__.__name__} expects all schedulers to belong to the same optimizer, '
-                                 f'but got scheduler {sched.__class__.__name__} at index {i} has '
-                                 f'{sched.optimizer}, which is different from {optimizer.__class__.__name__}.')
+        _check_composable(self, schedulers, optimizer)
         self._schedulers = schedulers
         self.optimizer = optimizer
         self._last_lr = [group['lr'] for group in self._schedulers[-1].optimizer.param_groups]
