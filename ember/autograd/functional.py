@@ -18,7 +18,7 @@ def vjp(func, inputs, v=None, create_graph=False, strict=False):
 def jacobian(func, inputs, create_graph=False, strict=False, vectorize=False, strategy='reverse-mode'):
     """d func / d inputs, shape out.shape + input.shape (one backward per output element)."""
     from . import grad
-    from .. import stack
+    from ..ops.shape import stack
     single = not isinstance(inputs, tuple)
     ins = tuple(t.detach().requires_grad_() for t in _tuple(inputs))
     out = func(*ins)
