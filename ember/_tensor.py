@@ -240,7 +240,7 @@ class Tensor:
         from .autograd.graph import add_tensor_hook
         return add_tensor_hook(self, hook)
 
-    _post_acc_hooks = None  # per-instance list (in __dict__) once a post-accumulate hook is registered
+    _post_acc_hooks = None  # per-instance dict (in __dict__) once a post-accumulate hook is registered
     # (base, step, arg, made_with_grad) on a view, in __dict__ (see ops.shape._view): _wrap pays nothing for it
     _view = None
 

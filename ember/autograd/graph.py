@@ -2,6 +2,7 @@
 import weakref
 
 from .grad_mode import _State
+from ..utils.hooks import add_hook
 
 _FREED = ("Trying to backward through the graph a second time (or directly access saved tensors after they have "
           "already been freed). Saved intermediate values of the graph are freed when you call .backward() or "
@@ -124,35 +125,22 @@ def add_tensor_hook(t, fn):
     """Register ``fn(grad) -> grad or None`` on tensor t; returns a handle with remove()."""
     if t.grad_fn is None:
         if t._hooks is None:
-            t._hooks = []
+            t._hooks = {}
         hooks = t._hooks
     else:
         node = t.grad_fn
         if node.hooks is None:
             node.hooks = {}
-        hooks = node.hooks.setdefault(t._out, [])
-    hooks.append(fn)
-    return _RemovableHandle(hooks, fn)
-
-
-class _RemovableHandle:
-    __slots__ = ('_hooks', '_fn')
-
-    def __init__(self, hooks, fn):
-        self._hooks, self._fn = hooks, fn
-
-    def remove(self):
-        if self._fn in self._hooks:
-            self._hooks.remove(self._fn)
+        hooks = node.hooks.setdefault(t._out, {})
+    return add_hook(hooks, fn)
 
 
 def add_post_accumulate_hook(t, fn):
     """Register ``fn(t)`` to run each time a gradient has been accumulated into leaf t's ``.grad``."""
     hooks = t.__dict__.get('_post_acc_hooks')
     if hooks is None:
-        hooks = t._post_acc_hooks = []
-    hooks.append(fn)
-    return _RemovableHandle(hooks, fn)
+        hooks = t._post_acc_hooks = {}
+    return add_hook(hooks, fn)
 
 
 _callbacks = []  # one list per backward pass now running (a nested pass pushes its own)
@@ -167,7 +155,7 @@ def queue_callback(fn):
 
 
 def _run_hooks(hooks, g):
-    for h in hooks:
+    for h in tuple(hooks.values()):
         r = h(g)
         if r is not None:
             g = r
@@ -341,7 +329,7 @@ def _deliver_leaf(t, g, capture, results, create_graph, shared):
     else:
         t.grad._accumulate_(g)
     if t._post_acc_hooks:
-        for h in tuple(t._post_acc_hooks):
+        for h in tuple(t._post_acc_hooks.values()):
             h(t)
 
 

@@ -8,6 +8,7 @@ from ..._tensor import Tensor
 from ..._dtype import to_dtype
 from ...autograd.grad_mode import no_grad, _State
 from ..parameter import Parameter, Buffer
+from ...utils.hooks import RemovableHandle, add_hook
 
 __all__ = ['Module', 'RemovableHandle', 'register_module_forward_pre_hook', 'register_module_forward_hook',
            'register_module_full_backward_hook', 'register_module_full_backward_pre_hook']
@@ -15,36 +16,8 @@ __all__ = ['Module', 'RemovableHandle', 'register_module_forward_pre_hook', 'reg
 
 # ---- hook handles -------------------------------------------------------------------------------------------------
 
-class RemovableHandle:
-    """Returned by every ``register_*_hook``: ``remove()`` unregisters the hook (also usable as a context manager)."""
-    _next_id = itertools.count()
-
-    def __init__(self, hooks_dict, *, extra_dict=None):
-        self.id = next(RemovableHandle._next_id)
-        self._dicts = [hooks_dict]
-        if extra_dict is not None:
-            self._dicts += extra_dict if isinstance(extra_dict, list) else [extra_dict]
-
-    def remove(self):
-        for d in self._dicts:
-            d.pop(self.id, None)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.remove()
-
-
 _HookDict = OrderedDict
-
-
-def _add_hook(hooks, hook, prepend=False, extra=None):
-    handle = RemovableHandle(hooks, extra_dict=extra)
-    hooks[handle.id] = hook
-    if prepend:
-        hooks.move_to_end(handle.id, last=False)
-    return handle
+_add_hook = add_hook
 
 
 _global_forward_pre_hooks = _HookDict()
