@@ -9,31 +9,61 @@ except ImportError:
     torch = None
 
 
-def match_threads():
-    """Give PyTorch the same thread count NumPy's BLAS uses, so the comparison is like for like."""
-    n = os.cpu_count() or 1
+_limits = None  # threadpoolctl's limiter, kept alive for the whole run
+
+
+def match_threads(n=None):
+    """Run NumPy's BLAS and PyTorch on the same number of threads and return it.
+
+    ``n`` defaults to EMBER_BENCH_THREADS, else every core. NumPy's BLAS is pinned through threadpoolctl; without it
+    the BLAS keeps its own default (OPENBLAS_NUM_THREADS / OMP_NUM_THREADS, else every core), which is then the count.
+    """
+    global _limits
+    env = os.environ.get('EMBER_BENCH_THREADS')
+    n = int(n or env or os.environ.get('OPENBLAS_NUM_THREADS') or os.environ.get('OMP_NUM_THREADS')
+            or os.cpu_count() or 1)
     try:
-        from threadpoolctl import threadpool_info
-        n = max((i.get('num_threads') or 1) for i in threadpool_info()) or n
-    except Exception:
-        pass
+        from threadpoolctl import threadpool_limits
+        _limits = threadpool_limits(n, user_api='blas')
+    except ImportError:
+        print('(threadpoolctl not installed: NumPy\'s BLAS keeps its default thread count)')
     if torch is not None:
         torch.set_num_threads(n)
     return n
 
 
-def timeit(fn, repeat=20, warmup=3, min_time=0.2):
-    """Median seconds per call of fn()."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    start = time.perf_counter()
-    while len(times) < repeat or (time.perf_counter() - start < min_time and len(times) < 100 * repeat):
+def _samples(fn, count):
+    out = []
+    for _ in range(count):
         t0 = time.perf_counter()
         fn()
-        times.append(time.perf_counter() - t0)
-    times.sort()
-    return times[len(times) // 2]
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def timeit(fn, repeat=20, warmup=3, min_time=0.2):
+    """Median seconds per call of fn()."""
+    return interleaved(fn, None, repeat, warmup, min_time)[0]
+
+
+def interleaved(fe, ft, repeat=20, warmup=3, min_time=0.2, rounds=5):
+    """Median seconds per call of fe() and of ft() (None: not timed), sampled in alternating rounds.
+
+    Alternating rounds let slow phases of a noisy machine (other processes, frequency changes) hit both
+    frameworks alike instead of whichever happened to run second.
+    """
+    fns = [f for f in (fe, ft) if f is not None]
+    for _ in range(warmup):
+        for f in fns:
+            f()
+    times = [[] for _ in fns]
+    per = max(1, -(-repeat // rounds))
+    start = time.perf_counter()
+    while len(times[0]) < repeat or (time.perf_counter() - start < min_time and len(times[0]) < 100 * repeat):
+        for f, ts in zip(fns, times):
+            ts += _samples(f, per)
+    med = [sorted(ts)[len(ts) // 2] for ts in times]
+    return med[0], (med[1] if ft is not None else None)
 
 
 def row(name, ember_s, torch_s, target=None):
@@ -45,8 +75,7 @@ def row(name, ember_s, torch_s, target=None):
 def compare(name, make, target=None, **kw):
     """make(framework_module) -> step callable; time it for ember and, if present, PyTorch."""
     import ember
-    e = timeit(make(ember), **kw)
-    t = timeit(make(torch), **kw) if torch is not None else None
+    e, t = interleaved(make(ember), make(torch) if torch is not None else None, **kw)
     return row(name, e, t, target)
 
 

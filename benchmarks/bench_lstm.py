@@ -7,7 +7,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _harness import match_threads, print_table, row, timeit, torch  # noqa: E402
+from _harness import interleaved, match_threads, print_table, row, torch  # noqa: E402
 
 
 def _copy_weights(src, dst, fw):
@@ -47,8 +47,8 @@ def bench_lstm(T=50, B=32, I=32, H=128, repeat=20):
     import ember
     tm, em = _pair(lambda fw: fw.nn.LSTM(I, H), lambda fw: fw.nn.LSTM(I, H))
     name = f'LSTM fwd+bwd (input {I}, hidden {H}, seq {T}, batch {B})'
-    e = timeit(_fwd_bwd(em, _input(ember, (T, B, I)), lambda o: o[0]), repeat=repeat)
-    t = timeit(_fwd_bwd(tm, _input(torch, (T, B, I)), lambda o: o[0]), repeat=repeat) if tm is not None else None
+    e, t = interleaved(_fwd_bwd(em, _input(ember, (T, B, I)), lambda o: o[0]),
+                       _fwd_bwd(tm, _input(torch, (T, B, I)), lambda o: o[0]) if tm is not None else None, repeat)
     return row(name, e, t, target=2.0)
 
 
@@ -61,8 +61,8 @@ def bench_lstm_variants(repeat=10):
         cls = kw.pop('cls', 'LSTM')
         tm, em = _pair(lambda fw: getattr(fw.nn, cls)(I, H, **kw), lambda fw: getattr(fw.nn, cls)(I, H, **kw))
         name = f'{label} fwd+bwd (in {I}, hid {H}, seq {T}, batch {B})'
-        e = timeit(_fwd_bwd(em, _input(ember, (T, B, I)), lambda o: o[0]), repeat=repeat)
-        t = timeit(_fwd_bwd(tm, _input(torch, (T, B, I)), lambda o: o[0]), repeat=repeat) if tm is not None else None
+        e, t = interleaved(_fwd_bwd(em, _input(ember, (T, B, I)), lambda o: o[0]),
+                           _fwd_bwd(tm, _input(torch, (T, B, I)), lambda o: o[0]) if tm is not None else None, repeat)
         rows.append(row(name, e, t))
     lengths = sorted(np.random.default_rng(0).integers(10, T + 1, B).tolist(), reverse=True)
     lengths[0] = T
@@ -79,8 +79,7 @@ def bench_lstm_variants(repeat=10):
         return step
     tm, em = _pair(lambda fw: fw.nn.LSTM(I, H), lambda fw: fw.nn.LSTM(I, H))
     name = f'LSTM packed fwd+bwd (len {min(lengths)}..{T}, hid {H}, batch {B})'
-    e = timeit(packed_step(ember, em), repeat=repeat)
-    t = timeit(packed_step(torch, tm), repeat=repeat) if tm is not None else None
+    e, t = interleaved(packed_step(ember, em), packed_step(torch, tm) if tm is not None else None, repeat)
     rows.append(row(name, e, t))
     return rows
 
@@ -93,26 +92,14 @@ def bench_transformer(layers=4, d_model=256, nhead=4, S=128, B=32, ff=1024, repe
         return fw.nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
     tm, em = _pair(make, make)
     name = f'TransformerEncoder x{layers} fwd+bwd (d {d_model}, {nhead}h, seq {S}, b {B})'
-    e = timeit(_fwd_bwd(em, _input(ember, (B, S, d_model)), lambda o: o), repeat=repeat, warmup=1)
-    t = timeit(_fwd_bwd(tm, _input(torch, (B, S, d_model)), lambda o: o), repeat=repeat, warmup=1) \
-        if tm is not None else None
+    e, t = interleaved(_fwd_bwd(em, _input(ember, (B, S, d_model)), lambda o: o),
+                       _fwd_bwd(tm, _input(torch, (B, S, d_model)), lambda o: o) if tm is not None else None,
+                       repeat, warmup=1)
     return row(name, e, t)
 
 
-def _limit_threads(n):
-    """Run both libraries with n threads (NumPy's BLAS through threadpoolctl)."""
-    try:
-        from threadpoolctl import threadpool_limits
-        threadpool_limits(n)
-    except ImportError:
-        pass
-    if torch is not None:
-        torch.set_num_threads(n)
-    return n
-
-
 def run(quick=False, threads=None):
-    threads = match_threads() if threads is None else _limit_threads(threads)
+    threads = match_threads(threads)
     rows = [bench_lstm()]
     if not quick:
         rows += bench_lstm_variants()
