@@ -74,7 +74,6 @@ def test_products_gradcheck(name, fn, ref, sa, sb):
     gradcheck_op(fn, rnd(*sa), rnd(*sb))
 
 
-@needs_torch
 @pytest.mark.parametrize('name,fn,ref,sa,sb', PRODUCTS, ids=PRODUCT_IDS)
 def test_products_parity(name, fn, ref, sa, sb):
     assert_parity(fn, rnd(*sa), rnd(*sb), rtol=1e-10, atol=1e-12)
@@ -180,13 +179,11 @@ def test_sorting_gradcheck(name, fn, ref):
     gradcheck_op(fn, rnd(3, 4))
 
 
-@needs_torch
 @pytest.mark.parametrize('name,fn,ref', SORTS, ids=[s[0] for s in SORTS])
 def test_sorting_parity(name, fn, ref):
     assert_parity(fn, rnd(4, 5) if 'median' not in name else rnd(3, 5))
 
 
-@needs_torch
 @pytest.mark.parametrize('fn', [
     lambda L, x: x.sort(stable=True), lambda L, x: x.sort(descending=True, stable=True),
     lambda L, x: x.argsort(stable=True), lambda L, x: x.sort(dim=0, stable=True),
@@ -196,7 +193,6 @@ def test_stable_sort_with_ties_matches_torch(fn):
     assert_parity(fn, np.array([[2.0, 1.0, 2.0, 1.0, 3.0], [0.0, 0.0, 0.0, 1.0, 0.0]]), grad=False)
 
 
-@needs_torch
 @pytest.mark.parametrize('fn', [
     lambda L: L.tensor([3, 1, 2]).sort(), lambda L: L.tensor([True, False, True]).sort(),
     lambda L: L.tensor([True, False, True]).sort(descending=True, stable=True),

@@ -108,7 +108,6 @@ def test_shape_ops_gradcheck(name, fn, ref, shape):
     gradcheck_op(fn, rnd(*shape))
 
 
-@needs_torch
 @pytest.mark.parametrize('name,fn,ref,shape', SHAPE_OPS, ids=SHAPE_IDS)
 def test_shape_ops_parity(name, fn, ref, shape):
     assert_parity(fn, rnd(*shape))
@@ -161,7 +160,6 @@ def test_gather_scatter_gradcheck(name, fn, shape):
     gradcheck_op(fn, rnd(*shape))
 
 
-@needs_torch
 @pytest.mark.parametrize('name,fn,shape', GATHER_OPS, ids=[g[0] for g in GATHER_OPS])
 def test_gather_scatter_parity(name, fn, shape):
     assert_parity(fn, rnd(*shape))
@@ -217,7 +215,6 @@ def test_index_read_gradcheck(name, fn):
     gradcheck_op(fn, rnd(2, 3, 4))
 
 
-@needs_torch
 @pytest.mark.parametrize('name,fn', READ_KEYS, ids=[k[0] for k in READ_KEYS])
 def test_index_read_parity(name, fn):
     assert_parity(fn, rnd(2, 3, 4))
@@ -257,7 +254,6 @@ def test_index_write_gradcheck(name, fn, shape):
     gradcheck_op(_write_fn(fn), rnd(*shape), rnd(*shape))
 
 
-@needs_torch
 @pytest.mark.parametrize('name,fn,shape', WRITE_KEYS, ids=[k[0] for k in WRITE_KEYS])
 def test_index_write_parity(name, fn, shape):
     assert_parity(_write_fn(fn), rnd(*shape), rnd(*shape))
