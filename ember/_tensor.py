@@ -28,13 +28,23 @@ class Size(tuple):
 
 
 def _wrap(data, device):
-    """The fast constructor every op uses: no checks, no copies."""
+    """The constructor every op uses: no copies, and one check, for the invariant that a Tensor always holds an
+    ndarray of its device (NumPy ufuncs on 0-d arrays return scalars, which in-place methods cannot write into)."""
+    if type(data) is not _ndarray:
+        data = _as_device_array(data, device)
     t = _new(Tensor)
     t._data, t._device, t._rg, t.grad, t.grad_fn, t._out, t._vc, t._hooks = data, device, False, None, None, 0, None, None
     return t
 
 
 _new = object.__new__
+_ndarray = cpu.xp.ndarray
+
+
+def _as_device_array(data, device):
+    """``data`` as an ndarray of ``device``'s array module (a CuPy array stays as it is; scalars become 0-d)."""
+    xp = device.xp
+    return data if type(data) is xp.ndarray else xp.asarray(data)
 
 
 class Tensor:

@@ -411,3 +411,70 @@ def test_legacy_typed_constructors():
     assert a.dtype is ember.float32 and a.tolist() == [1.0, 2.0]
     assert b.dtype is ember.int64 and b.shape == (2, 3)
     assert isinstance(a, ember.FloatTensor) and not isinstance(b, ember.FloatTensor)
+
+
+# ---- the ndarray invariant: every Tensor holds an ndarray of its device, 0-dim results included -------------------
+
+ZERO_DIM_RESULTS = {
+    'mul': lambda T: T.tensor(2.0) * T.tensor(3.0), 'add': lambda T: T.tensor(2.0) + T.tensor(3.0),
+    'neg': lambda T: -T.tensor(2.0), 'exp': lambda T: T.tensor(0.5).exp(), 'relu': lambda T: T.tensor(2.0).relu(),
+    'pow2': lambda T: T.tensor(2.0) ** 2, 'std': lambda T: T.tensor([1.0, 2.0, 4.0]).std(),
+    'lt': lambda T: T.tensor(2.0) < T.tensor(3.0), 'eq': lambda T: T.tensor(2) == T.tensor(2),
+    'int_add': lambda T: T.tensor(2) + T.tensor(3), 'sum': lambda T: T.tensor([1.0, 2.0]).sum(),
+}
+ZERO_DIM_INPLACE = {
+    'zero_': lambda t, T: t.zero_(), 'fill_': lambda t, T: t.fill_(5), 'add_': lambda t, T: t.add_(1),
+    'sub_': lambda t, T: t.sub_(1), 'mul_': lambda t, T: t.mul_(2), 'div_': lambda t, T: t.div_(2),
+    'pow_': lambda t, T: t.pow_(2), 'iadd': lambda t, T: t.__iadd__(1), 'imul': lambda t, T: t.__imul__(3),
+    'copy_': lambda t, T: t.copy_(T.tensor(7.0)), 'clamp_': lambda t, T: t.clamp_(0, 1), 'neg_': lambda t, T: t.neg_(),
+    'exp_': lambda t, T: t.exp_(), 'abs_': lambda t, T: t.abs_(), 'sqrt_': lambda t, T: t.sqrt_(),
+    'setitem': lambda t, T: t.__setitem__(..., 9),
+}
+
+
+@pytest.mark.parametrize('make', ZERO_DIM_RESULTS.values(), ids=list(ZERO_DIM_RESULTS))
+def test_zero_dim_results_hold_arrays(make):
+    t = make(ember)
+    assert type(t._data) is np.ndarray and t._data.shape == ()
+
+
+@needs_torch
+@pytest.mark.parametrize('op', ZERO_DIM_INPLACE.values(), ids=list(ZERO_DIM_INPLACE))
+@pytest.mark.parametrize('make', ZERO_DIM_RESULTS.values(), ids=list(ZERO_DIM_RESULTS))
+def test_inplace_methods_on_zero_dim_results(make, op):
+    def run(T):
+        t = make(T)
+        try:
+            r = op(t, T)
+        except Exception as e:
+            return type(e)
+        assert r is t or r is None  # (__setitem__ returns None)
+        return str(t.dtype).split('.')[-1], t.shape, t.item()
+    e, t = run(ember), run(torch)
+    if isinstance(e, tuple) and isinstance(t, tuple):
+        assert e[:2] == (t[0], tuple(t[1]))
+        np.testing.assert_allclose(e[2], t[2], rtol=1e-6, equal_nan=True)
+    else:
+        assert e == t
+
+
+def test_zero_dim_grad_zero_():
+    x = ember.tensor(2.0, requires_grad=True)
+    (x * 3).backward()
+    x.grad.zero_()
+    assert x.grad.item() == 0.0
+    (x * 3).backward()
+    assert x.grad.item() == 3.0
+
+
+@needs_torch
+def test_zero_grad_keep_on_zero_dim_parameter_matches_torch():
+    def train(T):
+        p = T.nn.Parameter(T.tensor(1.0))
+        opt = T.optim.SGD([p], lr=0.1)
+        for _ in range(3):
+            opt.zero_grad(set_to_none=False)
+            (p * 2).backward()
+            opt.step()
+        return p.item()
+    assert train(ember) == pytest.approx(train(torch)) == pytest.approx(0.4)

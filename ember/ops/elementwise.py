@@ -16,6 +16,12 @@ def _zero_grad(g):
     return g * 0
 
 
+def _no_bool(a, kernel):
+    """PyTorch has no bool kernel for some math (abs, floor, ...): the same NotImplementedError, naming it."""
+    if a._data.dtype.kind == 'b':
+        raise NotImplementedError(f'"{kernel}" not implemented for \'Bool\'')
+
+
 # ---- arithmetic ---------------------------------------------------------------------------------------------
 
 @broadcasting
@@ -296,10 +302,11 @@ def reciprocal(a):
 
 
 def square(a):
-    return mul(a, a)
+    return pow(a, 2) if a._data.dtype.kind == 'b' else mul(a, a)
 
 
 def abs(a):
+    _no_bool(a, 'abs_cpu')
     return record(a._device.xp.abs(a._data), a._device, (a,), 'AbsBackward0', (lambda g: g * sign(a),), (a,))
 
 
@@ -342,22 +349,36 @@ def atan(a):
 
 
 def sign(a):
+    if a._data.dtype.kind == 'b':
+        return _wrap(a._data.copy(), a._device)
     return record(a._device.xp.sign(a._data), a._device, (a,), 'SignBackward0', (_zero_grad,))
 
 
 def floor(a):
+    _no_bool(a, 'floor_vml_cpu')
+    if a._data.dtype.kind in 'iu':
+        return _wrap(a._data.copy(), a._device)
     return record(a._device.xp.floor(a._data), a._device, (a,), 'FloorBackward0', (_zero_grad,))
 
 
 def ceil(a):
+    _no_bool(a, 'ceil_vml_cpu')
+    if a._data.dtype.kind in 'iu':
+        return _wrap(a._data.copy(), a._device)
     return record(a._device.xp.ceil(a._data), a._device, (a,), 'CeilBackward0', (_zero_grad,))
 
 
 def trunc(a):
+    _no_bool(a, 'trunc_vml_cpu')
+    if a._data.dtype.kind in 'iu':
+        return _wrap(a._data.copy(), a._device)
     return record(a._device.xp.trunc(a._data), a._device, (a,), 'TruncBackward0', (_zero_grad,))
 
 
 def round(a, decimals=0):
+    _no_bool(a, 'round_vml_cpu')
+    if a._data.dtype.kind in 'iu' and not decimals:
+        return _wrap(a._data.copy(), a._device)
     return record(a._device.xp.round(a._data, decimals), a._device, (a,), 'RoundBackward0', (_zero_grad,))
 
 
@@ -373,6 +394,8 @@ def masked_grad(g, mask):
 
 
 def relu(a):
+    if a._data.dtype.kind == 'b':
+        raise RuntimeError('Boolean inputs not supported for relu')
     data = a._device.xp.maximum(a._data, 0)
     if fused(a._device):
         return record(data, a._device, (a,), 'ReluBackward0', (lambda g: _relu_grad_fused(g, data),))
@@ -394,10 +417,12 @@ def clamp(a, min=None, max=None):
     if isinstance(min, Tensor) or isinstance(max, Tensor):
         return _clamp_tensors(a, min, max)
     xp = a._device.xp
+    for bound in (min, max):  # the result takes PyTorch's promotion of the tensor with the scalar bounds
+        if bound is not None:
+            if a._data.dtype.kind == 'b' and isinstance(bound, builtins.bool):
+                raise NotImplementedError('"clamp_scalar_cpu" not implemented for \'Bool\'')
+            a = coerce_pair(a, bound, 'clamp')[0]
     x = a._data
-    if a._data.dtype.kind in 'iub' and (isinstance(min, float) or isinstance(max, float)):
-        a = _floating(a)
-        x = a._data
     data = xp.clip(x, min, max)
     if data.dtype != x.dtype:
         data = data.astype(x.dtype)
