@@ -85,7 +85,7 @@ def format_tensor(t):
     if arr.size == 0 and arr.ndim != 1:
         extras.append(f'size={tuple(arr.shape)}')
     if default.get(arr.dtype.kind) != arr.dtype or (arr.size == 0 and arr.dtype.kind != 'f'):
-        extras.append(f'dtype=ember.{t.dtype.name}')
+        extras.append(f'dtype={t.dtype!r}')
     if t.grad_fn is not None:
         extras.append(f'grad_fn=<{t.grad_fn._name}>')
     elif t._rg:
