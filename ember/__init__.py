@@ -175,6 +175,10 @@ def get_float32_matmul_precision():
     return _backends_cuda._precision[0]
 
 
+from ._keywords import install as _install_keywords  # noqa: E402
+_install_keywords(globals())  # PyTorch's keyword names and out= on the functions above
+
+
 def __getattr__(name):
     # scripts run through `ember run` see this for torch.X: say plainly that ember lacks it
     if name.startswith('__'):

@@ -16,7 +16,7 @@ class dtype:
         self._category = category  # 0 bool, 1 integer, 2 floating: the order PyTorch promotes in
 
     def __repr__(self):
-        return f'ember.{self.name}'
+        return f'torch.{self.name}'  # one printed text under any import name: see README
 
     def __reduce__(self):
         return (_by_name, (self.name,))
@@ -47,7 +47,7 @@ _FROM_NP = {d.np: d for d in ALL}
 _BY_NAME = {d.name: d for d in ALL}
 
 
-# the legacy tensor-type names x.type() reports and accepts ('ember.FloatTensor')
+# the legacy tensor-type names x.type() reports and accepts ('torch.FloatTensor')
 _LEGACY_NAMES = {'float16': 'HalfTensor', 'float32': 'FloatTensor', 'float64': 'DoubleTensor', 'int8': 'CharTensor',
                  'int16': 'ShortTensor', 'int32': 'IntTensor', 'int64': 'LongTensor', 'uint8': 'ByteTensor',
                  'bool': 'BoolTensor'}

@@ -1,5 +1,6 @@
 """Tensor repr in PyTorch's style: tensor([[1., 2.]], requires_grad=True), with set_printoptions."""
 import builtins
+from collections import namedtuple
 
 import numpy as _np
 
@@ -85,9 +86,17 @@ def format_tensor(t):
     if arr.size == 0 and arr.ndim != 1:
         extras.append(f'size={tuple(arr.shape)}')
     if default.get(arr.dtype.kind) != arr.dtype or (arr.size == 0 and arr.dtype.kind != 'f'):
-        extras.append(f'dtype=ember.{t.dtype.name}')
+        extras.append(f'dtype={t.dtype!r}')
     if t.grad_fn is not None:
         extras.append(f'grad_fn=<{t.grad_fn._name}>')
     elif t._rg:
         extras.append('requires_grad=True')
     return prefix + body + ''.join(', ' + e for e in extras) + ')'
+
+
+def return_type(name, fields):
+    """A named tuple printed as PyTorch prints its ``torch.return_types`` results (max, sort, topk, ...)."""
+    def __repr__(self):
+        body = ',\n'.join(f'{f}={v!r}' for f, v in zip(self._fields, self))
+        return f'torch.return_types.{name}(\n{body})'
+    return type(name, (namedtuple(name, fields),), {'__slots__': (), '__repr__': __repr__})

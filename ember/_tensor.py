@@ -11,7 +11,7 @@ class Size(tuple):
     __slots__ = ()
 
     def __repr__(self):
-        return f'ember.Size([{", ".join(map(str, self))}])'
+        return f'torch.Size([{", ".join(map(str, self))}])'
 
     def numel(self):
         n = 1
@@ -357,7 +357,7 @@ class Tensor:
     def type(self, dtype=None, non_blocking=False):
         from ._dtype import _LEGACY_NAMES
         if dtype is None:
-            return f'ember.{_LEGACY_NAMES[self.dtype.name]}'
+            return f'torch.{_LEGACY_NAMES[self.dtype.name]}'
         return self.to(dtype)
 
     def cpu(self, memory_format=None):

@@ -263,7 +263,7 @@ class SparseTensor(Tensor):
     def type(self, dtype=None, non_blocking=False):
         if dtype is None:
             from ._dtype import _LEGACY_NAMES
-            return f'ember.sparse.{_LEGACY_NAMES[self.dtype.name]}'
+            return f'torch.sparse.{_LEGACY_NAMES[self.dtype.name]}'
         return self.to(dtype)
 
     def clone(self, memory_format=None):

@@ -380,7 +380,7 @@ def test_named_parameters():
 def test_errors_match_pytorch():
     p = ember.randn(3, requires_grad=True)
     with pytest.raises(TypeError, match='params argument given to the optimizer should be an iterable of Tensors '
-                                        'or dicts, but got ember.FloatTensor'):
+                                        'or dicts, but got torch.FloatTensor'):
         eoptim.SGD(p, lr=0.1)
     with pytest.raises(ValueError, match='optimizer got an empty parameter list'):
         eoptim.SGD([], lr=0.1)

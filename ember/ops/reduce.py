@@ -1,13 +1,13 @@
 """Reductions over dims (int, tuple or all) with keepdim: sums, means, extrema, statistics, softmax family, scans."""
 import builtins
 import math
-from collections import namedtuple
 
 from .._dtype import to_dtype, get_default_dtype
 from ._util import Tensor, record, record_with_output, norm_dim, norm_dims, _wrap
 from .elementwise import masked_grad
+from .._printing import return_type
 
-values_indices = {name: namedtuple(name, ['values', 'indices']) for name in
+values_indices = {name: return_type(name, ('values', 'indices')) for name in
                   ('max', 'min', 'sort', 'topk', 'kthvalue', 'median', 'mode', 'cummax', 'cummin')}
 
 

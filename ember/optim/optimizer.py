@@ -121,8 +121,8 @@ def _value(x):
 
 def _typename(obj):
     if isinstance(obj, Tensor):
-        return {'float32': 'ember.FloatTensor', 'float64': 'ember.DoubleTensor', 'float16': 'ember.HalfTensor',
-                'int64': 'ember.LongTensor', 'int32': 'ember.IntTensor'}.get(obj.dtype.name, 'ember.Tensor')
+        return {'float32': 'torch.FloatTensor', 'float64': 'torch.DoubleTensor', 'float16': 'torch.HalfTensor',
+                'int64': 'torch.LongTensor', 'int32': 'torch.IntTensor'}.get(obj.dtype.name, 'torch.Tensor')
     return type(obj).__name__
 
 

@@ -67,7 +67,7 @@ _TYPENAMES = {'float32': 'FloatTensor', 'float64': 'DoubleTensor', 'float16': 'H
 
 def _typename(obj):
     if isinstance(obj, Tensor):
-        return 'ember.' + _TYPENAMES.get(obj.dtype.name, 'Tensor')
+        return 'torch.' + _TYPENAMES.get(obj.dtype.name, 'Tensor')
     t = type(obj)
     return t.__name__ if t.__module__ == 'builtins' else f'{t.__module__}.{t.__qualname__}'
 

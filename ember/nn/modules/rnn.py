@@ -28,7 +28,7 @@ def _dropout(x, p, training):
 
 
 def _dtype_name(t):
-    return f'ember.{t.dtype.name}'
+    return repr(t.dtype)
 
 
 def _reset_uniform(self):
