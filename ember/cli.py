@@ -7,44 +7,91 @@ class UsageError(Exception):
     """A bad command line (exit code 2)."""
 
 
+def _positive(kind):
+    def parse(text):
+        try:
+            v = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f'expected a {"number" if kind is float else "whole number"}, '
+                                             f'got {text!r}') from None
+        if not v > 0:
+            raise argparse.ArgumentTypeError(f'must be positive, got {text}')
+        return v
+    parse.__name__ = 'positive ' + kind.__name__
+    return parse
+
+
+TRAIN_EXAMPLES = """examples:
+  ember train                                   # MLP on the bundled digits -> runs/ember-train/version_N
+  ember train --model cnn --epochs 5 --scheduler cosine
+  ember train --model mynet.py --optimizer sgd --lr 0.1 --out runs/mynet
+  ember train --resume runs/mynet               # continue after Ctrl-C (same weights as an uninterrupted run)
+  ember train --resume runs/mynet --epochs 20   # train a finished run longer (scheduler none/exponential)
+"""
+
+MAIN_EXAMPLES = """examples:
+  ember train --epochs 5        ember tutorial --section 3        ember info
+  ember run train.py --lr 0.1   ember bench core                  ember viz --out graph.svg
+run `ember COMMAND --help` for a command's options.
+"""
+
+
 def _parser():
-    p = argparse.ArgumentParser(prog='ember', description='ember: PyTorch-style deep learning on NumPy/CuPy')
+    from . import __version__
+    fmt = argparse.RawDescriptionHelpFormatter
+    p = argparse.ArgumentParser(prog='ember', description='ember: PyTorch-style deep learning on NumPy/CuPy',
+                                epilog=MAIN_EXAMPLES, formatter_class=fmt)
+    p.add_argument('--version', action='version', version=f'ember {__version__}')
     sub = p.add_subparsers(dest='command', metavar='COMMAND')
 
-    t = sub.add_parser('train', help='train a model on a dataset and evaluate it')
-    t.add_argument('--model', default='mlp', help="mlp, cnn, or FILE.py[:NAME] defining an nn.Module class or a "
-                                                  "build_model(input_shape, num_classes) function")
-    t.add_argument('--data', default='digits', help='digits (bundled), mnist or fashion-mnist (from --data-dir)')
-    t.add_argument('--data-dir', default='data', help='folder holding the MNIST/FashionMNIST IDX files')
-    t.add_argument('--epochs', type=int, default=None, help='epochs in total (default 10; on --resume, the saved run\'s)')
-    t.add_argument('--batch-size', type=int, default=64)
-    t.add_argument('--lr', type=float, default=None, help='learning rate (default depends on the optimizer)')
-    t.add_argument('--optimizer', default='adam', help='sgd, adam, adamw, rmsprop or adagrad')
-    t.add_argument('--scheduler', default='none', help='none, step, cosine, exponential or onecycle')
-    t.add_argument('--device', default='cpu', help='cpu or cuda[:N]')
-    t.add_argument('--seed', type=int, default=0)
-    t.add_argument('--out', default='runs/ember-train', help='output folder for checkpoints, metrics and plots')
-    t.add_argument('--resume', default=None, metavar='DIR', help='continue the run saved in DIR')
-    t.add_argument('--limit', type=int, default=None, help='use at most this many training samples (quick runs)')
-    t.add_argument('--no-progress', action='store_true', help='no progress bars (plain log lines instead)')
+    t = sub.add_parser('train', help='train a model on a dataset and evaluate it', epilog=TRAIN_EXAMPLES,
+                       formatter_class=fmt, description='Train a model, writing a checkpoint after every epoch '
+                       '(and on Ctrl-C), metrics, curves and the best weights to a run folder.')
+    # defaults are None so that --resume can tell a flag given on the command line from the saved run's value
+    t.add_argument('--model', help="mlp, cnn, or FILE.py[:NAME] defining an nn.Module class or a "
+                                   "build_model(input_shape, num_classes) function; `import torch` works there "
+                                   "(default: mlp)")
+    t.add_argument('--data', help='digits (bundled), mnist or fashion-mnist (from --data-dir) (default: digits)')
+    t.add_argument('--data-dir', help='folder holding the MNIST/FashionMNIST IDX files (default: data)')
+    t.add_argument('--epochs', type=_positive(int), help='epochs in total (default: 10; on --resume, the saved '
+                                                        "run's)")
+    t.add_argument('--batch-size', type=_positive(int), help='(default: 64)')
+    t.add_argument('--lr', type=_positive(float), help='learning rate (default: sgd 0.05, adam/adamw 0.003, '
+                                                      'rmsprop 0.001, adagrad 0.05)')
+    t.add_argument('--optimizer', help='sgd, adam, adamw, rmsprop or adagrad (default: adam)')
+    t.add_argument('--scheduler', help='none, step, cosine, exponential or onecycle (default: none)')
+    t.add_argument('--device', help='cpu or cuda[:N] (default: cpu)')
+    t.add_argument('--seed', type=int, help='(default: 0)')
+    t.add_argument('--out', help='run folder for checkpoint, weights, metrics and plots; must not hold a run '
+                                 'already (default: the next runs/ember-train/version_N)')
+    t.add_argument('--resume', default=None, metavar='DIR', help='continue the run saved in DIR (flags that '
+                   'would change it, such as --lr or --optimizer, are refused)')
+    t.add_argument('--limit', type=_positive(int), help='use at most this many training samples (quick runs)')
+    t.add_argument('--no-progress', action='store_true', help='no progress line (it is shown only on a terminal)')
+    t.add_argument('--tensorboard', action='store_true', help='also log the metrics for TensorBoard to '
+                   'RUN/tensorboard (needs the tensorboard package: pip install "ember[tensorboard]")')
     t.add_argument('--distributed', action='store_true', help='train data-parallel over MPI')
-    t.add_argument('-n', '--nproc', type=int, default=2, help='processes for --distributed')
+    t.add_argument('-n', '--nproc', type=_positive(int), default=2, help='processes for --distributed (default: 2)')
+    p._subcommands = {'train': t}
 
     tu = sub.add_parser('tutorial', help='run the tutorial walk-through section by section')
+    p._subcommands['tutorial'] = tu
     tu.add_argument('--section', type=int, action='append', help='run only this section (1-6); repeatable')
 
-    sub.add_parser('info', help='versions, BLAS, optional packages and devices')
+    p._subcommands['info'] = sub.add_parser('info', help='versions, BLAS, optional packages and devices')
 
     b = sub.add_parser('bench', help='run benchmarks/ side by side with PyTorch')
     b.add_argument('names', nargs='*', help='benchmark names (core, nn, cnn, optim, lstm, distributed)')
     b.add_argument('--json', default=None, help='also write the table as JSON here')
     b.add_argument('--markdown', default=None, help='also write the table as Markdown here')
+    p._subcommands['bench'] = b
 
     v = sub.add_parser('viz', help="render the autograd graph of a model's loss (graphviz)")
     v.add_argument('--model', default='mlp')
     v.add_argument('--data', default='digits')
     v.add_argument('--data-dir', default='data')
     v.add_argument('--out', default='graph.svg', help='output file: .svg, .png, .pdf or .dot')
+    p._subcommands['viz'] = v
 
     r = sub.add_parser('run', help='run a script (optionally under MPI with -n)')
     r.add_argument('rest', nargs=argparse.REMAINDER)
@@ -57,7 +104,10 @@ def main(argv=None):
         return _run(argv[1:])
     parser = _parser()
     try:
-        args = parser.parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
+        if extra:  # reported by the command's own parser, so the usage shown is that command's
+            sub = parser._subcommands.get(args.command, parser)
+            sub.error(f"unrecognized arguments: {' '.join(extra)}")
     except SystemExit as e:
         return int(e.code or 0)
     if args.command is None:

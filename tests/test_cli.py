@@ -33,7 +33,7 @@ def test_train_writes_every_output(tmp_path, capsys):
     code, out = _train(tmp_path, 'run', '--epochs', '1')
     assert code == 0
     names = {p.name for p in out.iterdir()}
-    assert {'model.safetensors', 'train_state.safetensors', 'metrics.csv', 'metrics.json', 'curves.png',
+    assert {'checkpoint.safetensors', 'model.safetensors', 'best.safetensors', 'metrics.csv', 'metrics.json', 'curves.png',
             'command.txt', 'config.json'} <= names
     state = _weights(out)
     from ember.training import build_model
@@ -62,7 +62,89 @@ def test_resume_at_epoch_boundary_matches_uninterrupted(tmp_path):
     assert len(json.load(open(tmp_path / 'part' / 'metrics.json'))) == 2
 
 
-def test_ctrl_c_saves_checkpoint_and_resume_matches(tmp_path, monkeypatch):
+def _ember(*args, env=None, timeout=300, cwd=None):
+    """The real `ember` command in a subprocess (python -m ember is the same entry point)."""
+    e = dict(os.environ)
+    e.pop('EMBER_TRAIN_FAULT', None)
+    e.update(env or {})
+    return subprocess.run([sys.executable, '-m', 'ember', *args], capture_output=True, text=True, timeout=timeout,
+                          env=e, cwd=cwd)
+
+
+def _sub_train(tmp_path, name, *extra, fault=None):
+    out = tmp_path / name
+    res = _ember('train', '--out', str(out), *QUICK, *extra, env={'EMBER_TRAIN_FAULT': fault} if fault else None)
+    return res, out
+
+
+def _resume(out, *extra):
+    return _ember('train', '--resume', str(out), '--no-progress', *extra)
+
+
+def _same_files(a, b):
+    """Bit-for-bit equal final weights, and the same training losses and learning rates per epoch."""
+    assert (a / 'model.safetensors').read_bytes() == (b / 'model.safetensors').read_bytes()
+    ma, mb = json.load(open(a / 'metrics.json')), json.load(open(b / 'metrics.json'))
+    keys = ('epoch', 'train_loss', 'val_loss', 'val_accuracy', 'lr')
+    assert [{k: m[k] for k in keys} for m in ma] == [{k: m[k] for k in keys} for m in mb]
+    ca, cb = ember.load(str(a / 'checkpoint.safetensors')), ember.load(str(b / 'checkpoint.safetensors'))
+    for k, v in ca['optimizer']['state'].items():
+        for name, t in v.items():
+            assert ember.equal(ember.as_tensor(t), ember.as_tensor(cb['optimizer']['state'][k][name])), (k, name)
+
+
+def test_sigint_right_after_step_resumes_without_repeating_the_batch(tmp_path):
+    straight, ref = _sub_train(tmp_path, 'straight', '--epochs', '2')
+    assert straight.returncode == 0, straight.stderr
+    # a real SIGINT delivered right after optimizer.step() of batch 2 (0-based) in the second epoch
+    res, out = _sub_train(tmp_path, 'cut', '--epochs', '2', fault='sigint@after_step:1:2')
+    assert res.returncode == 130, res.stderr
+    assert 'checkpoint saved' in res.stderr
+    state = ember.load(str(out / 'checkpoint.safetensors'))
+    assert (state['epoch'], state['batch']) == (1, 3)  # batch 2 is applied and recorded as done
+    again = _resume(out)
+    assert again.returncode == 0, again.stderr
+    _same_files(ref, out)
+
+
+def test_sigint_during_validation_with_step_scheduler(tmp_path):
+    extra = ('--epochs', '4', '--scheduler', 'step', '--optimizer', 'sgd')
+    straight, ref = _sub_train(tmp_path, 'straight', *extra)
+    assert straight.returncode == 0, straight.stderr
+    res, out = _sub_train(tmp_path, 'cut', *extra, fault='sigint@validate:1')
+    assert res.returncode == 130, res.stderr
+    again = _resume(out)
+    assert again.returncode == 0, again.stderr
+    assert 'train_loss 0.0000' not in again.stdout and ' 0 samples/s' not in again.stdout
+    assert [m['epoch'] for m in json.load(open(out / 'metrics.json'))] == [1, 2, 3, 4]
+    _same_files(ref, out)  # includes the learning rate of every epoch: the scheduler stepped once per epoch
+
+
+def test_sigint_during_end_of_epoch_checkpoint(tmp_path):
+    extra = ('--epochs', '3', '--scheduler', 'step')
+    straight, ref = _sub_train(tmp_path, 'straight', *extra)
+    res, out = _sub_train(tmp_path, 'cut', *extra, fault='sigint@before_checkpoint:2')
+    assert res.returncode == 130, res.stderr
+    assert ember.load(str(out / 'checkpoint.safetensors'))['epoch'] == 2
+    again = _resume(out)
+    assert again.returncode == 0, again.stderr
+    assert [m['epoch'] for m in json.load(open(out / 'metrics.json'))] == [1, 2, 3]
+    _same_files(ref, out)
+
+
+@pytest.mark.parametrize('point', ['before_checkpoint', 'after_checkpoint'])
+def test_sigkill_around_the_checkpoint_write(tmp_path, point):
+    straight, ref = _sub_train(tmp_path, 'straight', '--epochs', '3')
+    res, out = _sub_train(tmp_path, 'killed', '--epochs', '3', fault=f'kill@{point}:2')
+    assert res.returncode == 137
+    again = _resume(out)
+    assert again.returncode == 0, again.stderr
+    _same_files(ref, out)
+
+
+def test_interrupt_inside_the_update_is_not_saved(tmp_path, monkeypatch, capsys):
+    """A KeyboardInterrupt that lands inside optimizer.step() (a second Ctrl-C) cannot be saved consistently:
+    the last checkpoint (end of epoch 1) stays, and resuming from it ends with the uninterrupted weights."""
     assert _train(tmp_path, 'straight', '--epochs', '2')[0] == 0
     real_step = ember.optim.Adam.step
     calls = {'n': 0}
@@ -75,10 +157,25 @@ def test_ctrl_c_saves_checkpoint_and_resume_matches(tmp_path, monkeypatch):
     monkeypatch.setattr(ember.optim.Adam, 'step', interrupting_step)
     code, out = _train(tmp_path, 'interrupted', '--epochs', '2')
     assert code == 130
-    state = ember.load(str(out / 'train_state.safetensors'))
-    assert (state['epoch'], state['batch']) == (1, 2)
+    assert 'not saved' in capsys.readouterr().err
+    state = ember.load(str(out / 'checkpoint.safetensors'))
+    assert (state['epoch'], state['batch']) == (1, 0)
     monkeypatch.setattr(ember.optim.Adam, 'step', real_step)
     assert cli.main(['train', '--resume', str(out), '--no-progress']) == 0
+    assert _same(_weights(tmp_path / 'straight'), _weights(out))
+
+
+def test_checkpoint_is_one_file_and_legacy_two_file_checkpoints_resume(tmp_path):
+    assert _train(tmp_path, 'straight', '--epochs', '2')[0] == 0
+    code, out = _train(tmp_path, 'old', '--epochs', '1')
+    ck = ember.load(str(out / 'checkpoint.safetensors'))
+    assert ck['format'] == 'ember-train-checkpoint/1' and ck['epoch'] == 1
+    # rewrite it in the layout of earlier versions: weights and train state in two files
+    ember.save(ck['model'], str(out / 'model.safetensors'))
+    ember.save({'optimizer': ck['optimizer'], 'scheduler': None, 'epoch': 1, 'batch': 0, 'metrics': ck['metrics']},
+               str(out / 'train_state.safetensors'))
+    os.unlink(out / 'checkpoint.safetensors')
+    assert cli.main(['train', '--resume', str(out), '--epochs', '2', '--no-progress']) == 0
     assert _same(_weights(tmp_path / 'straight'), _weights(out))
 
 
@@ -123,7 +220,7 @@ def test_unknown_names_list_valid_ones(tmp_path, capsys, args, needle):
 def test_bad_resume_folder(tmp_path, capsys):
     assert cli.main(['train', '--resume', str(tmp_path / 'nope')]) == 2
     err = capsys.readouterr().err
-    assert 'model.safetensors' in err and 'train_state.safetensors' in err
+    assert 'checkpoint.safetensors' in err and 'no such folder' in err
 
 
 def test_missing_mnist_says_which_files(tmp_path, capsys):
