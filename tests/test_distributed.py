@@ -114,6 +114,21 @@ def test_rank_that_skips_a_collective_times_out():
 
 
 @needs_mpi
+def test_different_collectives_raise_on_every_rank_naming_each_call():
+    # all_reduce vs broadcast / barrier / reduce, object collectives, async, DDP's construction: each rank gets a
+    # RuntimeError naming every rank's call and shape (not a hang), and the group works afterwards
+    rc, out = ember_run(2, 'mismatch.py', timeout=60)
+    _ok(rc, out, 2, 'mismatch')
+    assert out.count(' caught ') == 2 * 7, out
+
+
+@needs_mpi
+def test_distributed_checks_off_still_runs_collectives(monkeypatch):
+    monkeypatch.setenv('EMBER_DISTRIBUTED_CHECKS', '0')
+    _ok(*ember_run(2, 'mismatch.py', 'off', timeout=60), 2, 'checks off')
+
+
+@needs_mpi
 def test_ember_run_sys_exit_and_failure_before_init_abort_all():
     rc, out = ember_run(2, 'failures.py', 'exit', timeout=60)
     assert rc == 3 and 'rank 1 failed with SystemExit(3)' in out, out
@@ -161,6 +176,23 @@ def test_single_process_group_is_identity(world1):
         dist.init_process_group()
     with pytest.raises(TypeError, match='ember Tensor'):
         dist.all_reduce(np.ones(2))
+
+
+def test_gather_and_scatter_check_their_lists_alike(world1):
+    t = ember.ones(2, 3)
+    for fn, arg in ((dist.gather, 'gather_list'), (dist.scatter, 'scatter_list')):
+        name = fn.__name__
+        with pytest.raises(RuntimeError, match=rf'{name}\(\): {arg} has 2 tensors; it needs one per rank \(1\)'):
+            fn(t, [ember.zeros(6), ember.zeros(6)])
+        with pytest.raises(RuntimeError, match=rf'{name}: {arg}\[0\] is \[5\] but tensor is \[2, 3\]'):
+            fn(t, [ember.zeros(5)])
+        with pytest.raises(RuntimeError, match='same dtype'):
+            fn(t, [ember.zeros(6, dtype=ember.int64)])
+        with pytest.raises(TypeError, match='must be a list of tensors'):
+            fn(t, ember.zeros(6))
+        out = [ember.zeros(3, 2)]
+        fn(ember.arange(6.).reshape(2, 3), out) if name == 'gather' else fn(out[0], [ember.arange(6.)])
+        np.testing.assert_array_equal(out[0].numpy().ravel(), np.arange(6.))
 
 
 def test_not_initialized_and_bad_arguments():

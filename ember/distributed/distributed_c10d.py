@@ -593,10 +593,18 @@ def _desc(row):
     return f'{_DTYPE_NAMES.get(int(row[2]), "dtype#" + str(row[2]))} [{shape}]'
 
 
+def _call(row):
+    """'all_reduce(float32 [4, 3])' or 'barrier()': the call a rank made, from its row of gathered metadata."""
+    name = _NAMES.get(int(row[0]), f'collective #{int(row[0])}')
+    return f'{name}({_desc(row) if row[1] >= 0 else ""})'
+
+
 # fixed numbers (the same in every process) for the collectives the check names
 _CODES = {name: i + 1 for i, name in enumerate((
     'barrier', 'all_reduce', 'broadcast', 'reduce', 'all_gather', 'all_gather_into_tensor', 'gather', 'scatter',
-    'reduce_scatter', 'reduce_scatter_tensor', 'all_to_all', 'all_to_all_single'))}
+    'reduce_scatter', 'reduce_scatter_tensor', 'all_to_all', 'all_to_all_single', 'broadcast_object_list',
+    'all_gather_object', 'gather_object', 'scatter_object_list', 'DistributedDataParallel'))}
+_NAMES = {v: k for k, v in _CODES.items()}
 for _name in ('float16', 'float32', 'float64', 'int8', 'int16', 'int32', 'int64', 'uint8', 'bool', 'complex64',
               'complex128', 'uint16', 'uint32', 'uint64'):
     _dtype_code(_np.dtype(_name))
@@ -624,14 +632,17 @@ def _verify(pg, name, t, arg=-1, match='numel'):
     _begin(name)
     try:
         pg._comm.allgather(row, rows)
+    except Exception as e:  # matched with a call that skipped the check (checks off on some rank, or p2p)
+        last = (str(e).strip().splitlines() or [''])[-1]
+        raise RuntimeError(f'ember.distributed.{name}: the per-call check failed ({type(e).__name__}: {last}); the '
+                           f'ranks probably called different collectives, or EMBER_DISTRIBUTED_CHECKS differs between '
+                           f'them') from None
     finally:
         _end()
     if (rows == row).all():  # the common case: every rank made the same call
         return rows
-    names = {v: k for k, v in _CODES.items()}
     if (rows[:, 0] != code).any():
-        calls = ', '.join(f'rank {pg._ranks[i]}: {names.get(int(c), "collective #" + str(c))}'
-                          for i, c in enumerate(rows[:, 0]))
+        calls = ', '.join(f'rank {pg._ranks[i]}: {_call(r)}' for i, r in enumerate(rows))
         raise RuntimeError(f'ember.distributed: the ranks of a group called different collectives ({calls}); '
                            f'every rank must make the same collective calls in the same order')
     if t is not None and match is not None:
@@ -666,6 +677,20 @@ def _tensors(ts, name, arg, n=None, like=None):
     if n is not None and len(ts) != n:
         raise RuntimeError(f'ember.distributed.{name}(): {arg} has {len(ts)} tensors; it needs one per rank ({n})')
     return ts
+
+
+def _root_list(ts, name, arg, tensor, n, mine, role):
+    """Check gather's / scatter's list: on the root (``mine``) one tensor per rank, each of ``tensor``'s dtype and
+    element count; elsewhere none."""
+    if not mine:
+        if ts:
+            raise ValueError(f'ember.distributed.{name}: {arg} must be given on the {role} rank only')
+        return
+    _tensors(ts, name, arg, n, like=tensor)
+    for i, t in enumerate(ts):
+        if t._data.size != tensor._data.size:
+            raise RuntimeError(f'ember.distributed.{name}: {arg}[{i}] is {list(t.shape)} but tensor is '
+                               f'{list(tensor.shape)}; they must have the same number of elements')
 
 
 # ---- buffers -------------------------------------------------------------------------------------------------------
@@ -860,14 +885,7 @@ def gather(tensor, gather_list=None, dst=None, group=None, async_op=False, group
     root = _root(pg, dst, group_dst, 'gather')
     n = pg.size()
     mine = pg.rank() == root
-    if mine:
-        _tensors(gather_list, 'gather', 'gather_list', n, like=tensor)
-        for i, t in enumerate(gather_list):
-            if t._data.size != tensor._data.size:
-                raise RuntimeError(f'ember.distributed.gather: gather_list[{i}] is {list(t.shape)} but tensor is '
-                                   f'{list(tensor.shape)}; they must have the same number of elements')
-    elif gather_list:
-        raise ValueError('ember.distributed.gather: gather_list must be given on the destination rank only')
+    _root_list(gather_list, 'gather', 'gather_list', tensor, n, mine, 'destination')
     be, direct = pg._for(tensor)
     _verify(pg, 'gather', tensor, root)
     send = _src(tensor, direct).reshape(-1)
@@ -886,14 +904,7 @@ def scatter(tensor, scatter_list=None, src=None, group=None, async_op=False, gro
     n = pg.size()
     mine = pg.rank() == root
     be, direct = pg._for(tensor)
-    if mine:
-        _tensors(scatter_list, 'scatter', 'scatter_list', n, like=tensor)
-        for i, t in enumerate(scatter_list):
-            if t._data.size != tensor._data.size:
-                raise RuntimeError(f'ember.distributed.scatter: scatter_list[{i}] is {list(t.shape)} but tensor '
-                                   f'is {list(tensor.shape)}; they must have the same number of elements')
-    elif scatter_list:
-        raise ValueError('ember.distributed.scatter: scatter_list must be given on the source rank only')
+    _root_list(scatter_list, 'scatter', 'scatter_list', tensor, n, mine, 'source')
     _verify(pg, 'scatter', tensor, root)
     send = _concat(scatter_list, direct) if mine else None
     buf, back = _stage(tensor, direct)
@@ -1120,6 +1131,7 @@ def broadcast_object_list(object_list, src=None, group=None, device=None, group_
     if pg is None:
         return None
     root = _root(pg, src, group_src, 'broadcast_object_list')
+    _verify(pg, 'broadcast_object_list', None, root)
     _begin('broadcast_object_list')
     try:
         got = pg._comm.bcast_obj(list(object_list) if pg.rank() == root else None, root)
@@ -1132,6 +1144,7 @@ def all_gather_object(object_list, obj, group=None):
     pg = _group(group)
     if pg is None:
         return None
+    _verify(pg, 'all_gather_object', None)
     _begin('all_gather_object')
     try:
         got = pg._comm.allgather_obj(obj)
@@ -1147,6 +1160,7 @@ def gather_object(obj, object_gather_list=None, dst=None, group=None, group_dst=
     if pg is None:
         return None
     root = _root(pg, dst, group_dst, 'gather_object')
+    _verify(pg, 'gather_object', None, root)
     _begin('gather_object')
     try:
         got = pg._comm.gather_obj(obj, root)
@@ -1166,6 +1180,7 @@ def scatter_object_list(scatter_object_output_list, scatter_object_input_list=No
     root = _root(pg, src, group_src, 'scatter_object_list')
     if pg.rank() == root and (scatter_object_input_list is None or len(scatter_object_input_list) != pg.size()):
         raise ValueError(f'scatter_object_list: the source rank needs a list of {pg.size()} objects')
+    _verify(pg, 'scatter_object_list', None, root)
     _begin('scatter_object_list')
     try:
         got = pg._comm.scatter_obj(list(scatter_object_input_list) if pg.rank() == root else None, root)

@@ -85,6 +85,7 @@ class DistributedDataParallel(Module):
         if pg is None:
             raise RuntimeError('DistributedDataParallel: this rank is not a member of the given process group')
         self.process_group = process_group if process_group is not None else dist.GroupMember.WORLD
+        c10d._verify(pg, 'DistributedDataParallel', None)  # dup below is collective: a mismatch must not hang
         # a communicator of our own, so gradient traffic never interleaves with the user's collectives
         self._pg = c10d.ProcessGroup(pg._comm.dup(), pg._ranks, pg._backend, pg._want_nccl)
         self.world_size = pg.size()
