@@ -534,7 +534,7 @@ def test_large_and_small_parameters_mixed():
 @pytest.mark.parametrize('threads', [1, 3])
 def test_threaded_updates(monkeypatch, threads):
     """Updates split over worker threads give PyTorch's results (each thread has its own scratch memory)."""
-    from ember.optim import optimizer as eopt
+    from ember.optim import _threads as eopt
     monkeypatch.setattr(eopt, '_PARALLEL_MIN', 0)
     before = eopt.get_num_threads()
     eopt.set_num_threads(threads)

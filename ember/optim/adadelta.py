@@ -1,5 +1,6 @@
 """Adadelta: step sizes from running averages of squared gradients and squared updates."""
-from .optimizer import _ElementwiseOptimizer, _prep_grad, _value, _check, _check_lr, _check_unsupported
+from ._engine import _ElementwiseOptimizer, _prep_grad
+from .optimizer import _value, _check, _check_lr, _check_unsupported
 
 __all__ = ['Adadelta']
 

@@ -1,5 +1,6 @@
 """Adagrad: per-element learning rates from the running sum of squared gradients."""
-from .optimizer import (_ElementwiseOptimizer, _prep_grad, _value, _check, _check_lr, _check_unsupported,
+from ._engine import _ElementwiseOptimizer, _prep_grad
+from .optimizer import (_value, _check, _check_lr, _check_unsupported,
                         _scalar_tensor)
 from .._tensor import _wrap
 

@@ -1,5 +1,6 @@
 """Adamax: Adam with the infinity norm in place of the second moment."""
-from .optimizer import (_ElementwiseOptimizer, _prep_grad, _value, _check, _check_lr, _check_betas,
+from ._engine import _ElementwiseOptimizer, _prep_grad
+from .optimizer import (_value, _check, _check_lr, _check_betas,
                         _check_unsupported)
 
 __all__ = ['Adamax']

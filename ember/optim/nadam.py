@@ -1,5 +1,6 @@
 """NAdam: Adam with Nesterov momentum and a momentum-decay schedule (Dozat)."""
-from .optimizer import (_ElementwiseOptimizer, _prep_grad, _value, _check, _check_lr, _check_betas,
+from ._engine import _ElementwiseOptimizer, _prep_grad
+from .optimizer import (_value, _check, _check_lr, _check_betas,
                         _check_unsupported, _scalar_dtype)
 
 __all__ = ['NAdam']

@@ -1,7 +1,8 @@
 """RAdam: Adam with the variance of the adaptive learning rate rectified (Liu et al.)."""
 import math
 
-from .optimizer import (_ElementwiseOptimizer, _prep_grad, _value, _check, _check_lr, _check_betas,
+from ._engine import _ElementwiseOptimizer, _prep_grad
+from .optimizer import (_value, _check, _check_lr, _check_betas,
                         _check_unsupported)
 
 __all__ = ['RAdam']

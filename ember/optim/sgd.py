@@ -1,5 +1,6 @@
 """SGD: stochastic gradient descent with optional momentum, dampening, Nesterov momentum and weight decay."""
-from .optimizer import _ElementwiseOptimizer, _prep_grad, _value, _check, _check_lr, _check_unsupported
+from ._engine import _ElementwiseOptimizer, _prep_grad
+from .optimizer import _value, _check, _check_lr, _check_unsupported
 
 __all__ = ['SGD']
 
