@@ -180,7 +180,6 @@ KNOWN_FAILING = {
     'index_put': 'raises: grad raises RuntimeError: a leaf Variable that requires grad is being used in an in-place operation (index_put_).',
     'unique_consecutive': 'missing: no ember function or Tensor method',
     'put': 'missing: no ember function or Tensor method',
-    'scatter': "raises: grad raises TypeError: 'numpy.float64' object does not support item assignment",
     'bfloat16': "raises: raises AttributeError: 'Tensor' object has no attribute 'bfloat16'",
     'cdouble': 'missing: no ember function or Tensor method',
     'cfloat': 'missing: no ember function or Tensor method',
