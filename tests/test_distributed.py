@@ -236,7 +236,7 @@ def test_ddp_single_process(world1):
 
 
 def test_post_accumulate_grad_hook_and_queue_callback():
-    from ember.autograd.graph import queue_callback
+    from ember.autograd.engine import queue_callback
     w = ember.ones(3, requires_grad=True)
     seen = []
     w.register_post_accumulate_grad_hook(lambda t: seen.append(t.grad.numpy().copy()))

@@ -1,6 +1,7 @@
 """Reverse-mode autograd: backward(), grad(), custom Functions, gradcheck and anomaly detection."""
 from .grad_mode import no_grad, enable_grad, set_grad_enabled, inference_mode, is_grad_enabled, _State
-from .graph import Node, run_backward
+from .graph import Node
+from .engine import run_backward
 from .function import Function, FunctionCtx, once_differentiable
 from .gradcheck import gradcheck, gradgradcheck, GradcheckError
 from .anomaly import detect_anomaly, set_detect_anomaly, is_anomaly_enabled

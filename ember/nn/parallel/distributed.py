@@ -230,9 +230,9 @@ class DistributedDataParallel(Module):
 
     # ---- backward -------------------------------------------------------------------------------------------------
     def _begin_backward(self):
-        from ...autograd import graph
+        from ...autograd import engine
         self._started = True
-        graph._callbacks[0].append(self._finalize)  # the outermost pass: a nested one (checkpointing) ends early
+        engine._callbacks[0].append(self._finalize)  # the outermost pass: a nested one (checkpointing) ends early
         for i, c in enumerate(self._counts):
             if c <= 0 and not self._ready[i]:  # not in the graph: nothing will come, count it now
                 self._mark_ready(i)
