@@ -3,6 +3,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -16,18 +17,23 @@ from ember.nn.parallel import DistributedDataParallel as DDP
 
 @pytest.fixture(autouse=True, scope='module')
 def _no_leaked_mpi_segments():
-    """Ranks killed by MPI_Abort (the failure tests) cannot unlink MPICH's shared-memory segments: remove the ones
-    this module's runs leave behind, so repeated CI runs do not fill /dev/shm."""
+    """`ember run` removes its job's shared-memory segments; ranks started by plain mpiexec and killed by MPI_Abort
+    (some failure tests) cannot: remove the ones that appeared during this module and that no live process uses
+    (never another running job's), so repeated CI runs do not fill /dev/shm."""
+    from ember.distributed import _job
     shm = '/dev/shm'
     before = set(os.listdir(shm)) if os.path.isdir(shm) else set()
     yield
     if os.path.isdir(shm):
-        for name in set(os.listdir(shm)) - before:
-            if name.startswith('mpich_shm_'):
-                try:
-                    os.unlink(os.path.join(shm, name))
-                except OSError:
-                    pass
+        new = [os.path.join(shm, n) for n in set(os.listdir(shm)) - before if n.startswith('mpich_shm_')]
+        segs = []
+        for path in new:
+            try:
+                segs.append((path, os.stat(path).st_ino))
+            except OSError:
+                pass
+        _job.remove_segments(segs)
+
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPTS = os.path.join(ROOT, 'tests', 'dist_scripts')
@@ -134,6 +140,85 @@ def test_ember_run_sys_exit_and_failure_before_init_abort_all():
     assert rc == 3 and 'rank 1 failed with SystemExit(3)' in out, out
     rc, out = ember_run(2, 'failures.py', 'preinit', timeout=60)
     assert rc != 0 and 'rank 1 failed with ValueError: rank 1 failed before init_process_group' in out, out
+
+
+def _recorded(d, n=2):
+    """{rank: (pid, parent pid, [MPI segment paths])} that failures.py's ranks wrote into ``d``."""
+    got = {}
+    for r in range(n):
+        pid, ppid, *segs = (d / f'rank{r}').read_text().split()
+        got[r] = (int(pid), int(ppid), segs)
+    return got
+
+
+def _alive(pid):
+    try:
+        with open(f'/proc/{pid}/stat') as f:
+            return f.read().rsplit(')', 1)[1].split()[0] != 'Z'  # a zombie has ended
+    except OSError:
+        return False
+
+
+@needs_mpi
+def test_ember_run_names_a_rank_killed_by_sigkill_and_removes_its_segments(tmp_path):
+    rc, out = ember_run(2, 'failures.py', 'sigkill', str(tmp_path), timeout=60)
+    assert rc != 0, out
+    ranks = _recorded(tmp_path)
+    assert f'ember run: rank 1 (pid {ranks[1][0]}) was killed by signal 9 (SIGKILL)' in out, out
+    segs = {s for _, _, ss in ranks.values() for s in ss}
+    if sys.platform.startswith('linux') and 'MPICH' in subprocess.run([MPIEXEC, '--version'], capture_output=True,
+                                                                      text=True, timeout=20).stdout:
+        assert segs, 'MPICH mapped no /dev/shm segment: the leak test tests nothing'
+    assert not [s for s in segs if os.path.exists(s)], segs
+
+
+@needs_mpi
+def test_ember_run_abort_leaves_no_shared_memory_segment(tmp_path):
+    rc, out = ember_run(2, 'failures.py', 'abort', str(tmp_path), timeout=60)
+    assert rc != 0 and 'rank 1 failed with RuntimeError: boom from rank 1' in out, out
+    segs = {s for _, _, ss in _recorded(tmp_path).values() for s in ss}
+    assert not [s for s in segs if os.path.exists(s)], segs
+
+
+@needs_mpi
+@pytest.mark.skipif(not sys.platform.startswith('linux'), reason='parent-death signal and /proc are Linux-only')
+def test_sigkill_of_the_launcher_stops_mpiexec_and_every_rank(tmp_path):
+    from ember.distributed import _job
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''), OMP_NUM_THREADS='1')
+    for k in ('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'LOCAL_WORLD_SIZE', 'EMBER_DISTRIBUTED_WORKER'):
+        env.pop(k, None)
+    launcher = subprocess.Popen([sys.executable, '-m', 'ember.distributed.run', '-n', '2',
+                                 os.path.join(SCRIPTS, 'failures.py'), 'wait', str(tmp_path)], env=env, cwd=ROOT,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    pids = []
+    try:
+        deadline = time.monotonic() + 60
+        while not all((tmp_path / f'rank{r}').exists() for r in range(2)):
+            assert launcher.poll() is None and time.monotonic() < deadline, 'the ranks did not start'
+            time.sleep(0.1)
+        ranks = _recorded(tmp_path)
+        proxy = ranks[0][1]
+        with open(f'/proc/{proxy}/stat') as f:
+            mpiexec = int(f.read().rsplit(')', 1)[1].split()[1])
+        pids = [ranks[0][0], ranks[1][0], proxy, mpiexec]
+        assert all(_alive(p) for p in pids)
+        os.kill(launcher.pid, signal.SIGKILL)
+        launcher.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not [p for p in pids if _alive(p)], 'mpiexec or a rank outlived its launcher'
+        # the killed launcher could not clean up: the next one finishes its job directory and segments
+        _job.sweep_orphans()
+        segs = {s for _, _, ss in ranks.values() for s in ss}
+        assert not [s for s in segs if os.path.exists(s)], segs
+    finally:
+        for p in pids:
+            if _alive(p):
+                os.kill(p, signal.SIGKILL)
+        if launcher.poll() is None:
+            launcher.kill()
+            launcher.wait(timeout=10)
 
 
 @needs_mpi
