@@ -182,7 +182,8 @@ def test_ember_run_abort_leaves_no_shared_memory_segment(tmp_path):
 
 @needs_mpi
 @pytest.mark.skipif(not sys.platform.startswith('linux'), reason='parent-death signal and /proc are Linux-only')
-def test_sigkill_of_the_launcher_stops_mpiexec_and_every_rank(tmp_path):
+@pytest.mark.parametrize('sig', [signal.SIGKILL, signal.SIGTERM])
+def test_killing_the_launcher_stops_mpiexec_and_every_rank(tmp_path, sig):
     from ember.distributed import _job
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''), OMP_NUM_THREADS='1')
     for k in ('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'LOCAL_WORLD_SIZE', 'EMBER_DISTRIBUTED_WORKER'):
@@ -202,14 +203,15 @@ def test_sigkill_of_the_launcher_stops_mpiexec_and_every_rank(tmp_path):
             mpiexec = int(f.read().rsplit(')', 1)[1].split()[1])
         pids = [ranks[0][0], ranks[1][0], proxy, mpiexec]
         assert all(_alive(p) for p in pids)
-        os.kill(launcher.pid, signal.SIGKILL)
-        launcher.wait(timeout=10)
+        os.kill(launcher.pid, sig)
+        rc = launcher.wait(timeout=20)
+        assert rc == (-9 if sig == signal.SIGKILL else 143), rc
         deadline = time.monotonic() + 10
         while any(_alive(p) for p in pids) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert not [p for p in pids if _alive(p)], 'mpiexec or a rank outlived its launcher'
-        # the killed launcher could not clean up: the next one finishes its job directory and segments
-        _job.sweep_orphans()
+        if sig == signal.SIGKILL:  # it could not clean up: the next launcher finishes its directory and segments
+            _job.sweep_orphans()
         segs = {s for _, _, ss in ranks.values() for s in ss}
         assert not [s for s in segs if os.path.exists(s)], segs
     finally:
@@ -219,6 +221,42 @@ def test_sigkill_of_the_launcher_stops_mpiexec_and_every_rank(tmp_path):
         if launcher.poll() is None:
             launcher.kill()
             launcher.wait(timeout=10)
+
+
+@pytest.mark.skipif(not os.path.isdir('/dev/shm') or not os.path.isdir('/proc'), reason='Linux shared memory')
+def test_segment_cleanup_removes_only_unused_segments_it_recorded(monkeypatch, tmp_path):
+    import mmap
+    from ember.distributed import _job
+    path = f'/dev/shm/mpich_shm_embertest{os.getpid()}_0'
+    other = f'/dev/shm/embertest_not_mpich_{os.getpid()}'
+    try:
+        for p in (path, other):
+            with open(p, 'wb') as f:
+                f.write(b'\0' * 4096)
+        ino = os.stat(path).st_ino
+        with open(path, 'r+b') as f:
+            m = mmap.mmap(f.fileno(), 4096)
+        try:  # mapped by a live process (this one): kept
+            assert _job.remove_segments([(path, ino)]) == 1 and os.path.exists(path)
+        finally:
+            m.close()
+        _job.remove_segments([(path, ino + 1), (other, os.stat(other).st_ino)])  # another file, another name
+        assert os.path.exists(path) and os.path.exists(other)
+        # a job directory whose launcher still lives is left alone; one whose launcher died is finished
+        monkeypatch.setattr(_job.tempfile, 'tempdir', str(tmp_path))
+        dead = subprocess.Popen([sys.executable, '-c', 'pass'])
+        dead.wait(timeout=30)
+        for name, pid in (('ember-run-live', os.getpid()), ('ember-run-dead', dead.pid)):
+            (tmp_path / name).mkdir()
+            (tmp_path / name / 'launcher').write_text(f'{pid}\n')
+            (tmp_path / name / 'rank-0').write_text(f'pid 1\nshm {ino} {path}\n')
+        _job.sweep_orphans()
+        assert (tmp_path / 'ember-run-live').exists() and not (tmp_path / 'ember-run-dead').exists()
+        assert not os.path.exists(path)
+    finally:
+        for p in (path, other):
+            if os.path.exists(p):
+                os.unlink(p)
 
 
 @needs_mpi

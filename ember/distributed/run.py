@@ -168,9 +168,15 @@ def launch(nproc, command, hostfile=None, hosts=None, mpiexec=None, mpi_args=(),
         _job.finish_job_dir(job)
         raise
     pump = _Pump(proc.stdout)
+    prev_term = None
+    if threading.current_thread() is threading.main_thread():
+        prev_term = signal.signal(signal.SIGTERM, _on_sigterm)  # stop the ranks and clean up, then exit 143
+    stopped = True  # by us (timeout, Ctrl-C, SIGTERM): then no rank is to blame
     try:
         try:
-            return proc.wait(timeout=timeout)
+            code = proc.wait(timeout=timeout)
+            stopped = False
+            return code
         except subprocess.TimeoutExpired:
             sys.stderr.write(f'ember run: stopping all ranks after the timeout of {timeout} s\n')
             _stop(proc)
@@ -178,14 +184,27 @@ def launch(nproc, command, hostfile=None, hosts=None, mpiexec=None, mpi_args=(),
         except KeyboardInterrupt:
             _stop(proc, signal.SIGINT)
             return 130
+        except _Terminated:
+            _stop(proc)
+            return 128 + signal.SIGTERM
     finally:
+        if prev_term is not None:
+            signal.signal(signal.SIGTERM, prev_term)
         pump.join(5)
         ranks = _job.read_ranks(job)
-        if pump.died is not None and proc.returncode not in (None, 0):
+        if pump.died is not None and not stopped and proc.returncode:
             sys.stderr.write(_who_died(pump.died, ranks) + '\n')
             sys.stderr.flush()
         _job.finish_job_dir(job)
         _job.sweep_orphans()
+
+
+class _Terminated(BaseException):
+    """SIGTERM reached the launcher."""
+
+
+def _on_sigterm(signum, frame):
+    raise _Terminated()
 
 
 class _Pump(threading.Thread):
