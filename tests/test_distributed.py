@@ -129,6 +129,14 @@ def test_different_collectives_raise_on_every_rank_naming_each_call():
 
 
 @needs_mpi
+def test_a_rank_ending_while_another_is_in_a_collective_fails_both():
+    rc, out = mpirun(2, 'failures.py', 'extra', timeout=60)
+    assert rc != 0
+    assert 'rank 0: all_reduce(float32 [3]), rank 1: the end of its script' in out, out
+    assert 'ember.distributed: rank 0 failed with RuntimeError' in out, out
+
+
+@needs_mpi
 def test_distributed_checks_off_still_runs_collectives(monkeypatch):
     monkeypatch.setenv('EMBER_DISTRIBUTED_CHECKS', '0')
     _ok(*ember_run(2, 'mismatch.py', 'off', timeout=60), 2, 'checks off')

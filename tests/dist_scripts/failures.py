@@ -25,6 +25,11 @@ if mode in ('sigkill', 'wait', 'abort'):  # record pid, parent and MPI segments 
     if r == 1 and mode == 'abort':
         raise RuntimeError('boom from rank 1')
     time.sleep(120)
+if mode == 'extra':  # rank 0 makes one collective call more than rank 1, whose script then ends
+    dist.all_reduce(ember.ones(3))
+    if r == 0:
+        dist.all_reduce(ember.ones(3))
+    sys.exit(0)
 if r == 1:
     if mode == 'raise':
         raise RuntimeError('boom from rank 1')
