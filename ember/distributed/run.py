@@ -139,7 +139,8 @@ def launch(nproc, command, hostfile=None, hosts=None, mpiexec=None, mpi_args=(),
            python=None):
     """Run ``command`` (``['train.py', '--lr', '0.1']``, ``['-m', 'pkg.mod', ...]``, the same preceded by a Python
     interpreter, or any program) as ``nproc`` MPI ranks and wait; returns the launcher's exit code (124 after
-    ``timeout`` seconds, 130 after Ctrl-C). ``env``: extra environment variables for the ranks.
+    ``timeout`` seconds, 130 after Ctrl-C, 143 after SIGTERM). ``env``: extra environment variables for the ranks.
+    If this process dies (even by SIGKILL, on Linux), mpiexec and the ranks die with it.
 
     For a CLI relaunching itself: ``launch(n, ['-m', 'ember', 'train', *args])`` unless ``in_worker()``.
     """
@@ -168,8 +169,8 @@ def launch(nproc, command, hostfile=None, hosts=None, mpiexec=None, mpi_args=(),
         _job.finish_job_dir(job)
         raise
     pump = _Pump(proc.stdout)
-    prev_term = None
-    if threading.current_thread() is threading.main_thread():
+    on_term = threading.current_thread() is threading.main_thread()
+    if on_term:
         prev_term = signal.signal(signal.SIGTERM, _on_sigterm)  # stop the ranks and clean up, then exit 143
     stopped = True  # by us (timeout, Ctrl-C, SIGTERM): then no rank is to blame
     try:
@@ -188,8 +189,8 @@ def launch(nproc, command, hostfile=None, hosts=None, mpiexec=None, mpi_args=(),
             _stop(proc)
             return 128 + signal.SIGTERM
     finally:
-        if prev_term is not None:
-            signal.signal(signal.SIGTERM, prev_term)
+        if on_term:
+            signal.signal(signal.SIGTERM, prev_term if prev_term is not None else signal.SIG_DFL)
         pump.join(5)
         ranks = _job.read_ranks(job)
         if pump.died is not None and not stopped and proc.returncode:
