@@ -393,6 +393,15 @@ def test_launcher_parses_torchrun_style_arguments():
     assert dist_run.main(['-n', '2']) == 2
 
 
+def test_launcher_names_the_rank_mpich_reports_by_pid():
+    ranks = {0: (4241, []), 1: (4242, [])}
+    assert dist_run._who_died([4242, 'vm', 9, 9], ranks).startswith(
+        'ember run: rank 1 (pid 4242) was killed by signal 9 (SIGKILL)')
+    assert dist_run._who_died([4241, 'vm', 3, None], ranks).startswith('ember run: rank 0 (pid 4241) exited with code 3')
+    assert 'pid 7 on h2; its rank is unknown' in dist_run._who_died([7, 'h2', 11, 11], ranks)
+    assert 'signal 11 (SIGSEGV)' in dist_run._who_died([7, 'h2', 11, 11], ranks)
+
+
 def test_launcher_without_mpiexec_says_how_to_install(monkeypatch, tmp_path):
     monkeypatch.delenv('EMBER_MPIEXEC', raising=False)
     monkeypatch.setattr(sys, 'executable', str(tmp_path / 'python'))

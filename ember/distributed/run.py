@@ -211,14 +211,14 @@ def _on_sigterm(signum, frame):
 class _Pump(threading.Thread):
     """Copies mpiexec's stdout to ours as it comes, noting MPICH's report of a process that died (its PID, its
     exit code or signal) so the launcher can name the rank."""
-    _BAD = re.compile(rb'PID (\d+) RUNNING AT \S+[\s=]*EXIT CODE: (\d+)')
+    _BAD = re.compile(rb'PID (\d+) RUNNING AT (\S+)[\s=]*EXIT CODE: (\d+)')
     _SIG = re.compile(rb'EXIT STRING: [^\n]*\(signal (\d+)\)')
 
     def __init__(self, pipe):
         super().__init__(name='ember-run-stdout', daemon=True)
         self.fd = pipe.fileno()
         self.pipe = pipe
-        self.died = None  # [pid, exit code, signal or None]
+        self.died = None  # [pid, host, exit code, signal or None]
         self.start()
 
     def run(self):
@@ -243,21 +243,24 @@ class _Pump(threading.Thread):
             if self.died is None:
                 m = self._BAD.search(text)
                 if m:
-                    self.died = [int(m.group(1)), int(m.group(2)), None]
-            if self.died is not None and self.died[2] is None:
+                    self.died = [int(m.group(1)), m.group(2).decode(errors='replace'), int(m.group(3)), None]
+            if self.died is not None and self.died[3] is None:
                 m = self._SIG.search(text)
                 if m:
-                    self.died[2] = int(m.group(1))
+                    self.died[3] = int(m.group(1))
             carry = text[-512:]
         self.pipe.close()
 
 
 def _who_died(died, ranks):
     """'ember run: rank 1 (pid 4242) was killed by signal 9 (SIGKILL) ...' from MPICH's report and the ranks' pids."""
-    pid, code, sig = died
+    pid, host, code, sig = died
     rank = next((r for r, (p, _) in ranks.items() if p == pid), None)
-    who = f'rank {rank} (pid {pid})' if rank is not None else f'a process (pid {pid}; its rank is unknown: it ' \
-                                                               f'died before MPI started)'
+    if rank is not None:
+        who = f'rank {rank} (pid {pid})'
+    else:  # ranks on other machines cannot write into our job directory
+        who = f'a process (pid {pid} on {host}; its rank is unknown: it ran on another machine or died before MPI ' \
+              f'started)'
     if sig is not None:
         try:
             name = signal.Signals(sig).name
@@ -267,7 +270,7 @@ def _who_died(died, ranks):
         if sig == signal.SIGKILL:
             how += ' (by a user, or by the out-of-memory killer: see dmesg)'
     else:
-        how = f'exited with code {code} without a Python traceback'
+        how = f'exited with code {code}'
     return f'ember run: {who} {how}; the other ranks were stopped'
 
 
