@@ -12,12 +12,15 @@ if mode == 'preinit' and int(os.environ.get('RANK', '0')) == 1:
 dist.init_process_group(timeout=2 if mode == 'hang' else None)
 r = dist.get_rank()
 dist.barrier()
-if mode in ('sigkill', 'wait', 'abort'):  # record pid, parent and MPI segments in argv[2], then fail or wait
-    segs = sorted({line.split()[-1] for line in open('/proc/self/maps') if '/dev/shm/mpich_shm_' in line
+if mode in ('sigkill', 'wait', 'abort'):  # record pid, parent, MPI and its segments in argv[2]; fail or wait
+    from mpi4py import MPI
+    maps = open('/proc/self/maps').read().splitlines() if os.path.exists('/proc/self/maps') else []  # Linux
+    segs = sorted({line.split()[-1] for line in maps if '/dev/shm/mpich_shm_' in line
                    and not line.rstrip().endswith('(deleted)')})
     out = os.path.join(sys.argv[2], f'rank{r}')
     with open(out + '.tmp', 'w') as f:
-        f.write(' '.join([str(os.getpid()), str(os.getppid())] + segs) + '\n')
+        lib = 'mpich' if MPI.Get_library_version().startswith('MPICH') else 'other'
+        f.write(' '.join([str(os.getpid()), str(os.getppid()), lib] + segs) + '\n')
     os.replace(out + '.tmp', out)
     dist.barrier()  # both recorded before anyone fails
     if r == 1 and mode == 'sigkill':
