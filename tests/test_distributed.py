@@ -3,6 +3,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -16,18 +17,23 @@ from ember.nn.parallel import DistributedDataParallel as DDP
 
 @pytest.fixture(autouse=True, scope='module')
 def _no_leaked_mpi_segments():
-    """Ranks killed by MPI_Abort (the failure tests) cannot unlink MPICH's shared-memory segments: remove the ones
-    this module's runs leave behind, so repeated CI runs do not fill /dev/shm."""
+    """`ember run` removes its job's shared-memory segments; ranks started by plain mpiexec and killed by MPI_Abort
+    (some failure tests) cannot: remove the ones that appeared during this module and that no live process uses
+    (never another running job's), so repeated CI runs do not fill /dev/shm."""
+    from ember.distributed import _job
     shm = '/dev/shm'
     before = set(os.listdir(shm)) if os.path.isdir(shm) else set()
     yield
     if os.path.isdir(shm):
-        for name in set(os.listdir(shm)) - before:
-            if name.startswith('mpich_shm_'):
-                try:
-                    os.unlink(os.path.join(shm, name))
-                except OSError:
-                    pass
+        new = [os.path.join(shm, n) for n in set(os.listdir(shm)) - before if n.startswith('mpich_shm_')]
+        segs = []
+        for path in new:
+            try:
+                segs.append((path, os.stat(path).st_ino))
+            except OSError:
+                pass
+        _job.remove_segments(segs)
+
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPTS = os.path.join(ROOT, 'tests', 'dist_scripts')
@@ -123,6 +129,14 @@ def test_different_collectives_raise_on_every_rank_naming_each_call():
 
 
 @needs_mpi
+def test_a_rank_ending_while_another_is_in_a_collective_fails_both():
+    rc, out = mpirun(2, 'failures.py', 'extra', timeout=60)
+    assert rc != 0
+    assert 'rank 0: all_reduce(float32 [3]), rank 1: the end of its script' in out, out
+    assert 'ember.distributed: rank 0 failed with RuntimeError' in out, out
+
+
+@needs_mpi
 def test_distributed_checks_off_still_runs_collectives(monkeypatch):
     monkeypatch.setenv('EMBER_DISTRIBUTED_CHECKS', '0')
     _ok(*ember_run(2, 'mismatch.py', 'off', timeout=60), 2, 'checks off')
@@ -134,6 +148,122 @@ def test_ember_run_sys_exit_and_failure_before_init_abort_all():
     assert rc == 3 and 'rank 1 failed with SystemExit(3)' in out, out
     rc, out = ember_run(2, 'failures.py', 'preinit', timeout=60)
     assert rc != 0 and 'rank 1 failed with ValueError: rank 1 failed before init_process_group' in out, out
+
+
+def _recorded(d, n=2):
+    """{rank: (pid, parent pid, [MPI segment paths])} that failures.py's ranks wrote into ``d``; asserts that MPICH
+    (whose leak this guards against) mapped a segment, so the leak tests test something."""
+    got = {}
+    for r in range(n):
+        pid, ppid, lib, *segs = (d / f'rank{r}').read_text().split()
+        assert segs or lib != 'mpich' or not sys.platform.startswith('linux'), 'MPICH mapped no /dev/shm segment'
+        got[r] = (int(pid), int(ppid), segs)
+    return got
+
+
+def _alive(pid):
+    try:
+        with open(f'/proc/{pid}/stat') as f:
+            return f.read().rsplit(')', 1)[1].split()[0] != 'Z'  # a zombie has ended
+    except OSError:
+        return False
+
+
+@needs_mpi
+def test_ember_run_names_a_rank_killed_by_sigkill_and_removes_its_segments(tmp_path):
+    rc, out = ember_run(2, 'failures.py', 'sigkill', str(tmp_path), timeout=60)
+    assert rc != 0, out
+    ranks = _recorded(tmp_path)
+    assert f'ember run: rank 1 (pid {ranks[1][0]}) was killed by signal 9 (SIGKILL)' in out, out
+    segs = {s for _, _, ss in ranks.values() for s in ss}
+    assert not [s for s in segs if os.path.exists(s)], segs
+
+
+@needs_mpi
+def test_ember_run_abort_leaves_no_shared_memory_segment(tmp_path):
+    rc, out = ember_run(2, 'failures.py', 'abort', str(tmp_path), timeout=60)
+    assert rc != 0 and 'rank 1 failed with RuntimeError: boom from rank 1' in out, out
+    segs = {s for _, _, ss in _recorded(tmp_path).values() for s in ss}
+    assert not [s for s in segs if os.path.exists(s)], segs
+
+
+@needs_mpi
+@pytest.mark.skipif(not sys.platform.startswith('linux'), reason='parent-death signal and /proc are Linux-only')
+@pytest.mark.parametrize('sig', [signal.SIGKILL, signal.SIGTERM])
+def test_killing_the_launcher_stops_mpiexec_and_every_rank(tmp_path, sig):
+    from ember.distributed import _job
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''), OMP_NUM_THREADS='1')
+    for k in ('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'LOCAL_WORLD_SIZE', 'EMBER_DISTRIBUTED_WORKER'):
+        env.pop(k, None)
+    launcher = subprocess.Popen([sys.executable, '-m', 'ember.distributed.run', '-n', '2',
+                                 os.path.join(SCRIPTS, 'failures.py'), 'wait', str(tmp_path)], env=env, cwd=ROOT,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    pids = []
+    try:
+        deadline = time.monotonic() + 60
+        while not all((tmp_path / f'rank{r}').exists() for r in range(2)):
+            assert launcher.poll() is None and time.monotonic() < deadline, 'the ranks did not start'
+            time.sleep(0.1)
+        ranks = _recorded(tmp_path)
+        proxy = ranks[0][1]
+        with open(f'/proc/{proxy}/stat') as f:
+            mpiexec = int(f.read().rsplit(')', 1)[1].split()[1])
+        pids = [ranks[0][0], ranks[1][0], proxy, mpiexec]
+        assert all(_alive(p) for p in pids)
+        os.kill(launcher.pid, sig)
+        rc = launcher.wait(timeout=20)
+        assert rc == (-9 if sig == signal.SIGKILL else 143), rc
+        deadline = time.monotonic() + 10
+        while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not [p for p in pids if _alive(p)], 'mpiexec or a rank outlived its launcher'
+        if sig == signal.SIGKILL:  # it could not clean up: the next launcher finishes its directory and segments
+            _job.sweep_orphans()
+        segs = {s for _, _, ss in ranks.values() for s in ss}
+        assert not [s for s in segs if os.path.exists(s)], segs
+    finally:
+        for p in pids:
+            if _alive(p):
+                os.kill(p, signal.SIGKILL)
+        if launcher.poll() is None:
+            launcher.kill()
+            launcher.wait(timeout=10)
+
+
+@pytest.mark.skipif(not os.path.isdir('/dev/shm') or not os.path.isdir('/proc'), reason='Linux shared memory')
+def test_segment_cleanup_removes_only_unused_segments_it_recorded(monkeypatch, tmp_path):
+    import mmap
+    from ember.distributed import _job
+    path = f'/dev/shm/mpich_shm_embertest{os.getpid()}_0'
+    other = f'/dev/shm/embertest_not_mpich_{os.getpid()}'
+    try:
+        for p in (path, other):
+            with open(p, 'wb') as f:
+                f.write(b'\0' * 4096)
+        ino = os.stat(path).st_ino
+        with open(path, 'r+b') as f:
+            m = mmap.mmap(f.fileno(), 4096)
+        try:  # mapped by a live process (this one): kept
+            assert _job.remove_segments([(path, ino)]) == 1 and os.path.exists(path)
+        finally:
+            m.close()
+        _job.remove_segments([(path, ino + 1), (other, os.stat(other).st_ino)])  # another file, another name
+        assert os.path.exists(path) and os.path.exists(other)
+        # a job directory whose launcher still lives is left alone; one whose launcher died is finished
+        monkeypatch.setattr(_job.tempfile, 'tempdir', str(tmp_path))
+        dead = subprocess.Popen([sys.executable, '-c', 'pass'])
+        dead.wait(timeout=30)
+        for name, pid in (('ember-run-live', os.getpid()), ('ember-run-dead', dead.pid)):
+            (tmp_path / name).mkdir()
+            (tmp_path / name / 'launcher').write_text(f'{pid}\n')
+            (tmp_path / name / 'rank-0').write_text(f'pid 1\nshm {ino} {path}\n')
+        _job.sweep_orphans()
+        assert (tmp_path / 'ember-run-live').exists() and not (tmp_path / 'ember-run-dead').exists()
+        assert not os.path.exists(path)
+    finally:
+        for p in (path, other):
+            if os.path.exists(p):
+                os.unlink(p)
 
 
 @needs_mpi
@@ -260,6 +390,15 @@ def test_launcher_parses_torchrun_style_arguments():
     with pytest.raises(SystemExit):
         dist_run._parse(['--bogus', 'train.py'])
     assert dist_run.main(['-n', '2']) == 2
+
+
+def test_launcher_names_the_rank_mpich_reports_by_pid():
+    ranks = {0: (4241, []), 1: (4242, [])}
+    assert dist_run._who_died([4242, 'vm', 9, 9], ranks).startswith(
+        'ember run: rank 1 (pid 4242) was killed by signal 9 (SIGKILL)')
+    assert dist_run._who_died([4241, 'vm', 3, None], ranks).startswith('ember run: rank 0 (pid 4241) exited with code 3')
+    assert 'pid 7 on h2; its rank is unknown' in dist_run._who_died([7, 'h2', 11, 11], ranks)
+    assert 'signal 11 (SIGSEGV)' in dist_run._who_died([7, 'h2', 11, 11], ranks)
 
 
 def test_launcher_without_mpiexec_says_how_to_install(monkeypatch, tmp_path):

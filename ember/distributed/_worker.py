@@ -5,6 +5,7 @@ import sys
 import traceback
 
 # (python -m has imported the ember.distributed package already, so this costs nothing at start-up)
+from . import _job
 from .distributed_c10d import _abort_failed
 
 
@@ -27,6 +28,7 @@ def main(argv):
         node.Free()
         os.environ.update(RANK=str(rank), WORLD_SIZE=str(size), LOCAL_RANK=str(local_rank),
                           LOCAL_WORLD_SIZE=str(local_size))
+        _job.record_rank(rank)  # so the launcher can name this rank and clean up after it
     os.environ['EMBER_DISTRIBUTED_WORKER'] = '1'
     try:
         if argv[0] == '-m':

@@ -1,4 +1,5 @@
 """Process groups and collectives on tensors, with torch.distributed's API, over MPI (mpi4py) or NCCL (CuPy)."""
+import atexit
 import datetime
 import os
 import sys
@@ -79,6 +80,7 @@ class _State:
     prev_excepthook = None
     local = (0, 1)        # (rank, size) among the processes on this machine
     checks = os.environ.get('EMBER_DISTRIBUTED_CHECKS', '1') != '0'
+    exit_check = False    # _check_at_exit is registered
 
 
 class GroupMember:
@@ -301,6 +303,18 @@ class _Watchdog(threading.Thread):
                 _abort(1)
 
 
+def _check_at_exit():
+    """The end of the script takes part in the per-call check: a rank that finishes while another still waits in a
+    collective (one called it once more) makes both fail with a message instead of hanging."""
+    w = _State.world
+    if w is None or w._comm is None or w.size() == 1 or not _State.checks:
+        return
+    try:
+        _verify(w, 'exit', None)
+    except RuntimeError as e:
+        _abort_failed(w.rank(), w.size(), f'RuntimeError: {e}')
+
+
 def _begin(name):
     w = _State.watchdog
     if w is not None:
@@ -383,6 +397,9 @@ def init_process_group(backend=None, init_method=None, timeout=None, world_size=
         sys.excepthook = _excepthook
         _State.watchdog = _Watchdog(_seconds(timeout), comm.rank)
         _State.watchdog.start()
+        if not _State.exit_check:
+            _State.exit_check = True
+            atexit.register(_check_at_exit)
     return None
 
 
@@ -596,6 +613,8 @@ def _desc(row):
 def _call(row):
     """'all_reduce(float32 [4, 3])' or 'barrier()': the call a rank made, from its row of gathered metadata."""
     name = _NAMES.get(int(row[0]), f'collective #{int(row[0])}')
+    if name == 'exit':
+        return 'the end of its script'
     return f'{name}({_desc(row) if row[1] >= 0 else ""})'
 
 
@@ -603,7 +622,7 @@ def _call(row):
 _CODES = {name: i + 1 for i, name in enumerate((
     'barrier', 'all_reduce', 'broadcast', 'reduce', 'all_gather', 'all_gather_into_tensor', 'gather', 'scatter',
     'reduce_scatter', 'reduce_scatter_tensor', 'all_to_all', 'all_to_all_single', 'broadcast_object_list',
-    'all_gather_object', 'gather_object', 'scatter_object_list', 'DistributedDataParallel'))}
+    'all_gather_object', 'gather_object', 'scatter_object_list', 'DistributedDataParallel', 'exit'))}
 _NAMES = {v: k for k, v in _CODES.items()}
 for _name in ('float16', 'float32', 'float64', 'int8', 'int16', 'int32', 'int64', 'uint8', 'bool', 'complex64',
               'complex128', 'uint16', 'uint32', 'uint64'):

@@ -1,10 +1,14 @@
 """`ember run -n N script.py args`: start N ranks of a script under MPI's launcher (mpiexec), here or on many hosts."""
 import os
+import re
 import shlex
 import shutil
 import signal
 import subprocess
 import sys
+import threading
+
+from . import _job
 
 __all__ = ['main', 'launch', 'mpiexec_command', 'find_mpiexec', 'in_worker']
 
@@ -93,9 +97,10 @@ def _is_python(command):
         return False
 
 
-def mpiexec_command(nproc, command, hostfile=None, hosts=None, mpiexec=None, mpi_args=(), python=None):
+def mpiexec_command(nproc, command, hostfile=None, hosts=None, mpiexec=None, mpi_args=(), python=None, export=()):
     """The argv that starts ``command`` as ``nproc`` ranks. A Python script, ``-m module`` or Python console
-    script runs through ember's per-rank wrapper (environment, abort on failure); anything else runs as is."""
+    script runs through ember's per-rank wrapper (environment, abort on failure); anything else runs as is.
+    ``export``: more environment variables Open MPI must pass to the ranks (MPICH passes them all)."""
     exe = find_mpiexec(mpiexec)
     flavor = _flavor(exe)
     cmd = [exe, '-n', str(int(nproc))]
@@ -109,7 +114,8 @@ def mpiexec_command(nproc, command, hostfile=None, hosts=None, mpiexec=None, mpi
         for var in ('PYTHONPATH', 'OMP_NUM_THREADS', 'PATH', 'LD_LIBRARY_PATH', 'VIRTUAL_ENV'):
             if var in os.environ:
                 cmd += ['-x', var]
-        cmd += [a for k in os.environ if k.startswith('EMBER_') for a in ('-x', k)]
+        names = [k for k in os.environ if k.startswith('EMBER_')]
+        cmd += [a for k in names + [k for k in export if k not in names] for a in ('-x', k)]
     else:
         if hostfile:
             cmd += ['-f', hostfile]
@@ -133,30 +139,139 @@ def launch(nproc, command, hostfile=None, hosts=None, mpiexec=None, mpi_args=(),
            python=None):
     """Run ``command`` (``['train.py', '--lr', '0.1']``, ``['-m', 'pkg.mod', ...]``, the same preceded by a Python
     interpreter, or any program) as ``nproc`` MPI ranks and wait; returns the launcher's exit code (124 after
-    ``timeout`` seconds, 130 after Ctrl-C). ``env``: extra environment variables for the ranks.
+    ``timeout`` seconds, 130 after Ctrl-C, 143 after SIGTERM). ``env``: extra environment variables for the ranks.
+    If this process dies (even by SIGKILL, on Linux), mpiexec and the ranks die with it.
 
     For a CLI relaunching itself: ``launch(n, ['-m', 'ember', 'train', *args])`` unless ``in_worker()``.
     """
     nproc = int(nproc)
     if nproc < 1:
         raise ValueError(f'ember run: -n must be at least 1, got {nproc}')
-    cmd = mpiexec_command(nproc, command, hostfile, hosts, mpiexec, mpi_args, python)
+    cmd = mpiexec_command(nproc, command, hostfile, hosts, mpiexec, mpi_args, python, export=(_job.ENV,))
     child = dict(os.environ)
     child.update(env or {})
     for k in ('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'LOCAL_WORLD_SIZE', 'EMBER_DISTRIBUTED_WORKER'):
         child.pop(k, None)  # stale values from an enclosing run would mislead the ranks; MPI sets them anew
     if 'OMP_NUM_THREADS' not in child and not hostfile and not hosts:
         child['OMP_NUM_THREADS'] = str(max(1, (os.cpu_count() or 1) // nproc))  # one core's share per rank
-    proc = subprocess.Popen(cmd, env=child, start_new_session=True)
+    job = _job.new_job_dir()
+    child[_job.ENV] = job
+    for f in (sys.stdout, sys.stderr):
+        try:
+            f.flush()  # ours first, then the ranks' (forwarded below)
+        except (AttributeError, OSError, ValueError):
+            pass
     try:
-        return proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        sys.stderr.write(f'ember run: stopping all ranks after the timeout of {timeout} s\n')
-        _stop(proc)
-        return 124
-    except KeyboardInterrupt:
-        _stop(proc, signal.SIGINT)
-        return 130
+        # stdout comes through us: MPICH names a rank that died without a word there by PID only
+        proc = subprocess.Popen(cmd, env=child, start_new_session=True, stdout=subprocess.PIPE,
+                                preexec_fn=_job.die_with_parent())
+    except BaseException:
+        _job.finish_job_dir(job)
+        raise
+    pump = _Pump(proc.stdout)
+    on_term = threading.current_thread() is threading.main_thread()
+    if on_term:
+        prev_term = signal.signal(signal.SIGTERM, _on_sigterm)  # stop the ranks and clean up, then exit 143
+    stopped = True  # by us (timeout, Ctrl-C, SIGTERM): then no rank is to blame
+    try:
+        try:
+            code = proc.wait(timeout=timeout)
+            stopped = False
+            return code
+        except subprocess.TimeoutExpired:
+            sys.stderr.write(f'ember run: stopping all ranks after the timeout of {timeout} s\n')
+            _stop(proc)
+            return 124
+        except KeyboardInterrupt:
+            _stop(proc, signal.SIGINT)
+            return 130
+        except _Terminated:
+            _stop(proc)
+            return 128 + signal.SIGTERM
+    finally:
+        if on_term:
+            signal.signal(signal.SIGTERM, prev_term if prev_term is not None else signal.SIG_DFL)
+        pump.join(5)
+        ranks = _job.read_ranks(job)
+        if pump.died is not None and not stopped and proc.returncode:
+            sys.stderr.write(_who_died(pump.died, ranks) + '\n')
+            sys.stderr.flush()
+        _job.finish_job_dir(job)
+        _job.sweep_orphans()
+
+
+class _Terminated(BaseException):
+    """SIGTERM reached the launcher."""
+
+
+def _on_sigterm(signum, frame):
+    raise _Terminated()
+
+
+class _Pump(threading.Thread):
+    """Copies mpiexec's stdout to ours as it comes, noting MPICH's report of a process that died (its PID, its
+    exit code or signal) so the launcher can name the rank."""
+    _BAD = re.compile(rb'PID (\d+) RUNNING AT (\S+)[\s=]*EXIT CODE: (\d+)')
+    _SIG = re.compile(rb'EXIT STRING: [^\n]*\(signal (\d+)\)')
+
+    def __init__(self, pipe):
+        super().__init__(name='ember-run-stdout', daemon=True)
+        self.fd = pipe.fileno()
+        self.pipe = pipe
+        self.died = None  # [pid, host, exit code, signal or None]
+        self.start()
+
+    def run(self):
+        carry = b''
+        out = 1
+        while True:
+            try:
+                chunk = os.read(self.fd, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            view = memoryview(chunk)
+            while out is not None and view:
+                try:
+                    view = view[os.write(out, view):]
+                except InterruptedError:
+                    continue
+                except OSError:  # our stdout went away: keep draining so mpiexec never blocks
+                    out = None
+            text = carry + chunk
+            if self.died is None:
+                m = self._BAD.search(text)
+                if m:
+                    self.died = [int(m.group(1)), m.group(2).decode(errors='replace'), int(m.group(3)), None]
+            if self.died is not None and self.died[3] is None:
+                m = self._SIG.search(text)
+                if m:
+                    self.died[3] = int(m.group(1))
+            carry = text[-512:]
+        self.pipe.close()
+
+
+def _who_died(died, ranks):
+    """'ember run: rank 1 (pid 4242) was killed by signal 9 (SIGKILL) ...' from MPICH's report and the ranks' pids."""
+    pid, host, code, sig = died
+    rank = next((r for r, (p, _) in ranks.items() if p == pid), None)
+    if rank is not None:
+        who = f'rank {rank} (pid {pid})'
+    else:  # ranks on other machines cannot write into our job directory
+        who = f'a process (pid {pid} on {host}; its rank is unknown: it ran on another machine or died before MPI ' \
+              f'started)'
+    if sig is not None:
+        try:
+            name = signal.Signals(sig).name
+        except ValueError:
+            name = f'signal {sig}'
+        how = f'was killed by signal {sig} ({name})'
+        if sig == signal.SIGKILL:
+            how += ' (by a user, or by the out-of-memory killer: see dmesg)'
+    else:
+        how = f'exited with code {code}'
+    return f'ember run: {who} {how}; the other ranks were stopped'
 
 
 def _stop(proc, first=signal.SIGTERM):
