@@ -46,7 +46,7 @@ OVER_CAP = {
     'ember/backends/cuda_kernels.py': 758,
     'ember/optim/lr_scheduler.py': 794,
     'ember/nn/modules/module.py': 916,
-    'ember/distributed/distributed_c10d.py': 1191,
+    'ember/distributed/distributed_c10d.py': 1210,
     'ember/onnx/_rules.py': 1250,
     'ember/serialization.py': 1480,
 }
