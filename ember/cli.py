@@ -123,9 +123,30 @@ def main(argv=None):
     except KeyboardInterrupt:
         print('interrupted', file=sys.stderr)
         return 130
-    except Exception as e:  # a runtime failure: say what, exit 1
+    except Exception as e:  # a runtime failure: say what (and where, when user code is involved), exit 1
+        user_tb = _user_traceback(e)
+        if user_tb:
+            print(user_tb, end='', file=sys.stderr)
         print(f'ember {args.command}: {type(e).__name__}: {e}', file=sys.stderr)
         return 1
+
+
+def _user_traceback(e):
+    """The traceback from the first frame of the user's own code (a model file, a script) down, or '' when the
+    error arose in ember alone (then its message says what is wrong and the traceback would be noise)."""
+    import os
+    import sysconfig
+    import traceback
+    frames = traceback.extract_tb(e.__traceback__)
+    ember_dir = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    lib_dirs = {os.path.abspath(sysconfig.get_paths()[k]) + os.sep for k in ('stdlib', 'platstdlib', 'purelib',
+                                                                          'platlib')}
+    for i, f in enumerate(frames):
+        name = os.path.abspath(f.filename)
+        if f.filename.startswith('<') or name.startswith(ember_dir) or any(name.startswith(d) for d in lib_dirs):
+            continue
+        return ''.join(['Traceback (most recent call last):\n'] + traceback.format_list(frames[i:]))
+    return ''
 
 
 def _train(args):

@@ -285,3 +285,185 @@ def test_make_dot_labels_parameters():
     dot = viz.make_dot(loss, params=dict(lin.named_parameters()))
     assert isinstance(dot, graphviz.Digraph)
     assert 'weight' in dot.source and 'bias' in dot.source
+
+
+# ---- the command as users meet it (issue 15) -------------------------------------------------------------------
+
+def _model_file(tmp_path, name, body):
+    path = tmp_path / name
+    path.write_text(body)
+    return str(path)
+
+
+def test_error_in_model_file_shows_its_traceback(tmp_path):
+    fwd = _model_file(tmp_path, 'raises_fwd.py', 'import ember.nn as nn\n\nclass Net(nn.Module):\n'
+                      '    def __init__(self, input_shape, num_classes):\n        super().__init__()\n'
+                      '        self.fc = nn.Linear(64, num_classes)\n\n    def forward(self, x):\n'
+                      '        return self.fc(x)  # forgot to flatten\n')
+    res = _ember('train', '--model', fwd, '--out', str(tmp_path / 'o'), *QUICK)
+    assert res.returncode == 1
+    assert 'Traceback' in res.stderr and f'File "{fwd}", line 9, in forward' in res.stderr
+    assert 'cli.py' not in res.stderr and 'training.py' not in res.stderr
+    assert 'RuntimeError' in res.stderr.splitlines()[-1]
+    assert not (tmp_path / 'o').exists()  # failed in its first forward: no half-made run folder
+
+
+def test_type_error_inside_model_init_is_not_hidden(tmp_path):
+    bad = _model_file(tmp_path, 'bad_kw.py', 'import ember.nn as nn\n\nclass Net(nn.Module):\n'
+                      '    def __init__(self, input_shape, num_classes):\n        super().__init__()\n'
+                      '        self.fc = nn.Linear(64, num_classes, biass=False)\n')
+    res = _ember('train', '--model', bad, '--out', str(tmp_path / 'o'), *QUICK)
+    assert res.returncode == 1
+    assert "unexpected keyword argument 'biass'" in res.stderr and 'missing' not in res.stderr
+    assert f'File "{bad}", line 6, in __init__' in res.stderr
+
+
+def test_model_file_written_for_pytorch(tmp_path):
+    path = _model_file(tmp_path, 'torch_model.py', 'import torch\nimport torch.nn as nn\n'
+                       'import torch.nn.functional as F\n\nclass Net(nn.Module):\n    def __init__(self):\n'
+                       '        super().__init__()\n        self.fc = nn.Linear(64, 10)\n\n'
+                       '    def forward(self, x):\n        return F.log_softmax(self.fc(torch.flatten(x, 1)), dim=1)\n')
+    res = _ember('train', '--model', path, '--epochs', '1', '--out', str(tmp_path / 'o'), *QUICK)
+    assert res.returncode == 0, res.stderr
+    assert 'model: ' in res.stdout and '650 parameters' in res.stdout
+
+
+@pytest.mark.parametrize('flags, needle', [
+    (['--lr', '0.5'], '--lr 0.5 conflicts'),
+    (['--optimizer', 'sgd'], '--optimizer sgd conflicts'),
+    (['--batch-size', '16'], '--batch-size 16 conflicts'),
+    (['--epochs', '1'], '--epochs 1 is fewer'),
+    (['--out', 'elsewhere'], '--out elsewhere conflicts'),
+])
+def test_resume_refuses_conflicting_flags(tmp_path, flags, needle):
+    res, out = _sub_train(tmp_path, 'run', '--epochs', '2')
+    assert res.returncode == 0, res.stderr
+    config = (out / 'config.json').read_text()
+    res = _resume(out, *flags)
+    assert res.returncode == 2 and needle in res.stderr, res.stderr
+    assert (out / 'config.json').read_text() == config
+
+
+def test_resume_epochs_rules(tmp_path):
+    res, out = _sub_train(tmp_path, 'run', '--epochs', '2')
+    config = (out / 'config.json').read_text()
+    res = _resume(out, '--epochs', '2')
+    assert res.returncode == 0 and 'nothing to do' in res.stdout
+    assert (out / 'config.json').read_text() == config
+    res = _resume(out, '--epochs', '3')  # no scheduler: training longer is the same run, said so
+    assert res.returncode == 0 and 'the run was started with --epochs 2' in res.stdout
+    assert json.load(open(out / 'config.json'))['epochs'] == 3
+    res, sched = _sub_train(tmp_path, 'sched', '--epochs', '2', '--scheduler', 'cosine')
+    res = _resume(sched, '--epochs', '4')
+    assert res.returncode == 2 and '--scheduler cosine' in res.stderr
+
+
+def test_numbered_run_folders_and_no_overwrite(tmp_path):
+    for n in range(2):
+        res = _ember('train', *QUICK, '--epochs', '1', cwd=tmp_path)
+        assert res.returncode == 0, res.stderr
+        assert f'runs/ember-train/version_{n}' in res.stdout
+    assert sorted(p.name for p in (tmp_path / 'runs' / 'ember-train').iterdir()) == ['version_0', 'version_1']
+    run = tmp_path / 'runs' / 'ember-train' / 'version_0'
+    before = (run / 'model.safetensors').read_bytes()
+    res = _ember('train', *QUICK, '--epochs', '1', '--out', str(run))
+    assert res.returncode == 2 and 'already holds a run' in res.stderr and '--resume' in res.stderr
+    assert (run / 'model.safetensors').read_bytes() == before
+
+
+def test_outputs_are_written_by_rename(tmp_path, monkeypatch):
+    from ember import training_io
+    renamed = []
+    real = training_io.os.replace
+
+    def recording_replace(src, dst):
+        renamed.append(os.path.basename(dst))
+        return real(src, dst)
+    monkeypatch.setattr(training_io.os, 'replace', recording_replace)
+    assert _train(tmp_path, 'run', '--epochs', '1')[0] == 0
+    assert {'metrics.json', 'metrics.csv', 'config.json', 'command.txt', 'curves.png'} <= set(renamed)
+    assert not [p for p in os.listdir(tmp_path / 'run') if p.endswith('.tmp')]
+
+
+def test_usage_errors_name_the_flag_and_the_command():
+    res = _ember('train', '--lr', '-1')
+    assert res.returncode == 2 and 'argument --lr: must be positive' in res.stderr
+    res = _ember('train', '--frobnicate')
+    assert res.returncode == 2 and 'usage: ember train' in res.stderr
+    assert 'unrecognized arguments: --frobnicate' in res.stderr
+    res = _ember('--version')
+    assert res.returncode == 0 and res.stdout.strip() == f'ember {ember.__version__}'
+    res = _ember('train', '--help')
+    assert res.returncode == 0 and '(default: 64)' in res.stdout and 'examples:' in res.stdout
+    assert 'ember train --resume' in res.stdout
+
+
+def _run_on_terminal(args, cols=80, fault=None):
+    """Run `ember ARGS` with stdout and stderr on a pseudo-terminal COLS wide; returns what it displayed."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack('HHHH', 24, cols, 0, 0))
+    env = dict(os.environ, COLUMNS=str(cols))
+    env.pop('EMBER_TRAIN_FAULT', None)
+    if fault:
+        env['EMBER_TRAIN_FAULT'] = fault
+    proc = subprocess.Popen([sys.executable, '-m', 'ember', *args], stdout=slave, stderr=slave, env=env)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 4096)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    proc.wait(timeout=300)
+    os.close(master)
+    return proc.returncode, b''.join(chunks).decode()
+
+
+def _screen_lines(raw):
+    """The lines a terminal would show: carriage returns and erase-line codes applied."""
+    lines = []
+    for line in raw.replace('\r\n', '\n').split('\n'):
+        shown = line.split('\r')[-1].replace('\x1b[K', '')
+        lines.append(shown)
+    return [ln for ln in lines if ln]
+
+
+@pytest.mark.skipif(not hasattr(os, 'openpty'), reason='needs a pseudo-terminal')
+def test_progress_on_an_80_column_terminal(tmp_path):
+    code, raw = _run_on_terminal(['train', '--out', str(tmp_path / 'o'), '--limit', '640', '--batch-size', '32',
+                                  '--epochs', '2'])
+    assert code == 0, raw
+    for seg in raw.replace('\r\n', '\n').replace('\n', '\r').split('\r'):
+        if seg.startswith('epoch '):  # the bar and the per-epoch lines fit: nothing wraps or is cut
+            assert len(seg.replace('\x1b[K', '')) < 80, seg
+    assert '[#' in raw  # a bar was drawn while the epoch ran
+    shown = _screen_lines(raw)
+    for e in (1, 2):
+        assert len([ln for ln in shown if ln.startswith(f'epoch {e}/2')]) == 1, shown  # once per epoch
+        assert [ln for ln in shown if ln.startswith(f'epoch {e}/2  train_loss')]
+    assert any('val_acc' in ln for ln in shown)
+
+
+def test_no_progress_bar_when_output_is_not_a_terminal(tmp_path):
+    res, out = _sub_train(tmp_path, 'o', '--epochs', '1')
+    args = ['train', '--out', str(tmp_path / 'p'), '--limit', '160', '--batch-size', '32', '--epochs', '1']
+    res = _ember(*args)
+    assert res.returncode == 0
+    assert '\r' not in res.stdout and '[#' not in res.stdout and '\x1b' not in res.stdout
+    assert res.stdout.count('epoch 1/1') == 1
+
+
+@pytest.mark.skipif(not hasattr(os, 'openpty'), reason='needs a pseudo-terminal')
+def test_no_stale_bar_after_ctrl_c(tmp_path):
+    args = ['train', '--out', str(tmp_path / 'o'), '--limit', '320', '--batch-size', '32', '--epochs', '1']
+    code, raw = _run_on_terminal(args, fault='sigint@after_step:0:3')
+    assert code == 130, raw
+    after = raw[raw.index('Ctrl-C'):]
+    assert '[#' not in after and 'interrupted: checkpoint saved' in after
