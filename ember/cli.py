@@ -84,6 +84,8 @@ def _parser():
     b.add_argument('names', nargs='*', help='benchmark names (core, nn, cnn, optim, lstm, distributed)')
     b.add_argument('--json', default=None, help='also write the table as JSON here')
     b.add_argument('--markdown', default=None, help='also write the table as Markdown here')
+    b.add_argument('--args', default='', metavar='"ARGS"', help='arguments passed to each benchmark script, e.g. '
+                   '--args "--threads 1"')
     p._subcommands['bench'] = b
 
     v = sub.add_parser('viz', help="render the autograd graph of a model's loss (graphviz)")
@@ -173,7 +175,7 @@ def _info(args):
 
 def _bench(args):
     from .bench import run_benchmarks
-    return run_benchmarks(args.names, args.json, args.markdown)
+    return run_benchmarks(args.names, args.json, args.markdown, args.args)
 
 
 def _viz(args):

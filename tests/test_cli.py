@@ -9,6 +9,7 @@ import pytest
 
 import ember
 from ember import cli
+from conftest import needs_torch
 
 pytest.importorskip('sklearn', reason='ember train uses the Digits data from scikit-learn')
 
@@ -467,3 +468,13 @@ def test_no_stale_bar_after_ctrl_c(tmp_path):
     assert code == 130, raw
     after = raw[raw.index('Ctrl-C'):]
     assert '[#' not in after and 'interrupted: checkpoint saved' in after
+
+
+@needs_torch
+def test_bench_cnn_runs_with_its_own_argv(tmp_path):
+    out = tmp_path / 'cnn.json'
+    res = _ember('bench', 'cnn', '--json', str(out), '--args', '--iters 1 --rounds 1 --batch 8', timeout=600)
+    assert res.returncode == 0, res.stderr
+    rows = json.load(open(out))
+    assert rows and all(r['workload'].startswith('cnn: ') and r['ember_ms'] > 0 for r in rows)
+    assert 'unrecognized arguments' not in res.stderr
