@@ -5,6 +5,7 @@ import importlib.util
 import os
 import runpy
 import sys
+import traceback
 
 SHIM_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), '_shim')
 
@@ -73,6 +74,12 @@ def run_script(argv):
         runpy.run_path(argv[0], run_name='__main__')
     except SystemExit as e:
         return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    except BaseException as e:  # as Python would report it, but starting at the script (no launcher frames)
+        script, tb = os.path.abspath(argv[0]), e.__traceback__
+        while tb is not None and os.path.abspath(tb.tb_frame.f_code.co_filename) != script:
+            tb = tb.tb_next
+        traceback.print_exception(type(e), e, tb or e.__traceback__)
+        return 130 if isinstance(e, KeyboardInterrupt) else 1
     return 0
 
 

@@ -72,3 +72,16 @@ def test_missing_script_is_a_usage_error(tmp_path):
     res = subprocess.run([sys.executable, '-m', 'ember', 'run', str(tmp_path / 'nope.py')], capture_output=True,
                          text=True, timeout=120)
     assert res.returncode == 2 and 'not found' in res.stderr
+
+
+def test_traceback_starts_at_the_script(tmp_path):
+    script = tmp_path / 'boom.py'
+    script.write_text('def f():\n    raise ValueError("boom")\n\nf()\n')
+    res = subprocess.run([sys.executable, '-m', 'ember', 'run', str(script)], capture_output=True, text=True,
+                         timeout=120)
+    assert res.returncode == 1
+    lines = res.stderr.strip().splitlines()
+    assert lines[0] == 'Traceback (most recent call last):'
+    assert lines[1].strip().startswith(f'File "{script}", line 4')
+    assert 'runpy' not in res.stderr and 'runner.py' not in res.stderr and 'cli.py' not in res.stderr
+    assert lines[-1] == 'ValueError: boom'
