@@ -489,3 +489,17 @@ def test_bench_cnn_runs_with_its_own_argv(tmp_path):
     rows = json.load(open(out))
     assert rows and all(r['workload'].startswith('cnn: ') and r['ember_ms'] > 0 for r in rows)
     assert 'unrecognized arguments' not in res.stderr
+
+
+def test_best_checkpoint_holds_the_best_epochs_weights(tmp_path):
+    code, out = _train(tmp_path, 'run', '--epochs', '4', '--lr', '0.5', '--optimizer', 'sgd')
+    assert code == 0
+    from ember.training import build_model, evaluate, load_data
+    from ember.utils.data import DataLoader
+    metrics = json.load(open(out / 'metrics.json'))
+    best = max(m['val_accuracy'] for m in metrics)
+    _, test_set, shape, n = load_data('digits', 'data', 160)
+    model = build_model('mlp', shape, n)
+    model.load_state_dict(ember.load(str(out / 'best.safetensors')))
+    assert evaluate(model, DataLoader(test_set, batch_size=256), ember.device('cpu'))[1] == best
+    assert ember.load(str(out / 'checkpoint.safetensors'))['best']['val_accuracy'] == best
