@@ -49,7 +49,9 @@ def run_benchmarks(names=None, json_path=None, md_path=None, script_args=''):
         fd, out = tempfile.mkstemp(suffix='.json')
         os.close(fd)
         try:
-            code = subprocess.call([sys.executable, '-c', _DRIVER, str(path), ENTRY[n], out, *extra])
+            # a process ember starts: malloc tuned as in the `ember` command (ember/_allocator.py)
+            env = dict(os.environ, EMBER_MALLOPT=os.environ.get('EMBER_MALLOPT', '1'))
+            code = subprocess.call([sys.executable, '-c', _DRIVER, str(path), ENTRY[n], out, *extra], env=env)
             if code:
                 failed.append(f'{n} (exit {code})')
                 continue

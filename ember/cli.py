@@ -101,6 +101,9 @@ def _parser():
 
 
 def main(argv=None):
+    if argv is None:  # run as the `ember` command, which owns its process: tune malloc (see ember/_allocator.py)
+        from . import _allocator
+        _allocator.apply()
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv and argv[0] == 'run':
         return _run(argv[1:])

@@ -56,8 +56,10 @@ def main(argv):
         _usage()
         return 0 if argv else 2
     if argv[0].startswith('-'):
-        # every rank resolves `import torch` to ember through the shim on PYTHONPATH
+        # every rank resolves `import torch` to ember through the shim on PYTHONPATH, and, being a process
+        # ember started, tunes malloc at import (see ember/_allocator.py)
         install_torch_alias()
+        os.environ.setdefault('EMBER_MALLOPT', '1')
         from ember.distributed.run import main as dist_main
         return dist_main(argv)
     if not os.path.isfile(argv[0]):
@@ -84,4 +86,6 @@ def run_script(argv):
 
 
 if __name__ == '__main__':
+    from ember import _allocator
+    _allocator.apply()  # `python -m ember.runner` owns its process, as `ember run` does
     sys.exit(run_script(sys.argv[1:]) or 0)

@@ -11,7 +11,6 @@ import ember
 from ember import cli
 from conftest import needs_torch
 
-pytest.importorskip('sklearn', reason='ember train uses the Digits data from scikit-learn')
 
 QUICK = ['--limit', '160', '--batch-size', '32', '--no-progress']
 
