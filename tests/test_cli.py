@@ -8,7 +8,7 @@ import sys
 import pytest
 
 import ember
-from ember import cli
+from ember.app import cli
 from conftest import needs_torch
 
 
@@ -36,7 +36,7 @@ def test_train_writes_every_output(tmp_path, capsys):
     assert {'checkpoint.safetensors', 'model.safetensors', 'best.safetensors', 'metrics.csv', 'metrics.json', 'curves.png',
             'command.txt', 'config.json'} <= names
     state = _weights(out)
-    from ember.training import build_model
+    from ember.app.training import build_model
     model = build_model('mlp', (1, 8, 8), 10)
     model.load_state_dict(state)
     rows = list(csv.DictReader(open(out / 'metrics.csv')))
@@ -251,7 +251,7 @@ def test_info_lists_versions(capsys):
 
 def test_info_imports_no_optional_package():
     """`ember info` reads versions from package metadata: importing torch, matplotlib... took seconds."""
-    code = ('import sys; from ember.cli import main; main(["info"]); '
+    code = ('import sys; from ember.app.cli import main; main(["info"]); '
             'print("IMPORTED", sorted(m for m in ("torch", "sklearn", "matplotlib", "onnxruntime", "onnx", '
             '"tensorboard", "mpi4py", "tqdm", "graphviz", "hypothesis") if m in sys.modules))')
     res = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=120)
@@ -260,7 +260,7 @@ def test_info_imports_no_optional_package():
 
 
 def test_tutorial_sections_losses_fall():
-    from ember import tutorial
+    from ember.app import tutorial
     res = tutorial.run([4, 5, 6], quiet=True)
     assert res[4][-1] < res[4][0] / 100
     for name, losses in res[5].items():
@@ -290,7 +290,7 @@ def test_viz_writes_graph_source(tmp_path):
 
 def test_make_dot_labels_parameters():
     graphviz = pytest.importorskip('graphviz')
-    from ember import viz
+    from ember.app import viz
     lin = ember.nn.Linear(3, 2)
     loss = lin(ember.randn(4, 3)).sum()
     dot = viz.make_dot(loss, params=dict(lin.named_parameters()))
@@ -383,7 +383,7 @@ def test_numbered_run_folders_and_no_overwrite(tmp_path):
 
 
 def test_outputs_are_written_by_rename(tmp_path, monkeypatch):
-    from ember import training_io
+    from ember.app import training_io
     renamed = []
     real = training_io.os.replace
 
@@ -493,7 +493,7 @@ def test_bench_cnn_runs_with_its_own_argv(tmp_path):
 def test_best_checkpoint_holds_the_best_epochs_weights(tmp_path):
     code, out = _train(tmp_path, 'run', '--epochs', '4', '--lr', '0.5', '--optimizer', 'sgd')
     assert code == 0
-    from ember.training import build_model, evaluate, load_data
+    from ember.app.training import build_model, evaluate, load_data
     from ember.utils.data import DataLoader
     metrics = json.load(open(out / 'metrics.json'))
     best = max(m['val_accuracy'] for m in metrics)
@@ -502,3 +502,28 @@ def test_best_checkpoint_holds_the_best_epochs_weights(tmp_path):
     model.load_state_dict(ember.load(str(out / 'best.safetensors')))
     assert evaluate(model, DataLoader(test_set, batch_size=256), ember.device('cpu'))[1] == best
     assert ember.load(str(out / 'checkpoint.safetensors'))['best']['val_accuracy'] == best
+
+
+def test_core_does_not_import_the_app():
+    """The application (ember/app: the command, training, tutorial, ...) sits above the library: no module outside
+    it imports it, except the two compatibility entry points and `python -m ember`."""
+    import ast
+    import pathlib
+    root = pathlib.Path(ember.__file__).parent
+    allowed = {root / 'cli.py', root / 'runner.py', root / '__main__.py', root / '_shim' / 'torch' / '__init__.py'}
+    offenders = []
+    for path in root.rglob('*.py'):
+        if root / 'app' in path.parents or path in allowed:
+            continue
+        pkg = path.parent.relative_to(root.parent).parts
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = list(pkg[:len(pkg) - node.level + 1]) if node.level else []
+                mod = '.'.join(base + ([node.module] if node.module else []))
+                names = [mod] + [f'{mod}.{a.name}' for a in node.names]
+            if any(n == 'ember.app' or n.startswith('ember.app.') for n in names):
+                offenders.append(f'{path.relative_to(root)}:{node.lineno}')
+    assert not offenders, offenders

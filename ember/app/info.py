@@ -59,7 +59,7 @@ def _gpus():
 def collect():
     import numpy as np
     import ember
-    from ._allocator import state
+    from .._allocator import state
     gpus, cuda = _gpus()
     return {
         'ember': ember.__version__, 'python': sys.version.split()[0], 'platform': platform.platform(),

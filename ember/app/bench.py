@@ -25,7 +25,7 @@ with open(out, 'w') as f:
 
 
 def _bench_dir():
-    here = pathlib.Path(__file__).resolve().parent.parent / 'benchmarks'
+    here = pathlib.Path(__file__).resolve().parents[2] / 'benchmarks'
     if not here.is_dir():
         raise RuntimeError(f'benchmarks/ not found next to the ember package ({here}); `ember bench` runs from a '
                            f'source checkout installed with pip install -e .')

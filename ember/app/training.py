@@ -12,7 +12,7 @@ import time
 
 import ember
 from ember import nn
-from ember.training_io import (CHECKPOINT, LEGACY, Progress, StopRequest, fault, holds_run, next_version,
+from .training_io import (CHECKPOINT, LEGACY, Progress, StopRequest, fault, holds_run, next_version,
                                remove_stale_temporaries, write_bytes_atomic, write_json_atomic,
                                write_text_atomic)
 
@@ -58,7 +58,7 @@ def build_model(spec, input_shape, num_classes):
         source = f.read()
     if re.search(r'^\s*(import|from)\s+torch\b', source, re.M):
         # a model file written for PyTorch: `import torch` gives ember, as under `ember run`
-        from ember.runner import install_torch_alias
+        from .runner import install_torch_alias
         install_torch_alias()
     mod_spec = importlib.util.spec_from_file_location('ember_user_model', path)
     mod = importlib.util.module_from_spec(mod_spec)
