@@ -527,3 +527,20 @@ def test_core_does_not_import_the_app():
             if any(n == 'ember.app' or n.startswith('ember.app.') for n in names):
                 offenders.append(f'{path.relative_to(root)}:{node.lineno}')
     assert not offenders, offenders
+
+
+def test_distributed_ctrl_c_on_one_rank_stops_all_at_the_same_batch(tmp_path):
+    pytest.importorskip('mpi4py')
+    args = ('--distributed', '-n', '2', '--epochs', '2')
+    straight, ref = _sub_train(tmp_path, 'straight', *args)
+    assert straight.returncode == 0, straight.stderr
+    out = tmp_path / 'cut'
+    res = _ember('train', '--out', str(out), *QUICK, *args,
+                 env={'EMBER_TRAIN_FAULT': 'sigint@after_step:1:1', 'EMBER_TRAIN_FAULT_RANK': '1'})
+    assert res.returncode != 0
+    assert 'checkpoint saved' in res.stderr, res.stderr
+    state = ember.load(str(out / 'checkpoint.safetensors'))
+    assert (state['epoch'], state['batch']) == (1, 2)
+    again = _ember('train', '--resume', str(out), '--no-progress', '--distributed', '-n', '2')
+    assert again.returncode == 0, again.stderr
+    _same_files(ref, out)

@@ -1,4 +1,4 @@
-"""`ember train`: models, data, the training loop with progress bars, checkpoints, metrics, curves and resume."""
+"""`ember train`: models, data, the training loop, checkpoints, metrics, curves and exact resume."""
 import csv
 import importlib.util
 import inspect
@@ -389,7 +389,7 @@ def train(args):
                         pos['seconds'] = seconds_before + time.perf_counter() - t0
                         phase = 'compute'
                         fault('after_step', epoch, batch_idx)
-                        if stop.requested:
+                        if _stop_agreed(stop.requested, dist):
                             raise _Stopped
                         progress.update(epoch + 1, epochs, batch_idx + 1, n_batches, pos['loss_sum'] / pos['seen'],
                                         pos['seen'] / max(pos['seconds'], 1e-9))
@@ -425,6 +425,9 @@ def train(args):
         if isinstance(e, _Stopped) or phase == 'compute':
             if saved_at != pos:
                 save_checkpoint()
+            if dist and isinstance(e, _Stopped):
+                import ember.distributed as d
+                d.barrier()  # the ranks agreed to stop here: none exits (aborting the job) before rank 0 has saved
             if is_main:
                 print(f'interrupted: checkpoint saved in {out} at epoch {pos["epoch"] + 1}, batch {pos["batch"]}/'
                       f'{n_batches} (resume with: ember train --resume {out})', file=sys.stderr)
@@ -449,6 +452,17 @@ def _tensorboard(args, out):
         return None
     from ember.utils.tensorboard import SummaryWriter
     return SummaryWriter(os.path.join(out, 'tensorboard'))
+
+
+def _stop_agreed(requested, dist):
+    """Under --distributed every rank must stop after the same batch (or the next collective would hang): a rank
+    stops when any rank got Ctrl-C (one tiny all-reduce per batch)."""
+    if not dist:
+        return requested
+    import ember.distributed as d
+    flag = ember.tensor([1 if requested else 0])
+    d.all_reduce(flag, op=d.ReduceOp.MAX)
+    return bool(flag.item())
 
 
 def _quote(a):

@@ -70,7 +70,7 @@ def next_version(root):
 
 # ---- deterministic fault injection for the tests: EMBER_TRAIN_FAULT="ACTION@POINT:EPOCH[:BATCH]" -------------
 # ACTION: sigint (a real SIGINT to this process), kill (os._exit(137), like SIGKILL); POINT: after_step,
-# validate, before_checkpoint, after_checkpoint. EPOCH and BATCH are 0-based.
+# validate, before_checkpoint, after_checkpoint. EPOCH and BATCH are 0-based. EMBER_TRAIN_FAULT_RANK=R: rank R only.
 
 def fault(point, epoch, batch=None):
     spec = os.environ.get('EMBER_TRAIN_FAULT')
@@ -80,6 +80,9 @@ def fault(point, epoch, batch=None):
     name, *at = rest.split(':')
     where = (epoch,) if batch is None else (epoch, batch)
     if name != point or tuple(int(w) for w in at) != where[:len(at)]:
+        return
+    only = os.environ.get('EMBER_TRAIN_FAULT_RANK')  # under --distributed: fault one rank only
+    if only is not None and os.environ.get('RANK', os.environ.get('PMI_RANK')) != only:
         return
     if action == 'kill':
         os._exit(137)
