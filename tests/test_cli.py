@@ -544,3 +544,16 @@ def test_distributed_ctrl_c_on_one_rank_stops_all_at_the_same_batch(tmp_path):
     again = _ember('train', '--resume', str(out), '--no-progress', '--distributed', '-n', '2')
     assert again.returncode == 0, again.stderr
     _same_files(ref, out)
+
+
+def test_failed_run_in_a_numbered_folder_leaves_nothing(tmp_path):
+    bad = _model_file(tmp_path, 'bad.py', 'import ember.nn as nn\n\nclass Net(nn.Module):\n'
+                      '    def __init__(self, input_shape, num_classes):\n        super().__init__()\n'
+                      '        self.fc = nn.Linear(3, num_classes)\n\n    def forward(self, x):\n'
+                      '        return self.fc(x)\n')
+    res = _ember('train', '--model', bad, *QUICK, cwd=tmp_path)
+    assert res.returncode == 1
+    root = tmp_path / 'runs' / 'ember-train'
+    assert not root.exists() or not list(root.iterdir())
+    res = _ember('train', *QUICK, '--epochs', '1', cwd=tmp_path)
+    assert res.returncode == 0 and 'version_0' in res.stdout

@@ -279,6 +279,10 @@ def train(args):
                                f"FILE.py[:NAME]")
     if cfg['epochs'] < 1 or cfg['batch_size'] < 1:
         raise TrainConfigError('--epochs and --batch-size must be positive')
+    device = _device(cfg['device'])
+    dist = _dist_context()
+    is_main = not dist or dist[0] == 0
+    reserved = None
     if resume:
         out = resume
     elif getattr(args, 'out', None) is not None:
@@ -287,10 +291,19 @@ def train(args):
             raise TrainConfigError(f'--out {out} already holds a run; continue it with --resume {out}, or choose '
                                    f'another --out (runs are never overwritten)')
     else:
-        out = next_version(DEFAULT_ROOT)
-    device = _device(cfg['device'])
-    dist = _dist_context()
-    is_main = not dist or dist[0] == 0
+        out = reserved = next_version(DEFAULT_ROOT, reserve=is_main)
+    try:
+        return _train(args, cfg, note, out, device, dist, is_main)
+    finally:
+        if reserved and is_main:
+            try:
+                os.rmdir(reserved)  # only while still empty: a run that failed before its first checkpoint
+            except OSError:
+                pass
+
+
+def _train(args, cfg, note, out, device, dist, is_main):
+    resume = args.resume
     ember.manual_seed(cfg['seed'])
     train_set, test_set, input_shape, num_classes = load_data(cfg['data'], cfg['data_dir'], cfg['limit'])
     model = build_model(cfg['model'], input_shape, num_classes).to(device)

@@ -58,14 +58,23 @@ def holds_run(folder):
     return os.path.isdir(folder) and any(os.path.exists(os.path.join(folder, m)) for m in RUN_MARKERS)
 
 
-def next_version(root):
-    """``root/version_N`` with N one past the highest existing (Lightning's numbering): runs never overwrite."""
-    taken = []
-    if os.path.isdir(root):
-        for n in os.listdir(root):
-            if n.startswith('version_') and n[8:].isdigit():
-                taken.append(int(n[8:]))
-    return os.path.join(root, f'version_{max(taken) + 1 if taken else 0}')
+def next_version(root, reserve=False):
+    """``root/version_N`` with N one past the highest existing (Lightning's numbering): runs never overwrite.
+    ``reserve``: create it (empty), so that two runs started together cannot pick the same folder."""
+    while True:
+        taken = []
+        if os.path.isdir(root):
+            for n in os.listdir(root):
+                if n.startswith('version_') and n[8:].isdigit():
+                    taken.append(int(n[8:]))
+        path = os.path.join(root, f'version_{max(taken) + 1 if taken else 0}')
+        if not reserve:
+            return path
+        try:
+            os.makedirs(path)
+            return path
+        except FileExistsError:
+            continue
 
 
 # ---- deterministic fault injection for the tests: EMBER_TRAIN_FAULT="ACTION@POINT:EPOCH[:BATCH]" -------------
