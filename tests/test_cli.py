@@ -557,3 +557,16 @@ def test_failed_run_in_a_numbered_folder_leaves_nothing(tmp_path):
     assert not root.exists() or not list(root.iterdir())
     res = _ember('train', *QUICK, '--epochs', '1', cwd=tmp_path)
     assert res.returncode == 0 and 'version_0' in res.stdout
+
+
+def test_every_bench_group_has_its_entry_point():
+    """`ember bench NAME` runs benchmarks/bench_NAME.py in a fresh process with the script's own argv and calls
+    its ENTRY function: each must exist (bench cnn once crashed parsing the CLI's argv)."""
+    import ast
+    import pathlib
+    from ember.app import bench
+    root = pathlib.Path(__file__).resolve().parents[1] / 'benchmarks'
+    for name in bench.BENCHES:
+        tree = ast.parse((root / f'bench_{name}.py').read_text())
+        defined = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+        assert bench.ENTRY[name] in defined, name
