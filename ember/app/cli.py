@@ -84,8 +84,9 @@ def _parser():
     b.add_argument('names', nargs='*', help='benchmark names (core, nn, cnn, optim, lstm, distributed)')
     b.add_argument('--json', default=None, help='also write the table as JSON here')
     b.add_argument('--markdown', default=None, help='also write the table as Markdown here')
-    b.add_argument('--args', default='', metavar='"ARGS"', help='arguments passed to each benchmark script, e.g. '
-                   '--args "--threads 1"')
+    b.add_argument('--args', default='', metavar='"ARGS"', help="the scripts' own argv, e.g. --args \"--iters 5\" "
+                   '(read by scripts that take options when imported: cnn; run a script directly for its full '
+                   'options)')
     p._subcommands['bench'] = b
 
     v = sub.add_parser('viz', help="render the autograd graph of a model's loss (graphviz)")
