@@ -105,6 +105,7 @@ def main():
     print(f'threads: {args.threads} (PyTorch {torch.get_num_threads()}), batch {args.batch}, best of '
           f'{args.rounds} rounds x {args.iters} iterations, {"CPU" if args.cpu_time else "wall"} time')
     print(f'{"workload":38s} {"ember ms":>9s} {"PyTorch ms":>10s} {"ratio":>6s}')
+    rows = []
     for name in e_work:
         fe, ft = e_work[name], t_work[name]
         for _ in range(3):
@@ -115,6 +116,8 @@ def main():
             be = min(be, best_time(fe, args.iters))
             bt = min(bt, best_time(ft, args.iters))
         print(f'{name:38s} {be:9.3f} {bt:10.3f} {be / bt:6.2f}')
+        rows.append({'workload': f'cnn: {name}', 'ember_ms': be, 'torch_ms': bt, 'ratio': be / bt, 'target': None})
+    return rows
 
 
 if __name__ == '__main__':

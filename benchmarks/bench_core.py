@@ -134,14 +134,15 @@ def _allocator_effect():
             'x = ember.randn(1000, 1000); y = ember.randn(1000, 1000); '
             'print(timeit(lambda: (x * y + x).exp(), repeat=30))') % os.path.dirname(os.path.abspath(__file__))
     out = {}
-    for label, extra in (('ember default (mallopt applied)', {}), ('EMBER_NO_MALLOPT=1', {'EMBER_NO_MALLOPT': '1'})):
+    for label, extra in (('EMBER_MALLOPT=1 (as the ember command)', {'EMBER_MALLOPT': '1'}),
+                         ('EMBER_NO_MALLOPT=1', {'EMBER_NO_MALLOPT': '1'})):
         env = dict(os.environ, **extra)
         res = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, env=env)
         out[label] = float(res.stdout.strip().splitlines()[-1]) if res.returncode == 0 else float('nan')
     print('\n## large temporaries: (x*y+x).exp() on 1000x1000 float32, fresh process each')
     for k, v in out.items():
         print(f'{k:40s} {v * 1e3:8.3f} ms')
-    a, b = out['ember default (mallopt applied)'], out['EMBER_NO_MALLOPT=1']
+    a, b = out['EMBER_MALLOPT=1 (as the ember command)'], out['EMBER_NO_MALLOPT=1']
     print(f'speed-up from keeping freed buffers in the heap: {b / a:.2f}x')
 
 

@@ -2,7 +2,7 @@
 import numpy as _np
 
 from . import _allocator
-_allocator.apply()
+_allocator.apply_if_requested()
 # PyTorch does not warn on log(0), 0/0 or overflow: results are inf/nan as IEEE says; keep NumPy equally quiet
 _np.seterr(divide='ignore', invalid='ignore', over='ignore')
 

@@ -1,6 +1,6 @@
 """`python -m ember ...`: the same as the `ember` command."""
 import sys
 
-from .cli import main
+from .app.cli import main
 
 sys.exit(main())

@@ -5,7 +5,7 @@ Run all sections, or some: `python examples/tutorial.py 3 5` (the same as `ember
 """
 import sys
 
-from ember import tutorial
+from ember.app import tutorial
 
 if __name__ == '__main__':
     tutorial.run([int(a) for a in sys.argv[1:]] or None)

@@ -6,7 +6,6 @@ import sys
 
 import pytest
 
-pytest.importorskip('sklearn', reason='the Digits data come with scikit-learn')
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 

@@ -72,3 +72,39 @@ def test_missing_script_is_a_usage_error(tmp_path):
     res = subprocess.run([sys.executable, '-m', 'ember', 'run', str(tmp_path / 'nope.py')], capture_output=True,
                          text=True, timeout=120)
     assert res.returncode == 2 and 'not found' in res.stderr
+
+
+def test_traceback_starts_at_the_script(tmp_path):
+    script = tmp_path / 'boom.py'
+    script.write_text('def f():\n    raise ValueError("boom")\n\nf()\n')
+    res = subprocess.run([sys.executable, '-m', 'ember', 'run', str(script)], capture_output=True, text=True,
+                         timeout=120)
+    assert res.returncode == 1
+    lines = res.stderr.strip().splitlines()
+    assert lines[0] == 'Traceback (most recent call last):'
+    assert lines[1].strip().startswith(f'File "{script}", line 4')
+    assert 'runpy' not in res.stderr and 'runner.py' not in res.stderr and 'cli.py' not in res.stderr
+    assert lines[-1] == 'ValueError: boom'
+
+
+def test_malloc_tuning_only_where_ember_owns_the_process(tmp_path):
+    """Importing ember leaves the host's malloc alone (unless EMBER_MALLOPT=1); `ember run` and the `ember`
+    command, which own their process, apply it."""
+    import os
+    probe = 'import ember._allocator as a; print(a.state["applied"], a.state["reason"])'
+    env = {k: v for k, v in os.environ.items() if k not in ('EMBER_MALLOPT', 'EMBER_NO_MALLOPT')}
+    res = subprocess.run([sys.executable, '-c', 'import ember; ' + probe], capture_output=True, text=True,
+                         timeout=120, env=env)
+    assert res.stdout.startswith('False not applied'), res.stdout + res.stderr
+    res = subprocess.run([sys.executable, '-c', 'import ember; ' + probe], capture_output=True, text=True,
+                         timeout=120, env=dict(env, EMBER_MALLOPT='1'))
+    expected = 'True' if sys.platform.startswith('linux') else 'False'
+    assert res.stdout.split()[0] == expected
+    script = tmp_path / 'probe.py'
+    script.write_text(probe + '\n')
+    res = subprocess.run([sys.executable, '-m', 'ember', 'run', str(script)], capture_output=True, text=True,
+                         timeout=120, env=env)
+    assert res.stdout.split()[0] == expected, res.stderr
+    res = subprocess.run([sys.executable, '-m', 'ember', 'run', str(script)], capture_output=True, text=True,
+                         timeout=120, env=dict(env, EMBER_NO_MALLOPT='1'))
+    assert res.stdout.startswith('False disabled'), res.stdout

@@ -1,7 +1,7 @@
 """The tutorial's training loops (sections 1-3 need only the core) run and their losses fall as the tutorial's do."""
 import numpy as np
 
-from ember import tutorial
+from ember.app import tutorial
 
 
 def test_core_sections_losses_fall():

@@ -58,19 +58,28 @@ def holds_run(folder):
     return os.path.isdir(folder) and any(os.path.exists(os.path.join(folder, m)) for m in RUN_MARKERS)
 
 
-def next_version(root):
-    """``root/version_N`` with N one past the highest existing (Lightning's numbering): runs never overwrite."""
-    taken = []
-    if os.path.isdir(root):
-        for n in os.listdir(root):
-            if n.startswith('version_') and n[8:].isdigit():
-                taken.append(int(n[8:]))
-    return os.path.join(root, f'version_{max(taken) + 1 if taken else 0}')
+def next_version(root, reserve=False):
+    """``root/version_N`` with N one past the highest existing (Lightning's numbering): runs never overwrite.
+    ``reserve``: create it (empty), so that two runs started together cannot pick the same folder."""
+    while True:
+        taken = []
+        if os.path.isdir(root):
+            for n in os.listdir(root):
+                if n.startswith('version_') and n[8:].isdigit():
+                    taken.append(int(n[8:]))
+        path = os.path.join(root, f'version_{max(taken) + 1 if taken else 0}')
+        if not reserve:
+            return path
+        try:
+            os.makedirs(path)
+            return path
+        except FileExistsError:
+            continue
 
 
 # ---- deterministic fault injection for the tests: EMBER_TRAIN_FAULT="ACTION@POINT:EPOCH[:BATCH]" -------------
 # ACTION: sigint (a real SIGINT to this process), kill (os._exit(137), like SIGKILL); POINT: after_step,
-# validate, before_checkpoint, after_checkpoint. EPOCH and BATCH are 0-based.
+# validate, before_checkpoint, after_checkpoint. EPOCH and BATCH are 0-based. EMBER_TRAIN_FAULT_RANK=R: rank R only.
 
 def fault(point, epoch, batch=None):
     spec = os.environ.get('EMBER_TRAIN_FAULT')
@@ -80,6 +89,9 @@ def fault(point, epoch, batch=None):
     name, *at = rest.split(':')
     where = (epoch,) if batch is None else (epoch, batch)
     if name != point or tuple(int(w) for w in at) != where[:len(at)]:
+        return
+    only = os.environ.get('EMBER_TRAIN_FAULT_RANK')  # under --distributed: fault one rank only
+    if only is not None and os.environ.get('RANK', os.environ.get('PMI_RANK')) != only:
         return
     if action == 'kill':
         os._exit(137)

@@ -1,5 +1,5 @@
-"""Draw the autograd graph behind a tensor with graphviz (ember.viz.make_dot), as torchviz does for PyTorch."""
-from .autograd.graph import Node
+"""Draw the autograd graph behind a tensor with graphviz (ember.app.viz.make_dot), as torchviz does for PyTorch."""
+from ..autograd.graph import Node
 
 
 def _require_graphviz():

@@ -1,19 +1,23 @@
 """`ember info`: ember, Python, NumPy (BLAS, threads), optional packages and devices, like torch's collect_env."""
-import importlib
+import importlib.metadata
 import os
 import platform
 import sys
 
-OPTIONAL = ['cupy', 'mpi4py', 'safetensors', 'onnx', 'onnxruntime', 'torch', 'tqdm', 'matplotlib', 'sklearn',
+# distribution names, read from installed metadata: importing torch, matplotlib or onnxruntime only to print a
+# version took seconds
+OPTIONAL = ['cupy', 'mpi4py', 'mpich', 'safetensors', 'onnx', 'onnxruntime', 'torch', 'matplotlib', 'tensorboard',
             'graphviz', 'hypothesis']
+CUPY = ['cupy-cuda13x', 'cupy-cuda12x', 'cupy-cuda11x', 'cupy']
 
 
 def _version(name):
-    try:
-        mod = importlib.import_module(name)
-    except Exception:
-        return None
-    return getattr(mod, '__version__', 'installed')
+    for dist in (CUPY if name == 'cupy' else [name]):
+        try:
+            return importlib.metadata.version(dist) + (f' ({dist})' if name == 'cupy' else '')
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return None
 
 
 def _blas():
@@ -36,6 +40,8 @@ def _blas():
 
 
 def _gpus():
+    if _version('cupy') is None:
+        return [], None
     try:
         import cupy
         n = cupy.cuda.runtime.getDeviceCount()
@@ -53,7 +59,7 @@ def _gpus():
 def collect():
     import numpy as np
     import ember
-    from ._allocator import state
+    from .._allocator import state
     gpus, cuda = _gpus()
     return {
         'ember': ember.__version__, 'python': sys.version.split()[0], 'platform': platform.platform(),

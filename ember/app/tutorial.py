@@ -4,6 +4,11 @@
 4. with ember.nn.Sequential and manual updates; 5. with ember.optim (SGD, Adam, Adagrad, RMSprop side by side);
 6. with a custom nn.Module. Each prints the loss every 100 steps, as the tutorial does.
 """
+import contextlib
+import ctypes
+import glob
+import os
+
 import numpy as np
 
 import ember as torch
@@ -16,7 +21,7 @@ def _report(t, loss, losses, quiet):
     if t % 100 == 99:
         losses.append(loss)
         if not quiet:
-            print(t, loss)
+            print(f'step {t + 1:3d}/{STEPS}  loss {loss:.6g}')
 
 
 def numpy_mlp(seed=0, quiet=False):
@@ -170,12 +175,36 @@ def module_mlp(seed=0, quiet=False):
 SECTIONS = [numpy_mlp, tensor_mlp, autograd_mlp, nn_mlp, optim_mlp, module_mlp]
 
 
+@contextlib.contextmanager
+def one_blas_thread():
+    """These 64x1000x100 products gain little from BLAS threads, and on a busy machine threads that spin-wait for
+    each other made the tutorial several times slower: run it on one (NumPy's bundled OpenBLAS; else unchanged)."""
+    setter = getter = None
+    for lib in glob.glob(os.path.join(os.path.dirname(os.path.dirname(np.__file__)), 'numpy.libs', '*openblas*')):
+        try:
+            so = ctypes.CDLL(lib)
+            setter, getter = so.scipy_openblas_set_num_threads64_, so.scipy_openblas_get_num_threads64_
+        except (OSError, AttributeError):
+            continue
+        break
+    if setter is None:
+        yield
+        return
+    before = getter()
+    setter(1)
+    try:
+        yield
+    finally:
+        setter(before)
+
+
 def run(sections=None, quiet=False):
     """Run the given 1-based sections (all by default); returns {section number: losses}."""
     results = {}
-    for n in sections or range(1, len(SECTIONS) + 1):
-        fn = SECTIONS[n - 1]
-        if not quiet:
-            print(f'== {fn.__doc__.splitlines()[0]}')
-        results[n] = fn(quiet=quiet)
+    with one_blas_thread():
+        for n in sections or range(1, len(SECTIONS) + 1):
+            fn = SECTIONS[n - 1]
+            if not quiet:
+                print(f'== {fn.__doc__.splitlines()[0]}', flush=True)
+            results[n] = fn(quiet=quiet)
     return results

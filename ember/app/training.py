@@ -1,4 +1,4 @@
-"""`ember train`: models, data, the training loop with progress bars, checkpoints, metrics, curves and resume."""
+"""`ember train`: models, data, the training loop, checkpoints, metrics, curves and exact resume."""
 import csv
 import importlib.util
 import inspect
@@ -12,7 +12,7 @@ import time
 
 import ember
 from ember import nn
-from ember.training_io import (CHECKPOINT, LEGACY, Progress, StopRequest, fault, holds_run, next_version,
+from .training_io import (CHECKPOINT, LEGACY, Progress, StopRequest, fault, holds_run, next_version,
                                remove_stale_temporaries, write_bytes_atomic, write_json_atomic,
                                write_text_atomic)
 
@@ -58,7 +58,7 @@ def build_model(spec, input_shape, num_classes):
         source = f.read()
     if re.search(r'^\s*(import|from)\s+torch\b', source, re.M):
         # a model file written for PyTorch: `import torch` gives ember, as under `ember run`
-        from ember.runner import install_torch_alias
+        from .runner import install_torch_alias
         install_torch_alias()
     mod_spec = importlib.util.spec_from_file_location('ember_user_model', path)
     mod = importlib.util.module_from_spec(mod_spec)
@@ -279,6 +279,10 @@ def train(args):
                                f"FILE.py[:NAME]")
     if cfg['epochs'] < 1 or cfg['batch_size'] < 1:
         raise TrainConfigError('--epochs and --batch-size must be positive')
+    device = _device(cfg['device'])
+    dist = _dist_context()
+    is_main = not dist or dist[0] == 0
+    reserved = None
     if resume:
         out = resume
     elif getattr(args, 'out', None) is not None:
@@ -287,10 +291,19 @@ def train(args):
             raise TrainConfigError(f'--out {out} already holds a run; continue it with --resume {out}, or choose '
                                    f'another --out (runs are never overwritten)')
     else:
-        out = next_version(DEFAULT_ROOT)
-    device = _device(cfg['device'])
-    dist = _dist_context()
-    is_main = not dist or dist[0] == 0
+        out = reserved = next_version(DEFAULT_ROOT, reserve=is_main)
+    try:
+        return _train(args, cfg, note, out, device, dist, is_main)
+    finally:
+        if reserved and is_main:
+            try:
+                os.rmdir(reserved)  # only while still empty: a run that failed before its first checkpoint
+            except OSError:
+                pass
+
+
+def _train(args, cfg, note, out, device, dist, is_main):
+    resume = args.resume
     ember.manual_seed(cfg['seed'])
     train_set, test_set, input_shape, num_classes = load_data(cfg['data'], cfg['data_dir'], cfg['limit'])
     model = build_model(cfg['model'], input_shape, num_classes).to(device)
@@ -389,7 +402,7 @@ def train(args):
                         pos['seconds'] = seconds_before + time.perf_counter() - t0
                         phase = 'compute'
                         fault('after_step', epoch, batch_idx)
-                        if stop.requested:
+                        if _stop_agreed(stop.requested, dist):
                             raise _Stopped
                         progress.update(epoch + 1, epochs, batch_idx + 1, n_batches, pos['loss_sum'] / pos['seen'],
                                         pos['seen'] / max(pos['seconds'], 1e-9))
@@ -425,6 +438,9 @@ def train(args):
         if isinstance(e, _Stopped) or phase == 'compute':
             if saved_at != pos:
                 save_checkpoint()
+            if dist and isinstance(e, _Stopped):
+                import ember.distributed as d
+                d.barrier()  # the ranks agreed to stop here: none exits (aborting the job) before rank 0 has saved
             if is_main:
                 print(f'interrupted: checkpoint saved in {out} at epoch {pos["epoch"] + 1}, batch {pos["batch"]}/'
                       f'{n_batches} (resume with: ember train --resume {out})', file=sys.stderr)
@@ -449,6 +465,17 @@ def _tensorboard(args, out):
         return None
     from ember.utils.tensorboard import SummaryWriter
     return SummaryWriter(os.path.join(out, 'tensorboard'))
+
+
+def _stop_agreed(requested, dist):
+    """Under --distributed every rank must stop after the same batch (or the next collective would hang): a rank
+    stops when any rank got Ctrl-C (one tiny all-reduce per batch)."""
+    if not dist:
+        return requested
+    import ember.distributed as d
+    flag = ember.tensor([1 if requested else 0])
+    d.all_reduce(flag, op=d.ReduceOp.MAX)
+    return bool(flag.item())
 
 
 def _quote(a):
