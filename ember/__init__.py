@@ -9,7 +9,7 @@ _np.seterr(divide='ignore', invalid='ignore', over='ignore')
 from ._dtype import (dtype, float16, float32, float64, int8, int16, int32, int64, uint8, bool_ as bool,  # noqa: E402
                      half, float, double, short, int, long, get_default_dtype, set_default_dtype)
 from ._tensor import Tensor, Size  # noqa: E402
-from .backends import device  # noqa: E402
+from .backends import device, cpu as _cpu_device  # noqa: E402
 from .backends.random import (Generator, default_generator, manual_seed, seed, initial_seed,  # noqa: E402
                               get_rng_state, set_rng_state)
 from ._creation import (tensor, as_tensor, asarray, from_numpy, zeros, ones, empty, full, zeros_like,  # noqa: E402
@@ -115,8 +115,21 @@ def addcdiv(input, tensor1, tensor2, *, value=1):
     return input + value * tensor1 / tensor2
 
 
-def set_default_device(dev):
-    raise NotImplementedError('set_default_device is not supported by ember; pass device= explicitly')
+def set_default_device(device):
+    """The device factory functions (zeros, tensor, randn, ...) use when given none; None restores cpu."""
+    from .backends import _default, get_device
+    if device is None:
+        _default[0] = None
+        return
+    dev = get_device(device)
+    if dev.type == 'cuda':
+        dev.xp  # without CuPy or a GPU: the clear error every cuda tensor gives, before anything changes
+    _default[0] = None if dev is _cpu_device else dev
+
+
+def get_default_device():
+    from .backends import get_device
+    return get_device(None)
 
 
 def compile(model=None, **kwargs):

@@ -54,6 +54,8 @@ zeros out;
 # factory functions: out= gives the result's dtype and is resized silently
 _FACTORIES = frozenset(('zeros', 'ones', 'empty', 'full', 'arange', 'range', 'linspace', 'logspace', 'eye', 'rand',
                         'randn', 'randint', 'randperm', 'normal'))
+# factories whose shape is given as *size: PyTorch accepts size= too
+_VARSIZE = frozenset(('zeros', 'ones', 'empty', 'rand', 'randn'))
 # reductions write any result dtype into out (PyTorch casts them); elementwise ops refuse a lower category
 _FREE_CAST = frozenset(('sum', 'prod', 'mean', 'cumsum', 'cumprod', 'norm', 'var', 'std', 'amax', 'amin'))
 _SCALAR_NAMES = {'float32': 'Float', 'float64': 'Double', 'float16': 'Half', 'bfloat16': 'BFloat16', 'int64': 'Long',
@@ -167,6 +169,24 @@ def torch_args(name, fn, alias, has_out, shown=None):
     if sig is not None:
         wrapper.__signature__ = sig
     wrapper._ember_fn = fn
+    return _varsize(name, wrapper) if name in _VARSIZE else wrapper
+
+
+def _varsize(name, inner):
+    """zeros(2, 3) and zeros(size=(2, 3)), as PyTorch's factories take."""
+    def wrapper(*size, **kwargs):
+        if 'size' in kwargs:
+            if size:
+                raise TypeError(f"{name}() got multiple values for argument 'size'")
+            size = (kwargs.pop('size'),)
+        elif not size:
+            raise TypeError(f'{name}() missing 1 required positional arguments: "size"')
+        return inner(*size, **kwargs)
+    wrapper.__name__ = wrapper.__qualname__ = name
+    wrapper.__module__, wrapper.__doc__ = inner.__module__, inner.__doc__
+    if hasattr(inner, '__signature__'):
+        wrapper.__signature__ = inner.__signature__  # (*size, ...): the name PyTorch's keyword uses
+    wrapper._ember_fn = inner._ember_fn
     return wrapper
 
 

@@ -81,6 +81,8 @@ class Tensor:
     def is_cpu(self):
         return self._device.type == 'cpu'
 
+    is_xpu = False  # ember has no Intel-GPU (xpu) device
+
     @property
     def ndim(self):
         return self._data.ndim
