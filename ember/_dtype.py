@@ -3,6 +3,11 @@ import builtins
 
 import numpy as _np
 
+try:  # bfloat16 storage: ml_dtypes' NumPy dtype (the one JAX uses); a core dependency, guarded for broken installs
+    from ml_dtypes import bfloat16 as _np_bfloat16
+except ImportError:  # pragma: no cover
+    _np_bfloat16 = None
+
 
 class dtype:
     """An element type; ``.np`` is the matching NumPy dtype used for storage."""
@@ -11,7 +16,7 @@ class dtype:
     def __init__(self, name, np_dtype, category):
         self.name, self.np = name, _np.dtype(np_dtype)
         self.is_floating_point = category == 2
-        self.is_signed = self.np.kind in 'if'
+        self.is_signed = self.np.kind in 'if' or category == 2
         self.itemsize = self.np.itemsize
         self._category = category  # 0 bool, 1 integer, 2 floating: the order PyTorch promotes in
 
@@ -38,11 +43,12 @@ int32 = dtype('int32', 'int32', 1)
 int64 = dtype('int64', 'int64', 1)
 uint8 = dtype('uint8', 'uint8', 1)
 bool_ = dtype('bool', 'bool', 0)
+bfloat16 = dtype('bfloat16', _np_bfloat16, 2) if _np_bfloat16 is not None else None
 
 half, float, double = float16, float32, float64
 short, int, long = int16, int32, int64
 
-ALL = (float16, float32, float64, int8, int16, int32, int64, uint8, bool_)
+ALL = (float16, float32, float64, int8, int16, int32, int64, uint8, bool_) + ((bfloat16,) if bfloat16 else ())
 _FROM_NP = {d.np: d for d in ALL}
 _BY_NAME = {d.name: d for d in ALL}
 
@@ -50,8 +56,8 @@ _BY_NAME = {d.name: d for d in ALL}
 # the legacy tensor-type names x.type() reports and accepts ('torch.FloatTensor')
 _LEGACY_NAMES = {'float16': 'HalfTensor', 'float32': 'FloatTensor', 'float64': 'DoubleTensor', 'int8': 'CharTensor',
                  'int16': 'ShortTensor', 'int32': 'IntTensor', 'int64': 'LongTensor', 'uint8': 'ByteTensor',
-                 'bool': 'BoolTensor'}
-_FROM_LEGACY = {v: _BY_NAME[k] for k, v in _LEGACY_NAMES.items()}
+                 'bool': 'BoolTensor', 'bfloat16': 'BFloat16Tensor'}
+_FROM_LEGACY = {v: _BY_NAME[k] for k, v in _LEGACY_NAMES.items() if k in _BY_NAME}
 
 
 def _by_name(name):

@@ -109,7 +109,7 @@ class Tensor:
         return self._data.nbytes
 
     def is_floating_point(self):
-        return self._data.dtype.kind == 'f'
+        return self._data.dtype.kind in 'fV'  # 'V': ml_dtypes' bfloat16, the only void-kind dtype ember stores
 
     def is_complex(self):
         return False
@@ -187,7 +187,7 @@ class Tensor:
                                    'computed variable in a subgraph that doesn\'t require differentiation use '
                                    'var_no_grad = var.detach().')
             return
-        if flag and self._data.dtype.kind != 'f':
+        if flag and self._data.dtype.kind not in 'fV':
             raise RuntimeError(f'only Tensors of floating point and complex dtype can require gradients (got '
                                f'{self.dtype.name})')
         self._rg = flag
@@ -366,6 +366,9 @@ class Tensor:
 
     def half(self, memory_format=None):
         return self.to(to_dtype('float16'))
+
+    def bfloat16(self, memory_format=None):
+        return self.to(to_dtype('bfloat16'))
 
     def long(self, memory_format=None):
         return self.to(to_dtype('int64'))

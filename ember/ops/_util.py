@@ -131,7 +131,7 @@ def coerce_pair(a, b, op):
     if isinstance(b, builtins.bool):
         return a, b
     if isinstance(b, builtins.float):
-        if kind != 'f':
+        if kind not in 'fV':  # 'V': bfloat16 (ml_dtypes)
             a = a.to(get_default_dtype())
     elif kind == 'b':
         a = a.to(int64)

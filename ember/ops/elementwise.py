@@ -9,7 +9,7 @@ from ..backends import checks_values, fused
 
 def _floating(a):
     """Math on integer tensors computes in the default float dtype, as in PyTorch."""
-    return a if a._data.dtype.kind == 'f' else a.to(get_default_dtype())
+    return a if a._data.dtype.kind in 'fV' else a.to(get_default_dtype())  # 'V': bfloat16 (ml_dtypes)
 
 
 def _zero_grad(g):

@@ -29,6 +29,8 @@ def _mm_core(a, b):
         data = a._data @ b._data
     except ValueError:  # batch dims that do not broadcast
         raise broadcast_error(sa[:-2], sb[:-2]) from None
+    if data.dtype != a._data.dtype:  # bfloat16 (ml_dtypes) matmul accumulates in float32: round back, as PyTorch
+        data = data.astype(a._data.dtype)
     return record(data, a._device, (a, b), 'MmBackward0' if a.ndim == 2 and b.ndim == 2 else
                   'BmmBackward0', (lambda g: unbroadcast(_mm_core(g, b.mT), sa),
                                    lambda g: unbroadcast(_mm_core(a.mT, g), sb)), (a, b))
