@@ -41,6 +41,7 @@ multiply, subtract, divide, true_divide, negative, absolute, arctan = mul, sub, 
 swapaxes = swapdims = transpose
 moveaxis = movedim
 from .ops.elementwise import fmod  # noqa: E402
+from .ops._util import renamed as _renamed  # noqa: E402
 __version__ = '0.1.0'
 
 
@@ -98,21 +99,21 @@ def meshgrid(*tensors, indexing='ij'):
     return tuple(out)
 
 
-def cdist(x1, x2, p=2.0):
+def cdist(x1, x2, p=2.0, compute_mode='use_mm_for_euclid_dist_if_necessary'):
     diff = x1.unsqueeze(-2) - x2.unsqueeze(-3)
-    return diff.norm(p=p, dim=-1)
+    return _renamed(diff.norm(p=p, dim=-1), 'CdistBackward0')
 
 
 def lerp(start, end, weight):
-    return start + weight * (end - start)
+    return _renamed(start + weight * (end - start), 'LerpBackward1' if isinstance(weight, Tensor) else 'LerpBackward0')
 
 
 def addcmul(input, tensor1, tensor2, *, value=1):
-    return input + value * tensor1 * tensor2
+    return _renamed(input + value * tensor1 * tensor2, 'AddcmulBackward0')
 
 
 def addcdiv(input, tensor1, tensor2, *, value=1):
-    return input + value * tensor1 / tensor2
+    return _renamed(input + value * tensor1 / tensor2, 'AddcdivBackward0')
 
 
 def set_default_device(device):

@@ -3,7 +3,7 @@ import builtins
 
 from .._dtype import get_default_dtype
 from ._util import (Tensor, record, record_with_output, unbroadcast, coerce_pair, same_device, as_tensor_like, _wrap,
-                    broadcasting)
+                    broadcasting, renamed)
 from ..backends import checks_values, fused
 
 
@@ -296,7 +296,7 @@ def reciprocal(a):
 
 
 def square(a):
-    return mul(a, a)
+    return renamed(mul(a, a), 'PowBackward0', a)
 
 
 def abs(a):

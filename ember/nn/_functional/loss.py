@@ -4,6 +4,7 @@ import warnings
 from ..._tensor import Tensor
 from ...ops import elementwise as _E
 from ...ops import nn_ops as _nn
+from ...ops._util import renamed as _renamed
 from ...backends import checks_values
 from .activation import softplus as _softplus
 
@@ -68,7 +69,7 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction='mean', we
     loss = d * d
     if weight is not None:
         loss = loss * weight
-    return _reduce(loss, reduction)
+    return _renamed(_reduce(loss, reduction), 'MseLossBackward0')
 
 
 def l1_loss(input, target, size_average=None, reduce=None, reduction='mean', weight=None):
@@ -92,7 +93,7 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction='mea
     if beta == 0:
         return _reduce(ad, reduction)
     loss = _E.where(ad < beta, d * d * (0.5 / beta), ad - 0.5 * beta)
-    return _reduce(loss, reduction)
+    return _renamed(_reduce(loss, reduction), 'SmoothL1LossBackward0')
 
 
 def huber_loss(input, target, reduction='mean', delta=1.0, weight=None):
@@ -105,7 +106,7 @@ def huber_loss(input, target, reduction='mean', delta=1.0, weight=None):
     loss = _E.where(ad < delta, d * d * 0.5, (ad - 0.5 * delta) * delta)
     if weight is not None:
         loss = loss * weight
-    return _reduce(loss, reduction)
+    return _renamed(_reduce(loss, reduction), 'HuberLossBackward0')
 
 
 def _class_dim_view(w, ndim):
@@ -181,7 +182,7 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     loss = _nn.binary_cross_entropy(input, target)
     if weight is not None:
         loss = loss * weight
-    return _reduce(loss, reduction)
+    return _renamed(_reduce(loss, reduction), 'BinaryCrossEntropyBackward0')
 
 
 def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None, reduction='mean',
@@ -202,7 +203,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
         loss = (1.0 - target) * input + sp
     if weight is not None:
         loss = loss * weight
-    return _reduce(loss, reduction)
+    return _renamed(_reduce(loss, reduction), 'BinaryCrossEntropyWithLogitsBackward0')
 
 
 def kl_div(input, target, size_average=None, reduce=None, reduction='mean', log_target=False):
