@@ -147,3 +147,50 @@ def result_type(a_dtype, a_dim, b_dtype, b_dim):
     if min(a_dim, b_dim) == 0:  # a Python scalar of higher category: that category's default dtype
         return get_default_dtype() if lo._category == 2 else (int64 if lo._category == 1 else lo)
     return lo
+
+
+def _g(x):
+    return f'{x:g}'
+
+
+class finfo:
+    """Machine limits of a floating dtype (PyTorch's torch.finfo): bits, eps, max, min, tiny, resolution, ..."""
+
+    def __init__(self, type=None):
+        d = get_default_dtype() if type is None else to_dtype(type)
+        if not d.is_floating_point:
+            raise TypeError("torch.finfo() requires a floating point input type. Use torch.iinfo to handle "
+                            "'torch.finfo'")
+        info = _np.finfo(d.np) if d is not bfloat16 else __import__('ml_dtypes').finfo(d.np)
+        self.bits, self.dtype = info.bits, d.name
+        self.eps, self.max, self.min = builtins.float(info.eps), builtins.float(info.max), builtins.float(info.min)
+        self.tiny = self.smallest_normal = builtins.float(info.smallest_normal)
+        self.resolution = builtins.float(10.0 ** -info.precision)
+
+    def __eq__(self, other):
+        return isinstance(other, finfo) and other.dtype == self.dtype
+
+    __hash__ = object.__hash__
+
+    def __repr__(self):
+        return (f'finfo(resolution={_g(self.resolution)}, min={_g(self.min)}, max={_g(self.max)}, eps={_g(self.eps)}, '
+                f'smallest_normal={_g(self.smallest_normal)}, tiny={_g(self.tiny)}, dtype={self.dtype})')
+
+
+class iinfo:
+    """Limits of an integer dtype (PyTorch's torch.iinfo): bits, min, max."""
+
+    def __init__(self, type):
+        d = to_dtype(type)
+        if d.is_floating_point or d is bool_:
+            raise TypeError("torch.iinfo() requires an integer input type. Use torch.finfo to handle 'torch.iinfo'")
+        info = _np.iinfo(d.np)
+        self.bits, self.min, self.max, self.dtype = info.bits, builtins.int(info.min), builtins.int(info.max), d.name
+
+    def __eq__(self, other):
+        return isinstance(other, iinfo) and other.dtype == self.dtype
+
+    __hash__ = object.__hash__
+
+    def __repr__(self):
+        return f'iinfo(min={_g(self.min)}, max={_g(self.max)}, dtype={self.dtype})'

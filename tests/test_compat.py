@@ -119,7 +119,8 @@ def test_renamed_nodes_keep_their_gradients():
     y = ember.randn(3, 4, dtype=ember.float64, requires_grad=True)
     F = ember.nn.functional
     for fn in (lambda a, b: F.mse_loss(a, b), lambda a, b: F.mse_loss(a, b, reduction='none'),
-               lambda a, b: F.mse_loss(a, b[:1], reduction='sum'), lambda a, b: a.t() @ b, lambda a, b: a[1] * b[:, 2:3],
+               lambda a, b: F.mse_loss(a, b[:1], reduction='sum'), lambda a, b: a.t() @ b,
+               lambda a, b: a[1] * b[:, 2:3],
                lambda a, b: a.var(0) + b.std(), lambda a, b: a.norm() * b.split(2, 1)[1].sum()):
         assert gradcheck(fn, (x, y))
     assert ember.autograd.gradgradcheck(lambda a, b: F.mse_loss(a, b), (x, y))
@@ -172,12 +173,9 @@ def _torch_overloads(fn, name):
 # PyTorch keywords ember does not take yet (storage/layout options with no meaning on NumPy, and a few others):
 # this list only shrinks
 KNOWN_MISSING = {
-    'top': {'addmm': ['out_dtype'], 'arange': ['pin_memory'], 'asarray': ['copy', 'requires_grad'],
-            'bmm': ['out_dtype'], 'cdist': [], 'eye': ['pin_memory'], 'from_dlpack': ['copy', 'device'],
-            'linspace': ['pin_memory'], 'log_softmax': ['_stacklevel'], 'logspace': ['layout', 'pin_memory'],
-            'mm': ['out_dtype'], 'normal': ['layout', 'pin_memory'], 'rand_like': ['generator', 'layout', 'pin_memory'],
-            'randint': ['pin_memory'], 'randint_like': ['generator', 'layout', 'pin_memory'],
-            'randn_like': ['generator', 'layout', 'pin_memory'], 'randperm': ['pin_memory'], 'range': ['layout'],
+    'top': {'addmm': ['out_dtype'], 'asarray': ['copy', 'requires_grad'], 'bmm': ['out_dtype'],
+            'from_dlpack': ['copy', 'device'], 'mm': ['out_dtype'], 'rand_like': ['generator', 'layout', 'pin_memory'],
+            'randint_like': ['generator', 'layout', 'pin_memory'], 'randn_like': ['generator', 'layout', 'pin_memory'],
             'relu': ['inplace'], 'sparse_coo_tensor': ['pin_memory'], 'spmm': ['out_dtype']},
     'nnf': {},
 }
@@ -358,7 +356,8 @@ def test_bfloat16_matches_torch():
              'T.tensor([1.1, 2.2, -3.3], dtype=T.bfloat16) * T.tensor([0.7, 1e3, 1e-3], dtype=T.bfloat16)',
              'T.tensor([1.1, 2.2, -3.3], dtype=T.bfloat16) / T.tensor([0.7, 3., 7.], dtype=T.bfloat16)',
              'T.tensor([1.1, 2.2], dtype=T.bfloat16) - 1', 'T.tensor([1.1, 2.2], dtype=T.bfloat16) / 3',
-             'T.tensor([[1.1, 2.2], [0.3, 4.]], dtype=T.bfloat16) @ T.tensor([[1.7, 2.9], [5., 0.1]], dtype=T.bfloat16)',
+             'T.tensor([[1.1, 2.2], [0.3, 4.]], dtype=T.bfloat16) @ T.tensor([[1.7, 2.9], [5., 0.1]], '
+             'dtype=T.bfloat16)',
              'T.tensor([1.1, 2.2], dtype=T.bfloat16).exp()', 'T.tensor([1.1, -2.2], dtype=T.bfloat16).relu()',
              'T.tensor([1.1, 2.2], dtype=T.bfloat16).sum()', 'T.tensor([1.1, 2.2], dtype=T.bfloat16).mean()',
              'T.tensor([1e10, 1e-5, 1e3], dtype=T.bfloat16)', 'T.arange(3, dtype=T.bfloat16)',
@@ -446,3 +445,20 @@ def test_version_in_torch_scripts(tmp_path):
                          timeout=300)
     assert res.returncode == 0, res.stderr
     assert res.stdout.split('\n')[:2] == ['2.13.0 0.1.0 True True False', '3']
+
+
+@pytest.mark.parametrize('name', ['float32', 'float16', 'float64', 'bfloat16'])
+def test_finfo(name):
+    f = ember.finfo(getattr(ember, name))
+    assert f.dtype == name and isinstance(f.eps, float) and f.min == -f.max and f.tiny == f.smallest_normal
+    assert ember.finfo().dtype == 'float32' and ember.iinfo(ember.int32).max == 2 ** 31 - 1
+    assert ember.iinfo(ember.uint8).min == 0 and ember.iinfo(ember.int64).min == -2 ** 63
+    with pytest.raises(TypeError, match='requires a floating point input type'):
+        ember.finfo(ember.int32)
+    with pytest.raises(TypeError, match='requires an integer input type'):
+        ember.iinfo(ember.float32)
+    if torch is not None:
+        t = torch.finfo(getattr(torch, name))
+        assert repr(f) == repr(t) and (f.bits, f.eps, f.max, f.tiny, f.resolution) == (
+            t.bits, t.eps, t.max, t.tiny, t.resolution)
+        assert repr(ember.iinfo(ember.int16)) == repr(torch.iinfo(torch.int16))

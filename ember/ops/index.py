@@ -302,7 +302,7 @@ def index_select(a, dim, index):
     if not isinstance(index, Tensor) or index.ndim > 1 or index._data.dtype.kind not in 'iu':
         raise IndexError('index_select(): Expected index to be a 1-D tensor of integers')
     d = norm_dim(dim, a.ndim)
-    return getitem(a, (slice(None),) * d + (index.reshape(-1),))
+    return renamed(getitem(a, (slice(None),) * d + (index.reshape(-1),)), 'IndexSelectBackward0', a)
 
 
 def index_add(a, dim, index, source, *, alpha=1):

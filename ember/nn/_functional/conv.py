@@ -537,7 +537,8 @@ def pad(input, pad, mode='constant', value=None):
         shape = [1] * n
         shape[d] = -1
         key.append(i.reshape(shape))
-    return input[tuple(key)]
+    names = {'reflect': 'ReflectionPad{}DBackward0', 'replicate': 'ReplicationPad{}DBackward0'}
+    return _renamed(input[tuple(key)], names[mode].format(n), input) if mode in names else input[tuple(key)]
 
 
 # ---- interpolation ----------------------------------------------------------------------------------------------
@@ -733,7 +734,7 @@ def pixel_shuffle(input, upscale_factor):
     n = len(lead)
     x = input.reshape(*lead, c // (r * r), r, r, h, w)
     x = x.permute(*range(n), n, n + 3, n + 1, n + 4, n + 2)
-    return x.reshape(*lead, c // (r * r), h * r, w * r)
+    return _renamed(x.reshape(*lead, c // (r * r), h * r, w * r), 'PixelShuffleBackward0', input)
 
 
 def pixel_unshuffle(input, downscale_factor):
@@ -746,4 +747,4 @@ def pixel_unshuffle(input, downscale_factor):
     n = len(lead)
     x = input.reshape(*lead, c, h // r, r, w // r, r)
     x = x.permute(*range(n), n, n + 2, n + 4, n + 1, n + 3)
-    return x.reshape(*lead, c * r * r, h // r, w // r)
+    return _renamed(x.reshape(*lead, c * r * r, h // r, w // r), 'PixelUnshuffleBackward0', input)

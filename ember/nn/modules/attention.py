@@ -3,7 +3,7 @@ from ..._creation import empty
 from ..parameter import Parameter
 from .. import init
 from .._functional.attention import multi_head_attention_forward
-from .linear import Linear, NonDynamicallyQuantizableLinear  # noqa: F401  (PyTorch's out_proj class)
+from .linear import NonDynamicallyQuantizableLinear  # PyTorch's class for out_proj
 from .module import Module
 
 __all__ = ['MultiheadAttention', 'NonDynamicallyQuantizableLinear']
