@@ -175,7 +175,7 @@ from .amp.autocast_mode import is_autocast_enabled, get_autocast_dtype  # noqa: 
 from .backends import cudnn as _cudnn, mps as _mps, cuda as _backends_cuda  # noqa: E402,F401
 from .utils import dlpack as _dlpack, checkpoint as _checkpoint  # noqa: E402,F401
 from .utils.dlpack import from_dlpack  # noqa: E402
-strided, sparse_coo = 'strided', 'sparse_coo'  # layouts (Tensor.layout compares equal to these)
+from ._dtype import layout, strided, sparse_coo  # noqa: E402,F401  (equal to 'strided', 'sparse_coo' too)
 
 
 def set_float32_matmul_precision(precision):

@@ -194,3 +194,16 @@ class iinfo:
 
     def __repr__(self):
         return f'iinfo(min={_g(self.min)}, max={_g(self.max)}, dtype={self.dtype})'
+
+
+class layout(str):
+    """A memory layout (torch.strided, torch.sparse_coo): printed as PyTorch's; equal to its name too."""
+    __slots__ = ()
+
+    def __repr__(self):
+        return f'torch.{str.__str__(self)}'
+
+    __str__ = __repr__
+
+
+strided, sparse_coo = layout('strided'), layout('sparse_coo')

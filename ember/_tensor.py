@@ -81,7 +81,9 @@ class Tensor:
     def is_cpu(self):
         return self._device.type == 'cpu'
 
-    is_xpu = False  # ember has no Intel-GPU (xpu) device
+    # devices and kinds ember has no tensors of (Intel GPU, Apple GPU, meta, quantized, nested, ...)
+    is_xpu = is_mps = is_meta = is_quantized = is_nested = is_mkldnn = is_ipu = is_vulkan = is_mtia = is_maia = \
+        is_sparse_csr = False
 
     @property
     def ndim(self):
@@ -158,7 +160,8 @@ class Tensor:
 
     @property
     def layout(self):
-        return 'strided'
+        from ._dtype import strided
+        return strided
 
     @property
     def data(self):

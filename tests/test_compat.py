@@ -411,6 +411,8 @@ def test_nn_modules_paths_cover_torchs():
 def test_is_xpu_and_size_keyword():
     x = ember.ones(2)
     assert x.is_xpu is False and x.is_cpu
+    assert not (x.is_mps or x.is_meta or x.is_quantized or x.is_nested or x.is_sparse_csr)
+    assert repr(x.layout) == 'torch.strided' and x.layout == ember.strided and ember.strided == 'strided'
     for f in (ember.empty, ember.zeros, ember.ones, ember.rand, ember.randn):
         assert f(size=(2, 3)).shape == (2, 3) and f(size=[4]).shape == (4,) and f(2, 3).shape == (2, 3)
         with pytest.raises(TypeError, match="got multiple values for argument 'size'"):
