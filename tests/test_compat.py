@@ -324,6 +324,8 @@ def test_variable():
         Variable([1, 2])
     with pytest.warns(UserWarning, match='volatile was removed'):
         Variable(t, volatile=True)
+    from ember.autograd.variable import Variable as V2  # the old import path
+    assert V2 is Variable
 
 
 def test_bfloat16_native():
