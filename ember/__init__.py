@@ -7,9 +7,10 @@ _allocator.apply_if_requested()
 _np.seterr(divide='ignore', invalid='ignore', over='ignore')
 
 from ._dtype import (dtype, float16, float32, float64, int8, int16, int32, int64, uint8, bool_ as bool,  # noqa: E402
-                     half, float, double, short, int, long, get_default_dtype, set_default_dtype)
+                     half, float, double, short, int, long, bfloat16, get_default_dtype, set_default_dtype, finfo,
+                     iinfo)
 from ._tensor import Tensor, Size  # noqa: E402
-from .backends import device  # noqa: E402
+from .backends import device, cpu as _cpu_device  # noqa: E402
 from .backends.random import (Generator, default_generator, manual_seed, seed, initial_seed,  # noqa: E402
                               get_rng_state, set_rng_state)
 from ._creation import (tensor, as_tensor, asarray, from_numpy, zeros, ones, empty, full, zeros_like,  # noqa: E402
@@ -41,6 +42,7 @@ multiply, subtract, divide, true_divide, negative, absolute, arctan = mul, sub, 
 swapaxes = swapdims = transpose
 moveaxis = movedim
 from .ops.elementwise import fmod  # noqa: E402
+from .ops._util import renamed as _renamed  # noqa: E402
 __version__ = '0.1.0'
 
 
@@ -98,25 +100,38 @@ def meshgrid(*tensors, indexing='ij'):
     return tuple(out)
 
 
-def cdist(x1, x2, p=2.0):
+def cdist(x1, x2, p=2.0, compute_mode='use_mm_for_euclid_dist_if_necessary'):
     diff = x1.unsqueeze(-2) - x2.unsqueeze(-3)
-    return diff.norm(p=p, dim=-1)
+    return _renamed(diff.norm(p=p, dim=-1), 'CdistBackward0')
 
 
 def lerp(start, end, weight):
-    return start + weight * (end - start)
+    return _renamed(start + weight * (end - start), 'LerpBackward1' if isinstance(weight, Tensor) else 'LerpBackward0')
 
 
 def addcmul(input, tensor1, tensor2, *, value=1):
-    return input + value * tensor1 * tensor2
+    return _renamed(input + value * tensor1 * tensor2, 'AddcmulBackward0')
 
 
 def addcdiv(input, tensor1, tensor2, *, value=1):
-    return input + value * tensor1 / tensor2
+    return _renamed(input + value * tensor1 / tensor2, 'AddcdivBackward0')
 
 
-def set_default_device(dev):
-    raise NotImplementedError('set_default_device is not supported by ember; pass device= explicitly')
+def set_default_device(device):
+    """The device factory functions (zeros, tensor, randn, ...) use when given none; None restores cpu."""
+    from .backends import _default, get_device
+    if device is None:
+        _default[0] = None
+        return
+    dev = get_device(device)
+    if dev.type == 'cuda':
+        dev.xp  # without CuPy or a GPU: the clear error every cuda tensor gives, before anything changes
+    _default[0] = None if dev is _cpu_device else dev
+
+
+def get_default_device():
+    from .backends import get_device
+    return get_device(None)
 
 
 def compile(model=None, **kwargs):
@@ -160,7 +175,7 @@ from .amp.autocast_mode import is_autocast_enabled, get_autocast_dtype  # noqa: 
 from .backends import cudnn as _cudnn, mps as _mps, cuda as _backends_cuda  # noqa: E402,F401
 from .utils import dlpack as _dlpack, checkpoint as _checkpoint  # noqa: E402,F401
 from .utils.dlpack import from_dlpack  # noqa: E402
-strided, sparse_coo = 'strided', 'sparse_coo'  # layouts (Tensor.layout compares equal to these)
+from ._dtype import layout, strided, sparse_coo  # noqa: E402,F401  (equal to 'strided', 'sparse_coo' too)
 
 
 def set_float32_matmul_precision(precision):

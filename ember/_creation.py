@@ -117,7 +117,7 @@ def _untensor(data):
 
 def tensor(data, dtype=None, device=None, requires_grad=False, pin_memory=False):
     """A new tensor holding a copy of ``data``; dtype inferred as PyTorch does unless given."""
-    dev = get_device(device) if device is not None else (data._device if isinstance(data, Tensor) else cpu)
+    dev = get_device(device) if device is not None or not isinstance(data, Tensor) else data._device
     dt = to_dtype(dtype)
     arr = _infer_array(data, exact=dt is not None)
     arr = _np.array(arr, dtype=dt.np if dt is not None else None, copy=True)

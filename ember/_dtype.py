@@ -3,6 +3,11 @@ import builtins
 
 import numpy as _np
 
+try:  # bfloat16 storage: ml_dtypes' NumPy dtype (the one JAX uses); a core dependency, guarded for broken installs
+    from ml_dtypes import bfloat16 as _np_bfloat16
+except ImportError:  # pragma: no cover
+    _np_bfloat16 = None
+
 
 class dtype:
     """An element type; ``.np`` is the matching NumPy dtype used for storage."""
@@ -11,7 +16,7 @@ class dtype:
     def __init__(self, name, np_dtype, category):
         self.name, self.np = name, _np.dtype(np_dtype)
         self.is_floating_point = category == 2
-        self.is_signed = self.np.kind in 'if'
+        self.is_signed = self.np.kind in 'if' or category == 2
         self.itemsize = self.np.itemsize
         self._category = category  # 0 bool, 1 integer, 2 floating: the order PyTorch promotes in
 
@@ -38,11 +43,12 @@ int32 = dtype('int32', 'int32', 1)
 int64 = dtype('int64', 'int64', 1)
 uint8 = dtype('uint8', 'uint8', 1)
 bool_ = dtype('bool', 'bool', 0)
+bfloat16 = dtype('bfloat16', _np_bfloat16, 2) if _np_bfloat16 is not None else None
 
 half, float, double = float16, float32, float64
 short, int, long = int16, int32, int64
 
-ALL = (float16, float32, float64, int8, int16, int32, int64, uint8, bool_)
+ALL = (float16, float32, float64, int8, int16, int32, int64, uint8, bool_) + ((bfloat16,) if bfloat16 else ())
 _FROM_NP = {d.np: d for d in ALL}
 _BY_NAME = {d.name: d for d in ALL}
 
@@ -50,8 +56,8 @@ _BY_NAME = {d.name: d for d in ALL}
 # the legacy tensor-type names x.type() reports and accepts ('torch.FloatTensor')
 _LEGACY_NAMES = {'float16': 'HalfTensor', 'float32': 'FloatTensor', 'float64': 'DoubleTensor', 'int8': 'CharTensor',
                  'int16': 'ShortTensor', 'int32': 'IntTensor', 'int64': 'LongTensor', 'uint8': 'ByteTensor',
-                 'bool': 'BoolTensor'}
-_FROM_LEGACY = {v: _BY_NAME[k] for k, v in _LEGACY_NAMES.items()}
+                 'bool': 'BoolTensor', 'bfloat16': 'BFloat16Tensor'}
+_FROM_LEGACY = {v: _BY_NAME[k] for k, v in _LEGACY_NAMES.items() if k in _BY_NAME}
 
 
 def _by_name(name):
@@ -141,3 +147,63 @@ def result_type(a_dtype, a_dim, b_dtype, b_dim):
     if min(a_dim, b_dim) == 0:  # a Python scalar of higher category: that category's default dtype
         return get_default_dtype() if lo._category == 2 else (int64 if lo._category == 1 else lo)
     return lo
+
+
+def _g(x):
+    return f'{x:g}'
+
+
+class finfo:
+    """Machine limits of a floating dtype (PyTorch's torch.finfo): bits, eps, max, min, tiny, resolution, ..."""
+
+    def __init__(self, type=None):
+        d = get_default_dtype() if type is None else to_dtype(type)
+        if not d.is_floating_point:
+            raise TypeError("torch.finfo() requires a floating point input type. Use torch.iinfo to handle "
+                            "'torch.finfo'")
+        info = _np.finfo(d.np) if d is not bfloat16 else __import__('ml_dtypes').finfo(d.np)
+        self.bits, self.dtype = info.bits, d.name
+        self.eps, self.max, self.min = builtins.float(info.eps), builtins.float(info.max), builtins.float(info.min)
+        self.tiny = self.smallest_normal = builtins.float(info.smallest_normal)
+        self.resolution = builtins.float(10.0 ** -info.precision)
+
+    def __eq__(self, other):
+        return isinstance(other, finfo) and other.dtype == self.dtype
+
+    __hash__ = object.__hash__
+
+    def __repr__(self):
+        return (f'finfo(resolution={_g(self.resolution)}, min={_g(self.min)}, max={_g(self.max)}, eps={_g(self.eps)}, '
+                f'smallest_normal={_g(self.smallest_normal)}, tiny={_g(self.tiny)}, dtype={self.dtype})')
+
+
+class iinfo:
+    """Limits of an integer dtype (PyTorch's torch.iinfo): bits, min, max."""
+
+    def __init__(self, type):
+        d = to_dtype(type)
+        if d.is_floating_point or d is bool_:
+            raise TypeError("torch.iinfo() requires an integer input type. Use torch.finfo to handle 'torch.iinfo'")
+        info = _np.iinfo(d.np)
+        self.bits, self.min, self.max, self.dtype = info.bits, builtins.int(info.min), builtins.int(info.max), d.name
+
+    def __eq__(self, other):
+        return isinstance(other, iinfo) and other.dtype == self.dtype
+
+    __hash__ = object.__hash__
+
+    def __repr__(self):
+        return f'iinfo(min={_g(self.min)}, max={_g(self.max)}, dtype={self.dtype})'
+
+
+class layout(str):
+    """A memory layout (torch.strided, torch.sparse_coo): printed as PyTorch's; equal to its name too."""
+    __slots__ = ()
+
+    def __repr__(self):
+        return f'torch.{str.__str__(self)}'
+
+    __str__ = __repr__
+
+
+strided, sparse_coo = layout('strided'), layout('sparse_coo')

@@ -5,44 +5,46 @@ import warnings
 from ._tensor import Tensor
 from .autograd.grad_mode import _State
 
-# name: PyTorch's keyword=ember's parameter ... ('+': accepted, not shown by inspect); 'out' where PyTorch takes
-# out=. Made from PyTorch's documented signatures (and checked against them by tests/test_compat.py): ember's op
-# bodies keep their short names (a, b), and calls by keyword are renamed here, at the namespace layer, so Tensor
-# methods and operators pay nothing.
+# name: PyTorch's keyword=ember's parameter ... ('+': accepted, not shown by inspect; 'k=' with nothing after it:
+# accepted and ignored, as pin_memory and layout, which mean nothing on NumPy); 'out' where PyTorch takes out=.
+# Made from PyTorch's documented signatures (and checked against them by tests/test_compat.py): ember's op bodies
+# keep their short names (a, b), and calls by keyword are renamed here, at the namespace layer, so Tensor methods
+# and operators pay nothing.
 _TABLE = """
 abs input=a out; absolute input=a out; add input=a other=b out; addcdiv out; addcmul out;
-addmm input=bias mat1=a mat2=b out; all input=a out; allclose input=a other=b; amax input=a out;
-amin input=a out; any input=a out; arange out; arctan input=a out; argmax input=a; argmin input=a;
-argsort input=a out; argwhere input=a; asarray obj=data; atan input=a out; bernoulli out; bincount input=a;
+addmm input=bias mat1=a mat2=b out; all input=a out; allclose input=a other=b; amax input=a out; amin input=a out;
+any input=a out; arange out +pin_memory=; arctan input=a out; argmax input=a; argmin input=a; argsort input=a out;
+argwhere input=a; asarray obj=data; atan input=a out; bernoulli out; bincount input=a;
 bitwise_and input=a other=b out; bitwise_not input=a out; bitwise_or input=a other=b out;
 bitwise_xor input=a other=b out; bmm input=a mat2=b out; broadcast_to input=a; cat out; ceil input=a out;
 chunk input=a; clamp input=a out; clip input=a out; clone input=t; concat out; concatenate axis=dim out;
-cos input=a out; count_nonzero input=a; cumprod input=a out; cumsum input=a out; diag input=a out;
-diagonal input=a; div input=a other=b out; divide input=a other=b out; dot input=a tensor=b out; empty out;
-eq input=a other=b out; equal input=a other=b; exp input=a out; expm1 input=a out; eye out; flatten input=a;
-flip input=a; fliplr input=a; flipud input=a; floor input=a out; floor_divide input=a other=b out;
-fmod input=a other=b out; frac input=a out; from_numpy ndarray=arr; full out; gather input=a out;
-ge input=a other=b out; ger input=a vec2=b out; greater input=a other=b out; greater_equal input=a other=b out;
-gt input=a other=b out; histc input=a out; hstack out; index_add input=a out; index_select input=a out;
-inner input=a other=b out; is_floating_point input=t; is_nonzero input=t; isclose input=a other=b;
-isfinite input=a; isinf input=a; isnan input=a; kthvalue input=a out; le input=a other=b out;
-lerp input=start out; less input=a other=b out; less_equal input=a other=b out; linspace out; log input=a out;
-log10 input=a out; log1p input=a out; log2 input=a out; log_softmax input=a; logical_and input=a other=b out;
-logical_not input=a out; logical_or input=a other=b out; logical_xor input=a other=b out; logspace out;
+cos input=a out; count_nonzero input=a; cumprod input=a out; cumsum input=a out; diag input=a out; diagonal input=a;
+div input=a other=b out; divide input=a other=b out; dot input=a tensor=b out; empty out; eq input=a other=b out;
+equal input=a other=b; exp input=a out; expm1 input=a out; eye out +pin_memory=; flatten input=a; flip input=a;
+fliplr input=a; flipud input=a; floor input=a out; floor_divide input=a other=b out; fmod input=a other=b out;
+frac input=a out; from_numpy ndarray=arr; full out; gather input=a out; ge input=a other=b out;
+ger input=a vec2=b out; greater input=a other=b out; greater_equal input=a other=b out; gt input=a other=b out;
+histc input=a out; hstack out; index_add input=a out; index_select input=a out; inner input=a other=b out;
+is_floating_point input=t; is_nonzero input=t; isclose input=a other=b; isfinite input=a; isinf input=a;
+isnan input=a; kthvalue input=a out; le input=a other=b out; lerp input=start out; less input=a other=b out;
+less_equal input=a other=b out; linspace out +pin_memory=; log input=a out; log10 input=a out; log1p input=a out;
+log2 input=a out; log_softmax input=a +_stacklevel=; logical_and input=a other=b out; logical_not input=a out;
+logical_or input=a other=b out; logical_xor input=a other=b out; logspace out +layout= +pin_memory=;
 lt input=a other=b out; masked_fill input=a; masked_select input=a out; matmul input=a other=b out;
 max input=a +other=dim out; maximum input=a other=b out; mean input=a out; median input=a out;
-min input=a +other=dim out; minimum input=a other=b out; mm input=a mat2=b out; moveaxis input=a;
-movedim input=a; mul input=a other=b out; multinomial out; multiply input=a other=b out; mv input=a vec=v out;
-narrow input=a; ne input=a other=b out; neg input=a out; negative input=a out; nonzero input=a out;
-norm input=a out; normal out; not_equal input=a other=b out; numel input=t; ones out; outer input=a vec2=b out;
-permute input=a; pow input=a exponent=b out; prod input=a out; rand out; randint out; randn out; randperm out;
-range out; reciprocal input=a out; relu input=a; remainder input=a other=b out; reshape input=a; roll input=a;
-round input=a out; rsqrt input=a out; scatter input=a out; scatter_add input=a; scatter_reduce input=a;
-select input=a; set_default_device device=dev; set_rng_state new_state=state; sigmoid input=a out;
-sign input=a out; sin input=a out; softmax input=a; sort input=a out; split tensor=a; spmm input=mat1 out;
-sqrt input=a out; square input=a out; squeeze input=a; stack out; std input=a out; std_mean input=a out;
-sub input=a other=b out; subtract input=a other=b out; sum input=a out; swapaxes input=a axis0=dim0 axis1=dim1;
-swapdims input=a; t input=a; take input=a; tan input=a out; tanh input=a out;
+min input=a +other=dim out; minimum input=a other=b out; mm input=a mat2=b out; moveaxis input=a; movedim input=a;
+mul input=a other=b out; multinomial out; multiply input=a other=b out; mv input=a vec=v out; narrow input=a;
+ne input=a other=b out; neg input=a out; negative input=a out; nonzero input=a out; norm input=a out;
+normal out +layout= +pin_memory=; not_equal input=a other=b out; numel input=t; ones out; outer input=a vec2=b out;
+permute input=a; pow input=a exponent=b out; prod input=a out; rand out; randint out +pin_memory=; randn out;
+randperm out +pin_memory=; range out +layout=; reciprocal input=a out; relu input=a; remainder input=a other=b out;
+reshape input=a; roll input=a; round input=a out; rsqrt input=a out; scatter input=a out; scatter_add input=a;
+scatter_reduce input=a; select input=a; set_default_device device=dev; set_rng_state new_state=state;
+sigmoid input=a out; sign input=a out; sin input=a out; softmax input=a; sort input=a out; split tensor=a;
+spmm input=mat1 out; sqrt input=a out; square input=a out; squeeze input=a; stack out; std input=a out;
+std_mean input=a out; sub input=a other=b out; subtract input=a other=b out; sum input=a out;
+swapaxes input=a axis0=dim0 axis1=dim1; swapdims input=a; t input=a; take input=a; tan input=a out;
+tanh input=a out;
 tensor_split input=a +indices=indices_or_sections +sections=indices_or_sections
 +tensor_indices_or_sections=indices_or_sections;
 topk input=a out; transpose input=a; tril input=a out; triu input=a out;
@@ -54,6 +56,8 @@ zeros out;
 # factory functions: out= gives the result's dtype and is resized silently
 _FACTORIES = frozenset(('zeros', 'ones', 'empty', 'full', 'arange', 'range', 'linspace', 'logspace', 'eye', 'rand',
                         'randn', 'randint', 'randperm', 'normal'))
+# factories whose shape is given as *size: PyTorch accepts size= too
+_VARSIZE = frozenset(('zeros', 'ones', 'empty', 'rand', 'randn'))
 # reductions write any result dtype into out (PyTorch casts them); elementwise ops refuse a lower category
 _FREE_CAST = frozenset(('sum', 'prod', 'mean', 'cumsum', 'cumprod', 'norm', 'var', 'std', 'amax', 'amin'))
 _SCALAR_NAMES = {'float32': 'Float', 'float64': 'Double', 'float16': 'Half', 'bfloat16': 'BFloat16', 'int64': 'Long',
@@ -150,7 +154,7 @@ def torch_args(name, fn, alias, has_out, shown=None):
     if has_out:
         def wrapper(*args, out=None, **kwargs):
             if kwargs and alias:
-                kwargs = {alias.get(k, k): v for k, v in kwargs.items()}
+                kwargs = {e: v for k, v in kwargs.items() if (e := alias.get(k, k))}
             if out is None:
                 return fn(*args, **kwargs)
             if factory:
@@ -159,7 +163,7 @@ def torch_args(name, fn, alias, has_out, shown=None):
     else:
         def wrapper(*args, **kwargs):
             if kwargs:
-                kwargs = {alias.get(k, k): v for k, v in kwargs.items()}
+                kwargs = {e: v for k, v in kwargs.items() if (e := alias.get(k, k))}
             return fn(*args, **kwargs)
     wrapper.__name__, wrapper.__qualname__ = name, name
     wrapper.__module__, wrapper.__doc__ = getattr(fn, '__module__', None), fn.__doc__
@@ -167,6 +171,24 @@ def torch_args(name, fn, alias, has_out, shown=None):
     if sig is not None:
         wrapper.__signature__ = sig
     wrapper._ember_fn = fn
+    return _varsize(name, wrapper) if name in _VARSIZE else wrapper
+
+
+def _varsize(name, inner):
+    """zeros(2, 3) and zeros(size=(2, 3)), as PyTorch's factories take."""
+    def wrapper(*size, **kwargs):
+        if 'size' in kwargs:
+            if size:
+                raise TypeError(f"{name}() got multiple values for argument 'size'")
+            size = (kwargs.pop('size'),)
+        elif not size:
+            raise TypeError(f'{name}() missing 1 required positional arguments: "size"')
+        return inner(*size, **kwargs)
+    wrapper.__name__ = wrapper.__qualname__ = name
+    wrapper.__module__, wrapper.__doc__ = inner.__module__, inner.__doc__
+    if hasattr(inner, '__signature__'):
+        wrapper.__signature__ = inner.__signature__  # (*size, ...): the name PyTorch's keyword uses
+    wrapper._ember_fn = inner._ember_fn
     return wrapper
 
 

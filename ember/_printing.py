@@ -60,6 +60,8 @@ def _summarized(arr):
 
 def format_tensor(t):
     arr = t._data if t._device.type == 'cpu' else t._data.get()
+    if arr.dtype.kind == 'V':  # bfloat16 (ml_dtypes): printed from its exact float32 values
+        arr = arr.astype(_np.float32)
     prefix = 'tensor('
     shown = _summarized(arr) if arr.size > _Options.threshold else arr
     if arr.dtype.kind == 'f':
@@ -85,7 +87,7 @@ def format_tensor(t):
     default = {'f': get_default_dtype().np, 'i': _np.dtype(_np.int64), 'b': _np.dtype(_np.bool_)}
     if arr.size == 0 and arr.ndim != 1:
         extras.append(f'size={tuple(arr.shape)}')
-    if default.get(arr.dtype.kind) != arr.dtype or (arr.size == 0 and arr.dtype.kind != 'f'):
+    if default.get(arr.dtype.kind) != t._data.dtype or (arr.size == 0 and arr.dtype.kind != 'f'):
         extras.append(f'dtype={t.dtype!r}')
     if t.grad_fn is not None:
         extras.append(f'grad_fn=<{t.grad_fn._name}>')

@@ -91,6 +91,10 @@ class Tensor:
     def is_cpu(self):
         return self._device.type == 'cpu'
 
+    # devices and kinds ember has no tensors of (Intel GPU, Apple GPU, meta, quantized, nested, ...)
+    is_xpu = is_mps = is_meta = is_quantized = is_nested = is_mkldnn = is_ipu = is_vulkan = is_mtia = is_maia = \
+        is_sparse_csr = False
+
     @property
     def ndim(self):
         return self._data.ndim
@@ -117,7 +121,7 @@ class Tensor:
         return self._data.nbytes
 
     def is_floating_point(self):
-        return self._data.dtype.kind == 'f'
+        return self._data.dtype.kind in 'fV'  # 'V': ml_dtypes' bfloat16, the only void-kind dtype ember stores
 
     def is_complex(self):
         return False
@@ -166,7 +170,8 @@ class Tensor:
 
     @property
     def layout(self):
-        return 'strided'
+        from ._dtype import strided
+        return strided
 
     @property
     def data(self):
@@ -195,7 +200,7 @@ class Tensor:
                                    'computed variable in a subgraph that doesn\'t require differentiation use '
                                    'var_no_grad = var.detach().')
             return
-        if flag and self._data.dtype.kind != 'f':
+        if flag and self._data.dtype.kind not in 'fV':
             raise RuntimeError(f'only Tensors of floating point and complex dtype can require gradients (got '
                                f'{self.dtype.name})')
         self._rg = flag
@@ -374,6 +379,9 @@ class Tensor:
 
     def half(self, memory_format=None):
         return self.to(to_dtype('float16'))
+
+    def bfloat16(self, memory_format=None):
+        return self.to(to_dtype('bfloat16'))
 
     def long(self, memory_format=None):
         return self.to(to_dtype('int64'))

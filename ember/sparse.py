@@ -119,7 +119,8 @@ class SparseTensor(Tensor):
 
     @property
     def layout(self):
-        return 'sparse_coo'
+        from ._dtype import sparse_coo
+        return sparse_coo
 
     def sparse_dim(self):
         return self._idx.shape[0]
@@ -410,7 +411,7 @@ class SparseTensor(Tensor):
             extra += f', grad_fn=<{self.grad_fn.name()}>' if self.grad_fn is not None else ', requires_grad=True'
         size = '(' + ', '.join(map(str, self._sshape)) + (',)' if len(self._sshape) == 1 else ')')
         return (f'{head}{ind},\n       values={vrepr},\n       size={size}, nnz={self._nnz()}, '
-                f'layout=ember.sparse_coo{extra})')
+                f'layout=torch.sparse_coo{extra})')
 
     __str__ = __repr__
 

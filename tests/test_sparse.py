@@ -35,7 +35,7 @@ def test_construction_and_metadata():
     np.testing.assert_array_equal(s.to_dense().numpy(), [[0, 0, 3], [4, 0, 5]])
     inferred = ember.sparse_coo_tensor(ember.tensor([[0, 2]]), ember.tensor([1., 2.]))
     assert inferred.shape == (3,)
-    assert 'layout=ember.sparse_coo' in repr(s) and 'nnz=3' in repr(s)
+    assert 'layout=torch.sparse_coo' in repr(s) and 'nnz=3' in repr(s)
     assert not ember.tensor([1.]).is_sparse
     x = ember.randn(2, 2)
     assert x.to_dense() is x

@@ -26,6 +26,9 @@ class _TorchAlias(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         return importlib.util.spec_from_loader(name, self)
 
     def create_module(self, spec):
+        if spec.name == 'torch':  # ember's namespace with PyTorch's __version__ (ember/_alias.py)
+            from ember._alias import torch_module
+            return torch_module()
         return importlib.import_module('ember' + spec.name[len('torch'):])
 
     def exec_module(self, module):
@@ -39,8 +42,8 @@ def install_torch_alias():
     paths = os.environ.get('PYTHONPATH', '')
     if SHIM_DIR not in paths.split(os.pathsep):
         os.environ['PYTHONPATH'] = SHIM_DIR + (os.pathsep + paths if paths else '')
-    import ember
-    sys.modules.setdefault('torch', ember)
+    from ember._alias import torch_module
+    sys.modules.setdefault('torch', torch_module())
 
 
 def _usage():

@@ -8,7 +8,32 @@ from .anomaly import detect_anomaly, set_detect_anomaly, is_anomaly_enabled
 from . import functional
 
 __all__ = ['backward', 'grad', 'Function', 'FunctionCtx', 'gradcheck', 'gradgradcheck', 'no_grad', 'enable_grad',
-           'set_grad_enabled', 'inference_mode', 'detect_anomaly', 'set_detect_anomaly', 'Node', 'functional']
+           'set_grad_enabled', 'inference_mode', 'detect_anomaly', 'set_detect_anomaly', 'Node', 'functional',
+           'Variable']
+
+
+class _VariableMeta(type):
+    def __instancecheck__(cls, obj):  # every tensor is a Variable, as in PyTorch since 0.4
+        from .._tensor import Tensor
+        return isinstance(obj, Tensor)
+
+
+class Variable(metaclass=_VariableMeta):
+    """PyTorch's deprecated wrapper, kept for old scripts: ``Variable(t, requires_grad=False)`` is a tensor sharing
+    t's data, detached from its graph, requiring grad as asked."""
+
+    def __new__(cls, data=None, requires_grad=False, volatile=False):
+        from .._tensor import Tensor
+        if volatile:
+            import warnings
+            warnings.warn('volatile was removed and now has no effect. Use `with torch.no_grad():` instead.',
+                          UserWarning, stacklevel=2)
+        if data is None:
+            from .._creation import empty
+            data = empty(0)
+        if not isinstance(data, Tensor):
+            raise TypeError(f'Variable data has to be a tensor, but got {type(data).__name__}')
+        return data.detach().requires_grad_(requires_grad)
 
 
 def _as_list(x):

@@ -106,10 +106,13 @@ def _load_cupy(index=0):
 cpu = device('cpu')
 
 
+_default = [None]  # ember.set_default_device's choice; None: cpu
+
+
 def get_device(dev):
-    """Normalise None/str/device to an interned device (None means cpu)."""
+    """Normalise None/str/device to an interned device (None means the default device: cpu unless set)."""
     if dev is None:
-        return cpu
+        return cpu if _default[0] is None else _default[0]
     if type(dev) is device:
         return dev
     if isinstance(dev, int):

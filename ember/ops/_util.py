@@ -131,7 +131,7 @@ def coerce_pair(a, b, op):
     if isinstance(b, builtins.bool):
         return a, b
     if isinstance(b, builtins.float):
-        if kind != 'f':
+        if kind not in 'fV':  # 'V': bfloat16 (ml_dtypes)
             a = a.to(get_default_dtype())
     elif kind == 'b':
         a = a.to(int64)
@@ -186,3 +186,15 @@ def float_dtype_for(a):
 
 __all__ = ['record', 'record_with_output', 'unbroadcast', 'coerce_pair', 'norm_dim', 'norm_dims', 'same_device',
            'Tensor', '_wrap', 'bool_']
+
+
+def renamed(out, name, *inputs):
+    """Give a composite op's result the node name PyTorch's fused op shows (``grad_fn=<MseLossBackward0>``); a
+    result that is one of ``inputs`` (or shares its node) is left alone; of a tuple, the first (values) is named."""
+    if isinstance(out, tuple):
+        renamed(out[0], name, *inputs)
+        return out
+    fn = out.grad_fn
+    if fn is not None and all(fn is not getattr(x, 'grad_fn', None) for x in inputs):
+        fn._name = name
+    return out

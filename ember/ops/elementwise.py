@@ -3,13 +3,13 @@ import builtins
 
 from .._dtype import get_default_dtype
 from ._util import (Tensor, record, record_with_output, unbroadcast, coerce_pair, same_device, as_tensor_like, _wrap,
-                    broadcasting)
+                    broadcasting, renamed)
 from ..backends import checks_values, fused
 
 
 def _floating(a):
     """Math on integer tensors computes in the default float dtype, as in PyTorch."""
-    return a if a._data.dtype.kind == 'f' else a.to(get_default_dtype())
+    return a if a._data.dtype.kind in 'fV' else a.to(get_default_dtype())  # 'V': bfloat16 (ml_dtypes)
 
 
 def _zero_grad(g):
@@ -302,7 +302,7 @@ def reciprocal(a):
 
 
 def square(a):
-    return pow(a, 2) if a._data.dtype.kind == 'b' else mul(a, a)
+    return pow(a, 2) if a._data.dtype.kind == 'b' else renamed(mul(a, a), 'PowBackward0', a)
 
 
 def abs(a):

@@ -1,7 +1,7 @@
 """Indexing: reading and writing with slices/None/Ellipsis/int arrays/bool masks, gather/scatter, index_select."""
 import builtins
 
-from ._util import Tensor, record, norm_dim, unbroadcast, same_device, _wrap
+from ._util import Tensor, record, norm_dim, unbroadcast, same_device, _wrap, renamed
 from ..backends import scatter_add as _scatter_add, scatter_mul as _scatter_mul, checks_values, host_cast
 from .shape import _view
 from .convert import check_inplace_leaf, rebind_inplace, overlaps, _OVERLAP
@@ -85,6 +85,25 @@ def _index_error(e, shape):
     return IndexError(f'{msg} (indexing a tensor of shape {tuple(shape)})')
 
 
+def _basic_name(key):
+    """The node PyTorch's basic indexing ends with: that of the last index that is not a bare ':' (ints select,
+    slices slice, None unsqueezes; ``x[...]`` is an alias)."""
+    items = key if isinstance(key, tuple) else (key,)
+    seen_slice = False
+    for it in reversed(items):
+        if it is Ellipsis:
+            continue
+        if it is None:
+            return 'UnsqueezeBackward0'
+        if isinstance(it, slice):
+            if it.start is None and it.stop is None and it.step is None:
+                seen_slice = True
+                continue
+            return 'SliceBackward0'
+        return 'SelectBackward0'
+    return 'SliceBackward0' if seen_slice else 'AliasBackward0'
+
+
 def getitem(a, key):
     k, basic = _key(key, a)
     shape, xp = a.shape, a._device.xp
@@ -96,7 +115,7 @@ def getitem(a, key):
         if not isinstance(data, xp.ndarray):
             # a single element: index again with a trailing Ellipsis to get a 0-d view, not a copied scalar
             data = a._data[(k if isinstance(k, tuple) else (k,)) + (Ellipsis,)]
-        return _view(data, a, 'SliceBackward0' if data.ndim else 'SelectBackward0',
+        return _view(data, a, _basic_name(key),
                      (lambda g: index_backward(g, shape, k, True),), getitem, k)
     return record(data, a._device, (a,), 'IndexBackward0', (lambda g: index_backward(g, shape, k, False),))
 
@@ -283,7 +302,7 @@ def index_select(a, dim, index):
     if not isinstance(index, Tensor) or index.ndim > 1 or index._data.dtype.kind not in 'iu':
         raise IndexError('index_select(): Expected index to be a 1-D tensor of integers')
     d = norm_dim(dim, a.ndim)
-    return getitem(a, (slice(None),) * d + (index.reshape(-1),))
+    return renamed(getitem(a, (slice(None),) * d + (index.reshape(-1),)), 'IndexSelectBackward0', a)
 
 
 def index_add(a, dim, index, source, *, alpha=1):
@@ -314,7 +333,7 @@ def masked_fill(a, mask, value):
     if out.shape != a.shape:
         raise RuntimeError(f'masked_fill: mask of shape {tuple(mask.shape)} does not broadcast to the input\'s '
                            f'shape {tuple(a.shape)}')
-    return out
+    return renamed(out, 'MaskedFillBackward1' if isinstance(value, Tensor) else 'MaskedFillBackward0', a)
 
 
 def masked_select(a, mask):
@@ -324,7 +343,7 @@ def masked_select(a, mask):
 
 
 def take(a, index):
-    return getitem(a.reshape(-1), index)
+    return renamed(getitem(a.reshape(-1), index), 'TakeBackward0', a)
 
 
 def nonzero(a, *, as_tuple=False):

@@ -1,7 +1,7 @@
 """Products: matmul/@ (1-D, 2-D, batched with broadcasting), mm, bmm, mv, dot, outer, einsum — all through BLAS."""
 import string
 
-from ._util import Tensor, record, unbroadcast, same_device, _wrap, broadcast_error
+from ._util import Tensor, record, unbroadcast, same_device, _wrap, broadcast_error, renamed
 from ..amp.autocast_mode import state as _amp, cast_inputs as _amp_cast
 
 
@@ -29,6 +29,8 @@ def _mm_core(a, b):
         data = a._data @ b._data
     except ValueError:  # batch dims that do not broadcast
         raise broadcast_error(sa[:-2], sb[:-2]) from None
+    if data.dtype != a._data.dtype:  # bfloat16 (ml_dtypes) matmul accumulates in float32: round back, as PyTorch
+        data = data.astype(a._data.dtype)
     return record(data, a._device, (a, b), 'MmBackward0' if a.ndim == 2 and b.ndim == 2 else
                   'BmmBackward0', (lambda g: unbroadcast(_mm_core(g, b.mT), sa),
                                    lambda g: unbroadcast(_mm_core(a.mT, g), sb)), (a, b))
@@ -48,12 +50,14 @@ def matmul(a, b):
     if a.ndim == 1 and b.ndim == 1:
         return dot(a, b)
     if a.ndim == 1:
-        return _mm_core(a.unsqueeze(0), b).squeeze(-2)
+        return renamed(_mm_core(a.unsqueeze(0), b).squeeze(-2), 'SqueezeBackward4', a, b)  # PyTorch's nodes
     if b.ndim == 1:
         if a.shape[-1] != b.shape[0]:
             raise RuntimeError(f'size mismatch, got input ({_shape_str(a.shape)}), vec ({b.shape[0]})')
-        return _mm_core(a, b.unsqueeze(1)).squeeze(-1)
-    return _mm_core(a, b)
+        return renamed(_mm_core(a, b.unsqueeze(1)).squeeze(-1), 'MvBackward0' if a.ndim == 2 else 'UnsafeViewBackward0',
+                       a, b)
+    out = _mm_core(a, b)
+    return out if a.ndim == 2 and b.ndim == 2 else renamed(out, 'UnsafeViewBackward0', a, b)  # (batched, folded)
 
 
 def mm(a, b):
@@ -90,7 +94,7 @@ def mv(a, v):
     if a.ndim != 2 or v.ndim != 1:
         raise RuntimeError(f'vector + matrix @ vector expected, got {a.ndim}, {v.ndim} (mv of shapes '
                            f'{tuple(a.shape)} and {tuple(v.shape)})')
-    return matmul(a, v)
+    return renamed(matmul(a, v), 'MvBackward0', a, v)
 
 
 def dot(a, b):
@@ -132,7 +136,7 @@ def addmm(bias, a, b, *, beta=1, alpha=1):
     out = mm(a, b)
     if alpha != 1:
         out = out * alpha
-    return out + (bias * beta if beta != 1 else bias)
+    return renamed(out + (bias * beta if beta != 1 else bias), 'AddmmBackward0', bias, a, b)
 
 
 def _parse_einsum(equation, operands):

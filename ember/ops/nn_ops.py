@@ -39,6 +39,8 @@ def linear(x, w, b=None):
     xd, wd = x._data, w._data
     x2 = xd if xd.ndim == 2 else xd.reshape(-1, n_in)
     out = x2 @ wd.T
+    if out.dtype != xd.dtype:  # bfloat16 (ml_dtypes) products come back float32: round, as PyTorch
+        out = out.astype(xd.dtype)
     if b is not None:
         if not isinstance(b, Tensor):
             raise TypeError(f'linear(): argument \'bias\' must be Tensor, not {type(b).__name__}')
@@ -59,7 +61,7 @@ def linear(x, w, b=None):
             return g.matmul(w)
         gd = g._data
         g2 = gd if gd.ndim == 2 else gd.reshape(-1, n_out)
-        r = g2 @ wd
+        r = (g2 @ wd).astype(wd.dtype, copy=False)
         return _wrap(r if gd.ndim == 2 else r.reshape(xs), g._device)
 
     def grad_w(g):
@@ -67,7 +69,7 @@ def linear(x, w, b=None):
             return g.reshape(-1, n_out).t().matmul(x.reshape(-1, n_in))
         gd = g._data
         g2 = gd if gd.ndim == 2 else gd.reshape(-1, n_out)
-        return _wrap(g2.T @ x2, g._device)
+        return _wrap((g2.T @ x2).astype(wd.dtype, copy=False), g._device)
 
     def grad_b(g):
         if _State.grad_enabled:

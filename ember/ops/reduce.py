@@ -3,7 +3,7 @@ import builtins
 import math
 
 from .._dtype import to_dtype, get_default_dtype
-from ._util import Tensor, record, record_with_output, norm_dim, norm_dims, _wrap
+from ._util import Tensor, record, record_with_output, norm_dim, norm_dims, _wrap, renamed
 from .elementwise import masked_grad
 from .._printing import return_type
 
@@ -51,7 +51,7 @@ def mean(a, dim=None, keepdim=False, dtype=None, *, axis=None, keepdims=None):
         dim, keepdim = _np_names(dim, keepdim, axis, keepdims)
     if dtype is not None:
         a = a.to(to_dtype(dtype))
-    if a._data.dtype.kind != 'f':
+    if a._data.dtype.kind not in 'fV':  # 'V': bfloat16 (ml_dtypes)
         raise RuntimeError(f'mean(): could not infer output dtype. Input dtype must be either a floating point or '
                            f'complex dtype. Got: {a.dtype.name}')
     dims = norm_dims(dim, a.ndim)
@@ -70,7 +70,7 @@ def prod(a, dim=None, keepdim=False, dtype=None, *, axis=None, keepdims=None):
     if dtype is not None:
         a = a.to(to_dtype(dtype))
     if dim is None:
-        return prod(a.reshape(-1), 0, False)
+        return renamed(prod(a.reshape(-1), 0, False), 'ProdBackward0', a)
     if a.ndim == 0:
         norm_dim(dim, 0)
         return prod(a.reshape(1), 0, False).reshape(())
@@ -207,7 +207,7 @@ def var(a, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None
         keepdims=None):
     if axis is not None or keepdims is not None:  # NumPy's spellings, which PyTorch accepts too
         dim, keepdim = _np_names(dim, keepdim, axis, keepdims)
-    return _var(a, dim, unbiased, keepdim, correction)
+    return renamed(_var(a, dim, unbiased, keepdim, correction), 'VarBackward0', a)
 
 
 def _var(a, dim, unbiased, keepdim, correction):
@@ -248,14 +248,20 @@ def _std_sqrt(v):
 
 
 def var_mean(a, dim=None, unbiased=None, keepdim=False, *, correction=None):
-    return var(a, dim, unbiased, keepdim, correction=correction), a.mean(dim, keepdim=keepdim)
+    v, m = var(a, dim, unbiased, keepdim, correction=correction), a.mean(dim, keepdim=keepdim)
+    return renamed(v, 'VarMeanBackward0', a), renamed(m, 'VarMeanBackward0', a)
 
 
 def std_mean(a, dim=None, unbiased=None, keepdim=False, *, correction=None):
-    return std(a, dim, unbiased, keepdim, correction=correction), a.mean(dim, keepdim=keepdim)
+    s, m = std(a, dim, unbiased, keepdim, correction=correction), a.mean(dim, keepdim=keepdim)
+    return renamed(s, 'StdMeanBackward0', a), renamed(m, 'StdMeanBackward0', a)
 
 
 def norm(a, p='fro', dim=None, keepdim=False, dtype=None):
+    return renamed(_norm(a, p, dim, keepdim, dtype), 'LinalgVectorNormBackward0', a)  # PyTorch's node for norm
+
+
+def _norm(a, p, dim, keepdim, dtype):
     if dtype is not None:
         a = a.to(to_dtype(dtype))
     if a._data.dtype.kind != 'f':

@@ -1,7 +1,7 @@
 """Shape ops: views (reshape, permute, expand, ...), joins (cat, stack), splits (via indexing), flips and rolls."""
 import builtins
 
-from ._util import Tensor, record, norm_dim, norm_dims, unbroadcast, coerce_pair, same_device
+from ._util import Tensor, record, norm_dim, norm_dims, unbroadcast, coerce_pair, same_device, renamed
 from .._dtype import result_type, _FROM_NP
 from ..backends import reshape_nocopy
 from ..autograd.grad_mode import _State
@@ -145,10 +145,12 @@ def squeeze(a, dim=None):
         dims = tuple(i for i, n in enumerate(a.shape) if n == 1)
     else:
         dims = tuple(d for d in norm_dims(dim, a.ndim) if a.ndim and a.shape[d] == 1)
+    # PyTorch's overloads: squeeze() / squeeze(int) / squeeze(tuple)
+    name = 'SqueezeBackward0' if dim is None else 'SqueezeBackward1' if isinstance(dim, int) else 'SqueezeBackward2'
     if not dims:
-        return _view(a._data, a, 'SqueezeBackward0', (lambda g: g,), _same, None)
+        return _view(a._data, a, name, (lambda g: g,), _same, None)
     old = a.shape
-    return _view(a._data.squeeze(dims), a, 'SqueezeBackward0', (lambda g: g.reshape(old),), _squeeze_step, dims)
+    return _view(a._data.squeeze(dims), a, name, (lambda g: g.reshape(old),), _squeeze_step, dims)
 
 
 def unsqueeze(a, dim):
@@ -183,7 +185,9 @@ def transpose(a, dim0, dim1):
 def t(a):
     if a.ndim > 2:
         raise RuntimeError(f't() expects a tensor with <= 2 dimensions, but self is {a.ndim}D')
-    return transpose(a, 0, 1) if a.ndim == 2 else _view(a._data, a, 'TBackward0', (lambda g: g,), _same, None)
+    if a.ndim == 2:
+        return renamed(transpose(a, 0, 1), 'TBackward0', a)
+    return _view(a._data, a, 'TBackward0', (lambda g: g,), _same, None)
 
 
 def movedim(a, source, destination):
@@ -327,8 +331,9 @@ def split(a, split_size_or_sections, dim=0):
             raise RuntimeError(f'split_with_sizes expects split_sizes to sum exactly to {n} (input tensor\'s size at '
                                f'dimension {d}), but got split_sizes={sizes}')
     out, off = [], 0
+    name = 'SplitBackward0' if isinstance(split_size_or_sections, int) else 'SplitWithSizesBackward0'
     for s in sizes:
-        out.append(a[(slice(None),) * d + (slice(off, off + s),)])
+        out.append(renamed(a[(slice(None),) * d + (slice(off, off + s),)], name, a))
         off += s
     return tuple(out)
 
@@ -343,7 +348,7 @@ def tensor_split(a, indices_or_sections, dim=0):
     else:
         bounds = [0] + list(indices_or_sections) + [n]
         sizes = [builtins.max(0, bounds[i + 1] - bounds[i]) for i in range(len(bounds) - 1)]
-    return split(a, sizes, d)
+    return tuple(renamed(x, 'SliceBackward0', a) for x in split(a, sizes, d))
 
 
 def chunk(a, chunks, dim=0):
@@ -358,7 +363,7 @@ def chunk(a, chunks, dim=0):
 def unbind(a, dim=0):
     d = norm_dim(dim, a.ndim)
     key = (slice(None),) * d
-    return tuple(a[key + (i,)] for i in range(a.shape[d]))
+    return tuple(renamed(a[key + (i,)], 'UnbindBackward0', a) for i in range(a.shape[d]))
 
 
 def narrow(a, dim, start, length):
@@ -397,7 +402,7 @@ def roll(a, shifts, dims=None):
     xp = a._device.xp
     if dims is None:
         flat = a.reshape(-1)
-        return roll(flat, shifts, 0).reshape(a.shape)
+        return renamed(roll(flat, shifts, 0).reshape(a.shape), 'RollBackward0', a)
     shifts_t = (shifts,) if isinstance(shifts, int) else tuple(shifts)
     dims_t = (dims,) if isinstance(dims, int) else tuple(dims)
     if len(shifts_t) != len(dims_t):
@@ -464,7 +469,7 @@ def diagonal(a, offset=0, dim1=0, dim2=1):
 def diag(a, diagonal=0):
     xp = a._device.xp
     if a.ndim == 1:
-        return record(xp.diag(a._data, diagonal), a._device, (a,), 'DiagBackward0',
+        return record(xp.diag(a._data, diagonal), a._device, (a,), 'DiagEmbedBackward0',
                       (lambda g: g.diagonal(diagonal),))
     if a.ndim != 2:
         raise RuntimeError(f'diag(): Supports 1D or 2D tensors. Got {a.ndim}D')

@@ -1,5 +1,5 @@
 """Order statistics and counting: sort, argsort, topk, kthvalue, median, unique, bincount, histc."""
-from ._util import Tensor, norm_dim, _wrap, record
+from ._util import Tensor, norm_dim, _wrap, record, renamed
 from .reduce import values_indices
 
 
@@ -9,7 +9,7 @@ def sort(a, dim=-1, descending=False, stable=False):
     x = a._data if a.ndim else a._data.reshape(1)
     idx = _sort_index(x, d, descending, xp).reshape(a.shape).astype('int64')
     it = _wrap(idx, a._device)
-    return values_indices['sort'](a.gather(d, it) if a.ndim else a.clone(), it)
+    return renamed(values_indices['sort'](a.gather(d, it) if a.ndim else a.clone(), it), 'SortBackward0', a)
 
 
 def _sort_index(x, d, descending, xp):
@@ -38,7 +38,7 @@ def topk(a, k, dim=-1, largest=True, sorted=True):
     s = sort(a, d, descending=largest)
     key = (slice(None),) * d + (slice(0, k),)
     idx = s.indices[key]
-    return values_indices['topk'](a.gather(d, idx), idx)
+    return renamed(values_indices['topk'](a.gather(d, idx), idx), 'TopkBackward0', a)
 
 
 def kthvalue(a, k, dim=-1, keepdim=False):
@@ -51,7 +51,7 @@ def kthvalue(a, k, dim=-1, keepdim=False):
     vals = a.gather(d, idx)
     if not keepdim:
         vals, idx = vals.squeeze(d), idx.squeeze(d)
-    return values_indices['kthvalue'](vals, idx)
+    return renamed(values_indices['kthvalue'](vals, idx), 'KthvalueBackward0', a)
 
 
 def median(a, dim=None, keepdim=False):
@@ -72,7 +72,7 @@ def median(a, dim=None, keepdim=False):
         return record(xp.asarray(v, dtype=flat.dtype), a._device, (a,), 'MedianBackward0', (grad,))
     d = norm_dim(dim, a.ndim)
     r = kthvalue(a, (a.shape[d] + 1) // 2, d, keepdim)
-    return values_indices['median'](r.values, r.indices)
+    return renamed(values_indices['median'](r.values, r.indices), 'MedianBackward1', a)
 
 
 def unique(a, sorted=True, return_inverse=False, return_counts=False, dim=None):

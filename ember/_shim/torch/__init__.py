@@ -4,4 +4,6 @@ import sys
 from ember.app.runner import install_torch_alias
 
 install_torch_alias()
-sys.modules['torch'] = sys.modules['ember']
+from ember._alias import torch_module  # noqa: E402
+
+sys.modules['torch'] = torch_module()

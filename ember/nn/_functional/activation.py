@@ -6,7 +6,7 @@ from ..._tensor import Tensor
 from ...ops import elementwise as _E, reduce as _R
 from ...ops.nn_ops import pointwise, erf_array, erf as _erf
 from ...ops.elementwise import masked_grad
-from ...ops._util import record
+from ...ops._util import record, renamed as _renamed
 from ..._dtype import get_default_dtype
 from ...backends import fused
 
@@ -143,7 +143,7 @@ def celu(input, alpha=1.0, inplace=False):
         raise RuntimeError('ZeroDivisionError: celu alpha must not be 0')
     if inplace:
         return _inplace(input, lambda t: celu(t, alpha), 'celu_')
-    return _elu_core(_check(input, 'celu'), alpha, 1.0, 1.0 / alpha, 'EluBackward0')
+    return _elu_core(_check(input, 'celu'), alpha, 1.0, 1.0 / alpha, 'CeluBackward0')
 
 
 def celu_(input, alpha=1.0):
@@ -361,7 +361,7 @@ def glu(input, dim=-1):
         raise RuntimeError(f'Halving dimension must be even, but dimension {dim % input.ndim} is size '
                            f'{input.shape[dim]}')
     a, b = input.chunk(2, dim)
-    return a * b.sigmoid()
+    return _renamed(a * b.sigmoid(), 'GluBackward0', input)
 
 
 def prelu(input, weight):
@@ -382,7 +382,7 @@ def prelu(input, weight):
         w = weight.reshape(shape)
     else:
         w = weight
-    return _E.where(input > 0, input, input * w)
+    return _renamed(_E.where(input > 0, input, input * w), 'PreluKernelBackward0', input)
 
 
 def rrelu(input, lower=1.0 / 8, upper=1.0 / 3, training=False, inplace=False):

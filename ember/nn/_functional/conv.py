@@ -4,7 +4,7 @@ import math
 from ..._tensor import Tensor
 from ...backends import cpu as _host
 from ...ops import conv as _C
-from ...ops._util import same_device, _wrap
+from ...ops._util import same_device, _wrap, renamed as _renamed
 from ...ops.nn_ops import _dtname
 
 __all__ = ['conv1d', 'conv2d', 'conv3d', 'conv_transpose1d', 'conv_transpose2d', 'conv_transpose3d',
@@ -253,7 +253,8 @@ def _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, return_i
 
 def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
     """Max over sliding windows of (N, C, L); padding counts as -inf."""
-    return _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, 1)
+    return _renamed(_max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, 1),
+                    'SqueezeBackward1', input)  # PyTorch pools 1-d as 2-d, then squeezes
 
 
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
@@ -320,6 +321,7 @@ def _avg_pool(input, kernel_size, stride, padding, ceil_mode, count_include_pad,
         xp = x._device.xp
         div = _avg_divisor(xp, g, count_include_pad)
         out = s / div if isinstance(div, int) else s / _wrap(div.astype(x._data.dtype), x._device)
+    _renamed(out, 'SqueezeBackward1' if nd == 1 else f'AvgPool{nd}DBackward0', input)  # PyTorch's names
     return _unbatch(out, squeezed)
 
 
@@ -409,7 +411,7 @@ def _apply_along(x, P, dim):
 
 def adaptive_avg_pool1d(input, output_size):
     """Average pooling to a fixed output length (windows [floor(i*L/O), ceil((i+1)*L/O)))."""
-    return _adaptive_avg(input, output_size, 1)
+    return _renamed(_adaptive_avg(input, output_size, 1), 'SqueezeBackward1', input)
 
 
 def adaptive_avg_pool2d(input, output_size):
@@ -466,12 +468,12 @@ def _adaptive_max(input, output_size, return_indices, nd):
 
 def adaptive_max_pool1d(input, output_size, return_indices=False):
     """Max pooling to a fixed output length."""
-    return _adaptive_max(input, output_size, return_indices, 1)
+    return _renamed(_adaptive_max(input, output_size, return_indices, 1), 'SqueezeBackward1', input)
 
 
 def adaptive_max_pool2d(input, output_size, return_indices=False):
     """Max pooling to a fixed output size (None keeps that input size)."""
-    return _adaptive_max(input, output_size, return_indices, 2)
+    return _renamed(_adaptive_max(input, output_size, return_indices, 2), 'AdaptiveMaxPool2DBackward0', input)
 
 
 def adaptive_max_pool1d_with_indices(input, output_size, return_indices=True):
@@ -535,7 +537,8 @@ def pad(input, pad, mode='constant', value=None):
         shape = [1] * n
         shape[d] = -1
         key.append(i.reshape(shape))
-    return input[tuple(key)]
+    names = {'reflect': 'ReflectionPad{}DBackward0', 'replicate': 'ReplicationPad{}DBackward0'}
+    return _renamed(input[tuple(key)], names[mode].format(n), input) if mode in names else input[tuple(key)]
 
 
 # ---- interpolation ----------------------------------------------------------------------------------------------
@@ -576,8 +579,22 @@ def _interp_matrix(xp, S, O, scale, align_corners, mode, dtype):
     return M.astype(dtype)
 
 
-def interpolate(input, size=None, scale_factor=None, mode='nearest', align_corners=None,
-                recompute_scale_factor=None, antialias=False):
+_UPSAMPLE_NAMES = {'nearest': 'UpsampleNearest{}DBackward0', 'nearest-exact': 'UpsampleNearestExact{}DBackward0',
+                   'linear': 'UpsampleLinear1DBackward0', 'bilinear': 'UpsampleBilinear2DBackward0',
+                   'bicubic': 'UpsampleBicubic2DBackward0', 'trilinear': 'UpsampleTrilinear3DBackward0'}
+
+
+def interpolate(input, size=None, scale_factor=None, mode='nearest', align_corners=None, recompute_scale_factor=None,
+                antialias=False):
+    """Resize (N, C, *spatial) by ``size`` or ``scale_factor``; the result's node is named as PyTorch's kernel."""
+    out = _interpolate(input, size, scale_factor, mode, align_corners, recompute_scale_factor, antialias)
+    if mode in _UPSAMPLE_NAMES and isinstance(input, Tensor):
+        _renamed(out, _UPSAMPLE_NAMES[mode].format(input.ndim - 2), input)
+    return out
+
+
+def _interpolate(input, size=None, scale_factor=None, mode='nearest', align_corners=None,
+                 recompute_scale_factor=None, antialias=False):
     """Resize the spatial dims: nearest / nearest-exact (index lookup), (bi/tri)linear and bicubic (separable
     interpolation matrices applied with matmul), area (adaptive average pooling)."""
     _check_tensor(input, 'interpolate')
@@ -717,7 +734,7 @@ def pixel_shuffle(input, upscale_factor):
     n = len(lead)
     x = input.reshape(*lead, c // (r * r), r, r, h, w)
     x = x.permute(*range(n), n, n + 3, n + 1, n + 4, n + 2)
-    return x.reshape(*lead, c // (r * r), h * r, w * r)
+    return _renamed(x.reshape(*lead, c // (r * r), h * r, w * r), 'PixelShuffleBackward0', input)
 
 
 def pixel_unshuffle(input, downscale_factor):
@@ -730,4 +747,4 @@ def pixel_unshuffle(input, downscale_factor):
     n = len(lead)
     x = input.reshape(*lead, c, h // r, r, w // r, r)
     x = x.permute(*range(n), n, n + 2, n + 4, n + 1, n + 3)
-    return x.reshape(*lead, c * r * r, h // r, w // r)
+    return _renamed(x.reshape(*lead, c * r * r, h // r, w // r), 'PixelUnshuffleBackward0', input)

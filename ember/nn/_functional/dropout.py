@@ -41,7 +41,7 @@ def dropout(input, p=0.5, training=True, inplace=False):
         raise TypeError(f"dropout(): argument 'input' must be Tensor, not {type(input).__name__}")
     if not training or p == 0.0:
         return input
-    return _apply_mask(input, tuple(input.shape), p, inplace, 'NativeDropoutBackward0')
+    return _apply_mask(input, tuple(input.shape), p, inplace, 'MulBackward0')
 
 
 def _feature_dropout(input, p, training, inplace, spatial, name):

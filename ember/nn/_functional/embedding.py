@@ -3,7 +3,7 @@ from ..._tensor import Tensor
 from ...autograd.grad_mode import no_grad
 from ...ops import nn_ops as _nn
 from ...backends import checks_values
-from ...ops._util import same_device
+from ...ops._util import same_device, renamed as _renamed
 
 __all__ = ['embedding', 'embedding_bag']
 
@@ -93,4 +93,4 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2, scale
             out.append(e.amax(0))
         else:
             raise ValueError(f'mode has to be one of sum, mean or max, got {mode}')
-    return stack(out)
+    return _renamed(stack(out), 'EmbeddingBagBackward0', weight)

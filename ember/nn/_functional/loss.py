@@ -4,6 +4,8 @@ import warnings
 from ..._tensor import Tensor
 from ...ops import elementwise as _E
 from ...ops import nn_ops as _nn
+from ...ops._util import renamed as _renamed, record as _record, unbroadcast as _unbroadcast
+from ...autograd.grad_mode import _State
 from ...backends import checks_values
 from .activation import softplus as _softplus
 
@@ -64,11 +66,35 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction='mean', we
     """(input - target)^2, reduced."""
     _pair(input, target, 'mse_loss')
     reduction = _legacy_reduction(size_average, reduce, reduction)
+    if weight is None and reduction in ('mean', 'sum', 'none'):
+        return _mse_fused(input, target, reduction)
     d = input - target
     loss = d * d
     if weight is not None:
         loss = loss * weight
-    return _reduce(loss, reduction)
+    return _renamed(_reduce(loss, reduction), 'MseLossBackward0')
+
+
+def _mse_fused(input, target, reduction):
+    """mse_loss as one node, as PyTorch records it (grad_fn MseLossBackward0 whose inputs are input and target);
+    the backward, 2 (input - target) g [/ n], is written with tensor ops so double backward works."""
+    prev = _State.grad_enabled
+    _State.grad_enabled = False
+    try:
+        d = input - target
+        loss = _reduce(d * d, reduction)
+    finally:
+        _State.grad_enabled = prev
+    scale = 2.0 / max(d.numel(), 1) if reduction == 'mean' else 2.0
+    si, st = input.shape, target.shape
+
+    def grad_input(g):
+        return _unbroadcast(g * (input - target) * scale, si)
+
+    def grad_target(g):
+        return _unbroadcast(g * (target - input) * scale, st)
+    return _record(loss._data, loss._device, (input, target), 'MseLossBackward0', (grad_input, grad_target),
+                   (input, target))
 
 
 def l1_loss(input, target, size_average=None, reduce=None, reduction='mean', weight=None):
@@ -92,7 +118,7 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction='mea
     if beta == 0:
         return _reduce(ad, reduction)
     loss = _E.where(ad < beta, d * d * (0.5 / beta), ad - 0.5 * beta)
-    return _reduce(loss, reduction)
+    return _renamed(_reduce(loss, reduction), 'SmoothL1LossBackward0')
 
 
 def huber_loss(input, target, reduction='mean', delta=1.0, weight=None):
@@ -105,7 +131,7 @@ def huber_loss(input, target, reduction='mean', delta=1.0, weight=None):
     loss = _E.where(ad < delta, d * d * 0.5, (ad - 0.5 * delta) * delta)
     if weight is not None:
         loss = loss * weight
-    return _reduce(loss, reduction)
+    return _renamed(_reduce(loss, reduction), 'HuberLossBackward0')
 
 
 def _class_dim_view(w, ndim):
@@ -181,7 +207,7 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     loss = _nn.binary_cross_entropy(input, target)
     if weight is not None:
         loss = loss * weight
-    return _reduce(loss, reduction)
+    return _renamed(_reduce(loss, reduction), 'BinaryCrossEntropyBackward0')
 
 
 def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None, reduction='mean',
@@ -202,7 +228,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
         loss = (1.0 - target) * input + sp
     if weight is not None:
         loss = loss * weight
-    return _reduce(loss, reduction)
+    return _renamed(_reduce(loss, reduction), 'BinaryCrossEntropyWithLogitsBackward0')
 
 
 def kl_div(input, target, size_average=None, reduce=None, reduction='mean', log_target=False):

@@ -1,5 +1,6 @@
 """ember.nn.functional: one_hot, normalize, cosine_similarity, pairwise_distance, pdist."""
 from ..._tensor import Tensor, _wrap
+from ...ops._util import renamed
 
 __all__ = ['one_hot', 'normalize', 'cosine_similarity', 'pairwise_distance', 'pdist']
 
@@ -53,7 +54,7 @@ def cosine_similarity(x1, x2, dim=1, eps=1e-8):
 
 def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False):
     """||x1 - x2 + eps||_p along the last dim."""
-    return (x1 - x2 + eps).norm(p, -1, keepdim)
+    return renamed((x1 - x2 + eps).norm(p, -1, keepdim), 'NormBackward1')  # PyTorch's node (at::norm)
 
 
 def pdist(input, p=2):

@@ -1,6 +1,7 @@
 """ember.nn.functional: batch, layer, group, instance and RMS normalisation."""
 from ..._tensor import Tensor
 from ...ops import nn_ops as _nn
+from ...ops._util import renamed as _renamed
 from ...backends import fused
 
 __all__ = ['batch_norm', 'layer_norm', 'group_norm', 'instance_norm', 'rms_norm', 'local_response_norm']
@@ -62,7 +63,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         shape = (1, C) + (1,) * (input.ndim - 2)
         xhat, _, _ = _nn.normalize_core(input, axes, eps, running_mean._data.reshape(shape),
                                         running_var._data.reshape(shape))
-    return _affine(xhat, weight, bias, input.ndim)
+    return _renamed(_affine(xhat, weight, bias, input.ndim), 'NativeBatchNormBackward0', input)
 
 
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
@@ -76,14 +77,14 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
         raise RuntimeError(f'Given normalized_shape={ns}, expected input with shape [*, {", ".join(map(str, ns))}], '
                            f'but got input of size{list(input.shape)}')
     if fused(input._device) and _fusable_layer_norm(input, normalized_shape, weight, bias):
-        return _nn.layer_norm_fused(input, k, weight, bias, eps)
+        return _renamed(_nn.layer_norm_fused(input, k, weight, bias, eps), 'NativeLayerNormBackward0', input)
     axes = tuple(range(input.ndim - k, input.ndim))
     xhat, _, _ = _nn.normalize_core(input, axes, eps)
     if weight is not None:
         xhat = xhat * weight
     if bias is not None:
         xhat = xhat + bias
-    return xhat
+    return _renamed(xhat, 'NativeLayerNormBackward0', input)
 
 
 def _fusable_layer_norm(x, shape, w, b):
@@ -108,7 +109,8 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
                            f'shape {list(input.shape)} and num_groups={num_groups}')
     grouped = input.reshape(N, num_groups, -1)
     xhat, _, _ = _nn.normalize_core(grouped, (2,), eps)
-    return _affine(xhat.reshape(tuple(input.shape)), weight, bias, input.ndim)
+    return _renamed(_affine(xhat.reshape(tuple(input.shape)), weight, bias, input.ndim), 'NativeGroupNormBackward0',
+                    input)
 
 
 def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None, use_input_stats=True,
@@ -132,7 +134,7 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
         shape = (1, C) + (1,) * (input.ndim - 2)
         xhat, _, _ = _nn.normalize_core(input, axes, eps, running_mean._data.reshape(shape),
                                         running_var._data.reshape(shape))
-    return _affine(xhat, weight, bias, input.ndim)
+    return _renamed(_affine(xhat, weight, bias, input.ndim), 'ViewBackward0', input)  # PyTorch's: batch_norm, viewed
 
 
 def rms_norm(input, normalized_shape, weight=None, eps=None):

@@ -4,6 +4,7 @@ from ..parameter import Parameter
 from .. import init
 from .._functional import activation as F
 from .module import Module
+from .attention import MultiheadAttention  # noqa: F401,E402  (PyTorch's path: nn.modules.activation)
 
 __all__ = ['ReLU', 'ReLU6', 'LeakyReLU', 'ELU', 'SELU', 'CELU', 'GELU', 'SiLU', 'Mish', 'Sigmoid', 'Tanh', 'Softmax',
            'LogSoftmax', 'Softmin', 'Softmax2d', 'Softplus', 'Hardtanh', 'Hardsigmoid', 'Hardswish', 'LogSigmoid',

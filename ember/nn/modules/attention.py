@@ -3,14 +3,10 @@ from ..._creation import empty
 from ..parameter import Parameter
 from .. import init
 from .._functional.attention import multi_head_attention_forward
-from .linear import Linear
+from .linear import NonDynamicallyQuantizableLinear  # PyTorch's class for out_proj
 from .module import Module
 
 __all__ = ['MultiheadAttention', 'NonDynamicallyQuantizableLinear']
-
-
-class NonDynamicallyQuantizableLinear(Linear):
-    """PyTorch's name for MultiheadAttention's output projection: a plain Linear."""
 
 
 class MultiheadAttention(Module):
