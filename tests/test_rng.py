@@ -168,3 +168,73 @@ def test_fork_rng():
         ember.rand(10)
     torch.manual_seed(4)
     assert np.array_equal(_np(ember.rand(3)), _np(torch.rand(3)))
+
+
+def _same_module(build, seeds=(0, 3)):
+    """A module built after the same seed has PyTorch's initial parameters bit for bit, and leaves its state."""
+    for seed in seeds:
+        torch.manual_seed(seed)
+        ember.manual_seed(seed)
+        want, got = build(torch).state_dict(), build(ember).state_dict()
+        assert list(want) == list(got)
+        for k in want:
+            w, g = _np(want[k]), _np(got[k])
+            assert g.dtype == w.dtype and np.array_equal(g, w), (seed, k)
+        assert _np(ember.get_rng_state()).tobytes() == _np(torch.get_rng_state()).tobytes(), seed
+
+
+MODULES = {
+    'Linear': lambda m: m.nn.Linear(7, 5), 'Linear-nobias': lambda m: m.nn.Linear(7, 5, bias=False),
+    'Bilinear': lambda m: m.nn.Bilinear(3, 4, 5), 'Conv1d': lambda m: m.nn.Conv1d(3, 4, 3),
+    'Conv2d-groups': lambda m: m.nn.Conv2d(4, 8, 3, groups=2), 'Conv3d': lambda m: m.nn.Conv3d(2, 3, 2),
+    'ConvTranspose2d': lambda m: m.nn.ConvTranspose2d(3, 4, 3), 'Embedding': lambda m: m.nn.Embedding(10, 4, 2),
+    'EmbeddingBag': lambda m: m.nn.EmbeddingBag(10, 4),
+    'RNN': lambda m: m.nn.RNN(3, 5, num_layers=2, bidirectional=True), 'LSTM': lambda m: m.nn.LSTM(3, 5, 2),
+    'LSTM-proj': lambda m: m.nn.LSTM(3, 5, proj_size=2), 'GRU': lambda m: m.nn.GRU(3, 5, batch_first=True),
+    'cells': lambda m: m.nn.ModuleList([m.nn.RNNCell(3, 5), m.nn.LSTMCell(3, 5), m.nn.GRUCell(3, 5)]),
+    'MultiheadAttention': lambda m: m.nn.MultiheadAttention(8, 2),
+    'MultiheadAttention-kdim': lambda m: m.nn.MultiheadAttention(8, 2, kdim=4, vdim=6, add_bias_kv=True),
+    'TransformerEncoderLayer': lambda m: m.nn.TransformerEncoderLayer(8, 2, 16),
+    'TransformerDecoderLayer': lambda m: m.nn.TransformerDecoderLayer(8, 2, 16),
+    'TransformerEncoder': lambda m: m.nn.TransformerEncoder(m.nn.TransformerEncoderLayer(8, 2, 16), 2,
+                                                            enable_nested_tensor=False),
+    'Transformer': lambda m: m.nn.Transformer(8, 2, 1, 1, 16),
+    'norms': lambda m: m.nn.Sequential(m.nn.BatchNorm2d(4), m.nn.LayerNorm(4), m.nn.PReLU(3)),
+    'mlp': lambda m: m.nn.Sequential(m.nn.Linear(64, 32), m.nn.ReLU(), m.nn.Dropout(0.2), m.nn.Linear(32, 10)),
+}
+
+
+@pytest.mark.filterwarnings('ignore::UserWarning')
+@pytest.mark.parametrize('name', list(MODULES))
+def test_module_initial_parameters(name):
+    _same_module(MODULES[name])
+
+
+INITS = {
+    'uniform_': lambda m, t: m.nn.init.uniform_(t, -1, 2), 'normal_': lambda m, t: m.nn.init.normal_(t, 1, 2),
+    'xavier_uniform_': lambda m, t: m.nn.init.xavier_uniform_(t, 2.0),
+    'xavier_normal_': lambda m, t: m.nn.init.xavier_normal_(t),
+    'kaiming_uniform_': lambda m, t: m.nn.init.kaiming_uniform_(t, a=0.2),
+    'kaiming_normal_': lambda m, t: m.nn.init.kaiming_normal_(t, mode='fan_out'),
+    'trunc_normal_': lambda m, t: m.nn.init.trunc_normal_(t, 0.1, 0.5),
+    'trunc_normal_-rejections': lambda m, t: m.nn.init.trunc_normal_(t, 0.0, 1.0, -1.0, 1.0),
+    'sparse_': lambda m, t: m.nn.init.sparse_(t, 0.3),
+}
+
+
+@pytest.mark.parametrize('name', list(INITS))
+@pytest.mark.parametrize('shape', [(6, 5), (40, 3), (8, 3, 3, 3)])
+def test_init_functions(name, shape):
+    if name == 'sparse_' and len(shape) != 2:
+        pytest.skip('sparse_ takes 2-D tensors')
+    _same_draws(lambda m: INITS[name](m, m.empty(shape)), seeds=(0, 5))
+
+
+def test_orthogonal_draws_the_same_gaussian_matrix():
+    # the draws (and so the state) match; the QR factorisation itself may round differently from torch's LAPACK
+    for shape in [(6, 5), (3, 8)]:
+        torch.manual_seed(2)
+        ember.manual_seed(2)
+        w, g = _np(torch.nn.init.orthogonal_(torch.empty(shape))), _np(ember.nn.init.orthogonal_(ember.empty(shape)))
+        np.testing.assert_allclose(g, w, atol=1e-5)
+        assert _np(ember.get_rng_state()).tobytes() == _np(torch.get_rng_state()).tobytes()
