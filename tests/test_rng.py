@@ -238,3 +238,38 @@ def test_orthogonal_draws_the_same_gaussian_matrix():
         w, g = _np(torch.nn.init.orthogonal_(torch.empty(shape))), _np(ember.nn.init.orthogonal_(ember.empty(shape)))
         np.testing.assert_allclose(g, w, atol=1e-5)
         assert _np(ember.get_rng_state()).tobytes() == _np(torch.get_rng_state()).tobytes()
+
+
+def _data_ds(m):
+    return m.utils.data.TensorDataset(m.arange(23))
+
+
+ORDERS = {
+    'RandomSampler': lambda m: [list(m.utils.data.RandomSampler(range(23))) for _ in range(2)] + [m.rand(2).tolist()],
+    'RandomSampler-num_samples': lambda m: [list(m.utils.data.RandomSampler(range(23), num_samples=50))],
+    'RandomSampler-replacement': lambda m: [list(m.utils.data.RandomSampler(range(23), replacement=True,
+                                                                            num_samples=70))],
+    'RandomSampler-generator': lambda m: [list(m.utils.data.RandomSampler(range(23),
+                                                                          generator=m.Generator().manual_seed(5)))],
+    'DataLoader-shuffle': lambda m: [[b[0].tolist() for b in m.utils.data.DataLoader(_data_ds(m), batch_size=5,
+                                                                                      shuffle=True)]
+                                     for _ in range(2)] + [m.rand(2).tolist()],
+    'DataLoader-generator': lambda m: [[b[0].tolist() for b in m.utils.data.DataLoader(
+        _data_ds(m), batch_size=5, shuffle=True, generator=m.Generator().manual_seed(3))] for _ in range(2)]
+        + [m.rand(2).tolist()],
+    'random_split': lambda m: [list(s.indices) for s in m.utils.data.random_split(range(30), [0.5, 0.3, 0.2])]
+        + [m.rand(2).tolist()],
+    'random_split-generator': lambda m: [list(s.indices) for s in m.utils.data.random_split(
+        range(30), [10, 20], generator=m.Generator().manual_seed(42))],
+    'SubsetRandomSampler': lambda m: [list(m.utils.data.SubsetRandomSampler([3, 5, 7, 9, 11]))],
+    'WeightedRandomSampler': lambda m: [list(m.utils.data.WeightedRandomSampler([0.1, 0.9, 0.4, 0.3], 12)),
+                                        list(m.utils.data.WeightedRandomSampler([0.1, 0.9, 0.4, 0.3], 3, False))],
+}
+
+
+@pytest.mark.parametrize('name', list(ORDERS))
+def test_data_orders(name):
+    for seed in (0, 9):
+        torch.manual_seed(seed)
+        ember.manual_seed(seed)
+        assert ORDERS[name](ember) == ORDERS[name](torch)

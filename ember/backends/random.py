@@ -219,6 +219,15 @@ def generator_for(device, generator=None):
     return g.gen
 
 
+def draw_seed(generator=None):
+    """``torch.empty((), dtype=torch.int64).random_(generator=generator).item()``: a seed for a new generator
+    (RandomSampler, DataLoader workers), drawn from ``generator`` or the cpu default."""
+    gen = (generator if generator is not None else default_generator).gen
+    if isinstance(gen, TorchCPUGenerator):
+        return int(gen.stream.u64(1)[0] % (1 << 63))
+    return int(gen.integers(0, 2 ** 62))
+
+
 def manual_seed(seed):
     """Seed every device's default generator; returns the cpu Generator, as PyTorch does."""
     default_generator.manual_seed(seed)
