@@ -13,6 +13,7 @@ from ._tensor import Tensor, Size  # noqa: E402
 from .backends import device, cpu as _cpu_device  # noqa: E402
 from .backends.random import (Generator, default_generator, manual_seed, seed, initial_seed,  # noqa: E402
                               get_rng_state, set_rng_state)
+from . import random  # noqa: E402
 from ._creation import (tensor, as_tensor, asarray, from_numpy, zeros, ones, empty, full, zeros_like,  # noqa: E402
                         ones_like, empty_like, full_like, arange, linspace, logspace, eye, rand, randn, randint,
                         randperm, rand_like, randn_like, randint_like, normal, bernoulli, multinomial, poisson)

@@ -293,7 +293,8 @@ def _gen_dtype(dt):
 def rand(*size, generator=None, out=None, dtype=None, device=None, requires_grad=False, layout=None,
          pin_memory=False):
     dev, dt = get_device(device), _float_dt(dtype)
-    data = generator_for(dev, generator).random(_sizes(size), dtype=_gen_dtype(dt))
+    # cpu draws float16 itself (a float32 uniform that rounds up to 1 becomes 0, as in PyTorch)
+    data = generator_for(dev, generator).random(_sizes(size), dtype=dt.np if dev is cpu else _gen_dtype(dt))
     return _finish(data.astype(dt.np, copy=False), dev, requires_grad)
 
 
@@ -343,36 +344,138 @@ def randint_like(input, low=0, high=None, dtype=None, device=None, requires_grad
 
 def normal(mean=0.0, std=1.0, size=None, *, generator=None, out=None, dtype=None, device=None,
            requires_grad=False):
-    """Samples from N(mean, std**2); mean and std may be tensors (broadcast) or floats with ``size``."""
+    """Samples from N(mean, std**2); mean and std may be tensors (broadcast) or floats with ``size``.
+
+    With a tensor argument, as PyTorch: standard normals of the broadcast shape, then ``z * std + mean`` in the
+    tensor's dtype."""
     if isinstance(mean, Tensor) or isinstance(std, Tensor):
         ref = mean if isinstance(mean, Tensor) else std
         m = mean._data if isinstance(mean, Tensor) else mean
         s = std._data if isinstance(std, Tensor) else std
+        if isinstance(std, Tensor) and ref._device.type == 'cpu' and (s < 0).any():
+            raise RuntimeError('normal expects all elements of std >= 0.0')
         shape = ref._device.xp.broadcast_shapes(_np.shape(m), _np.shape(s))
-        z = generator_for(ref._device, generator).standard_normal(shape, dtype=_gen_dtype(ref.dtype))
-        return _wrap((z * s + m).astype(ref._data.dtype), ref._device)
+        dt = ref._data.dtype
+        z = generator_for(ref._device, generator).standard_normal(shape, dtype=_gen_dtype(ref.dtype)).astype(dt)
+        z = z * (s.astype(dt, copy=False) if isinstance(std, Tensor) else dt.type(s))
+        z = z + (m.astype(dt, copy=False) if isinstance(mean, Tensor) else dt.type(m))
+        return _wrap(z.astype(dt, copy=False), ref._device)
     if size is None:
         raise TypeError('normal(): with float mean and std, size is required')
     if std < 0:
         raise RuntimeError(f'normal expects std >= 0.0, but found std {std}')
-    t = randn(size, generator=generator, dtype=dtype, device=device)
-    t._data *= std
-    t._data += mean
-    if requires_grad:
-        t.requires_grad = True
-    return t
+    dev, dt = get_device(device), _float_dt(dtype)
+    data = generator_for(dev, generator).normal(mean, std, _sizes((size,)), dtype=_gen_dtype(dt))
+    return _finish(data.astype(dt.np, copy=False), dev, requires_grad)
+
+
+def _uniforms_like(gen, data):
+    """Uniforms in [0, 1) shaped like ``data``, drawn as ``uniform_`` on a tensor of its dtype."""
+    return gen.random(data.shape, dtype=_np.float64 if data.dtype == _np.float64 else _np.float32)
 
 
 def bernoulli(input, p=None, *, generator=None):
-    probs = input._data if p is None else p
-    u = generator_for(input._device, generator).random(input.shape, dtype=_gen_dtype(input.dtype))
+    gen = generator_for(input._device, generator)
+    if p is not None and not isinstance(p, Tensor):  # a float p: one float64 uniform per element, as bernoulli_(p)
+        if input._device.type == 'cpu':
+            keep = gen.bernoulli(float(p), input.shape)
+        else:
+            keep = gen.random(input.shape) < float(p)
+        return _wrap(keep.astype(input._data.dtype), input._device)
+    probs = input._data if p is None else p._data
+    u = _uniforms_like(gen, input._data)
     return _wrap((u < probs).astype(input._data.dtype), input._device)
+
+
+def random_fill(t, gen, name, args, kwargs):
+    """The values ``t.<name>_(*args)`` writes (uniform_, normal_, bernoulli_, random_, exponential_, log_normal_,
+    geometric_, cauchy_), drawn from ``gen`` in ``t``'s dtype, the way PyTorch draws them."""
+    from ._dtype import to_dtype as _td
+    shape, dt = tuple(t.shape), t._data.dtype
+    fdt = _np.float64 if dt == _np.float64 else _np.float32
+    bound = _signature(name, args, kwargs)
+    if name == 'uniform_':
+        a, b = float(bound.get('from_', 0.0)), float(bound.get('to', 1.0))
+        return gen.uniform(a, b, shape, dtype=dt if t._device.type == 'cpu' else fdt)
+    if name == 'normal_':
+        mean, std = float(bound.get('mean', 0.0)), float(bound.get('std', 1.0))
+        if std < 0:
+            raise RuntimeError(f'normal expects std >= 0.0, but found std {std}')
+        return gen.normal(mean, std, shape, dtype=fdt)
+    if name == 'bernoulli_':
+        p = bound.get('p', 0.5)
+        if isinstance(p, Tensor):
+            return _uniforms_like(gen, t._data) < p._data
+        if not 0 <= p <= 1:
+            raise RuntimeError(f'bernoulli_ expects p to be in [0, 1], but got p={p}')
+        return gen.bernoulli(float(p), shape) if t._device.type == 'cpu' else gen.random(shape) < p
+    if name == 'exponential_':
+        lambd = float(bound.get('lambd', 1.0))
+        if not lambd > 0:
+            raise RuntimeError(f'exponential_ expects lambda > 0.0, but found lambda={lambd}')
+        return gen.exponential(1.0 / lambd, shape, dtype=fdt)
+    if name == 'log_normal_':
+        mean, std = float(bound.get('mean', 1.0)), float(bound.get('std', 2.0))
+        if not std > 0:
+            raise RuntimeError(f'log_normal_ expects std > 0.0, but found std={std}')
+        return gen.lognormal(mean, std, shape, dtype=fdt)
+    if name == 'geometric_':
+        p = float(bound['p'])
+        if not 0 < p < 1:
+            raise RuntimeError(f'geometric_ expects p to be in (0, 1), but got p={p}')
+        return gen.geometric(p, shape, dtype=fdt)
+    if name == 'cauchy_':
+        if t._device.type != 'cpu':
+            return bound.get('median', 0.0) + bound.get('sigma', 1.0) * gen.standard_cauchy(shape, dtype=fdt)
+        return gen.cauchy(float(bound.get('median', 0.0)), float(bound.get('sigma', 1.0)), shape, dtype=fdt)
+    if name == 'random_':
+        low, high = bound.get('from_'), bound.get('to')
+        if low is None and high is None:  # the dtype's whole range of exactly representable integers
+            span = _random_span(_td(from_np(dt)))
+            if t._device.type == 'cpu':  # one 32-bit output per element, 64-bit for 64-bit dtypes
+                n = math.prod(shape)
+                r = gen.stream.u64(n) if dt.itemsize == 8 else gen.stream.u32(n).astype(_np.uint64)
+                return (r % _np.uint64(span)).astype(_np.int64).reshape(shape)
+            return gen.integers(0, span, size=shape)
+        if high is None:
+            if 'to' in bound:  # random_(from, None): up to the dtype's largest value
+                return gen.integers(low, _random_span(_td(from_np(dt))), size=shape)
+            low, high = 0, low
+        return gen.integers(low, high, size=shape)
+    raise AssertionError(name)
+
+
+_SIGS = {'uniform_': ('from_', 'to'), 'normal_': ('mean', 'std'), 'bernoulli_': ('p',), 'exponential_': ('lambd',),
+         'log_normal_': ('mean', 'std'), 'geometric_': ('p',), 'cauchy_': ('median', 'sigma'),
+         'random_': ('from_', 'to')}
+
+
+def _signature(name, args, kwargs):
+    names = _SIGS[name]
+    if len(args) > len(names):
+        raise TypeError(f'{name}() takes at most {len(names)} arguments ({len(args)} given)')
+    bound = dict(zip(names, args))
+    for k, v in kwargs.items():
+        k = {'from': 'from_', 'a': 'from_', 'b': 'to', 'lambd': 'lambd'}.get(k, k)
+        if k not in names:
+            raise TypeError(f"{name}() got an unexpected keyword argument '{k}'")
+        bound[k] = v
+    return bound
+
+
+def _random_span(dt):
+    """random_() with no bounds draws from [0, span): 2**mantissa bits + 1 for floats, max + 1 for integers."""
+    spans = {'float32': 2 ** 24 + 1, 'float64': 2 ** 53 + 1, 'float16': 2 ** 11 + 1, 'bfloat16': 2 ** 8 + 1,
+             'bool': 2}
+    if dt.name in spans:
+        return spans[dt.name]
+    return int(_np.iinfo(dt.np).max) + 1
 
 
 def multinomial(input, num_samples, replacement=False, *, generator=None):
     xp = input._device.xp
     gen = generator_for(input._device, generator)
-    probs = input._data.astype(_np.float64)
+    probs = input._data
     if probs.ndim not in (1, 2):
         raise RuntimeError(f'prob_dist must be 1 or 2 dim, got {probs.ndim}')
     if input._device.type == 'cpu' and ((probs < 0).any() or not xp.isfinite(probs).all()):
@@ -381,22 +484,26 @@ def multinomial(input, num_samples, replacement=False, *, generator=None):
     if not replacement and num_samples > p2.shape[1]:
         raise RuntimeError('cannot sample n_sample > prob_dist.size(-1) samples without replacement')
     if input._device.type != 'cpu':
-        out = _multinomial_rows(xp, gen, p2, num_samples, replacement)
+        out = _multinomial_rows(xp, gen, p2.astype(_np.float64), num_samples, replacement)
         return _wrap(out.reshape(probs.shape[:-1] + (num_samples,)), input._device)
-    rows = []
-    for row in p2:  # one draw per distribution row, vectorised within the row
-        s = row.sum()
-        if s <= 0:
-            raise RuntimeError('invalid multinomial distribution (sum of probabilities <= 0)')
-        if replacement:
-            rows.append(xp.searchsorted(xp.cumsum(row / s), gen.random(num_samples), side='right'))
-        else:
-            # Gumbel-top-k: sampling without replacement in proportion to the weights
-            keys = xp.log(gen.random(row.shape[0])) / xp.where(row > 0, row, 1e-300)
-            rows.append(xp.argsort(-keys)[:num_samples])
-    out = xp.stack(rows).astype(_np.int64)
-    out = xp.minimum(out, p2.shape[1] - 1)
-    return _wrap(out.reshape(probs.shape[:-1] + (num_samples,)), input._device)
+    if (p2.sum(axis=1) <= 0).any():
+        raise RuntimeError('invalid multinomial distribution (sum of probabilities <= 0)')
+    R, C = p2.shape
+    if replacement and num_samples > 1:  # (a single sample is drawn as without replacement, as PyTorch does)
+        # PyTorch: a float64 uniform per sample (row by row), located in the row's normalised cumulative
+        # distribution (computed in the input's dtype): the first category whose cdf reaches the draw
+        cdf = xp.cumsum(p2, axis=1, dtype=p2.dtype)
+        cdf = cdf / cdf[:, -1:]
+        u = gen.random((R, num_samples), dtype=_np.float64)
+        out = xp.stack([xp.searchsorted(cdf[i], u[i], side='left') for i in range(R)]) if R else \
+            xp.zeros((0, num_samples), _np.int64)
+        out = xp.minimum(out, C - 1)
+    else:
+        # PyTorch: exponential keys (float64 draws in the input's dtype) per category, the largest p / key win
+        q = gen.exponential(1.0, (R, C), dtype=_np.float64 if p2.dtype == _np.float64 else _np.float32)
+        keys = p2 / q.astype(p2.dtype)
+        out = xp.argsort(-keys, axis=1, kind='stable')[:, :num_samples]
+    return _wrap(out.astype(_np.int64).reshape(probs.shape[:-1] + (num_samples,)), input._device)
 
 
 def _multinomial_rows(xp, gen, p2, num_samples, replacement):

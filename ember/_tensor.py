@@ -599,26 +599,21 @@ def _install_methods():
         return self
     T.zero_, T.fill_, T.copy_ = zero_, fill_, copy_
 
-    def _random_(name, draw):
+    def _random_(name):
         def method(self, *args, generator=None, **kwargs):
             from .ops.convert import check_inplace_leaf
             from .backends.random import generator_for
+            from ._creation import random_fill
             check_inplace_leaf(self, name)
             gen = generator_for(self._device, generator)
-            self._data[...] = draw(gen, self.shape, *args, **kwargs)
+            self._data[...] = random_fill(self, gen, name, args, kwargs)
             self._bump()
             return self
         method.__name__ = name
         return method
-    T.normal_ = _random_('normal_', lambda g, s, mean=0.0, std=1.0: g.standard_normal(s) * std + mean)
-    T.uniform_ = _random_('uniform_', lambda g, s, a=0.0, b=1.0: g.random(s) * (b - a) + a)
-    T.bernoulli_ = _random_('bernoulli_', lambda g, s, p=0.5: g.random(s) < (p._data if isinstance(p, T) else p))
-    T.exponential_ = _random_('exponential_', lambda g, s, lambd=1.0: g.exponential(1.0 / lambd, s))
-    T.random_ = _random_('random_', lambda g, s, low=0, high=None: g.integers(
-        low if high is not None else 0, high if high is not None else (low or 2 ** 24), size=s))
-    T.log_normal_ = _random_('log_normal_', lambda g, s, mean=1.0, std=2.0: g.lognormal(mean, std, s))
-    T.geometric_ = _random_('geometric_', lambda g, s, p: g.geometric(p, s))
-    T.cauchy_ = _random_('cauchy_', lambda g, s, median=0.0, sigma=1.0: median + sigma * g.standard_cauchy(s))
+    for _name in ('normal_', 'uniform_', 'bernoulli_', 'exponential_', 'random_', 'log_normal_', 'geometric_',
+                  'cauchy_'):
+        setattr(T, _name, _random_(_name))
 
     def new(fill):
         def method(self, *size, dtype=None, device=None, requires_grad=False, **_):

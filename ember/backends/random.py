@@ -4,10 +4,12 @@ import json
 import numpy as _np
 
 from . import get_device, cpu
+from .mt19937 import MTStream, TorchCPUGenerator, STATE_SIZE
 
 
 class Generator:
-    """A seedable source of random numbers for one device (NumPy's PCG64 on cpu, CuPy's generator on cuda)."""
+    """A seedable source of random numbers for one device. On cpu it is PyTorch's Mersenne Twister stream (same seed,
+    same numbers, same 5056-byte state tensor as torch); on cuda a counter-based generator of ember's own."""
 
     def __init__(self, device='cpu'):
         self.device = get_device(device)
@@ -22,7 +24,7 @@ class Generator:
 
     def _make(self, seed):
         if self.device is cpu:
-            return _np.random.Generator(_np.random.PCG64(seed))
+            return TorchCPUGenerator(MTStream(seed))
         return CudaGenerator(self.device, seed)
 
     def manual_seed(self, seed):
@@ -45,14 +47,24 @@ class Generator:
     def get_state(self):
         from .._creation import tensor
         from .._dtype import uint8
-        if self.device is not cpu:  # a cuda generator's whole state is its key and counter (host numbers)
-            state = json.dumps({'seed': self._seed, 'cuda_offset': self.gen.offset})
-        else:
-            state = json.dumps({'seed': self._seed, 'bit_generator': self.gen.bit_generator.state})
+        if self.device is cpu:  # PyTorch's layout, so states pass between ember and torch
+            return tensor(_np.frombuffer(self.gen.stream.get_state(), _np.uint8).copy(), dtype=uint8)
+        # a cuda generator's whole state is its key and counter (host numbers)
+        state = json.dumps({'seed': self._seed, 'cuda_offset': self.gen.offset})
         return tensor(list(state.encode()), dtype=uint8)
 
     def set_state(self, new_state):
-        raw = bytes(new_state.tolist() if hasattr(new_state, 'tolist') else new_state)
+        if hasattr(new_state, 'numpy'):
+            raw = bytes(_np.asarray(new_state.detach().cpu().numpy(), _np.uint8).tobytes())
+        else:
+            raw = bytes(new_state)
+        if self.device is cpu:
+            if len(raw) != STATE_SIZE:
+                raise RuntimeError(f'Expected either a THGeneratorState of size 5048 or a CPUGeneratorImplState of '
+                                   f'size {STATE_SIZE} but found the input RNG state size to be {len(raw)}')
+            self.gen.stream.set_state(raw)
+            self._seed = self.gen.stream.initial_seed
+            return self
         try:
             st = json.loads(raw.decode())
         except ValueError:
@@ -62,10 +74,7 @@ class Generator:
                                f'{self.device.type}')
         self._seed = st['seed']
         self._gen = self._make(self._seed)
-        if self.device is not cpu:
-            self._gen.offset = int(st['cuda_offset'])
-        else:
-            self._gen.bit_generator.state = st['bit_generator']
+        self._gen.offset = int(st['cuda_offset'])
         return self
 
 
@@ -208,6 +217,15 @@ def generator_for(device, generator=None):
         g = _cuda_generators[device] = Generator(device)
         g.manual_seed(default_generator.initial_seed())
     return g.gen
+
+
+def draw_seed(generator=None):
+    """``torch.empty((), dtype=torch.int64).random_(generator=generator).item()``: a seed for a new generator
+    (RandomSampler, DataLoader workers), drawn from ``generator`` or the cpu default."""
+    gen = (generator if generator is not None else default_generator).gen
+    if isinstance(gen, TorchCPUGenerator):
+        return int(gen.stream.u64(1)[0] % (1 << 63))
+    return int(gen.integers(0, 2 ** 62))
 
 
 def manual_seed(seed):

@@ -13,7 +13,7 @@ __all__ = ['calculate_gain', 'uniform_', 'normal_', 'trunc_normal_', 'constant_'
 
 def _gen_dtype(t):
     import numpy as np
-    return t._data.dtype if t._data.dtype in (np.float32, np.float64) else np.float64
+    return t._data.dtype if t._data.dtype in (np.float32, np.float64) else np.float32
 
 
 def _write(tensor, arr):
@@ -69,38 +69,45 @@ def _calculate_correct_fan(tensor, mode):
     return fan_in if mode == 'fan_in' else fan_out
 
 
+def _fill(tensor, generator, name, *args):
+    """The draws of ``tensor.<name>(*args)`` (PyTorch's, on cpu), written without recording a graph."""
+    from .._creation import random_fill
+    if not isinstance(tensor, Tensor):
+        raise TypeError(f'init functions expect a Tensor, got {type(tensor).__name__}')
+    return _write(tensor, random_fill(tensor, _gen(tensor, generator), name, args, {}))
+
+
 def uniform_(tensor, a=0.0, b=1.0, generator=None):
     """Fill with U(a, b)."""
-    g = _gen(tensor, generator)
-    return _write(tensor, g.random(tensor.shape, dtype=_gen_dtype(tensor)) * (b - a) + a)
+    return _fill(tensor, generator, 'uniform_', a, b)
 
 
 def normal_(tensor, mean=0.0, std=1.0, generator=None):
     """Fill with N(mean, std**2)."""
-    g = _gen(tensor, generator)
-    return _write(tensor, g.standard_normal(tensor.shape, dtype=_gen_dtype(tensor)) * std + mean)
+    return _fill(tensor, generator, 'normal_', mean, std)
 
 
 def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None):
-    """Fill with N(mean, std**2) truncated to [a, b] (out-of-range draws are redrawn)."""
+    """Fill with N(mean, std**2) truncated to [a, b], drawn as PyTorch does: normal_(mean, std) over the whole
+    tensor, then, while some values lie outside [a, b], another whole-tensor draw whose values at those positions
+    replace them where they fall inside."""
     if mean < a - 2 * std or mean > b + 2 * std:
         warnings.warn('mean is more than 2 std from [a, b] in nn.init.trunc_normal_. The distribution of values may '
                       'be incorrect.', stacklevel=2)
     g = _gen(tensor, generator)
+    shape, dt = tuple(tensor.shape), _gen_dtype(tensor)
     xp = tensor._device.xp
-    n = tensor.numel()
-    out = xp.empty(n, dtype='float64')
-    todo = xp.arange(n)
-    lo_p = _norm_cdf((a - mean) / std) if std > 0 else 0.0
-    hi_p = _norm_cdf((b - mean) / std) if std > 0 else 1.0
-    if std <= 0 or hi_p - lo_p < 1e-3:
-        return _write(tensor, xp.clip(xp.full(tensor.shape, float(mean)), a, b))
-    while todo.size:
-        draw = g.standard_normal(todo.size) * std + mean
-        ok = (draw >= a) & (draw <= b)
-        out[todo[ok]] = draw[ok]
-        todo = todo[~ok]
-    return _write(tensor, out.reshape(tensor.shape))
+    out = g.normal(mean, std, shape, dtype=dt)
+    lo, hi = out.dtype.type(a), out.dtype.type(b)
+    todo = (out < lo) | (out > hi)
+    for _ in range(10000):  # each round keeps a fixed share of the rest; this many rounds is never reached
+        if not todo.any():
+            break
+        new = g.normal(mean, std, shape, dtype=dt)
+        take = todo & (new >= lo) & (new <= hi)
+        out[take] = new[take]
+        todo &= ~take
+    return _write(tensor, xp.clip(out, lo, hi))
 
 
 def _norm_cdf(x):
@@ -191,7 +198,8 @@ def orthogonal_(tensor, gain=1, generator=None):
     rows = tensor.shape[0]
     cols = tensor.numel() // rows
     xp = tensor._device.xp
-    flat = _gen(tensor, generator).standard_normal((rows, cols))
+    # PyTorch's draw: normal_(0, 1) on a (rows, cols) tensor of the weight's dtype
+    flat = _gen(tensor, generator).normal(0.0, 1.0, (rows, cols), dtype=_gen_dtype(tensor))
     if rows < cols:
         flat = flat.T
     q, r = xp.linalg.qr(flat)
@@ -210,7 +218,7 @@ def sparse_(tensor, sparsity, std=0.01, generator=None):
     rows, cols = tensor.shape
     num_zeros = int(math.ceil(sparsity * rows))
     g = _gen(tensor, generator)
-    arr = g.standard_normal((rows, cols)) * std
+    arr = g.normal(0.0, std, (rows, cols), dtype=_gen_dtype(tensor))  # normal_(0, std), then a randperm a column
     for c in range(cols):
         arr[g.permutation(rows)[:num_zeros], c] = 0
     return _write(tensor, arr)

@@ -14,16 +14,23 @@ def _check_p(p):
         raise ValueError(f'dropout probability has to be between 0 and 1, but got {p}')
 
 
+def _keep(input, mask_shape, p):
+    """The keep mask: on cpu PyTorch's ``bernoulli_(1 - p)`` (one float64 uniform per element, below 1 - p)."""
+    gen = generator_for(input._device)
+    if input._device.type == 'cpu':
+        return gen.bernoulli(1.0 - p, mask_shape)
+    # cuda draws float32 uniforms: half the random bits of float64, plenty for a keep/drop decision
+    return gen.random(mask_shape, dtype='float32') >= p
+
+
 def _apply_mask(input, mask_shape, p, inplace, name):
     xp = input._device.xp
     dt = input._data.dtype
     if p == 1.0:
         mask = xp.zeros(mask_shape, dtype=dt)
     else:
-        gen = generator_for(input._device)
-        # cuda draws float32 uniforms: half the random bits of float64, plenty for a keep/drop decision
-        u = gen.random(mask_shape) if input._device.type == 'cpu' else gen.random(mask_shape, dtype='float32')
-        mask = (u >= p).astype(dt) * dt.type(1.0 / (1.0 - p))
+        mask = _keep(input, mask_shape, p).astype(dt)
+        mask /= dt.type(1.0 - p)  # as PyTorch: a bernoulli_(1 - p) noise tensor divided by 1 - p
     if mask.shape != input._data.shape:
         mask = xp.broadcast_to(mask, input._data.shape)
     out = record(input._data * mask, input._device, (input,), name, (lambda g: masked_grad(g, mask),))
@@ -104,7 +111,7 @@ def _alpha_dropout(input, p, training, mask_shape):
         return input * 0.0
     xp = input._device.xp
     dt = input._data.dtype
-    keep = generator_for(input._device).random(mask_shape) >= p
+    keep = _keep(input, mask_shape, p)
     alpha_p = -_ALPHA  # SELU's negative saturation value, which dropped units are set to
     a = 1.0 / ((1 - p) * (1 + p * alpha_p ** 2)) ** 0.5
     b = -a * alpha_p * p

@@ -43,9 +43,8 @@ class _InfiniteConstantSampler(Sampler):
 
 
 def _draw_seed(generator):
-    from ...backends.random import default_generator
-    gen = generator if generator is not None else default_generator
-    return int(gen.gen.integers(0, 2 ** 62))
+    from ...backends.random import draw_seed
+    return draw_seed(generator)
 
 
 class DataLoader:

@@ -7,10 +7,10 @@ __all__ = ['Sampler', 'SequentialSampler', 'RandomSampler', 'SubsetRandomSampler
 
 
 def _fresh_generator():
-    """A new Generator seeded from the default one, so ``ember.manual_seed`` fixes what it yields."""
-    from ...backends.random import Generator, default_generator
-    seed = int(default_generator.gen.integers(0, 2 ** 63 - 1))
-    return Generator().manual_seed(seed)
+    """A new Generator seeded from the default one (as PyTorch: an int64 ``random_()``), so ``ember.manual_seed``
+    fixes what it yields."""
+    from ...backends.random import Generator, draw_seed
+    return Generator().manual_seed(draw_seed())
 
 
 class Sampler:
@@ -59,12 +59,10 @@ class RandomSampler(Sampler):
         from ..._creation import randint, randperm
         n = len(self.data_source)
         gen = self.generator if self.generator is not None else _fresh_generator()
-        if self.replacement:
-            left = self.num_samples
-            while left > 0:
-                chunk = min(left, 1024)
-                yield from randint(0, n, (chunk,), generator=gen).tolist()
-                left -= chunk
+        if self.replacement:  # PyTorch's batches of 32 draws, then the remainder
+            for _ in range(self.num_samples // 32):
+                yield from randint(0, n, (32,), generator=gen).tolist()
+            yield from randint(0, n, (self.num_samples % 32,), generator=gen).tolist()
             return
         for _ in range(self.num_samples // n):
             yield from randperm(n, generator=gen).tolist()
