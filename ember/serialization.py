@@ -7,6 +7,7 @@ import math
 import os
 import pickle
 import pickletools
+import sys
 import tempfile
 import types
 import warnings
@@ -15,7 +16,8 @@ import zipfile
 import numpy as _np
 
 __all__ = ['save', 'load', 'SerializationError', 'add_safe_globals', 'get_safe_globals', 'clear_safe_globals',
-           'safe_globals', 'get_unsafe_globals_in_checkpoint', 'DEFAULT_PROTOCOL']
+           'safe_globals', 'get_unsafe_globals_in_checkpoint', 'DEFAULT_PROTOCOL', 'set_load_memory_budget',
+           'get_load_memory_budget']
 
 # ember.save writes one safetensors file (https://github.com/huggingface/safetensors: an 8-byte little-endian
 # header length, a JSON header naming each tensor's dtype, shape and byte range, then the raw little-endian bytes).
@@ -37,7 +39,8 @@ _META_KEY = 'ember'
 _FORMAT_VERSION = 1
 _MAX_HEADER = 100_000_000  # the safetensors package's own limit on the JSON header
 _MAX_PICKLE = 1 << 30  # refuse a data.pkl claiming more than 1 GiB
-_MAX_EXPANDED = 1 << 30  # bytes an overlapping (expanded) view in a .pt file may be materialised into
+_READ_CHUNK = 1 << 22  # bytes read from a zip member at a time
+_MAX_DIMS = 64 if int(_np.__version__.split('.')[0]) >= 2 else 32  # NumPy's limit on an array's dimensions
 
 _ST_TO_NP = {'F16': '<f2', 'F32': '<f4', 'F64': '<f8', 'I8': 'i1', 'I16': '<i2', 'I32': '<i4', 'I64': '<i8',
              'U8': 'u1', 'BOOL': '?'}
@@ -61,6 +64,56 @@ class SerializationError(RuntimeError):
 
 class _NeedsPickle(Exception):
     """Raised by the JSON encoder for an object its tagged JSON cannot express: the pickle format is used instead."""
+
+
+# ---- the memory budget of one load --------------------------------------------------------------------------------
+# A load allocates memory for the data of the tensors and arrays it reads (storages, bfloat16 widening, byte swaps,
+# NumPy arrays in pickles). An honest file needs about its own size (twice it for bfloat16); a crafted one can claim
+# far more (compressed members, members sharing bytes, overlapping views), so every allocation is counted against a
+# budget first and a load that would go over it is refused before allocating.
+_DEFAULT_BUDGET_SLACK = 1 << 30
+_budget_setting = [None]
+
+
+def set_load_memory_budget(nbytes):
+    """Cap the bytes of tensor and array data one ``ember.load`` may allocate; ``None`` restores the default (twice
+    the file's size plus 1 GiB). A file that needs more is refused with ``SerializationError`` before it allocates."""
+    if nbytes is not None and (type(nbytes) is not int or nbytes < 0):
+        raise TypeError(f'set_load_memory_budget expects a non-negative int number of bytes or None, not {nbytes!r}')
+    _budget_setting[0] = nbytes
+
+
+def get_load_memory_budget():
+    """The cap set with ``set_load_memory_budget`` (None: the default, twice the file's size plus 1 GiB)."""
+    return _budget_setting[0]
+
+
+class _Budget:
+    """The bytes one load may still allocate."""
+
+    def __init__(self, file_size):
+        setting = _budget_setting[0]
+        self.limit = 2 * max(file_size, 0) + _DEFAULT_BUDGET_SLACK if setting is None else setting
+        self.used = 0
+
+    def take(self, nbytes, what):
+        if self.used + nbytes > self.limit:
+            raise SerializationError(
+                f'ember.load: {what} needs {nbytes} bytes, which would take this load to {self.used + nbytes} bytes, '
+                f'over its memory budget of {self.limit} bytes (the file is corrupt or crafted, or raise the budget '
+                f'with ember.serialization.set_load_memory_budget)')
+        self.used += nbytes
+
+
+def _check_shape(shape, itemsize, what):
+    """Refuse a shape NumPy cannot make (too many dimensions, or too many elements even when a size is 0)."""
+    if len(shape) > _MAX_DIMS:
+        raise SerializationError(f'ember.load: corrupt file: {what} has {len(shape)} dimensions, more than the '
+                                 f'{_MAX_DIMS} ember supports')
+    if any(s < 0 for s in shape):
+        raise SerializationError(f'ember.load: corrupt file: {what} has a negative size in shape {list(shape)}')
+    if math.prod(s for s in shape if s) * max(itemsize, 1) >= 1 << 63:
+        raise SerializationError(f'ember.load: corrupt file: {what} has shape {list(shape)}, too big for an array')
 
 
 # ---- saving -------------------------------------------------------------------------------------------------------
@@ -398,6 +451,15 @@ def save(obj, f, pickle_module=None, pickle_protocol=None, _use_new_zipfile_seri
 
 
 # ---- placing loaded tensors (map_location) ---------------------------------------------------------------------
+class _UserError(Exception):
+    """Carries an exception raised by the user's map_location callable past the checks that turn everything else a
+    load raises into SerializationError."""
+
+    def __init__(self, error):
+        super().__init__(error)
+        self.error = error
+
+
 def _placer(map_location):
     """A function (cpu tensor, saved location string) -> tensor on the device map_location asks for."""
     from .backends import device as _device_cls
@@ -405,11 +467,13 @@ def _placer(map_location):
     def move(t, loc):
         if loc in ('cpu', None):
             return t
+        if not isinstance(loc, str):
+            raise SerializationError(f'ember.load: corrupt file: a tensor location {loc!r:.60} is not a string')
         try:
             return t.to(loc)
-        except RuntimeError as e:
-            raise RuntimeError(f"ember.load: a tensor was saved on '{loc}', which is not available here ({e}). "
-                               f"Pass map_location='cpu' (or another device) to ember.load.") from e
+        except (RuntimeError, TypeError, ValueError) as e:
+            raise SerializationError(f"ember.load: a tensor was saved on '{loc:.60}', which is not available here "
+                                     f"({e}). Pass map_location='cpu' (or another device) to ember.load.") from e
 
     if map_location is None:
         return move
@@ -421,7 +485,10 @@ def _placer(map_location):
         return lambda t, loc: move(t, mapping.get(loc, loc))
     if callable(map_location):
         def call(t, loc):
-            out = map_location(t, loc)
+            try:
+                out = map_location(t, loc)
+            except BaseException as e:  # the user's own error: ember.load re-raises it as it is
+                raise _UserError(e) from None
             if out is None:
                 return move(t, loc)
             if isinstance(out, str) or isinstance(out, _device_cls):
@@ -456,7 +523,7 @@ def _bf16_to_f32(raw_u16):
     return (raw_u16.astype('<u4') << 16).view('<f4').astype(_np.float32)
 
 
-def _read_safetensors(fh, size):
+def _read_safetensors(fh, size, budget):
     if size < 8:
         raise SerializationError(f'ember.load: file is truncated or not an ember/safetensors file: {size} bytes, '
                                  f'fewer than the 8-byte header length')
@@ -493,11 +560,12 @@ def _read_safetensors(fh, size):
                 raise SerializationError(f"ember.load: tensor '{name}' has dtype {st}, which ember does not support")
             raise SerializationError(f"ember.load: bad header: tensor '{name}' has unknown dtype {st!r}")
         if not isinstance(shape, list) or not all(type(s) is int and s >= 0 for s in shape):
-            raise SerializationError(f"ember.load: bad header: tensor '{name}' has invalid shape {shape!r}")
+            raise SerializationError(f"ember.load: bad header: tensor '{name}' has invalid shape {shape!r:.200}")
         if (not isinstance(offs, list) or len(offs) != 2 or not all(type(o) is int for o in offs)
                 or not 0 <= offs[0] <= offs[1]):
             raise SerializationError(f"ember.load: bad header: tensor '{name}' has invalid data_offsets {offs!r}")
         itemsize = 2 if st == 'BF16' else _np.dtype(_ST_TO_NP[st]).itemsize
+        _check_shape(shape, itemsize, f"tensor '{name:.100}'")
         nbytes = math.prod(shape) * itemsize
         if offs[1] - offs[0] != nbytes:
             raise SerializationError(f"ember.load: bad header: tensor '{name}' of shape {shape} and dtype {st} needs "
@@ -509,22 +577,25 @@ def _read_safetensors(fh, size):
     arrays = {}
     for _, name, st, shape, offs in sorted(entries, key=lambda e: e[0]):
         fh.seek(start + 8 + n + offs[0])
+        budget.take(offs[1] - offs[0], f"tensor '{name:.100}'")
         buf = _read_exact(fh, offs[1] - offs[0], f"tensor '{name}'")
         if st == 'BF16':  # ember has no bfloat16: widened exactly to float32
+            budget.take(2 * len(buf), f"widening bfloat16 tensor '{name:.100}' to float32")
             arr = _bf16_to_f32(_np.frombuffer(buf, '<u2')).reshape(shape)
         else:
             arr = _np.frombuffer(buf, _ST_TO_NP[st]).reshape(shape)
             if not arr.dtype.isnative:
+                budget.take(arr.nbytes, f"byte-swapping tensor '{name:.100}'")
                 arr = arr.astype(arr.dtype.newbyteorder('='))
         arrays[name] = arr
     return meta, arrays
 
 
 class _Decoder:
-    def __init__(self, arrays, place):
+    def __init__(self, arrays, place, budget):
         from ._tensor import _wrap
         from .backends import cpu
-        self.arrays, self.place, self.wrap, self.cpu = arrays, place, _wrap, cpu
+        self.arrays, self.place, self.wrap, self.cpu, self.budget = arrays, place, _wrap, cpu, budget
 
     def bad(self, msg):
         return SerializationError(f'ember.load: bad structure metadata: {msg}')
@@ -559,26 +630,41 @@ class _Decoder:
         tag = node.get('$')
         if tag == 'tensor':
             arr = self.array(node)
-            t = self.place(self.wrap(arr, self.cpu), node.get('dev', 'cpu'))
-            if node.get('param'):
+            dev, rg, param = node.get('dev', 'cpu'), node.get('rg', False), node.get('param', False)
+            if not isinstance(dev, str) or type(rg) is not bool or type(param) is not bool:
+                raise self.bad(f"a tensor's dev must be a string and its rg and param booleans, not "
+                               f"{dev!r:.60}, {rg!r:.20}, {param!r:.20}")
+            t = self.place(self.wrap(arr, self.cpu), dev)
+            rg = rg and t.is_floating_point()
+            if param:
                 try:
                     from .nn.parameter import Parameter
-                    return Parameter(t, bool(node.get('rg', False)))
+                    return Parameter(t, rg)
                 except ImportError:
                     pass
-            if node.get('rg') and t.is_floating_point():
+            if rg:
                 t.requires_grad_(True)
             return t
         if tag == 'ndarray':
-            return _np.array(self.array(node))
+            arr = self.array(node)
+            self.budget.take(arr.nbytes, 'a NumPy array')
+            return _np.array(arr)
         if tag == 'npscalar':
             try:
                 dt = _np.dtype(node['dtype'])
-            except (TypeError, KeyError):
-                raise self.bad(f"unknown NumPy scalar dtype {node.get('dtype')!r}") from None
-            if dt.kind not in 'iuf':
+            except (TypeError, KeyError, ValueError):
+                raise self.bad(f"unknown NumPy scalar dtype {node.get('dtype')!r:.60}") from None
+            if dt.kind not in 'iuf' or dt.fields is not None or dt.subdtype is not None:
                 raise self.bad(f'NumPy scalar dtype {dt} is not a number type')
-            return dt.type(self.dec(node.get('v')))
+            v = self.dec(node.get('v'))
+            if type(v) not in ((int,) if dt.kind in 'iu' else (int, float)):
+                raise self.bad(f'NumPy scalar of dtype {dt} has value {v!r:.60}')
+            if dt.kind in 'iu' and not _np.iinfo(dt).min <= v <= _np.iinfo(dt).max:
+                raise self.bad(f'NumPy scalar value {v} is out of range for dtype {dt}')
+            if dt.kind == 'f' and type(v) is int and abs(v) > float(_np.finfo(dt).max):
+                raise self.bad(f'NumPy scalar value {v} is out of range for dtype {dt}')
+            with _np.errstate(over='ignore'):  # float64 values beyond float16/32 become inf, as NumPy casts them
+                return dt.type(v)
         if tag == 'float':
             v = node.get('v')
             if v not in ('nan', 'inf', '-inf'):
@@ -605,8 +691,8 @@ class _Decoder:
         if tag == 'size':
             from ._tensor import Size
             v = node.get('v')
-            if not isinstance(v, list) or not all(type(s) is int for s in v):
-                raise self.bad('size must be a list of ints')
+            if not isinstance(v, list) or not all(type(s) is int and 0 <= s < 1 << 63 for s in v):
+                raise self.bad('size must be a list of non-negative ints')
             return Size(v)
         if tag == 'dtype':
             from ._dtype import _BY_NAME
@@ -619,7 +705,7 @@ class _Decoder:
                 raise self.bad('device must be a string')
             try:
                 return device(node['v'])
-            except RuntimeError:
+            except (RuntimeError, TypeError, ValueError):
                 return node['v']
         if tag == 'bytes':
             try:
@@ -629,10 +715,10 @@ class _Decoder:
         raise self.bad(f'unknown tag {tag!r}')
 
 
-def _load_safetensors(fh, size, place):
+def _load_safetensors(fh, size, place, budget):
     from ._tensor import _wrap
     from .backends import cpu
-    meta, arrays = _read_safetensors(fh, size)
+    meta, arrays = _read_safetensors(fh, size, budget)
     if meta is None or _META_KEY not in meta:  # a plain safetensors file: a flat dict of tensors
         return {name: place(_wrap(arr, cpu), 'cpu') for name, arr in arrays.items()}
     try:
@@ -645,7 +731,7 @@ def _load_safetensors(fh, size, place):
         raise SerializationError(f"ember.load: the file was written by a newer ember (format version "
                                  f"{doc.get('version')!r}; this ember reads up to {_FORMAT_VERSION})")
     try:
-        return _Decoder(arrays, place).dec(doc['structure'])
+        return _Decoder(arrays, place, budget).dec(doc['structure'])
     except RecursionError:
         raise SerializationError('ember.load: bad structure metadata: nested too deeply') from None
 
@@ -690,10 +776,34 @@ class _TorchDtype:
 
 
 class _Storage:
-    """A storage read from the archive: a flat array in its file dtype, plus where it was saved."""
+    """A storage read from the archive: a flat writable array in its file dtype, plus where it was saved. Tensors are
+    views into it (``typed``), so views of one storage share memory after loading, as in PyTorch."""
 
     def __init__(self, flat, code, location, big_endian=False):
         self.flat, self.code, self.location, self.big_endian = flat, code, location, big_endian
+        self.views = {}  # element type code -> the whole storage as a native-order array of that type
+
+    def typed(self, code, budget):
+        arr = self.views.get(code)
+        if arr is not None:
+            return arr
+        flat = self.flat
+        if self.code != code:  # an untyped (byte) storage viewed with the tensor's dtype
+            dt = _carrier(code)
+            if self.big_endian and dt.itemsize > 1:
+                dt = dt.newbyteorder('>')
+            if flat.nbytes % dt.itemsize:
+                raise SerializationError(f'ember.load: corrupt checkpoint: a storage of {flat.nbytes} bytes is not a '
+                                         f'whole number of {dt.itemsize}-byte elements')
+            flat = flat.view(dt)
+        if code == 'bf16':  # ember has no bfloat16: the whole storage is widened (exactly) to float32 once
+            budget.take(flat.size * 4, 'widening a bfloat16 storage to float32')
+            flat = _bf16_to_f32(flat)
+        elif not flat.dtype.isnative:
+            budget.take(flat.nbytes, 'byte-swapping a big-endian storage')
+            flat = flat.astype(flat.dtype.newbyteorder('='))
+        self.views[code] = flat
+        return flat
 
 
 class _TypeMarker:
@@ -831,50 +941,186 @@ def _as_ints(value, what):
     return tuple(value)
 
 
-def _materialize(storage, code, offset, size, stride):
-    """The tensor's own contiguous array: elements of ``storage.flat`` at ``offset + sum(i_k * stride_k)``."""
+def _disjoint(size, stride):
+    """Whether a strided view with these sizes and strides (in elements) never reaches one element twice: each
+    dimension, in order of stride, steps over everything the smaller ones span (a sufficient condition)."""
+    reach = 1
+    for st, n in sorted((st, n) for n, st in zip(size, stride) if n > 1):
+        if st < reach:
+            return False
+        reach += st * (n - 1)
+    return True
+
+
+def _storage_view(storage, code, offset, size, stride, budget):
+    """The tensor's array: a view of ``storage`` (its elements at ``offset + sum(i_k * stride_k)``), sharing its
+    memory. A view with a stride-0 dimension (what expand makes) is read-only, as ember's expanded tensors are; one
+    whose elements overlap otherwise is copied out."""
     if type(offset) is not int or offset < 0:
-        raise SerializationError(f'ember.load: corrupt checkpoint: storage offset {offset!r} is invalid')
+        raise SerializationError(f'ember.load: corrupt checkpoint: storage offset {offset!r:.60} is invalid')
     size, stride = _as_ints(size, 'size'), _as_ints(stride, 'stride')
     if len(size) != len(stride) or any(s < 0 for s in size) or any(s < 0 for s in stride):
-        raise SerializationError(f'ember.load: corrupt checkpoint: size {size} and stride {stride} do not match')
-    flat = storage.flat
-    if storage.code != code:  # an untyped (byte) storage viewed with the tensor's dtype
-        dt = _carrier(code)
-        if storage.big_endian and dt.itemsize > 1:
-            dt = dt.newbyteorder('>')
-        if flat.nbytes % dt.itemsize:
-            raise SerializationError(f'ember.load: corrupt checkpoint: a storage of {flat.nbytes} bytes is not a '
-                                     f'whole number of {dt.itemsize}-byte elements')
-        flat = flat.view(dt)
-    numel = math.prod(size)
-    if numel == 0:
-        arr = _np.empty(size, flat.dtype)
-    else:
-        last = offset + sum((s - 1) * st for s, st in zip(size, stride))
-        if last >= flat.size:
-            raise SerializationError(f'ember.load: corrupt checkpoint: a tensor view (offset {offset}, size {size}, '
-                                     f'stride {stride}) reaches element {last} of a storage of {flat.size} elements')
-        if numel > flat.size and numel * flat.itemsize > _MAX_EXPANDED:
-            raise SerializationError(f'ember.load: refusing to materialise a {numel}-element tensor that overlaps '
-                                     f'itself in a storage of {flat.size} elements')
-        view = _np.lib.stride_tricks.as_strided(flat[offset:], shape=size,
-                                                strides=[st * flat.itemsize for st in stride], writeable=False)
-        arr = _np.array(view, order='C')
-    if code == 'bf16':
-        return _bf16_to_f32(arr)
-    return arr.astype(arr.dtype.newbyteorder('='), copy=False)
+        raise SerializationError(f'ember.load: corrupt checkpoint: size {size!s:.200} and stride {stride!s:.200} do '
+                                 f'not match')
+    flat = storage.typed(code, budget)
+    _check_shape(size, flat.itemsize, 'a tensor')
+    if math.prod(size) == 0:
+        return _np.empty(size, flat.dtype)
+    last = offset + sum((s - 1) * st for s, st in zip(size, stride))
+    if last >= flat.size:
+        raise SerializationError(f'ember.load: corrupt checkpoint: a tensor view (offset {offset}, size {size}, '
+                                 f'stride {stride}) reaches element {last} of a storage of {flat.size} elements')
+    stride = tuple(st if n > 1 else 0 for n, st in zip(size, stride))  # a size-1 dim's stride is never used
+    expanded = any(st == 0 and n > 1 for n, st in zip(size, stride))
+    view = _np.lib.stride_tricks.as_strided(flat[offset:], shape=size, strides=[st * flat.itemsize for st in stride],
+                                            writeable=not expanded and flat.flags.writeable)
+    if expanded or _disjoint(size, stride):
+        return view
+    budget.take(view.size * view.itemsize, 'copying out a tensor whose elements overlap in its storage')
+    return _np.array(view, order='C')
 
 
-class _TorchUnpickler(pickle.Unpickler):
-    """Reads a torch.save data.pkl: tensor rebuilds, storages, containers and a few value types; with weights_only
+# ---- the restricted unpickler (weights_only=True) -------------------------------------------------------------
+class _Dispatch(dict):
+    """pickle's opcode table; an unknown opcode is an UnpicklingError (not a KeyError), as in the C unpickler."""
+
+    def __missing__(self, key):
+        raise pickle.UnpicklingError(f'invalid load key, {bytes([key])!r}.')
+
+
+def _dunder(k):
+    return type(k) is str and k.startswith('__') and k.endswith('__')
+
+
+def _describe(obj):
+    if isinstance(obj, type):
+        return f'the class {obj.__module__}.{obj.__qualname__}'
+    if isinstance(obj, types.ModuleType):
+        return f'the module {obj.__name__}'
+    return f'an object of type {type(obj).__module__}.{type(obj).__qualname__}'
+
+
+class _RestrictedUnpickler(pickle._Unpickler):
+    """Python's unpickler with the opcodes that act on objects held in check. pickle's BUILD sets state on whatever
+    is on the stack - a class or a module a GLOBAL put there, a loader function - which would let a file rewrite
+    classes for the rest of the process. Here BUILD only sets state on an object this load made itself (by calling a
+    class or a tensor rebuild), and only when its type may be built: OrderedDict, tensors, parameters, ember's NumPy
+    stand-ins and the classes the user allowlisted; never dunder attributes. NEWOBJ needs a class; EXT (the copyreg
+    extension registry, with its process-wide cache) is refused."""
+    dispatch = _Dispatch(pickle._Unpickler.dispatch)
+
+    def _restrict(self, build_types, makers):
+        from ._tensor import Tensor
+        try:
+            from .nn.parameter import Parameter
+        except ImportError:
+            Parameter = Tensor
+        self._fresh = {}  # id -> object this load made (held, so that ids stay unique)
+        self._makers = {id(m) for m in makers}  # callables whose results are new objects (tensor rebuilds)
+        user = {g[0] if isinstance(g, tuple) else g for g in _user_safe_globals}
+        self._build_types = frozenset(build_types) | {collections.OrderedDict, Tensor, Parameter} | {
+            g for g in user if isinstance(g, type)}
+        self._tensor_types = (Tensor, Parameter)
+
+    def _made(self, obj):
+        self._fresh[id(obj)] = obj
+
+    def load_reduce(self):
+        stack = self.stack
+        args = stack.pop()
+        func = stack[-1]
+        if not isinstance(args, tuple):
+            raise pickle.UnpicklingError(f'REDUCE arguments must be a tuple, not {type(args).__name__}')
+        obj = func(*args)
+        stack[-1] = obj
+        if isinstance(func, type) or id(func) in self._makers:
+            self._made(obj)
+    dispatch[pickle.REDUCE[0]] = load_reduce
+
+    def _new(self, cls, args, kwargs):
+        if not isinstance(cls, type):
+            raise pickle.UnpicklingError(f'NEWOBJ needs a class, not {_describe(cls)}')
+        if not isinstance(args, tuple) or not isinstance(kwargs, dict):
+            raise pickle.UnpicklingError('NEWOBJ arguments must be a tuple and a dict')
+        obj = cls.__new__(cls, *args, **kwargs)
+        self.append(obj)
+        self._made(obj)
+
+    def load_newobj(self):
+        args = self.stack.pop()
+        self._new(self.stack.pop(), args, {})
+    dispatch[pickle.NEWOBJ[0]] = load_newobj
+
+    def load_newobj_ex(self):
+        kwargs = self.stack.pop()
+        args = self.stack.pop()
+        self._new(self.stack.pop(), args, kwargs)
+    dispatch[pickle.NEWOBJ_EX[0]] = load_newobj_ex
+
+    def _instantiate(self, klass, args):  # OBJ and INST
+        super()._instantiate(klass, args)
+        if isinstance(klass, type):
+            self._made(self.stack[-1])
+
+    def _refuse_ext(self):
+        raise pickle.UnpicklingError('ember.load refused an EXT opcode (the copyreg extension registry) in the file')
+    for _op in (pickle.EXT1, pickle.EXT2, pickle.EXT4):
+        dispatch[_op[0]] = _refuse_ext
+    del _op
+
+    def load_build(self):
+        stack = self.stack
+        state = stack.pop()
+        inst = stack[-1]
+        if self._fresh.get(id(inst)) is not inst or type(inst) not in self._build_types:
+            raise pickle.UnpicklingError(
+                f'ember.load refused to set the state of {_describe(inst):.200} (BUILD): a checkpoint may only set the '
+                f'state of objects it built itself, of types that can be loaded (tensors, parameters, OrderedDict, '
+                f'or classes allowlisted with ember.serialization.add_safe_globals) - never of a class, a module, a '
+                f'function or an object it did not make')
+        slotstate = None
+        if isinstance(state, tuple) and len(state) == 2:
+            state, slotstate = state
+        for part in (state, slotstate):
+            if isinstance(part, dict) and any(_dunder(k) or type(k) is not str for k in part):
+                raise pickle.UnpicklingError(f'ember.load refused to set attributes {list(part)!r:.200} of '
+                                             f'{_describe(inst):.100}: state names must be strings, not dunder names')
+        if isinstance(inst, self._tensor_types):
+            # a tensor's state is its Python attributes only (its data and autograd fields are slots, not state)
+            if slotstate is not None or not isinstance(state, dict) or any(k.startswith('_') for k in state):
+                raise pickle.UnpicklingError('ember.load refused a tensor state that is not a dict of public '
+                                             'attribute names')
+            inst.__dict__.update(state)
+            return
+        setstate = getattr(type(inst), '__setstate__', None)  # looked up on the class: an instance entry is data
+        if setstate is not None:
+            setstate(inst, state if slotstate is None else (state, slotstate))
+            return
+        if state:
+            if not isinstance(state, dict):
+                raise pickle.UnpicklingError(f'ember.load: BUILD state of {_describe(inst):.100} is not a dict')
+            inst_dict = getattr(inst, '__dict__', None)
+            if not isinstance(inst_dict, dict):
+                raise pickle.UnpicklingError(f'ember.load: {_describe(inst):.100} has no attributes to set')
+            for k, v in state.items():
+                inst_dict[sys.intern(k)] = v
+        if slotstate:
+            if not isinstance(slotstate, dict):
+                raise pickle.UnpicklingError(f'ember.load: BUILD slot state of {_describe(inst):.100} is not a dict')
+            for k, v in slotstate.items():
+                setattr(inst, k, v)
+    dispatch[pickle.BUILD[0]] = load_build
+
+
+class _TorchReader:
+    """(Mixed into an unpickler) reads a torch.save data.pkl: tensor rebuilds, storages, containers and a few value types; with weights_only
     also the user's allowlisted globals and nothing else, so loading the checkpoint never runs code from the file.
     With weights_only=False other (non-PyTorch) globals are imported as pickle does; PyTorch's own classes never are
     (ember has none of them)."""
 
-    def __init__(self, data, archive, archive_size, prefix, byteorder, place, weights_only=True):
+    def __init__(self, data, archive, archive_size, prefix, byteorder, place, budget, weights_only=True):
         super().__init__(io.BytesIO(data))
-        self.data = data
+        self.data, self.budget = data, budget
         self.archive, self.prefix, self.byteorder, self.place = archive, prefix, byteorder, place
         self.storages = {}
         self.archive_size = archive_size
@@ -894,6 +1140,10 @@ class _TorchUnpickler(pickle.Unpickler):
             ('torch', 'Size'): a.size,
             ('torch', 'device'): a.device,
         })
+        if isinstance(self, _RestrictedUnpickler):
+            self._restrict({_NpDtype, _NpArrayBuilder}, [self.allowed[('torch._utils', n)] for n in (
+                '_rebuild_tensor', '_rebuild_tensor_v2', '_rebuild_tensor_v3', '_rebuild_parameter')] + [
+                self.allowed[('torch._tensor', '_rebuild_from_type_v2')], _np_reconstruct])
 
     def find_class(self, module, name):
         asked = module
@@ -945,28 +1195,17 @@ class _TorchUnpickler(pickle.Unpickler):
 
     def read_storage(self, key, code, numel):
         name = f'{self.prefix}data/{key}'
+        dt = _carrier(code)
+        expected = numel * dt.itemsize
         try:
             info = self.archive.getinfo(name)
         except KeyError:
             raise SerializationError(f"ember.load: corrupt checkpoint: storage '{name}' is missing from the "
                                      f"archive") from None
-        dt = _carrier(code)
-        expected = numel * dt.itemsize
         if info.file_size != expected:
             raise SerializationError(f"ember.load: corrupt checkpoint: storage '{name}' should hold {numel} elements "
                                      f"({expected} bytes) but the archive member holds {info.file_size} bytes")
-        limit = self.archive_size if info.compress_type == zipfile.ZIP_STORED else info.compress_size * 1100
-        if info.file_size > limit:
-            raise SerializationError(f"ember.load: corrupt checkpoint: storage '{name}' declares {info.file_size} "
-                                     f"bytes, more than the archive ({self.archive_size} bytes) can hold")
-        try:
-            raw = self.archive.read(name)
-        except (zipfile.BadZipFile, EOFError, OSError, ValueError) as e:
-            raise SerializationError(f"ember.load: file is truncated or corrupt: cannot read storage '{name}' "
-                                     f"({e})") from None
-        if len(raw) != expected:
-            raise SerializationError(f"ember.load: file is truncated: storage '{name}' has {len(raw)} of its "
-                                     f"{expected} bytes")
+        raw = _read_member(self.archive, self.archive_size, name, expected, self.budget)
         flat = _np.frombuffer(raw, dt)
         if self.byteorder == 'big' and dt.itemsize > 1:
             flat = flat.view(dt.newbyteorder('>'))
@@ -981,7 +1220,7 @@ class _TorchUnpickler(pickle.Unpickler):
                                      f'instead of a storage')
         if code is None:
             raise SerializationError('ember.load: the checkpoint holds a tensor of a dtype ember does not support')
-        t = self.place(_wrap(_materialize(storage, code, offset, size, stride), cpu), storage.location)
+        t = self.place(_wrap(_storage_view(storage, code, offset, size, stride, self.budget), cpu), storage.location)
         if requires_grad is True and t.is_floating_point():
             t.requires_grad_(True)
         return t
@@ -1035,10 +1274,18 @@ class _TorchUnpickler(pickle.Unpickler):
     device = staticmethod(lambda kind, index=None: _device_global(kind, index))
 
 
+class _TorchUnpickler(_TorchReader, _RestrictedUnpickler):
+    """A PyTorch data.pkl under weights_only=True."""
+
+
+class _TrustingTorchUnpickler(_TorchReader, pickle.Unpickler):
+    """A PyTorch data.pkl under weights_only=False (pickle's own unpickler: the user trusts the file)."""
+
+
 def _device_global(kind, index=None):
     from .backends import device
-    if not isinstance(kind, str) or (index is not None and type(index) is not int):
-        raise SerializationError('ember.load: corrupt file: bad device arguments')
+    if not isinstance(kind, str) or (index is not None and (type(index) is not int or not 0 <= index < 1 << 16)):
+        raise SerializationError(f'ember.load: corrupt file: bad device arguments {kind!r:.40}, {index!r:.40}')
     try:
         return device(kind, index)
     except RuntimeError:  # e.g. cuda without CuPy: keep the name
@@ -1169,13 +1416,13 @@ def _refused(module, name, where=''):
 
 
 # ---- loading ember's pickle format --------------------------------------------------------------------------------
-class _EmberUnpickler(pickle.Unpickler):
-    """Reads the data.pkl of ember's pickle format. weights_only: tensors, parameters, containers, ember values and
+class _EmberReader:
+    """(Mixed into an unpickler) reads the data.pkl of ember's pickle format. weights_only: tensors, parameters, containers, ember values and
     the user's allowlisted globals only; otherwise any global (the user trusts the file)."""
 
-    def __init__(self, data, archive, archive_size, place, weights_only):
+    def __init__(self, data, archive, archive_size, place, budget, weights_only):
         super().__init__(io.BytesIO(data))
-        self.data = data
+        self.data, self.budget = data, budget
         self.archive, self.archive_size, self.place, self.weights_only = archive, archive_size, place, weights_only
         self.arrays = {}
         self.allowed = {('ember.serialization', '_rebuild_pickled_tensor'): self.rebuild}
@@ -1190,6 +1437,9 @@ class _EmberUnpickler(pickle.Unpickler):
                 ('ember.backends', 'device'): _device_global,
                 ('ember.sparse', '_rebuild_sparse'): _rebuild_sparse_checked,
             })
+        if isinstance(self, _RestrictedUnpickler):
+            self._restrict({_NpDtype, _NpArrayBuilder}, [self.allowed[('ember.serialization', '_rebuild_pickled_tensor')],
+                                                          _np_reconstruct, _rebuild_sparse_checked])
 
     def rebuild(self, cls, array, device, requires_grad, state=None):
         return _make_tensor(cls, array, device, requires_grad, state, self.place)
@@ -1224,14 +1474,24 @@ class _EmberUnpickler(pickle.Unpickler):
         if dt is None or not _raw_array_dtype(dt) or any(n < 0 for n in shape):
             raise SerializationError(f'ember.load: corrupt file: array record {pid!r:.200} has a dtype or shape '
                                      f'ember does not read (number and bool arrays only)')
-        raw = _read_member(self.archive, self.archive_size, f'{_ZIP_PREFIX}data/{key}', math.prod(shape) * dt.itemsize)
+        _check_shape(shape, dt.itemsize, f'array {key!r:.60}')
+        raw = _read_member(self.archive, self.archive_size, f'{_ZIP_PREFIX}data/{key}', math.prod(shape) * dt.itemsize,
+                           self.budget)
         arr = _np.frombuffer(raw, dt)
         arr = arr.reshape(shape) if order == 'C' else arr.reshape(shape[::-1]).T
         self.arrays[key] = (pid, arr)
         return arr
 
 
-def _read_member(archive, archive_size, name, expected):
+class _EmberUnpickler(_EmberReader, _RestrictedUnpickler):
+    """ember's data.pkl under weights_only=True."""
+
+
+class _TrustingEmberUnpickler(_EmberReader, pickle.Unpickler):
+    """ember's data.pkl under weights_only=False."""
+
+
+def _read_member(archive, archive_size, name, expected, budget):
     """The bytes (writable) of archive member ``name``, which must hold exactly ``expected`` bytes."""
     try:
         info = archive.getinfo(name)
@@ -1244,12 +1504,13 @@ def _read_member(archive, archive_size, name, expected):
     if info.file_size > limit:
         raise SerializationError(f"ember.load: corrupt file: '{name}' declares {info.file_size} bytes, more than the "
                                  f"archive ({archive_size} bytes) can hold")
+    budget.take(expected, f"'{name:.100}'")
     buf = bytearray(expected)
+    view, got = memoryview(buf), 0
     try:
         with archive.open(info) as member:
-            got = member.readinto(buf) if expected else 0
-            while got < expected:
-                n = member.readinto(memoryview(buf)[got:])
+            while got < expected:  # in chunks: zipfile's readinto reads into a temporary bytes object of that size
+                n = member.readinto(view[got:got + _READ_CHUNK])
                 if not n:
                     break
                 got += n
@@ -1260,11 +1521,12 @@ def _read_member(archive, archive_size, name, expected):
     return buf
 
 
-def _read_pickle(archive, name):
+def _read_pickle(archive, name, budget):
     info = archive.getinfo(name)
     if info.file_size > _MAX_PICKLE or (info.compress_type != zipfile.ZIP_STORED
                                         and info.file_size > info.compress_size * 1100):
         raise SerializationError(f'ember.load: corrupt file: data.pkl declares {info.file_size} bytes')
+    budget.take(info.file_size, 'data.pkl')
     try:
         return archive.read(name)
     except (zipfile.BadZipFile, EOFError, OSError, ValueError) as e:
@@ -1279,7 +1541,7 @@ def _open_zip(fh):
                                  f'checkpoint and ember\'s pickle format are zip archives) ({e})') from None
 
 
-def _zip_unpickler(archive, size, place, weights_only):
+def _zip_unpickler(archive, size, place, weights_only, budget):
     """The unpickler for an open zip archive: ember's pickle format or a PyTorch checkpoint."""
     names = archive.namelist()
     if _ZIP_MARKER in names:
@@ -1289,7 +1551,9 @@ def _zip_unpickler(archive, size, place, weights_only):
                                      f'({magic[:40]!r}; written by a newer ember?)')
         if _ZIP_PREFIX + 'data.pkl' not in names:
             raise SerializationError('ember.load: corrupt file: ember/data.pkl is missing from the archive')
-        return _EmberUnpickler(_read_pickle(archive, _ZIP_PREFIX + 'data.pkl'), archive, size, place, weights_only)
+        cls = _EmberUnpickler if weights_only else _TrustingEmberUnpickler
+        return cls(_read_pickle(archive, _ZIP_PREFIX + 'data.pkl', budget), archive, size, place, budget,
+                   weights_only)
     pkls = [n for n in names if n.endswith('/data.pkl') and n.count('/') == 1]
     if len(pkls) != 1:
         raise SerializationError('ember.load: a zip archive without exactly one <name>/data.pkl is not a '
@@ -1299,33 +1563,32 @@ def _zip_unpickler(archive, size, place, weights_only):
     if prefix + 'byteorder' in names:
         byteorder = archive.read(prefix + 'byteorder').decode('ascii', 'replace').strip()
         if byteorder not in ('little', 'big'):
-            raise SerializationError(f'ember.load: corrupt checkpoint: byteorder {byteorder!r}')
-    return _TorchUnpickler(_read_pickle(archive, pkls[0]), archive, size, prefix, byteorder, place, weights_only)
+            raise SerializationError(f'ember.load: corrupt checkpoint: byteorder {byteorder!r:.60}')
+    cls = _TorchUnpickler if weights_only else _TrustingTorchUnpickler
+    return cls(_read_pickle(archive, pkls[0], budget), archive, size, prefix, byteorder, place, budget, weights_only)
 
 
-def _load_zip(fh, place, weights_only):
+def _load_zip(fh, place, weights_only, budget):
     size = _file_size(fh)
     with _open_zip(fh) as archive:
-        unpickler = _zip_unpickler(archive, size, place, weights_only)
+        unpickler = _zip_unpickler(archive, size, place, weights_only, budget)
         if not weights_only:  # the user trusts the file: its own errors are its own
             return unpickler.load()
-        try:
-            return _replace_builders(unpickler.load(), {})
-        except (pickle.UnpicklingError, SerializationError):
-            raise
-        except RecursionError:
-            raise SerializationError('ember.load: corrupt file: data.pkl is nested too deeply') from None
-        except Exception as e:
-            raise SerializationError(f'ember.load: corrupt file: data.pkl could not be read '
-                                     f'({type(e).__name__}: {e})') from None
+        return _replace_builders(unpickler.load(), {})
 
 
 _TRUE_VALUES = ('1', 'y', 'yes', 'true')
 
 
+def _env_flag(name):
+    """A TORCH_FORCE_* variable read as PyTorch 2.13 reads it: true for 1, y, yes or true in any case, with nothing
+    around it (' 1' and '1 ' are false)."""
+    return os.environ.get(name, '0').lower() in _TRUE_VALUES
+
+
 def _resolve_weights_only(weights_only, pickle_module):
-    force = os.environ.get('TORCH_FORCE_WEIGHTS_ONLY_LOAD', '0').strip().lower() in _TRUE_VALUES
-    force_no = os.environ.get('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '0').strip().lower() in _TRUE_VALUES
+    force = _env_flag('TORCH_FORCE_WEIGHTS_ONLY_LOAD')
+    force_no = _env_flag('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD')
     if force and force_no:
         raise RuntimeError('Only one of TORCH_FORCE_WEIGHTS_ONLY_LOAD or TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD should be '
                            'set, but both were set.')
@@ -1395,20 +1658,39 @@ def _load_fileobj(fh, place, weights_only):
     fh.seek(start)
     if not head:
         raise SerializationError('ember.load: the file is empty')
-    if head.startswith(b'PK\x03\x04'):
-        return _load_zip(fh, place, weights_only)
     if head.startswith(_LEGACY_MAGIC):
         raise SerializationError('ember.load: this is a PyTorch checkpoint in the legacy (pre-1.6, non-zip) '
                                  'torch.save format, which ember does not read. Load it in PyTorch and save it '
                                  'again with torch.save(obj, f) (the zip format) or safetensors.')
     size = _file_size(fh)
+    budget = _Budget(size)
+    is_zip = head.startswith(b'PK\x03\x04')
+    if is_zip and not weights_only:  # the user trusts the file: its own errors are its own
+        return _load_zip(fh, place, weights_only, budget)
+    # Everything else reads an untrusted file: whatever goes wrong inside is the file's fault and comes out as
+    # SerializationError (or pickle.UnpicklingError for what the allowlist refuses), never as a bare ValueError,
+    # TypeError, OverflowError or MemoryError from NumPy or Python; the user's map_location errors pass unchanged.
     try:
-        return _load_safetensors(fh, size, place)
-    except SerializationError as e:
-        if head[:1] == b'\x80':
-            raise SerializationError(f'{e}. The file starts like a Python pickle: ember.load does not unpickle '
-                                     f'plain pickle files (with any weights_only)') from None
+        if is_zip:
+            return _load_zip(fh, place, weights_only, budget)
+        try:
+            return _load_safetensors(fh, size, place, budget)
+        except SerializationError as e:
+            if head[:1] == b'\x80':
+                raise SerializationError(f'{e}. The file starts like a Python pickle: ember.load does not unpickle '
+                                         f'plain pickle files (with any weights_only)') from None
+            raise
+    except (pickle.UnpicklingError, SerializationError):
         raise
+    except _UserError as e:
+        raise e.error
+    except RecursionError:
+        raise SerializationError('ember.load: corrupt file: its contents are nested too deeply') from None
+    except MemoryError:
+        raise SerializationError('ember.load: corrupt file: reading it ran out of memory') from None
+    except Exception as e:
+        raise SerializationError(f'ember.load: corrupt file: it could not be read ({type(e).__name__}: '
+                                 f'{str(e):.300})') from None
 
 
 def _pickle_globals(data):
@@ -1459,7 +1741,7 @@ def get_unsafe_globals_in_checkpoint(f):
         return []
     size = _file_size(f)
     with _open_zip(f) as archive:
-        unpickler = _zip_unpickler(archive, size, _placer(None), True)
+        unpickler = _zip_unpickler(archive, size, _placer(None), True, _Budget(size))
         unsafe = []
         for module, name in _pickle_globals(unpickler.data):
             try:

@@ -6,6 +6,7 @@ import io
 import os
 import pickle
 import subprocess
+import types
 import warnings
 import zipfile
 
@@ -562,3 +563,104 @@ def test_crafted_pytorch_checkpoint_under_weights_only_false(tmp_path):
         ember.load(path)
     assert not marker.exists()
     assert ember.load(path, weights_only=False) == {'x': None} and marker.is_dir()
+
+
+# ---- BUILD may only set state on objects the file built (no class poisoning) ------------------------------------
+def _op_str(text):
+    raw = text.encode()
+    return b'X' + len(raw).to_bytes(4, 'little') + raw
+
+
+def _op_global(module, name):
+    return b'c' + module.encode() + b'\n' + name.encode() + b'\n'
+
+
+def _build(target, state):
+    """A pickle that puts ``target`` on the stack and BUILDs ``state`` into it."""
+    return b'\x80\x02' + target + state + b'b.'
+
+
+def _torch_zip(pkl):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, 'w') as z:
+        z.writestr('archive/data.pkl', pkl)
+        z.writestr('archive/byteorder', 'little')
+    return buf.getvalue()
+
+
+def _snapshot():
+    """The state a crafted file must not be able to change: classes, ember's dtype objects, the loader's functions."""
+    from ember._dtype import _BY_NAME
+    classes = [ember.Size, ember.Tensor, nn.Parameter, collections.Counter, collections.OrderedDict, Config, set,
+               ser._NpDtype, ser._NpArrayBuilder, ser._TypeMarker, ser._TorchReader, ser._EmberReader,
+               ser._RestrictedUnpickler, ser._TorchUnpickler, ser._EmberUnpickler, type(ember.float32),
+               type(ember.device('cpu'))]
+    funcs = [ser._device_global, ser._dtype_by_name, ser._codecs_encode, ser._np_scalar, ser._np_reconstruct,
+             ser._rebuild_sparse_checked, ser._rebuild_pickled_tensor, ser._make_tensor]
+    funcs += [v for v in vars(ser._TorchReader).values() if isinstance(v, types.FunctionType)]
+    funcs += [v.__func__ for v in vars(ser._TorchReader).values() if isinstance(v, staticmethod)]
+    snap = {c: dict(vars(c)) for c in classes}
+    snap.update({f: (f.__defaults__, f.__kwdefaults__, dict(f.__dict__), f.__code__) for f in funcs})
+    snap.update({name: tuple(getattr(d, a) for a in type(d).__slots__) for name, d in _BY_NAME.items()})
+    return snap
+
+
+def _hostile_builds():
+    """(label, pickle bytes) for BUILDs on objects a file did not build, in ember's and PyTorch's pickle files."""
+    set_ = _op_global('builtins', 'set')
+
+    def slot(**attrs):  # BUILD state (None, {name: value}): pickle setattr's each name on the object
+        return b'(N}' + b''.join(b'(' + _op_str(k) + v + b'u' for k, v in attrs.items()) + b't'
+
+    size_eq = _build(_op_global('ember._tensor', 'Size'), slot(__eq__=set_))
+    cases = [
+        ('ember', 'Size.__eq__', size_eq),
+        ('ember', 'Size.__getitem__', _build(_op_global('ember._tensor', 'Size'), slot(__getitem__=set_))),
+        ('ember', 'Size dict state', _build(_op_global('ember._tensor', 'Size'), b'}' + b'(' + _op_str('x')
+                                            + b'K\x01u')),
+        ('ember', 'Counter', _build(_op_global('collections', 'Counter'), slot(__getitem__=set_))),
+        ('ember', 'OrderedDict class', _build(_op_global('collections', 'OrderedDict'), slot(__init__=set_))),
+        ('ember', 'ndarray marker', _build(_op_global('numpy', 'ndarray'), slot(name=_op_str('Tensor')))),
+        ('ember', 'dtype singleton', _build(_op_global('ember._dtype', '_by_name') + b'(' + _op_str('float32')
+                                            + b'tR', slot(is_floating_point=b'\x89'))),
+        ('ember', 'loader function', _build(_op_global('ember.backends', 'device'), slot(__defaults__=b'(K\x05t'))),
+        ('ember', 'allowlisted class', _build(_op_global(__name__, 'Config'), slot(__eq__=set_))),
+        ('ember', 'dunder on a fresh OrderedDict', _build(_op_global('collections', 'OrderedDict') + b')R',
+                                                          slot(__class__=_op_global('collections', 'Counter')))),
+        ('ember', 'shadowing __setstate__', _build(_op_global('collections', 'OrderedDict') + b')R',
+                                                   b'}(' + _op_str('__setstate__') + set_ + b'u')),
+        ('ember', 'EXT1', b'\x80\x02\x82\x01.'),
+        ('torch', 'Size.__eq__', size_eq),
+        ('torch', 'torch.Size loader', _build(_op_global('torch', 'Size'), slot(__defaults__=b'(K\x05t'))),
+        ('torch', 'rebuild method', _build(_op_global('torch._utils', '_rebuild_tensor_v2'),
+                                           slot(__doc__=_op_str('x')))),
+        ('torch', 'torch.device loader', _build(_op_global('torch', 'device'), slot(__defaults__=b'(K\x05t'))),
+        ('torch', 'dtype singleton', _build(_op_global('torch', 'float32'), slot(is_floating_point=b'\x89'))),
+        ('torch', 'Counter', _build(_op_global('collections', 'Counter'), slot(__eq__=set_))),
+        ('torch', 'numpy.dtype class', _build(_op_global('numpy', 'dtype'), slot(__setstate__=set_))),
+        ('torch', 'storage marker', _build(_op_global('torch', 'FloatStorage'), slot(code=_op_str('f8')))),
+    ]
+    return [(label + f' ({fmt})', _ember_zip(pkl) if fmt == 'ember' else _torch_zip(pkl)) for fmt, label, pkl in cases]
+
+
+@pytest.mark.parametrize('label,data', _hostile_builds(), ids=[c[0] for c in _hostile_builds()])
+def test_crafted_build_cannot_change_classes_or_shared_objects(label, data):
+    before = _snapshot()
+    with ser.safe_globals([Config]):
+        with pytest.raises((pickle.UnpicklingError, SerializationError)):
+            _load(data)
+    assert _snapshot() == before
+    # the classes still work as they did (the issue's symptoms)
+    assert not (ember.Size([3]) == (7, 8)) and ember.Size([3, 4])[0] == 3 and ember.ones(2, 3).shape[0] == 2
+    assert collections.Counter('aab')['a'] == 2 and ember.float32.is_floating_point
+
+
+def test_build_still_sets_state_on_objects_the_file_built():
+    """What BUILD is for keeps working: an allowlisted class's instance, an OrderedDict's attributes."""
+    with ser.safe_globals([Config]):
+        assert _load(_bytes({'c': Config(1, [2])}))['c'] == Config(1, [2])
+    sd = nn.Linear(2, 3).state_dict()
+    out = _load(_bytes({'sd': sd, 'x': Config}), weights_only=False)  # pickled: OrderedDict's _metadata via BUILD
+    assert list(out['sd']) == ['weight', 'bias']
+    pkl = _build(_op_global('collections', 'OrderedDict') + b')R', b'}(' + _op_str('_metadata') + b'K\x07u')
+    assert _load(_ember_zip(pkl))._metadata == 7
