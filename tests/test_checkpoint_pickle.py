@@ -400,6 +400,48 @@ def test_environment_variables(monkeypatch):
         assert _load(data, weights_only=False) == Config(1, 2)
 
 
+ENV_VALUES = ['1', ' 1', '1 ', '\t1', '1\n', 'y', 'Y', 'yes', 'YES', 'yEs', 'true', 'True', 'TRUE', 'on', 't', '2', '0',
+              '', ' ', 'false', 'no', '01', '+1', 'true!', 'ye s']
+ENV_TRUE = {'1', 'y', 'Y', 'yes', 'YES', 'yEs', 'true', 'True', 'TRUE'}  # measured with PyTorch 2.13
+
+
+@pytest.mark.parametrize('value', ENV_VALUES)
+def test_environment_variables_are_parsed_as_pytorch_does(monkeypatch, value):
+    """1, y, yes, true in any case and nothing else: ' 1' (with a space) does not turn unsafe loading on."""
+    data = _bytes(Config(1, 2))
+    monkeypatch.setenv('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', value)
+    if value in ENV_TRUE:
+        with pytest.warns(UserWarning, match='TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD'):
+            assert _load(data) == Config(1, 2)
+    else:
+        with pytest.raises(pickle.UnpicklingError):
+            _load(data)
+    monkeypatch.delenv('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD')
+    monkeypatch.setenv('TORCH_FORCE_WEIGHTS_ONLY_LOAD', value)
+    if value in ENV_TRUE:
+        with pytest.raises(pickle.UnpicklingError):
+            _load(data, weights_only=False)
+    else:
+        assert _load(data, weights_only=False) == Config(1, 2)
+
+
+@needs_torch
+def test_environment_variable_parsing_matches_pytorch(monkeypatch):
+    buf = io.BytesIO()
+    torch.save({'ns': argparse.Namespace(x=1)}, buf)
+    for value in ENV_VALUES:
+        monkeypatch.setenv('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', value)
+        buf.seek(0)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter('ignore')
+                torch.load(buf)
+            torch_unsafe = True
+        except pickle.UnpicklingError:
+            torch_unsafe = False
+        assert ser._env_flag('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD') is torch_unsafe is (value in ENV_TRUE), repr(value)
+
+
 def test_pickle_module_argument():
     data = _bytes(Config(1, 2))
     assert _load(data, pickle_module=pickle) == Config(1, 2)  # as PyTorch: pickle_module alone means weights_only=False
