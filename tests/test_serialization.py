@@ -767,3 +767,83 @@ def test_memory_budget_refuses_before_allocating(tmp_path):
         tracemalloc.stop()
         ser.set_load_memory_budget(None)
     assert peak < 5_000_000, peak
+
+
+# ---- interrupted saves leave no temporary files -----------------------------------------------------------------
+def _dead_pid():
+    import subprocess
+    import sys
+    proc = subprocess.Popen([sys.executable, '-c', 'pass'])
+    proc.wait()
+    return proc.pid
+
+
+@pytest.mark.parametrize('error', [KeyboardInterrupt, OSError, MemoryError])
+@pytest.mark.parametrize('obj', ['tensors', 'pickled'])
+def test_interrupted_save_leaves_no_temporary_file(tmp_path, monkeypatch, error, obj):
+    path = tmp_path / 'model.pt'
+    ember.save({'w': ember.zeros(1000)}, path)
+    before = path.read_bytes()
+    written = []
+
+    def failing(fh, arr):
+        fh.write(arr.reshape(-1).view(np.uint8).data[:10])
+        written.append(1)
+        raise error('interrupted midway (simulated)')
+    monkeypatch.setattr(ser, '_write_array', failing)
+    new = {'w': ember.ones(1000)} if obj == 'tensors' else {'w': ember.ones(1000), 'c': collections.Counter('ab')}
+    with pytest.raises(error):
+        ember.save(new, path)
+    assert written and path.read_bytes() == before and os.listdir(tmp_path) == ['model.pt']
+
+
+def test_stale_temporary_files_are_removed_safely(tmp_path):
+    import fcntl
+    import time
+    path = tmp_path / 'model.pt'
+    dead, live = _dead_pid(), os.getpid()
+    old = time.time() - 7200
+    files = {
+        'crashed': f'.model.pt.{dead}.abcd1234.tmp',  # its writer is gone: removed
+        'old_live_unlocked': f'.model.pt.{live}.oldfile1.tmp',  # unlocked for long: removed
+        'older_ember': '.model.pt.k3j4h5g6.tmp',  # no pid (an older ember), an hour old and unlocked: removed
+        'young_live_unlocked': f'.model.pt.{live}.young123.tmp',  # may be about to be locked: kept
+        'in_progress': f'.model.pt.{dead}.locked12.tmp',  # a save holds its lock: kept
+        'other_target': f'.other.pt.{dead}.abcd1234.tmp',  # another file's: kept
+        'not_ours': f'.model.pt.{dead}.x.y.tmp',  # not a name a save makes: kept
+    }
+    for key, name in files.items():
+        (tmp_path / name).write_bytes(b'partial')
+        if key in ('old_live_unlocked', 'older_ember', 'in_progress'):
+            os.utime(tmp_path / name, (old, old))
+    target = tmp_path / 'precious'
+    target.write_bytes(b'keep me')
+    os.symlink(target, tmp_path / f'.model.pt.{dead}.symlink1.tmp')  # never followed or removed
+    with open(tmp_path / files['in_progress'], 'rb') as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+        ember.save({'w': ember.ones(3)}, path)
+    left = set(os.listdir(tmp_path))
+    for key in ('crashed', 'old_live_unlocked', 'older_ember'):
+        assert files[key] not in left, key
+    for key in ('young_live_unlocked', 'in_progress', 'other_target', 'not_ours'):
+        assert files[key] in left, key
+    assert f'.model.pt.{dead}.symlink1.tmp' in left and target.read_bytes() == b'keep me'
+    assert ember.load(path)['w'].tolist() == [1.0, 1.0, 1.0]
+
+
+def test_save_in_progress_holds_a_lock_on_its_temporary_file(tmp_path, monkeypatch):
+    """What lets another process's save tell a save in progress from a crashed one."""
+    import fcntl
+    seen = []
+
+    def probe(fh, arr):
+        name = [n for n in os.listdir(tmp_path) if n.endswith('.tmp')]
+        assert len(name) == 1 and name[0].startswith(f'.m.pt.{os.getpid()}.')
+        with open(tmp_path / name[0], 'rb') as other:
+            with pytest.raises(OSError):
+                fcntl.flock(other.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        seen.append(name[0])
+        fh.write(arr.reshape(-1).view(np.uint8).data)
+    monkeypatch.setattr(ser, '_write_array', probe)
+    ember.save({'w': ember.ones(2)}, tmp_path / 'm.pt')
+    assert seen and os.listdir(tmp_path) == ['m.pt']
