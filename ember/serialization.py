@@ -451,7 +451,8 @@ class _Pickler(pickle.Pickler):
                 arr = obj._data
             else:
                 arr = obj.numpy(force=True)
-            state = dict(obj.__dict__) or None
+            # the user's attributes; not '_view', the autograd link of a view to its base (the bytes are saved)
+            state = {k: v for k, v in obj.__dict__.items() if k != '_view'} or None
             return _rebuild_pickled_tensor, (type(obj), arr, str(obj._device), bool(obj._rg), state)
         return NotImplemented
 

@@ -258,6 +258,16 @@ def test_tensor_subclasses_and_tensor_attributes():
     assert key.tolist() == [1.0] and value == 'tensor key'
 
 
+def test_pickled_views_load_under_weights_only():
+    """A view's autograd link to its base is not pickled (it named ember.ops internals, refused by weights_only)."""
+    base = ember.arange(12.).reshape(3, 4)
+    view = base[1:, ::2]
+    view.note = 'kept'
+    out = _load(_bytes({'c': collections.Counter('ab'), 'base': base, 'view': view}))
+    assert out['view'].tolist() == [[4.0, 6.0], [8.0, 10.0]] and out['view'].note == 'kept'
+    assert out['base'].tolist() == base.tolist() and not out['view']._is_view()
+
+
 def test_map_location_applies_to_pickled_tensors():
     data = _bytes({'cfg': Config(1, 2), 'w': ember.ones(2), 'p': nn.Parameter(ember.zeros(3))})
     seen = []
