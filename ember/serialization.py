@@ -1703,15 +1703,19 @@ def load(f, map_location=None, pickle_module=None, *, weights_only=None, mmap=No
       * PyTorch's own classes (a whole pickled ``torch.nn`` model) cannot be unpickled in either mode: ember has
         none of them; load the file in PyTorch and save its ``state_dict()``.
 
-      In PyTorch files views keep their values (each loaded tensor gets its own memory; storage sharing is not
-      kept); bfloat16 tensors are widened, exactly, to float32; complex, float8 and uint16/32/64 tensors are
-      refused; the legacy pre-1.6 format is refused. Plain pickle files are never unpickled.
+      In PyTorch files tensors that are views of one storage share its memory after loading, as in PyTorch
+      (expanded, stride-0 views are read-only, as ember's own expanded tensors); bfloat16 storages are widened,
+      exactly, to float32; complex, float8 and uint16/32/64 tensors are refused; the legacy pre-1.6 format is
+      refused. Plain pickle files are never unpickled. A crafted file cannot change a class: state is only ever set
+      on objects the file built, of the types listed above.
     - ``map_location``: None (the saved device), a device or string (everything there), a dict mapping saved
       location strings ('cuda:1') to new ones, or a callable ``fn(tensor, location)`` returning the tensor to use
       (it gets a cpu tensor, not a storage) or None for the default. It applies to every tensor, pickled ones too.
 
     ``mmap`` and other pickle arguments are ignored. Damaged or crafted files raise ``SerializationError`` (a
-    RuntimeError) naming the problem.
+    RuntimeError) naming the problem, or ``pickle.UnpicklingError`` for what weights_only refuses. A load allocates
+    at most a memory budget for tensor and array data (by default twice the file's size plus 1 GiB; see
+    ``ember.serialization.set_load_memory_budget``) and refuses a file that needs more before allocating it.
     """
     weights_only = _resolve_weights_only(weights_only, pickle_module)
     place = _placer(map_location)
