@@ -212,14 +212,16 @@ def _snapshot():
     classes = [ember.Size, ember.Tensor, nn.Parameter, nn.Linear, nn.Module, collections.Counter,
                collections.OrderedDict, set, frozenset, slice, complex, bytearray, np.ndarray, type(ember.float32),
                type(ember.device('cpu'))]
-    classes += [v for v in vars(ser).values() if isinstance(v, type) and v.__module__ == ser.__name__]
-    funcs = [v for v in vars(ser).values() if isinstance(v, types.FunctionType)]
+    modules = [ser] + [m for m in vars(ser).values() if isinstance(m, types.ModuleType)
+                       and m.__name__.startswith(ser.__name__ + '.')]
+    classes += [v for m in modules for v in vars(m).values() if isinstance(v, type) and v.__module__ == m.__name__]
+    funcs = [v for m in modules for v in vars(m).values() if isinstance(v, types.FunctionType)]
     for cls in classes:
         funcs += [v for v in vars(cls).values() if isinstance(v, types.FunctionType)]
     snap = {c: dict(vars(c)) for c in classes}
     snap.update({f: (f.__defaults__, f.__kwdefaults__, dict(f.__dict__), f.__code__) for f in funcs})
     snap.update({n: tuple(getattr(d, a) for a in type(d).__slots__) for n, d in _BY_NAME.items()})
-    snap['ser'] = {k: id(v) for k, v in vars(ser).items()}
+    snap.update({m: {k: id(v) for k, v in vars(m).items()} for m in modules})
     return snap
 
 

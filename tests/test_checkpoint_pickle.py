@@ -379,7 +379,7 @@ def test_pickle_format_writes_atomically(tmp_path, monkeypatch):
     def failing(fh, arr):
         fh.write(arr.reshape(-1).view(np.uint8).data[:3])
         raise OSError('disk full (simulated)')
-    monkeypatch.setattr(ser, '_write_array', failing)
+    monkeypatch.setattr(ser._atomic, '_write_array', failing)
     with pytest.raises(OSError, match='disk full'):
         ember.save({'cfg': Config(3, 4), 'w': ember.ones(100)}, path)
     assert path.read_bytes() == before and os.listdir(tmp_path) == ['model.pt']
@@ -643,14 +643,15 @@ def _torch_zip(pkl):
 def _snapshot():
     """The state a crafted file must not be able to change: classes, ember's dtype objects, the loader's functions."""
     from ember._dtype import _BY_NAME
+    from ember.serialization import _pickle_format as PF, _restricted as R, _torch_format as TF
     classes = [ember.Size, ember.Tensor, nn.Parameter, collections.Counter, collections.OrderedDict, Config, set,
-               ser._NpDtype, ser._NpArrayBuilder, ser._TypeMarker, ser._TorchReader, ser._EmberReader,
-               ser._RestrictedUnpickler, ser._TorchUnpickler, ser._EmberUnpickler, type(ember.float32),
+               R._NpDtype, R._NpArrayBuilder, R._TypeMarker, TF._TorchReader, PF._EmberReader,
+               R._RestrictedUnpickler, TF._TorchUnpickler, PF._EmberUnpickler, type(ember.float32),
                type(ember.device('cpu'))]
-    funcs = [ser._device_global, ser._dtype_by_name, ser._codecs_encode, ser._np_scalar, ser._np_reconstruct,
-             ser._rebuild_sparse_checked, ser._rebuild_pickled_tensor, ser._make_tensor]
-    funcs += [v for v in vars(ser._TorchReader).values() if isinstance(v, types.FunctionType)]
-    funcs += [v.__func__ for v in vars(ser._TorchReader).values() if isinstance(v, staticmethod)]
+    funcs = [R._device_global, R._dtype_by_name, R._codecs_encode, R._np_scalar, R._np_reconstruct,
+             PF._rebuild_sparse_checked, PF._rebuild_pickled_tensor, PF._make_tensor]
+    funcs += [v for v in vars(TF._TorchReader).values() if isinstance(v, types.FunctionType)]
+    funcs += [v.__func__ for v in vars(TF._TorchReader).values() if isinstance(v, staticmethod)]
     snap = {c: dict(vars(c)) for c in classes}
     snap.update({f: (f.__defaults__, f.__kwdefaults__, dict(f.__dict__), f.__code__) for f in funcs})
     snap.update({name: tuple(getattr(d, a) for a in type(d).__slots__) for name, d in _BY_NAME.items()})

@@ -168,7 +168,7 @@ def test_crash_during_save_keeps_previous_file(tmp_path, monkeypatch):
         fh.write(arr.reshape(-1).view(np.uint8).data[:10])
         raise OSError('disk full (simulated)')
 
-    monkeypatch.setattr(ser, '_write_array', failing)
+    monkeypatch.setattr(ser._atomic, '_write_array', failing)
     with pytest.raises(OSError, match='disk full'):
         ember.save({'w': ember.ones(1000), 'v': ember.ones(3)}, path)
     assert calls and path.read_bytes() == before
@@ -790,7 +790,7 @@ def test_interrupted_save_leaves_no_temporary_file(tmp_path, monkeypatch, error,
         fh.write(arr.reshape(-1).view(np.uint8).data[:10])
         written.append(1)
         raise error('interrupted midway (simulated)')
-    monkeypatch.setattr(ser, '_write_array', failing)
+    monkeypatch.setattr(ser._atomic, '_write_array', failing)
     new = {'w': ember.ones(1000)} if obj == 'tensors' else {'w': ember.ones(1000), 'c': collections.Counter('ab')}
     with pytest.raises(error):
         ember.save(new, path)
@@ -844,6 +844,6 @@ def test_save_in_progress_holds_a_lock_on_its_temporary_file(tmp_path, monkeypat
                 fcntl.flock(other.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         seen.append(name[0])
         fh.write(arr.reshape(-1).view(np.uint8).data)
-    monkeypatch.setattr(ser, '_write_array', probe)
+    monkeypatch.setattr(ser._atomic, '_write_array', probe)
     ember.save({'w': ember.ones(2)}, tmp_path / 'm.pt')
     assert seen and os.listdir(tmp_path) == ['m.pt']
