@@ -95,12 +95,14 @@ SNIPPETS = [b'b', b'R', b'\x81', b'\x92', b'o', b'.', b'0', b'2', b'(', b't', b'
             _g('builtins', 'set'), _g('builtins', 'bytearray'), _g('torch', 'Size'), _g('torch', 'float32'),
             _g('torch', 'device'), _g('torch._utils', '_rebuild_tensor_v2'), _g('numpy', 'dtype'),
             _g('numpy', 'ndarray'), _g('ember._dtype', '_by_name'), _g('ember.backends', 'device'),
-            _g('torch', 'FloatStorage'), _g('torch.nn.modules.linear', 'Linear'), _g('ember.nn.modules.linear', 'Linear'),
+            _g('torch', 'FloatStorage'), _g('torch.nn.modules.linear', 'Linear'),
+            _g('ember.nn.modules.linear', 'Linear'),
             b'(N}X\x06\x00\x00\x00__eq__' + _g('builtins', 'set') + b'stb',
             _g('ember._tensor', 'Size') + b'(N}X\x0b\x00\x00\x00__getitem__' + _g('builtins', 'set') + b'stb',
             _g('builtins', 'bytearray') + b'(J\x00\x00\x00\x40tR', _g('collections', 'Counter') + b'(K\x05tR']
 GLOBAL_SWAPS = [b'OrderedDict', b'Counter', b'Size', b'set', b'frozenset', b'bytearray', b'_rebuild_tensor_v2',
-                b'_rebuild_tensor', b'_rebuild_parameter', b'_rebuild_from_type_v2', b'FloatStorage', b'BFloat16Storage',
+                b'_rebuild_tensor', b'_rebuild_parameter', b'_rebuild_from_type_v2', b'FloatStorage',
+                b'BFloat16Storage',
                 b'LongStorage', b'_reconstruct', b'scalar', b'dtype', b'device', b'Tensor', b'Parameter', b'ndarray',
                 b'_rebuild_pickled_tensor', b'_by_name', b'Linear', b'system', b'eval']
 
@@ -115,7 +117,8 @@ def _bytes_mutation(rng, data):
     elif kind == 1:  # truncate
         del data[rng.randrange(len(data)):]
     elif kind == 2:  # insert a snippet or random bytes
-        ins = rng.choice(SNIPPETS) if rng.random() < 0.7 else bytes(rng.randrange(256) for _ in range(rng.randint(1, 9)))
+        ins = (rng.choice(SNIPPETS) if rng.random() < 0.7
+               else bytes(rng.randrange(256) for _ in range(rng.randint(1, 9))))
         at = rng.randrange(len(data) + 1)
         data[at:at] = ins
     elif kind == 3:  # delete a range

@@ -717,3 +717,20 @@ def test_build_still_sets_state_on_objects_the_file_built():
     assert list(out['sd']) == ['weight', 'bias']
     pkl = _build(_op_global('collections', 'OrderedDict') + b')R', b'}(' + _op_str('_metadata') + b'K\x07u')
     assert _load(_ember_zip(pkl))._metadata == 7
+
+
+def test_small_files_cannot_allocate_big_objects():
+    """bytearray(n) would allocate n bytes from a few bytes of file: refused (bytearrays of bytes still load)."""
+    import tracemalloc
+    for n in (2 ** 30, 2 ** 40):
+        pkl = b'\x80\x02' + _op_global('builtins', 'bytearray') + b'(\x8a\x06' + n.to_bytes(6, 'little') + b'tR.'
+        tracemalloc.start()
+        try:
+            with pytest.raises(pickle.UnpicklingError, match='bytearray'):
+                _load(_ember_zip(pkl))
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert peak < 1 << 20
+    for protocol in (2, 4, 5):
+        assert _load(_ember_zip(pickle.dumps({'b': bytearray(b'xy')}, protocol=protocol))) == {'b': bytearray(b'xy')}

@@ -748,8 +748,8 @@ def test_memory_budget(tmp_path):
 
 
 def test_memory_budget_refuses_before_allocating(tmp_path):
-    """A 100 KB deflated member that expands to 100 MB: refused by the default budget's rule? No - 100 MB is within
-    2 x file + 1 GiB; with a 10 MB budget it is refused before the 100 MB are allocated."""
+    """A 100 KB deflated member that expands to 100 MB (within the default budget, 3 x the file + 1 GiB): with a
+    10 MB budget it is refused before the 100 MB are allocated."""
     import tracemalloc
     path = tmp_path / 'bomb.pt'
     with zipfile.ZipFile(path, 'w', zipfile.ZIP_DEFLATED) as z:

@@ -178,7 +178,7 @@ def load(f, map_location=None, pickle_module=None, *, weights_only=None, mmap=No
 
     ``mmap`` and other pickle arguments are ignored. Damaged or crafted files raise ``SerializationError`` (a
     RuntimeError) naming the problem, or ``pickle.UnpicklingError`` for what weights_only refuses. A load allocates
-    at most a memory budget for tensor and array data (by default twice the file's size plus 1 GiB; see
+    at most a memory budget for tensor and array data (by default 3 x the file's size + 1 GiB; see
     ``ember.serialization.set_load_memory_budget``) and refuses a file that needs more before allocating it.
     """
     weights_only = _resolve_weights_only(weights_only, pickle_module)

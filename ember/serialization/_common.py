@@ -21,23 +21,25 @@ _MAX_DIMS = 64 if int(_np.__version__.split('.')[0]) >= 2 else 32  # NumPy's lim
 
 # ---- the memory budget of one load --------------------------------------------------------------------------------
 # A load allocates memory for the data of the tensors and arrays it reads (storages, bfloat16 widening, byte swaps,
-# NumPy arrays in pickles). An honest file needs about its own size (twice it for bfloat16); a crafted one can claim
-# far more (compressed members, members sharing bytes, overlapping views), so every allocation is counted against a
-# budget first and a load that would go over it is refused before allocating.
+# NumPy arrays in pickles). An honest file needs about its own size (three times it for bfloat16: the bytes and their
+# float32 widening); a crafted one can claim far more (compressed members, members sharing bytes, overlapping views),
+# so every allocation is counted against a budget first and a load that would go over it is refused before
+# allocating.
 _DEFAULT_BUDGET_SLACK = 1 << 30
 _budget_setting = [None]
 
 
 def set_load_memory_budget(nbytes):
-    """Cap the bytes of tensor and array data one ``ember.load`` may allocate; ``None`` restores the default (twice
-    the file's size plus 1 GiB). A file that needs more is refused with ``SerializationError`` before it allocates."""
+    """Cap the bytes of tensor and array data one ``ember.load`` may allocate; ``None`` restores the default (three
+    times the file's size plus 1 GiB). A file that needs more is refused with ``SerializationError`` before it
+    allocates."""
     if nbytes is not None and (type(nbytes) is not int or nbytes < 0):
         raise TypeError(f'set_load_memory_budget expects a non-negative int number of bytes or None, not {nbytes!r}')
     _budget_setting[0] = nbytes
 
 
 def get_load_memory_budget():
-    """The cap set with ``set_load_memory_budget`` (None: the default, twice the file's size plus 1 GiB)."""
+    """The cap set with ``set_load_memory_budget`` (None: the default, 3 x the file's size + 1 GiB)."""
     return _budget_setting[0]
 
 
@@ -46,7 +48,7 @@ class _Budget:
 
     def __init__(self, file_size):
         setting = _budget_setting[0]
-        self.limit = 2 * max(file_size, 0) + _DEFAULT_BUDGET_SLACK if setting is None else setting
+        self.limit = 3 * max(file_size, 0) + _DEFAULT_BUDGET_SLACK if setting is None else setting
         self.used = 0
 
     def take(self, nbytes, what):

@@ -291,12 +291,23 @@ def _dtype_by_name(name):
     return _BY_NAME[name]
 
 
+def _bytearray(source=b'', encoding=None, errors=None):
+    """``bytearray`` for a restricted unpickler: from the bytes or string (and encoding) a pickle stores, never
+    ``bytearray(n)``, which would let a few bytes of file allocate n bytes."""
+    if isinstance(source, (bytes, bytearray)) and encoding is None and errors is None:
+        return bytearray(source)
+    if isinstance(source, str) and isinstance(encoding, str) and (errors is None or isinstance(errors, str)):
+        return bytearray(source, encoding, *(() if errors is None else (errors,)))
+    raise pickle.UnpicklingError(f'ember.load refused bytearray({type(source).__name__}): only bytearrays of bytes or '
+                                 f'of an encoded string are loaded')
+
+
 def _value_globals():
     """The globals a restricted unpickler allows for plain values (containers, numbers, NumPy numbers and arrays)."""
     return {
         ('collections', 'OrderedDict'): collections.OrderedDict, ('collections', 'Counter'): collections.Counter,
         ('builtins', 'set'): set, ('builtins', 'frozenset'): frozenset, ('builtins', 'slice'): slice,
-        ('builtins', 'complex'): complex, ('builtins', 'bytearray'): bytearray,
+        ('builtins', 'complex'): complex, ('builtins', 'bytearray'): _bytearray,
         ('_codecs', 'encode'): _codecs_encode,
         ('numpy', 'dtype'): _NpDtype, ('numpy', 'ndarray'): _TypeMarker('ndarray'),
         ('numpy.core.multiarray', 'scalar'): _np_scalar, ('numpy._core.multiarray', 'scalar'): _np_scalar,
