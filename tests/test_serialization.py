@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import ember
+import ember.serialization as ser
 from ember.serialization import SerializationError
 
 from conftest import torch, needs_torch
@@ -167,7 +168,7 @@ def test_crash_during_save_keeps_previous_file(tmp_path, monkeypatch):
         fh.write(arr.reshape(-1).view(np.uint8).data[:10])
         raise OSError('disk full (simulated)')
 
-    monkeypatch.setattr(ser, '_write_array', failing)
+    monkeypatch.setattr(ser._atomic, '_write_array', failing)
     with pytest.raises(OSError, match='disk full'):
         ember.save({'w': ember.ones(1000), 'v': ember.ones(3)}, path)
     assert calls and path.read_bytes() == before
@@ -420,8 +421,14 @@ def test_pytorch_views_dtypes_and_values(tmp_path):
     assert out['size'] == (2, 3) and isinstance(out['size'], ember.Size)
     assert out['dtype'] is ember.float16 and out['np'] == 0.25 and np.array_equal(out['arr'], np.arange(4))
     assert out['bytes'] == b'\x00\x01' and out['set'] == {3, 4}
-    out['slice'].add_(1)  # own writable memory, not a view into the others
-    assert out['base'][1, 0].item() == 6.0
+    # views of one storage share memory after loading, as in PyTorch: writing through one shows in the others
+    ref = torch.load(tmp_path / 'v.pt', weights_only=False)
+    ref['slice'].add_(1)
+    out['slice'].add_(1)
+    assert out['base'][1, 0].item() == ref['base'][1, 0].item() == 7.0
+    assert np.array_equal(out['transposed'].numpy(), ref['transposed'].numpy())
+    with pytest.raises(RuntimeError, match='more than one element'):  # expanded (stride 0) views refuse in-place
+        out['expand'].add_(1)
 
 
 @needs_torch
@@ -523,7 +530,6 @@ def test_crafted_checkpoint_bad_storages(tmp_path):
         (_tensor('0', 10 ** 12, 0, (4,), (1,)), {'0': flat}, 'should hold 1000000000000 elements'),
         (_tensor('0', 4, 0, (10 ** 9,), (1,)), {'0': flat}, 'reaches element'),
         (_tensor('0', 4, 3, (2,), (1,)), {'0': flat}, 'reaches element'),
-        (_tensor('0', 4, 0, (10 ** 6, 10 ** 6), (0, 0)), {'0': flat}, 'refusing to materialise'),
         (_tensor('0', 4, 0, (4,), (1,), storage='EvilStorage'), {'0': flat}, 'does not support'),
         (_tensor('0', 4, 0, (2, 2), (1,)), {'0': flat}, 'do not match'),
     ]
@@ -531,6 +537,13 @@ def test_crafted_checkpoint_bad_storages(tmp_path):
         path = _checkpoint(tmp_path / f'bad{i}.pt', _pickle(_dict(w=body)), storages)
         with pytest.raises(SerializationError, match=pattern):
             ember.load(path)
+    # a 10**12-element stride-0 view of 4 floats loads as a view (no copy), read-only as ember's expanded tensors
+    path = _checkpoint(tmp_path / 'expanded.pt', _pickle(_dict(w=_tensor('0', 4, 0, (10 ** 6, 10 ** 6), (0, 0)))),
+                       {'0': flat})
+    w = ember.load(path)['w']
+    assert w.shape == (10 ** 6, 10 ** 6) and w.numpy().strides == (0, 0) and w[5, 7].item() == 0.0
+    with pytest.raises(RuntimeError, match='more than one element'):
+        w.add_(1)
 
 
 def test_crafted_checkpoint_huge_declared_member(tmp_path):
@@ -622,3 +635,215 @@ def test_committed_pytorch_checkpoints_load_without_pytorch():
 def test_committed_pytorch_checkpoints_match_a_fresh_pytorch(tmp_path):
     _write_torch_fixtures(str(tmp_path))
     _check_torch_fixtures(str(tmp_path))
+
+
+# ---- malformed metadata: always SerializationError --------------------------------------------------------------
+def test_malformed_metadata_raises_serialization_error():
+    good = _saved({'w': ember.arange(10.), 'b': ember.ones(3)})
+    scalar = _saved({'s': np.int8(3), 'h': np.float16(1.5)})
+
+    def node(edit, data=good):
+        return _edit_structure(data, lambda m: edit(m['structure']['v']))
+    cases = [  # (file, what the message names)
+        (node(lambda v: v[0][1].update(v=1000), scalar), 'out of range for dtype int8'),
+        (node(lambda v: v[0][1].update(v=-(2 ** 70)), scalar), 'out of range'),
+        (node(lambda v: v[1][1].update(v=10 ** 400), scalar), 'out of range for dtype float16'),
+        (node(lambda v: v[0][1].update(v='x'), scalar), 'has value'),
+        (node(lambda v: v[0][1].update(dtype='complex64'), scalar), 'not a number type'),
+        (node(lambda v: v[0][1].update(dtype=[1]), scalar), 'unknown NumPy scalar dtype'),
+        (node(lambda v: v[0][1].update(dev='../../etc')), "saved on '../../etc'"),
+        (node(lambda v: v[0][1].update(dev=5)), 'dev must be a string'),
+        (node(lambda v: v[0][1].update(rg='yes')), 'booleans'),
+        (node(lambda v: v.append([{'$': 'tuple', 'v': [1]}, {'$': 'size', 'v': [-1]}])), 'non-negative'),
+        (node(lambda v: v.append(['k', {'$': 'bytes', 'v': 5}])), 'base64'),
+        (node(lambda v: v.append(['k', {'$': 'device', 'v': ['cpu']}])), 'device must be a string'),
+        (_rewrite(good, lambda h: h['w'].update(shape=[0, 2 ** 62], data_offsets=[0, 0])), 'too big'),
+        (_rewrite(good, lambda h: h['w'].update(shape=[1] * 65, data_offsets=[0, 4])), 'dimensions'),
+        (_rewrite(good, lambda h: h['w'].update(shape=[2 ** 64])), 'needs|too big'),
+    ]
+    for data, pattern in cases:
+        _fails(data, pattern)
+
+
+def test_crafted_pytorch_metadata_raises_serialization_error(tmp_path):
+    flat = np.arange(4, dtype='<f4').tobytes()
+    cases = [
+        (_tensor('0', 4, 0, (0, 2 ** 62), (1, 1)), 'too big'),
+        (_tensor('0', 4, 0, (1,) * 65, (1,) * 65), 'dimensions'),
+        (_tensor('0', 4, 0, (2 ** 64,), (1,)), 'reaches element|too big'),
+        (_tensor('0', 4, 2 ** 70, (1,), (1,)), 'reaches element'),
+        (_tensor('0', 4, 0, (2,), (2 ** 70,)), 'reaches element'),
+    ]
+    for i, (body, pattern) in enumerate(cases):
+        path = _checkpoint(tmp_path / f'bad{i}.pt', _pickle(_dict(w=body)), {'0': flat})
+        with pytest.raises(SerializationError, match=pattern):
+            ember.load(path)
+    # scalars out of range in the pickle itself (an int too big for a Size, a huge long for a device index)
+    big = _g('torch', 'device') + b'(' + _s('cpu') + _i(2 ** 80) + b'tR'
+    with pytest.raises(SerializationError, match='bad device arguments'):
+        ember.load(_checkpoint(tmp_path / 'dev.pt', _pickle(_dict(d=big))))
+
+
+# ---- views share memory; the memory budget of a load ------------------------------------------------------------
+def _roots(arrays):
+    """The distinct memory blocks under some arrays (following .base down to the buffer owner)."""
+    roots = {}
+    for a in arrays:
+        while isinstance(getattr(a, 'base', None), np.ndarray) or hasattr(getattr(a, 'base', None), 'base'):
+            a = a.base  # (as_strided views sit on a NumPy DummyArray that holds the array as .base)
+        roots[id(a)] = a
+    return roots
+
+
+def test_crafted_checkpoint_views_share_one_storage(tmp_path):
+    flat = np.arange(12, dtype='<f4')
+    views = {f'v{i}': _tensor('0', 12, i % 4, (2, 3), (6, 1)) for i in range(40)}
+    views['t'] = _tensor('0', 12, 0, (3, 4), (1, 3))
+    views['e'] = _tensor('0', 12, 1, (1000, 1000), (0, 0))
+    views['overlap'] = _tensor('0', 12, 0, (3, 3), (1, 1))  # elements overlap without a stride 0: copied out
+    out = ember.load(_checkpoint(tmp_path / 'views.pt', _pickle(_dict(**views)), {'0': flat.tobytes()}))
+    arrs = [out[k].numpy() for k in views if k != 'overlap']
+    assert all(np.shares_memory(a, out['t'].numpy()) for a in arrs) and len(_roots(arrs)) == 1
+    assert sum(r.nbytes for r in _roots(arrs).values()) == 48
+    assert out['v1'].tolist() == [[1, 2, 3], [7, 8, 9]] and out['t'].tolist() == flat.reshape(4, 3).T.tolist()
+    out['v0'].add_(100)  # writing through one view shows in the others, as in PyTorch
+    assert out['v1'][0, 0].item() == 101 and out['e'][999, 999].item() == 101
+    assert out['overlap'].tolist() == [[0, 1, 2], [1, 2, 3], [2, 3, 4]]  # its own copy, made at load
+    assert not np.shares_memory(out['overlap'].numpy(), arrs[0])
+
+
+@needs_torch
+def test_pytorch_views_of_one_tensor_load_into_one_storage(tmp_path):
+    import tracemalloc
+    base = torch.arange(2_500_000, dtype=torch.float32)  # 10 MB
+    views = {f'v{i}': base[i * 1000:] for i in range(40)}
+    views['reshaped'], views['expanded'] = base.view(1000, 2500), base[:1].expand(1000, 1000)
+    torch.save(views, tmp_path / 'views.pt')
+    tracemalloc.start()
+    try:
+        out = ember.load(tmp_path / 'views.pt')
+        current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    arrs = [t.numpy() for t in out.values()]
+    assert len(_roots(arrs)) == 1 and sum(r.nbytes for r in _roots(arrs).values()) == 10_000_000
+    assert peak < 16_000_000, peak  # was ~410 MB when each view was copied out
+    for k, v in views.items():
+        assert np.array_equal(out[k].numpy(), v.numpy()), k
+
+
+def test_memory_budget(tmp_path):
+    data = _saved({'w': ember.zeros(1000), 'b': ember.zeros(10)})
+    try:
+        ser.set_load_memory_budget(3000)
+        with pytest.raises(SerializationError, match="tensor 'w' needs 4000 bytes.*memory budget of 3000 bytes"):
+            ember.load(io.BytesIO(data))
+        ser.set_load_memory_budget(4040)
+        assert ember.load(io.BytesIO(data))['w'].shape == (1000,) and ser.get_load_memory_budget() == 4040
+    finally:
+        ser.set_load_memory_budget(None)
+    assert ser.get_load_memory_budget() is None
+    with pytest.raises(TypeError):
+        ser.set_load_memory_budget(-1)
+
+
+def test_memory_budget_refuses_before_allocating(tmp_path):
+    """A 100 KB deflated member that expands to 100 MB (within the default budget, 3 x the file + 1 GiB): with a
+    10 MB budget it is refused before the 100 MB are allocated."""
+    import tracemalloc
+    path = tmp_path / 'bomb.pt'
+    with zipfile.ZipFile(path, 'w', zipfile.ZIP_DEFLATED) as z:
+        z.writestr('archive/data.pkl', _pickle(_dict(w=_tensor('0', 25_000_000, 0, (25_000_000,), (1,)))))
+        z.writestr('archive/byteorder', 'little')
+        z.writestr('archive/data/0', bytes(100_000_000))
+    assert path.stat().st_size < 1_000_000
+    ser.set_load_memory_budget(10_000_000)
+    tracemalloc.start()
+    try:
+        with pytest.raises(SerializationError, match='memory budget of 10000000 bytes'):
+            ember.load(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+        ser.set_load_memory_budget(None)
+    assert peak < 5_000_000, peak
+
+
+# ---- interrupted saves leave no temporary files -----------------------------------------------------------------
+def _dead_pid():
+    import subprocess
+    import sys
+    proc = subprocess.Popen([sys.executable, '-c', 'pass'])
+    proc.wait()
+    return proc.pid
+
+
+@pytest.mark.parametrize('error', [KeyboardInterrupt, OSError, MemoryError])
+@pytest.mark.parametrize('obj', ['tensors', 'pickled'])
+def test_interrupted_save_leaves_no_temporary_file(tmp_path, monkeypatch, error, obj):
+    path = tmp_path / 'model.pt'
+    ember.save({'w': ember.zeros(1000)}, path)
+    before = path.read_bytes()
+    written = []
+
+    def failing(fh, arr):
+        fh.write(arr.reshape(-1).view(np.uint8).data[:10])
+        written.append(1)
+        raise error('interrupted midway (simulated)')
+    monkeypatch.setattr(ser._atomic, '_write_array', failing)
+    new = {'w': ember.ones(1000)} if obj == 'tensors' else {'w': ember.ones(1000), 'c': collections.Counter('ab')}
+    with pytest.raises(error):
+        ember.save(new, path)
+    assert written and path.read_bytes() == before and os.listdir(tmp_path) == ['model.pt']
+
+
+def test_stale_temporary_files_are_removed_safely(tmp_path):
+    import fcntl
+    import time
+    path = tmp_path / 'model.pt'
+    dead, live = _dead_pid(), os.getpid()
+    old = time.time() - 7200
+    files = {
+        'crashed': f'.model.pt.{dead}.abcd1234.tmp',  # its writer is gone: removed
+        'old_live_unlocked': f'.model.pt.{live}.oldfile1.tmp',  # unlocked for long: removed
+        'older_ember': '.model.pt.k3j4h5g6.tmp',  # no pid (an older ember), an hour old and unlocked: removed
+        'young_live_unlocked': f'.model.pt.{live}.young123.tmp',  # may be about to be locked: kept
+        'in_progress': f'.model.pt.{dead}.locked12.tmp',  # a save holds its lock: kept
+        'other_target': f'.other.pt.{dead}.abcd1234.tmp',  # another file's: kept
+        'not_ours': f'.model.pt.{dead}.x.y.tmp',  # not a name a save makes: kept
+    }
+    for key, name in files.items():
+        (tmp_path / name).write_bytes(b'partial')
+        if key in ('old_live_unlocked', 'older_ember', 'in_progress'):
+            os.utime(tmp_path / name, (old, old))
+    target = tmp_path / 'precious'
+    target.write_bytes(b'keep me')
+    os.symlink(target, tmp_path / f'.model.pt.{dead}.symlink1.tmp')  # never followed or removed
+    with open(tmp_path / files['in_progress'], 'rb') as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+        ember.save({'w': ember.ones(3)}, path)
+    left = set(os.listdir(tmp_path))
+    for key in ('crashed', 'old_live_unlocked', 'older_ember'):
+        assert files[key] not in left, key
+    for key in ('young_live_unlocked', 'in_progress', 'other_target', 'not_ours'):
+        assert files[key] in left, key
+    assert f'.model.pt.{dead}.symlink1.tmp' in left and target.read_bytes() == b'keep me'
+    assert ember.load(path)['w'].tolist() == [1.0, 1.0, 1.0]
+
+
+def test_save_in_progress_holds_a_lock_on_its_temporary_file(tmp_path, monkeypatch):
+    """What lets another process's save tell a save in progress from a crashed one."""
+    import fcntl
+    seen = []
+
+    def probe(fh, arr):
+        name = [n for n in os.listdir(tmp_path) if n.endswith('.tmp')]
+        assert len(name) == 1 and name[0].startswith(f'.m.pt.{os.getpid()}.')
+        with open(tmp_path / name[0], 'rb') as other:
+            with pytest.raises(OSError):
+                fcntl.flock(other.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        seen.append(name[0])
+        fh.write(arr.reshape(-1).view(np.uint8).data)
+    monkeypatch.setattr(ser._atomic, '_write_array', probe)
+    ember.save({'w': ember.ones(2)}, tmp_path / 'm.pt')
+    assert seen and os.listdir(tmp_path) == ['m.pt']
