@@ -50,6 +50,14 @@ from .ops.math_extra import (asin, acos, asinh, acosh, atanh, sinh, cosh, exp2, 
 from .ops.special import erf, erfc, erfinv, lgamma, digamma, polygamma, mvlgamma, i0, igamma, igammac  # noqa
 arcsin, arccos, arcsinh, arccosh, arctanh = asin, acos, asinh, acosh, atanh
 from . import linalg  # noqa: E402
+from .ops.reduce_extra import (nansum, nanmean, aminmax, cummax, cummin, logcumsumexp, mode, quantile,  # noqa
+                               nanquantile, msort, trace, cov, corrcoef, diff, trapezoid, trapz, cumulative_trapezoid,
+                               dist, renorm, histogram, bucketize, searchsorted, isin, unique_consecutive)
+from .ops.shape_extra import (tile, kron, rot90, atleast_1d, atleast_2d, atleast_3d, ravel, column_stack,  # noqa
+                              dstack, hsplit, vsplit, dsplit, split_with_sizes, unsafe_split, unsafe_chunk,
+                              diag_embed, diagflat, block_diag, cartesian_prod, combinations, tril_indices,
+                              triu_indices, repeat_interleave, take_along_dim, index_fill, tensordot, unravel_index,
+                              addmv, addbmm, baddbmm, addr, vdot, scalar_tensor)
 from .ops.linalg_extra import (det, slogdet, logdet, cholesky_inverse, cholesky_solve, triangular_solve,  # noqa
                                svd_legacy as svd)
 from .linalg import matrix_power, matrix_exp, pinv as _pinv, inv as inverse  # noqa: E402

@@ -95,8 +95,10 @@ def to_ember(x, memo):
 def _on_ember(fn):
     """A torch.testing helper (sample wrapper, output processing) with its ``torch`` global bound to ember."""
     if type(fn).__name__ == 'function' and (fn.__module__ or '').startswith('torch.testing'):
-        return types.FunctionType(fn.__code__, {**fn.__globals__, 'torch': ember}, fn.__name__, fn.__defaults__,
-                                  fn.__closure__)
+        f = types.FunctionType(fn.__code__, {**fn.__globals__, 'torch': ember}, fn.__name__, fn.__defaults__,
+                               fn.__closure__)
+        f.__kwdefaults__ = fn.__kwdefaults__
+        return f
     return fn
 
 
@@ -114,10 +116,12 @@ def resolve(op):
             break
     if obj is not None and callable(obj) and not isinstance(obj, type(ember)):
         return obj
-    for variant in (op.method_variant, op.inplace_variant):
-        mname = getattr(variant, '__name__', None)
-        if mname and hasattr(ember.Tensor, mname):
-            return lambda self, *a, _m=mname, **k: getattr(self, _m)(*a, **k)
+    mname = getattr(op.method_variant, '__name__', None)
+    if mname and hasattr(ember.Tensor, mname):
+        return lambda self, *a, **k: getattr(self, mname)(*a, **k)
+    iname = getattr(op.inplace_variant, '__name__', None)
+    if iname and hasattr(ember.Tensor, iname):  # the out-of-place op as the in-place method on a copy
+        return lambda self, *a, **k: getattr(self.clone(), iname)(*a, **k)
     if hasattr(ember.Tensor, op.name):
         return lambda self, *a, **k: getattr(self, op.name)(*a, **k)
     return None
