@@ -44,6 +44,44 @@ swapaxes = swapdims = transpose
 moveaxis = movedim
 from .ops.elementwise import fmod  # noqa: E402
 from .ops._util import renamed as _renamed  # noqa: E402
+from .ops.elementwise import rsub as _rsub  # noqa: E402,F401
+from .ops.math_extra import (asin, acos, asinh, acosh, atanh, sinh, cosh, exp2, deg2rad, rad2deg, sinc, sgn,  # noqa
+                             signbit, positive, nan_to_num, clamp_min, clamp_max, logit, frexp, isposinf, isneginf,
+                             isreal, real, conj, resolve_conj, resolve_neg, conj_physical, angle, atan2, arctan2,
+                             hypot, copysign, logaddexp, logaddexp2, xlogy, fmax, fmin, float_power, ldexp, nextafter,
+                             gcd, lcm, bitwise_left_shift, bitwise_right_shift, heaviside, rsub)
+from .ops.special import erf, erfc, erfinv, lgamma, digamma, polygamma, mvlgamma, i0, igamma, igammac  # noqa
+arcsin, arccos, arcsinh, arccosh, arctanh = asin, acos, asinh, acosh, atanh
+from . import linalg  # noqa: E402
+from .ops.reduce_extra import (nansum, nanmean, aminmax, cummax, cummin, logcumsumexp, mode, quantile,  # noqa
+                               nanquantile, msort, trace, cov, corrcoef, diff, trapezoid, trapz, cumulative_trapezoid,
+                               dist, renorm, histogram, bucketize, searchsorted, isin, unique_consecutive)
+from .ops.shape_extra import (tile, kron, rot90, atleast_1d, atleast_2d, atleast_3d, ravel, column_stack,  # noqa
+                              dstack, hsplit, vsplit, dsplit, split_with_sizes, unsafe_split, unsafe_chunk,
+                              diag_embed, diagflat, block_diag, cartesian_prod, combinations, tril_indices,
+                              triu_indices, repeat_interleave, take_along_dim, index_fill, tensordot, unravel_index,
+                              addmv, addbmm, baddbmm, addr, vdot, scalar_tensor)
+from .ops.linalg_extra import (det, slogdet, logdet, cholesky_inverse, cholesky_solve, triangular_solve,  # noqa
+                               svd_legacy as svd)
+from .linalg import matrix_power, matrix_exp, pinv as _pinv, inv as inverse  # noqa: E402
+
+
+def cholesky(input, upper=False):
+    return linalg.cholesky(input, upper=upper)
+
+
+def qr(input, some=True):
+    return linalg.qr(input, 'reduced' if some else 'complete')
+
+
+def pinverse(input, rcond=1e-15):
+    return _pinv(input, rtol=rcond)
+
+
+def cross(input, other, dim=None):
+    if dim is None:  # PyTorch's deprecated default: the first dim of size 3
+        dim = next((i for i, n in enumerate(broadcast_shapes(input.shape, other.shape)) if n == 3), -1)
+    return linalg.cross(input, other, dim=dim)
 __version__ = '0.1.0'
 
 
@@ -169,7 +207,7 @@ from .utils import data as _data  # noqa: E402,F401
 from .nn.functional import (conv1d, conv2d, conv3d, conv_transpose1d, conv_transpose2d, max_pool1d,  # noqa
                             max_pool2d, avg_pool1d, dropout, layer_norm, batch_norm, group_norm, embedding,
                             cosine_similarity, pairwise_distance, pixel_shuffle, selu, celu)
-from . import sparse, multiprocessing, amp, accelerator, testing, hub, onnx  # noqa: E402
+from . import sparse, multiprocessing, amp, accelerator, testing, hub, onnx, special  # noqa: E402
 from .sparse import sparse_coo_tensor, spmm  # noqa: E402
 from .amp import autocast  # noqa: E402
 from .amp.autocast_mode import is_autocast_enabled, get_autocast_dtype  # noqa: E402

@@ -629,3 +629,5 @@ def _install_methods():
 
 
 _install_methods()
+from .ops.extra_methods import install as _install_extra  # noqa: E402
+_install_extra(Tensor)

@@ -1,0 +1,27 @@
+"""Tensor methods for the ops in math_extra, special, reduce_extra, shape_extra and linalg_extra (installed by _tensor)."""
+
+
+def install(T):
+    from . import math_extra as M, special as SP
+    for fn in (M.asin, M.acos, M.asinh, M.acosh, M.atanh, M.sinh, M.cosh, M.exp2, M.deg2rad, M.rad2deg, M.sinc,
+               M.sgn, M.signbit, M.positive, M.nan_to_num, M.clamp_min, M.clamp_max, M.logit, M.frexp, M.isposinf,
+               M.isneginf, M.isreal, M.conj, M.resolve_conj, M.resolve_neg, M.conj_physical, M.angle, M.atan2,
+               M.arctan2, M.hypot, M.copysign, M.logaddexp, M.logaddexp2, M.xlogy, M.fmax, M.fmin, M.float_power,
+               M.ldexp, M.nextafter, M.gcd, M.lcm, M.bitwise_left_shift, M.bitwise_right_shift, M.heaviside,
+               SP.erf, SP.erfc, SP.erfinv, SP.lgamma, SP.digamma, SP.i0, SP.igamma, SP.igammac, SP.mvlgamma):
+        setattr(T, fn.__name__, fn)
+    T.arcsin, T.arccos, T.arcsinh, T.arccosh, T.arctanh = M.asin, M.acos, M.asinh, M.acosh, M.atanh
+    T.real = property(M.real)
+    T.polygamma = lambda self, n: SP.polygamma(n, self)
+    T.__lshift__, T.__rshift__ = M.bitwise_left_shift, M.bitwise_right_shift
+    import ember
+    for name in ('det', 'slogdet', 'logdet', 'cholesky_inverse', 'cholesky_solve', 'triangular_solve', 'svd',
+                 'matrix_power', 'matrix_exp', 'inverse', 'cholesky', 'qr', 'pinverse', 'cross'):
+        # looked up at call time: ember's namespace is still being built when methods are installed
+        setattr(T, name, (lambda n: lambda self, *a, **k: getattr(ember, n)(self, *a, **k))(name))
+    try:
+        from . import reduce_extra as RX, shape_extra as SX
+    except ImportError:  # not written yet
+        return
+    for fn in getattr(RX, 'METHODS', ()) + getattr(SX, 'METHODS', ()):
+        setattr(T, fn.__name__, fn)
