@@ -90,3 +90,10 @@ def adam_moments_(xp, m, v, g, beta1, beta2, tmp):
     """``adam_moments`` on the buffers ``m``, ``v`` in place."""
     lerp_(xp, m, g, 1 - beta1, tmp)
     decay_sq_(xp, v, g, beta2, tmp)
+
+
+def add_scaled_(xp, y, a, x, tmp):
+    """``y += a * x`` in place, ``a * x`` going through ``tmp`` (which may be ``x``). NumPy has no fused
+    multiply-add: this is two passes where PyTorch's ``add_(x, alpha=a)`` makes one (and rounds once)."""
+    xp.multiply(x, a, out=tmp)
+    y += tmp

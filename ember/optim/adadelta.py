@@ -1,6 +1,6 @@
 """Adadelta: step sizes from running averages of squared gradients and squared updates."""
 from ._engine import _ElementwiseOptimizer
-from ._math import xp_of, effective_grad, effective_grad_, decay_sq, decay_sq_
+from ._math import xp_of, effective_grad, effective_grad_, decay_sq, decay_sq_, add_scaled_
 from .optimizer import _value, _check, _check_lr, _check_unsupported
 
 __all__ = ['Adadelta']
@@ -55,6 +55,5 @@ class Adadelta(_ElementwiseOptimizer):
         t2 /= t1
         t2 *= g                      # delta
         decay_sq_(xp, acc, t2, rho, t1)
-        t2 *= lr
-        p -= t2
+        add_scaled_(xp, p, -lr, t2, t2)
         return (scal[0] + 1,)

@@ -1,6 +1,6 @@
 """Adagrad: per-element learning rates from the running sum of squared gradients."""
 from ._engine import _ElementwiseOptimizer
-from ._math import xp_of, effective_grad, effective_grad_
+from ._math import xp_of, effective_grad, effective_grad_, add_scaled_
 from .optimizer import (_value, _check, _check_lr, _check_unsupported,
                         _scalar_tensor)
 from .._tensor import _wrap
@@ -67,6 +67,5 @@ class Adagrad(_ElementwiseOptimizer):
         xp.sqrt(s, out=t1)
         t1 += eps
         xp.divide(g, t1, out=t1)
-        t1 *= clr
-        p -= t1
+        add_scaled_(xp, p, -clr, t1, t1)
         return (step,)

@@ -1,6 +1,7 @@
 """Adam: adaptive moment estimation, with AMSGrad, L2 or decoupled weight decay and maximize."""
 from ._engine import _ElementwiseOptimizer
-from ._math import xp_of, effective_grad, effective_grad_, adam_moments, adam_moments_, bias_corrections
+from ._math import (xp_of, effective_grad, effective_grad_, adam_moments, adam_moments_, bias_corrections,
+                    add_scaled_)
 from .optimizer import _value, _check, _check_lr, _check_betas, _check_unsupported
 
 __all__ = ['Adam']
@@ -42,8 +43,7 @@ def _adam_kernel(xp, hp, p, g, g_own, bufs, scal, tmp):
     xp.sqrt(v, out=t1)
     t1 += eps * bc2_sqrt
     xp.divide(m, t1, out=t1)
-    t1 *= lr / bc1 * bc2_sqrt
-    p -= t1
+    add_scaled_(xp, p, -(lr / bc1 * bc2_sqrt), t1, t1)
     return (step,)
 
 

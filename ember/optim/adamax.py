@@ -1,6 +1,6 @@
 """Adamax: Adam with the infinity norm in place of the second moment."""
 from ._engine import _ElementwiseOptimizer
-from ._math import xp_of, effective_grad, effective_grad_, lerp, lerp_
+from ._math import xp_of, effective_grad, effective_grad_, lerp, lerp_, add_scaled_
 from .optimizer import _value, _check, _check_lr, _check_betas, _check_unsupported
 
 __all__ = ['Adamax']
@@ -53,6 +53,5 @@ class Adamax(_ElementwiseOptimizer):
         t1 += eps
         xp.maximum(u, t1, out=u)
         xp.divide(m, u, out=t1)
-        t1 *= lr / (1 - beta1 ** step)
-        p -= t1
+        add_scaled_(xp, p, -(lr / (1 - beta1 ** step)), t1, t1)
         return (step,)

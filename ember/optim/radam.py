@@ -2,7 +2,7 @@
 import math
 
 from ._engine import _ElementwiseOptimizer
-from ._math import xp_of, effective_grad, effective_grad_, adam_moments, adam_moments_
+from ._math import xp_of, effective_grad, effective_grad_, adam_moments, adam_moments_, add_scaled_
 from .optimizer import _value, _check, _check_lr, _check_betas, _check_unsupported
 
 __all__ = ['RAdam']
@@ -75,8 +75,7 @@ class RAdam(_ElementwiseOptimizer):
             xp.sqrt(v, out=t1)
             t1 += eps
             xp.divide(m, t1, out=t1)
-            t1 *= lr / bc1 * rect * math.sqrt(bc2)
+            add_scaled_(xp, p, -(lr / bc1 * rect * math.sqrt(bc2)), t1, t1)
         else:
-            xp.multiply(m, lr / bc1, out=t1)
-        p -= t1
+            add_scaled_(xp, p, -(lr / bc1), m, t1)
         return (step,)

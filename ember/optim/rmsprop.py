@@ -1,6 +1,6 @@
 """RMSprop: gradients scaled by a running root mean square, optionally centered and with momentum."""
 from ._engine import _ElementwiseOptimizer
-from ._math import xp_of, effective_grad, effective_grad_, lerp, lerp_, decay_sq, decay_sq_
+from ._math import xp_of, effective_grad, effective_grad_, lerp, lerp_, decay_sq, decay_sq_, add_scaled_
 from .optimizer import _value, _check, _check_lr, _check_unsupported
 
 __all__ = ['RMSprop']
@@ -75,9 +75,8 @@ class RMSprop(_ElementwiseOptimizer):
             buf *= momentum
             xp.divide(g, t1, out=t2)
             buf += t2
-            xp.multiply(buf, lr, out=t2)
+            add_scaled_(xp, p, -lr, buf, t2)
         else:
             xp.divide(g, t1, out=t2)
-            t2 *= lr
-        p -= t2
+            add_scaled_(xp, p, -lr, t2, t2)
         return (scal[0] + 1,)

@@ -1,6 +1,6 @@
 """SGD: stochastic gradient descent with optional momentum, dampening, Nesterov momentum and weight decay."""
 from ._engine import _ElementwiseOptimizer
-from ._math import effective_grad, effective_grad_
+from ._math import effective_grad, effective_grad_, add_scaled_
 from .optimizer import _value, _check, _check_lr, _check_unsupported
 
 __all__ = ['SGD']
@@ -70,16 +70,14 @@ class SGD(_ElementwiseOptimizer):
             else:
                 buf *= momentum
                 if dampening:
-                    xp.multiply(g, 1 - dampening, out=t1)
-                    buf += t1
+                    add_scaled_(xp, buf, 1 - dampening, g, t1)
                 else:
-                    buf += g  # g * (1 - 0) is g
+                    buf += g
             if nesterov:
                 xp.multiply(buf, momentum, out=t1)
                 t1 += g
                 g = t1
             else:
                 g = buf
-        xp.multiply(g, lr, out=t1)
-        p -= t1
+        add_scaled_(xp, p, -lr, g, t1)
         return ()
