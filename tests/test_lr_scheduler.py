@@ -357,3 +357,66 @@ def test_swalr_matches_pytorch(kw):
             lrs.append(list(sched.get_last_lr()))
         out.append(lrs)
     _close(out[0], out[1])
+
+
+class _Scale:
+    """A callable object: schedulers save its ``__dict__`` (a plain function is saved as None)."""
+
+    def __init__(self):
+        self.k = 0.5
+
+    def __call__(self, x):
+        return self.k ** x
+
+
+def _composite(fw):
+    p = fw.zeros(2, requires_grad=True)
+    S = fw.optim.lr_scheduler
+    o = fw.optim.SGD([p], lr=0.1, momentum=0.9)
+    o2 = fw.optim.SGD([p], lr=0.1)
+    o3 = fw.optim.SGD([p], lr=0.1)
+    return {'LambdaLR': S.LambdaLR(o, [_Scale()]),
+            'CyclicLR': S.CyclicLR(fw.optim.SGD([p], lr=0.1, momentum=0.9), 0.01, 0.1, scale_fn=_Scale()),
+            'ReduceLROnPlateau': S.ReduceLROnPlateau(fw.optim.SGD([p], lr=0.1), mode='max'),
+            'SequentialLR': S.SequentialLR(o2, [S.StepLR(o2, 2), S.ExponentialLR(o2, 0.9)], [3]),
+            'ChainedScheduler': S.ChainedScheduler([S.StepLR(o3, 2), S.MultiplicativeLR(o3, _Scale())])}
+
+
+@needs_torch
+def test_state_dicts_of_every_form_match_pytorch():
+    """Keys in PyTorch's order; callable objects saved as their __dict__; inner schedulers as their state dicts."""
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        mine, theirs = _composite(ember), _composite(torch)
+    for name in mine:
+        de, dt = mine[name].state_dict(), theirs[name].state_dict()
+        assert list(de) == list(dt), name
+    assert mine['LambdaLR'].state_dict()['lr_lambdas'] == [{'k': 0.5}]
+    assert mine['CyclicLR'].state_dict()['_scale_fn_custom'] == {'k': 0.5}
+    inner = mine['ChainedScheduler'].state_dict()['_schedulers']
+    assert [list(s) for s in inner] == [list(s) for s in theirs['ChainedScheduler'].state_dict()['_schedulers']]
+    assert inner[1]['lr_lambdas'] == [{'k': 0.5}]
+
+
+def test_state_dicts_of_every_form_load_back():
+    """load_state_dict restores plain attributes, updates callable objects and inner schedulers in place, and
+    rebuilds what derives from the options (ReduceLROnPlateau's comparison, CyclicLR's scale function)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        src, dst = _composite(ember), _composite(ember)
+        for s in src.values():
+            for _ in range(4):
+                s.step(1.0) if isinstance(s, elrs.ReduceLROnPlateau) else s.step()
+    for name, s in src.items():
+        sd = copy.deepcopy(s.state_dict())
+        if name in ('LambdaLR', 'CyclicLR'):
+            key = 'lr_lambdas' if name == 'LambdaLR' else '_scale_fn_custom'
+            (sd[key][0] if name == 'LambdaLR' else sd[key])['k'] = 0.25
+        dst[name].load_state_dict(sd)
+        assert getattr(dst[name], 'last_epoch', None) == getattr(s, 'last_epoch', None), name
+    assert dst['LambdaLR'].lr_lambdas[0].k == 0.25
+    assert dst['CyclicLR']._scale_fn_custom.k == 0.25 and dst['CyclicLR'].scale_fn(2) == 0.0625
+    assert dst['ReduceLROnPlateau'].mode_worse == -math.inf and dst['ReduceLROnPlateau'].best == 1.0
+    assert [s.last_epoch for s in dst['SequentialLR']._schedulers] == \
+        [s.last_epoch for s in src['SequentialLR']._schedulers]
+    assert dst['ChainedScheduler']._schedulers[1].last_epoch == 4

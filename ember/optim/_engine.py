@@ -120,6 +120,11 @@ class _ElementwiseOptimizer(Optimizer):
             work.append((sum(it[0]._data.size for it in fused), 2, (fused, hp, names)))
         if len(params) > 1 and len({id(p) for p in params}) != len(params):
             serial = True  # a duplicated parameter is updated twice, in order
+        if group.get('capturable') and any(p.grad is not None and p._device is cpu for p in params):
+            what = 'params, mu_products and state_steps' if 'mu_product' in self._scalar_names else \
+                'params and state_steps'
+            raise AssertionError(f'If capturable=True, {what} must be on supported devices: '
+                                 "['cuda', 'xpu', 'hpu', 'privateuseone', 'xla'].")
         return serial
 
     def _fused_mode(self, group):
@@ -324,21 +329,6 @@ class _ElementwiseOptimizer(Optimizer):
             else:
                 self._run_direct(item, scratch)
 
-def _prep_grad(xp, g, p, g_own, maximize, weight_decay, out):
-    """The gradient the update uses: negated for ``maximize``, plus ``weight_decay * p`` (L2), into ``g`` when
-    owned or else ``out``."""
-    if weight_decay:
-        xp.multiply(p, weight_decay, out=out)
-        if maximize:
-            xp.subtract(out, g, out=out)
-        else:
-            xp.add(out, g, out=out)
-        return out
-    if maximize:
-        dst = g if g_own else out
-        xp.negative(g, out=dst)
-        return dst
-    return g
 
 def _fused_device(dev):
     """Whether parameters on ``dev`` (not cpu) can take the fused kernels: the cuda device (a test may stand a

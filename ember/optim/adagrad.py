@@ -1,10 +1,23 @@
 """Adagrad: per-element learning rates from the running sum of squared gradients."""
-from ._engine import _ElementwiseOptimizer, _prep_grad
+from ._engine import _ElementwiseOptimizer
+from ._math import xp_of, effective_grad, effective_grad_, add_scaled_
 from .optimizer import (_value, _check, _check_lr, _check_unsupported,
                         _scalar_tensor)
 from .._tensor import _wrap
 
 __all__ = ['Adagrad']
+
+
+def update(p, g, state, group):
+    """The reference: one Adagrad step of ``p``; returns the new ``p``."""
+    lr, eps = _value(group['lr']), group['eps']
+    step = state['step'] = state.get('step', 0.0) + 1
+    g = effective_grad(p, g, group['maximize'], group['weight_decay'])
+    clr = lr / (1 + (step - 1) * group['lr_decay'])
+    s = state.get('sum')
+    xp = xp_of(g)
+    state['sum'] = s = (xp.full_like(g, group['initial_accumulator_value']) if s is None else s) + g * g
+    return p - g / (xp.sqrt(s) + eps) * clr
 
 
 class Adagrad(_ElementwiseOptimizer):
@@ -46,7 +59,7 @@ class Adagrad(_ElementwiseOptimizer):
         lr, lr_decay, wd, eps, maximize = hp
         t0, t1 = tmp
         step = scal[0] + 1
-        g = _prep_grad(xp, g, p, g_own, maximize, wd, t0)
+        g = effective_grad_(xp, g, p, g_own, maximize, wd, t0)
         clr = lr / (1 + (step - 1) * lr_decay)
         s = bufs[0]
         xp.multiply(g, g, out=t1)
@@ -54,6 +67,5 @@ class Adagrad(_ElementwiseOptimizer):
         xp.sqrt(s, out=t1)
         t1 += eps
         xp.divide(g, t1, out=t1)
-        t1 *= clr
-        p -= t1
+        add_scaled_(xp, p, -clr, t1, t1)
         return (step,)

@@ -1,41 +1,49 @@
 """Adam: adaptive moment estimation, with AMSGrad, L2 or decoupled weight decay and maximize."""
-from ._engine import _ElementwiseOptimizer, _prep_grad
-from .optimizer import (_value, _check, _check_lr, _check_betas,
-                        _check_unsupported)
+from ._engine import _ElementwiseOptimizer
+from ._math import (xp_of, effective_grad, effective_grad_, adam_moments, adam_moments_, bias_corrections,
+                    add_scaled_)
+from .optimizer import _value, _check, _check_lr, _check_betas, _check_unsupported
 
 __all__ = ['Adam']
 
 
+def update(p, g, state, group):
+    """The reference: one Adam (or, with ``decoupled_weight_decay``, AdamW) step of ``p``; returns the new ``p``."""
+    lr, (beta1, beta2), eps, wd = _value(group['lr']), group['betas'], group['eps'], _value(group['weight_decay'])
+    beta1, beta2 = _value(beta1), _value(beta2)
+    step = state['step'] = state.get('step', 0.0) + 1
+    decoupled = group.get('decoupled_weight_decay', False)
+    if wd and decoupled:
+        p = p * (1 - lr * wd)
+    g = effective_grad(p, g, group['maximize'], 0 if decoupled else wd)
+    m, v = adam_moments(state, g, beta1, beta2)
+    if group['amsgrad']:
+        vmax = state.get('max_exp_avg_sq')
+        v = state['max_exp_avg_sq'] = xp_of(v).maximum(xp_of(v).zeros_like(v) if vmax is None else vmax, v)
+    bc1, bc2_sqrt = bias_corrections(beta1, beta2, step)
+    # lr / bc1 * m / (sqrt(v) / bc2_sqrt + eps), with bc2_sqrt moved to the numerator: one division fewer
+    return p - m / (xp_of(v).sqrt(v) + eps * bc2_sqrt) * (lr / bc1 * bc2_sqrt)
+
+
 def _adam_kernel(xp, hp, p, g, g_own, bufs, scal, tmp):
-    """Adam's update of ``p`` and its moments; returns the new step count."""
+    """``update`` in place, into the scratch arrays ``tmp``; returns the new step count."""
     lr, beta1, beta2, eps, wd, amsgrad, maximize, decoupled = hp
     t0, t1 = tmp
     step = scal[0] + 1
     if wd and decoupled:
         p *= 1 - lr * wd
         wd = 0
-    g = _prep_grad(xp, g, p, g_own, maximize, wd, t0)
+    g = effective_grad_(xp, g, p, g_own, maximize, wd, t0)
     m, v = bufs[0], bufs[1]
-    # m <- lerp(m, g, 1 - beta1)
-    xp.subtract(g, m, out=t1)
-    t1 *= 1 - beta1
-    m += t1
-    # v <- beta2 * v + (1 - beta2) * g^2
-    v *= beta2
-    xp.multiply(g, g, out=t1)
-    t1 *= 1 - beta2
-    v += t1
+    adam_moments_(xp, m, v, g, beta1, beta2, t1)
     if amsgrad:
         xp.maximum(bufs[2], v, out=bufs[2])
         v = bufs[2]
-    bc1 = 1 - beta1 ** step
-    bc2_sqrt = (1 - beta2 ** step) ** 0.5
-    # p -= lr / bc1 * m / (sqrt(v) / sqrt(bc2) + eps), with sqrt(bc2) moved to the numerator
+    bc1, bc2_sqrt = bias_corrections(beta1, beta2, step)
     xp.sqrt(v, out=t1)
     t1 += eps * bc2_sqrt
     xp.divide(m, t1, out=t1)
-    t1 *= lr / bc1 * bc2_sqrt
-    p -= t1
+    add_scaled_(xp, p, -(lr / bc1 * bc2_sqrt), t1, t1)
     return (step,)
 
 

@@ -1,9 +1,22 @@
 """Adamax: Adam with the infinity norm in place of the second moment."""
-from ._engine import _ElementwiseOptimizer, _prep_grad
-from .optimizer import (_value, _check, _check_lr, _check_betas,
-                        _check_unsupported)
+from ._engine import _ElementwiseOptimizer
+from ._math import xp_of, effective_grad, effective_grad_, lerp, lerp_, add_scaled_
+from .optimizer import _value, _check, _check_lr, _check_betas, _check_unsupported
 
 __all__ = ['Adamax']
+
+
+def update(p, g, state, group):
+    """The reference: one Adamax step of ``p``; returns the new ``p``."""
+    lr, eps = _value(group['lr']), group['eps']
+    beta1, beta2 = (_value(b) for b in group['betas'])
+    step = state['step'] = state.get('step', 0.0) + 1
+    g = effective_grad(p, g, group['maximize'], group['weight_decay'])
+    xp = xp_of(g)
+    m, u = state.get('exp_avg', xp.zeros_like(g)), state.get('exp_inf', xp.zeros_like(g))
+    state['exp_avg'] = m = lerp(m, g, 1 - beta1)
+    state['exp_inf'] = u = xp.maximum(u * beta2, xp.abs(g) + eps)
+    return p - m / u * (lr / (1 - beta1 ** step))
 
 
 class Adamax(_ElementwiseOptimizer):
@@ -32,16 +45,13 @@ class Adamax(_ElementwiseOptimizer):
         lr, beta1, beta2, eps, wd, maximize = hp
         t0, t1 = tmp
         step = scal[0] + 1
-        g = _prep_grad(xp, g, p, g_own, maximize, wd, t0)
+        g = effective_grad_(xp, g, p, g_own, maximize, wd, t0)
         m, u = bufs
-        xp.subtract(g, m, out=t1)
-        t1 *= 1 - beta1
-        m += t1
+        lerp_(xp, m, g, 1 - beta1, t1)
         u *= beta2
         xp.abs(g, out=t1)
         t1 += eps
         xp.maximum(u, t1, out=u)
         xp.divide(m, u, out=t1)
-        t1 *= lr / (1 - beta1 ** step)
-        p -= t1
+        add_scaled_(xp, p, -(lr / (1 - beta1 ** step)), t1, t1)
         return (step,)

@@ -1,5 +1,5 @@
 """AdamW: Adam with decoupled weight decay (Loshchilov & Hutter)."""
-from .adam import Adam
+from .adam import Adam, update  # noqa: F401 (the reference: Adam's, with decoupled_weight_decay)
 
 __all__ = ['AdamW']
 

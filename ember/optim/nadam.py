@@ -1,9 +1,39 @@
 """NAdam: Adam with Nesterov momentum and a momentum-decay schedule (Dozat)."""
-from ._engine import _ElementwiseOptimizer, _prep_grad
-from .optimizer import (_value, _check, _check_lr, _check_betas,
-                        _check_unsupported, _scalar_dtype)
+from ._engine import _ElementwiseOptimizer
+from ._math import xp_of, effective_grad, effective_grad_, adam_moments, adam_moments_
+from .optimizer import _value, _check, _check_lr, _check_betas, _check_unsupported, _scalar_dtype
 
 __all__ = ['NAdam']
+
+
+def _momentum_coefficients(beta1, momentum_decay, step, mu_product):
+    """``mu_t``, ``mu_{t+1}`` and the running products ``prod mu`` up to t and t+1 (the product is kept in the
+    scalar-state dtype, as PyTorch keeps it)."""
+    mu = beta1 * (1.0 - 0.5 * 0.96 ** (step * momentum_decay))
+    mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((step + 1) * momentum_decay))
+    f = _scalar_dtype().np.type
+    mu_product = float(f(f(mu_product) * f(mu)))
+    return mu, mu_next, mu_product, mu_product * mu_next
+
+
+def update(p, g, state, group):
+    """The reference: one NAdam step of ``p``; returns the new ``p``."""
+    lr, eps, wd = _value(group['lr']), group['eps'], group['weight_decay']
+    beta1, beta2 = (_value(b) for b in group['betas'])
+    step = state['step'] = state.get('step', 0.0) + 1
+    if wd and group['decoupled_weight_decay']:
+        p = p * (1 - lr * wd)
+        wd = 0
+    g = effective_grad(p, g, group['maximize'], wd)
+    mu, mu_next, prod, prod_next = _momentum_coefficients(beta1, group['momentum_decay'], step,
+                                                          state.get('mu_product', 1.0))
+    state['mu_product'] = prod
+    m, v = adam_moments(state, g, beta1, beta2)
+    bc2_sqrt = (1 - beta2 ** step) ** 0.5
+    # lr * ((1 - mu) / (1 - prod) * g + mu_next / (1 - prod_next) * m) / (sqrt(v / bc2) + eps), bc2_sqrt moved up
+    g_coef = lr * (1.0 - mu) / (1.0 - prod) * bc2_sqrt
+    m_coef = lr * mu_next / (1.0 - prod_next) * bc2_sqrt
+    return p - (g * g_coef + m * m_coef) / (xp_of(v).sqrt(v) + eps * bc2_sqrt)
 
 
 class NAdam(_ElementwiseOptimizer):
@@ -45,26 +75,16 @@ class NAdam(_ElementwiseOptimizer):
         if wd and decoupled:
             p *= 1 - lr * wd
             wd = 0
-        g = _prep_grad(xp, g, p, g_own, maximize, wd, t0)
+        g = effective_grad_(xp, g, p, g_own, maximize, wd, t0)
         bc2_sqrt = (1 - beta2 ** step) ** 0.5
-        mu = beta1 * (1.0 - 0.5 * 0.96 ** (step * momentum_decay))
-        mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((step + 1) * momentum_decay))
-        f = _scalar_dtype().np.type
-        mu_product = float(f(f(scal[1]) * f(mu)))  # the product is kept in the scalar dtype, as PyTorch keeps it
-        mu_product_next = mu_product * mu_next
+        mu, mu_next, mu_product, mu_product_next = _momentum_coefficients(beta1, momentum_decay, step, scal[1])
         m, v = bufs
-        xp.subtract(g, m, out=t1)
-        t1 *= 1 - beta1
-        m += t1
-        v *= beta2
-        xp.multiply(g, g, out=t1)
-        t1 *= 1 - beta2
-        v += t1
+        adam_moments_(xp, m, v, g, beta1, beta2, t1)
         xp.sqrt(v, out=t1)
         t1 += eps * bc2_sqrt           # denom * bc2_sqrt
         xp.multiply(g, lr * (1.0 - mu) / (1.0 - mu_product) * bc2_sqrt, out=t2)
-        g_coef = lr * mu_next / (1.0 - mu_product_next) * bc2_sqrt
-        xp.multiply(m, g_coef, out=t0)  # g is no longer needed (t0 may hold it)
+        m_coef = lr * mu_next / (1.0 - mu_product_next) * bc2_sqrt
+        xp.multiply(m, m_coef, out=t0)  # g is no longer needed (t0 may hold it)
         t2 += t0
         t2 /= t1
         p -= t2

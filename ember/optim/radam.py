@@ -1,11 +1,37 @@
 """RAdam: Adam with the variance of the adaptive learning rate rectified (Liu et al.)."""
 import math
 
-from ._engine import _ElementwiseOptimizer, _prep_grad
-from .optimizer import (_value, _check, _check_lr, _check_betas,
-                        _check_unsupported)
+from ._engine import _ElementwiseOptimizer
+from ._math import xp_of, effective_grad, effective_grad_, adam_moments, adam_moments_, add_scaled_
+from .optimizer import _value, _check, _check_lr, _check_betas, _check_unsupported
 
 __all__ = ['RAdam']
+
+
+def _rectification(beta2, step):
+    """``r_t`` once the approximated SMA length ``rho_t`` exceeds 5, else None (no adaptive step yet)."""
+    rho_inf = 2 / (1 - beta2) - 1
+    rho_t = rho_inf - 2 * step * (beta2 ** step) / (1 - beta2 ** step)
+    if rho_t <= 5.0:
+        return None
+    return math.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
+
+
+def update(p, g, state, group):
+    """The reference: one RAdam step of ``p``; returns the new ``p``."""
+    lr, eps, wd = _value(group['lr']), group['eps'], group['weight_decay']
+    beta1, beta2 = (_value(b) for b in group['betas'])
+    step = state['step'] = state.get('step', 0.0) + 1
+    if wd and group['decoupled_weight_decay']:
+        p = p * (1 - lr * wd)
+        wd = 0
+    g = effective_grad(p, g, group['maximize'], wd)
+    m, v = adam_moments(state, g, beta1, beta2)
+    bc1, bc2 = 1 - beta1 ** step, 1 - beta2 ** step
+    rect = _rectification(beta2, step)
+    if rect is None:
+        return p - m * (lr / bc1)
+    return p - m / (xp_of(v).sqrt(v) + eps) * (lr / bc1 * rect * math.sqrt(bc2))
 
 
 class RAdam(_ElementwiseOptimizer):
@@ -40,26 +66,16 @@ class RAdam(_ElementwiseOptimizer):
         if wd and decoupled:
             p *= 1 - lr * wd
             wd = 0
-        g = _prep_grad(xp, g, p, g_own, maximize, wd, t0)
+        g = effective_grad_(xp, g, p, g_own, maximize, wd, t0)
         m, v = bufs
-        xp.subtract(g, m, out=t1)
-        t1 *= 1 - beta1
-        m += t1
-        v *= beta2
-        xp.multiply(g, g, out=t1)
-        t1 *= 1 - beta2
-        v += t1
-        bc1 = 1 - beta1 ** step
-        bc2 = 1 - beta2 ** step
-        rho_inf = 2 / (1 - beta2) - 1
-        rho_t = rho_inf - 2 * step * (beta2 ** step) / bc2
-        if rho_t > 5.0:
-            rect = math.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
+        adam_moments_(xp, m, v, g, beta1, beta2, t1)
+        bc1, bc2 = 1 - beta1 ** step, 1 - beta2 ** step
+        rect = _rectification(beta2, step)
+        if rect is not None:
             xp.sqrt(v, out=t1)
             t1 += eps
             xp.divide(m, t1, out=t1)
-            t1 *= lr / bc1 * rect * math.sqrt(bc2)
+            add_scaled_(xp, p, -(lr / bc1 * rect * math.sqrt(bc2)), t1, t1)
         else:
-            xp.multiply(m, lr / bc1, out=t1)
-        p -= t1
+            add_scaled_(xp, p, -(lr / bc1), m, t1)
         return (step,)

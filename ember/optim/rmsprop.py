@@ -1,8 +1,27 @@
 """RMSprop: gradients scaled by a running root mean square, optionally centered and with momentum."""
-from ._engine import _ElementwiseOptimizer, _prep_grad
+from ._engine import _ElementwiseOptimizer
+from ._math import xp_of, effective_grad, effective_grad_, lerp, lerp_, decay_sq, decay_sq_, add_scaled_
 from .optimizer import _value, _check, _check_lr, _check_unsupported
 
 __all__ = ['RMSprop']
+
+
+def update(p, g, state, group):
+    """The reference: one RMSprop step of ``p``; returns the new ``p``."""
+    lr, alpha, eps, momentum = _value(group['lr']), group['alpha'], group['eps'], group['momentum']
+    state['step'] = state.get('step', 0.0) + 1
+    g = effective_grad(p, g, group['maximize'], group['weight_decay'])
+    xp = xp_of(g)
+    state['square_avg'] = sq = decay_sq(state.get('square_avg', xp.zeros_like(g)), g, alpha)
+    if group['centered']:
+        state['grad_avg'] = ga = lerp(state.get('grad_avg', xp.zeros_like(g)), g, 1 - alpha)
+        avg = xp.sqrt(sq - ga * ga) + eps
+    else:
+        avg = xp.sqrt(sq) + eps
+    if momentum > 0:
+        buf = state['momentum_buffer'] = state.get('momentum_buffer', xp.zeros_like(g)) * momentum + g / avg
+        return p - buf * lr
+    return p - g / avg * lr
 
 
 class RMSprop(_ElementwiseOptimizer):
@@ -39,17 +58,12 @@ class RMSprop(_ElementwiseOptimizer):
     def _kernel(self, xp, hp, p, g, g_own, bufs, scal, fresh, tmp):
         lr, alpha, eps, wd, momentum, centered, maximize = hp
         t0, t1, t2 = tmp
-        g = _prep_grad(xp, g, p, g_own, maximize, wd, t0)
+        g = effective_grad_(xp, g, p, g_own, maximize, wd, t0)
         sq = bufs[0]
-        sq *= alpha
-        xp.multiply(g, g, out=t1)
-        t1 *= 1 - alpha
-        sq += t1
+        decay_sq_(xp, sq, g, alpha, t1)
         if centered:
             ga = bufs[-1]
-            xp.subtract(g, ga, out=t1)
-            t1 *= 1 - alpha
-            ga += t1
+            lerp_(xp, ga, g, 1 - alpha, t1)
             xp.multiply(ga, ga, out=t1)
             xp.subtract(sq, t1, out=t1)
             xp.sqrt(t1, out=t1)
@@ -61,9 +75,8 @@ class RMSprop(_ElementwiseOptimizer):
             buf *= momentum
             xp.divide(g, t1, out=t2)
             buf += t2
-            xp.multiply(buf, lr, out=t2)
+            add_scaled_(xp, p, -lr, buf, t2)
         else:
             xp.divide(g, t1, out=t2)
-            t2 *= lr
-        p -= t2
+            add_scaled_(xp, p, -lr, t2, t2)
         return (scal[0] + 1,)

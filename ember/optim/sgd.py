@@ -1,8 +1,21 @@
 """SGD: stochastic gradient descent with optional momentum, dampening, Nesterov momentum and weight decay."""
-from ._engine import _ElementwiseOptimizer, _prep_grad
+from ._engine import _ElementwiseOptimizer
+from ._math import effective_grad, effective_grad_, add_scaled_
 from .optimizer import _value, _check, _check_lr, _check_unsupported
 
 __all__ = ['SGD']
+
+
+def update(p, g, state, group):
+    """The reference: one SGD step of parameter ``p`` with gradient ``g`` (arrays); returns the new parameter."""
+    lr, momentum, dampening = _value(group['lr']), group['momentum'], group['dampening']
+    g = effective_grad(p, g, group['maximize'], _value(group['weight_decay']))
+    if momentum:
+        buf = state.get('momentum_buffer')
+        buf = g.copy() if buf is None else buf * momentum + g * (1 - dampening)
+        state['momentum_buffer'] = buf
+        g = g + buf * momentum if group['nesterov'] else buf
+    return p - g * lr
 
 
 class SGD(_ElementwiseOptimizer):
@@ -46,9 +59,10 @@ class SGD(_ElementwiseOptimizer):
             sgd_(ps, gs, None, float(lr), 0.0, float(dampening), float(wd), nesterov, maximize)
 
     def _kernel(self, xp, hp, p, g, g_own, bufs, scal, fresh, tmp):
+        """``update`` in place, into the scratch arrays ``tmp`` (see _engine.py)."""
         lr, momentum, dampening, wd, nesterov, maximize = hp
         t0, t1 = tmp
-        g = _prep_grad(xp, g, p, g_own, maximize, wd, t0)
+        g = effective_grad_(xp, g, p, g_own, maximize, wd, t0)
         if momentum:
             buf = bufs[0]
             if fresh:
@@ -56,8 +70,7 @@ class SGD(_ElementwiseOptimizer):
             else:
                 buf *= momentum
                 if dampening:
-                    xp.multiply(g, 1 - dampening, out=t1)
-                    buf += t1
+                    add_scaled_(xp, buf, 1 - dampening, g, t1)
                 else:
                     buf += g
             if nesterov:
@@ -66,6 +79,5 @@ class SGD(_ElementwiseOptimizer):
                 g = t1
             else:
                 g = buf
-        xp.multiply(g, lr, out=t1)
-        p -= t1
+        add_scaled_(xp, p, -lr, g, t1)
         return ()
