@@ -570,14 +570,12 @@ def _install_methods():
         return self
 
     def copy_(self, src, non_blocking=False):
-        from .ops.convert import check_inplace_leaf, assign_result
+        from .ops.convert import check_inplace_leaf, assign_result, copy_result
         check_inplace_leaf(self, 'copy_', src)
         if not isinstance(src, Tensor):
             src = _tensor_fn(src)
         if _State.grad_enabled and (self._rg or src._rg):
-            moved = src.to(device=self._device, dtype=self.dtype)
-            return assign_result(self, moved.expand(self.shape) * 1 if moved.shape != self.shape else moved * 1,
-                                 'copy_')
+            return assign_result(self, copy_result(self, src), 'copy_')
         data = src._data if src._device is self._device else src.to(self._device)._data
         try:
             self._device.xp.copyto(self._data, data, casting='unsafe')

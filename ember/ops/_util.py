@@ -135,7 +135,19 @@ def coerce_pair(a, b, op):
             a = a.to(get_default_dtype())
     elif kind == 'b':
         a = a.to(int64)
+    elif kind in 'iu' and not 0 <= b <= 127:
+        b = wrap_int(b, a._data.dtype)
     return a, b
+
+
+def wrap_int(b, np_dtype):
+    """A Python int as an integer tensor's dtype sees it: PyTorch casts the scalar, wrapping out-of-range values
+    (``uint8_tensor + (-2)`` adds 254), where NumPy raises OverflowError."""
+    bits = np_dtype.itemsize * 8
+    lo = -(1 << (bits - 1)) if np_dtype.kind == 'i' else 0
+    if lo <= b < lo + (1 << bits):
+        return b
+    return (b - lo) % (1 << bits) + lo
 
 
 def scalar_value(b, op):

@@ -1,5 +1,5 @@
 """Copies and conversions: dtype casts, device moves and clone, each differentiable; plus the in-place machinery."""
-from ._util import Tensor, record, _wrap
+from ._util import Tensor, record, unbroadcast, wrap_int, _wrap
 from ..autograd.grad_mode import _State
 
 _CAT = {'b': 0, 'u': 1, 'i': 1, 'f': 2}
@@ -65,7 +65,7 @@ _NO_GRAD_VIEW = ('{} created in no_grad mode and is being modified inplace with 
 
 def overlaps(arr):
     """Whether some elements of arr share memory (a stride-0 dim of size > 1, as expand makes)."""
-    return any(s == 0 and n > 1 for s, n in zip(arr.strides, arr.shape))
+    return arr.size > 1 and any(s == 0 and n > 1 for s, n in zip(arr.strides, arr.shape))
 
 
 def _check_view_inplace(a, info, other):
@@ -139,6 +139,22 @@ def outside_view(g, steps, shape):
     return record(z, g._device, (g,), 'CopySlicesBackward0', (lambda gg: outside_view(gg, steps, shape),))
 
 
+def copy_result(a, src):
+    """copy_'s new value and graph under autograd: src cast to a's device and dtype (differentiably) and broadcast
+    to a's shape; the history a had is replaced, so its old value gets a zero gradient (PyTorch's CopyBackwards)."""
+    moved = src.to(device=a._device, dtype=a.dtype)
+    try:
+        data = a._device.xp.broadcast_to(moved._data, a._data.shape)
+    except ValueError:
+        raise RuntimeError(f'copy_: the source of shape {tuple(src.shape)} cannot be broadcast to the '
+                           f'destination shape {tuple(a.shape)}') from None
+    sm = moved.shape
+    xp = a._device.xp
+    return record(data, a._device, (a, moved), 'CopyBackwards',
+                  (lambda g: _wrap(xp.zeros(g._data.shape, g._data.dtype), g._device),
+                   lambda g: unbroadcast(g, sm)))
+
+
 def assign_result(a, out, op):
     """Finish an in-place op whose value (and graph) was computed out of place as ``out``."""
     if out.shape != a.shape:
@@ -184,6 +200,8 @@ def inplace_binary(a, b, ufunc, op_fn, op):
             raise RuntimeError(f'Expected all tensors to be on the same device, but found at least two devices, '
                                f'{a._device} and {b._device}! ({op})')
         bd = b._data
+    elif type(b) is int and a._data.dtype.kind in 'iu':
+        bd = wrap_int(b, a._data.dtype)
     else:
         bd = b
     try:

@@ -3,7 +3,7 @@ import builtins
 
 from .._dtype import get_default_dtype
 from ._util import (Tensor, record, record_with_output, unbroadcast, coerce_pair, same_device, as_tensor_like, _wrap,
-                    broadcasting)
+                    broadcasting, wrap_int)
 from ..backends import checks_values, fused
 
 
@@ -167,19 +167,31 @@ def fmod(a, b):
 def pow(a, b):
     if not isinstance(a, Tensor):
         return rpow(b, a)
+    if isinstance(b, builtins.int) and b < 0 and a._data.dtype.kind in 'iub':
+        raise RuntimeError('Integers to negative integer powers are not allowed.')
     a, b = coerce_pair(a, b, 'pow')
     xp = a._device.xp
     if isinstance(b, Tensor):
         sa, sb = a.shape, b.shape
-        return record_with_output(xp.power(a._data, b._data), a._device, (a, b), 'PowBackward1', lambda out: (
+        data = xp.power(a._data, b._data) if a._data.dtype.kind not in 'iu' else _int_power(xp, a._data, b._data)
+        return record_with_output(data, a._device, (a, b), 'PowBackward1', lambda out: (
             lambda g: unbroadcast(_pow_base_grad(g, a, b), sa),
             lambda g: unbroadcast(g * out() * _safe_log_base(a), sb)))
     if b == 2:
         return record(a._data * a._data, a._device, (a,), 'PowBackward0', (lambda g: g * 2 * a,), (a,))
-    if isinstance(b, builtins.int) and b < 0 and a._data.dtype.kind in 'iu':
-        raise RuntimeError('Integers to negative integer powers are not allowed.')
     return record(xp.power(a._data, b), a._device, (a,), 'PowBackward0',
                   (lambda g: g * b * a ** (b - 1) if b != 0 else g * 0,), (a,))
+
+
+def _int_power(xp, x, y):
+    """Integer powers as PyTorch computes them: a negative exponent gives 1 for base 1, +-1 for base -1, else 0
+    (NumPy refuses negative integer exponents)."""
+    neg = y < 0
+    if x.dtype.kind == 'u' or not neg.any():
+        return xp.power(x, y)
+    r = xp.power(x, xp.where(neg, 0, y).astype(y.dtype))
+    inv = xp.where(x == 1, 1, xp.where(x == -1, 1 - 2 * (y % 2 != 0), 0))
+    return xp.where(neg, inv, r).astype(r.dtype)
 
 
 def _pow_base_grad(g, a, b):
@@ -239,8 +251,8 @@ def _minmax(a, b, is_max):
     def share(g, first):
         # the winner takes the gradient; ties split it evenly, as PyTorch does
         win = (a._data > b._data) if is_max == first else (a._data < b._data)
-        tie = a._data == b._data
-        w = win.astype(g._data.dtype) + 0.5 * tie
+        w = win.astype(g._data.dtype)
+        w += 0.5 * (a._data == b._data)  # (in place: the weights stay in g's dtype)
         return unbroadcast(g * _wrap(w, a._device), sa if first else sb)
     return record(data, a._device, (a, b), 'MaximumBackward0' if is_max else 'MinimumBackward0',
                   (lambda g: share(g, True), lambda g: share(g, False)), (a, b))
@@ -523,10 +535,10 @@ def where(cond, a=None, b=None):
 def _compare(ufunc_name, op):
     def compare(a, b):
         if isinstance(b, Tensor):
-            same_device(a, b, op)
+            a, b = coerce_pair(a, b, op)  # PyTorch computes in the promoted dtype (bitwise ops return it)
             bd = b._data
         elif isinstance(b, (builtins.int, builtins.float, builtins.bool)):
-            bd = b
+            bd = wrap_int(b, a._data.dtype) if type(b) is builtins.int and a._data.dtype.kind in 'iu' else b
         else:
             bd = as_tensor_like(b, a)._data
         return _wrap(getattr(a._device.xp, ufunc_name)(a._data, bd), a._device)

@@ -146,13 +146,22 @@ def setitem(a, key, value):
     ins = [old]
     if isinstance(v, Tensor):
         vs = v.shape
-        fns.append(lambda g: unbroadcast(getitem(g, k), vs))
+        fns.append(lambda g: _value_grad(getitem(g, k), vs))
         ins.append(v)
     _set(a, k, vd)
     _bump(a)
     node_holder = record(a._data, a._device, tuple(ins), 'IndexPutBackward0', tuple(fns))
     rebind_inplace(a, node_holder)
     return a
+
+
+def _value_grad(g, vs):
+    """The assigned value's gradient: the indexed region's, summed over the dims the value was broadcast along;
+    a value may also carry extra leading size-1 dims (``y[3] = v`` with v of shape (1, 4)), as in PyTorch."""
+    extra = len(vs) - g.ndim
+    if extra <= 0:
+        return unbroadcast(g, vs)
+    return unbroadcast(g, vs[extra:]).reshape(vs)
 
 
 def _set(a, k, vd):

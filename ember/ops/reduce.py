@@ -161,8 +161,9 @@ def _amaxmin(a, dim, keepdim, is_max, name):
     def grad(g):
         # ties share the gradient evenly
         mask = x == data
-        count = mask.sum(axis=dims, keepdims=True)
-        return masked_grad(_restore(g, shape, dims, keepdim), mask / count)
+        share = mask.astype(g._data.dtype)
+        share /= mask.sum(axis=dims, keepdims=True)  # (in place: the share stays in g's dtype)
+        return masked_grad(_restore(g, shape, dims, keepdim), share)
     return record(out, a._device, (a,), name, (grad,))
 
 
@@ -307,9 +308,12 @@ def logsumexp(a, dim, keepdim=False):
     dims = norm_dims(dim, a.ndim)
     xp = a._device.xp
     x = a._data if a._data.dtype.kind == 'f' else a._data.astype(get_default_dtype().np)
-    m = x.max(axis=dims, keepdims=True)
-    m = xp.where(xp.isfinite(m), m, 0)
-    data = xp.log(xp.exp(x - m).sum(axis=dims, keepdims=True)) + m
+    if x.size:
+        m = x.max(axis=dims, keepdims=True)
+        m = xp.where(xp.isfinite(m), m, 0)
+        data = xp.log(xp.exp(x - m).sum(axis=dims, keepdims=True)) + m
+    else:  # an empty sum is 0: its log is -inf (the max, which has no identity, is not needed)
+        data = xp.full(_kept_shape(x.shape, dims), -math.inf, dtype=x.dtype)
     out = data if keepdim else data.reshape(tuple(n for i, n in enumerate(x.shape) if i not in dims))
     shape = a.shape
 
@@ -324,7 +328,7 @@ def softmax(a, dim=None, dtype=None):
     d = _softmax_dim(a, dim)
     xp = a._device.xp
     x = a._data if a._data.dtype.kind == 'f' else a._data.astype(get_default_dtype().np)
-    e = xp.exp(x - x.max(axis=d, keepdims=True))
+    e = xp.exp(x - x.max(axis=d, keepdims=True)) if x.size else x.copy()  # (an empty max has no identity)
     e /= e.sum(axis=d, keepdims=True)
 
     def make(out):
@@ -341,7 +345,7 @@ def log_softmax(a, dim=None, dtype=None):
     d = _softmax_dim(a, dim)
     xp = a._device.xp
     x = a._data if a._data.dtype.kind == 'f' else a._data.astype(get_default_dtype().np)
-    shifted = x - x.max(axis=d, keepdims=True)
+    shifted = x - x.max(axis=d, keepdims=True) if x.size else x.copy()  # (an empty max has no identity)
     data = shifted - xp.log(xp.exp(shifted).sum(axis=d, keepdims=True))
 
     def make(out):
@@ -406,14 +410,19 @@ def all(a, dim=None, keepdim=False, *, axis=None, keepdims=None):
     if axis is not None or keepdims is not None:  # NumPy's spellings, which PyTorch accepts too
         dim, keepdim = _np_names(dim, keepdim, axis, keepdims)
     dims = None if dim is None else norm_dims(dim, a.ndim)
-    return _wrap(_arr(a._data.all(axis=dims, keepdims=keepdim), a), a._device)
+    return _wrap(_logical_result(a._data.all(axis=dims, keepdims=keepdim), a), a._device)
 
 
 def any(a, dim=None, keepdim=False, *, axis=None, keepdims=None):
     if axis is not None or keepdims is not None:  # NumPy's spellings, which PyTorch accepts too
         dim, keepdim = _np_names(dim, keepdim, axis, keepdims)
     dims = None if dim is None else norm_dims(dim, a.ndim)
-    return _wrap(_arr(a._data.any(axis=dims, keepdims=keepdim), a), a._device)
+    return _wrap(_logical_result(a._data.any(axis=dims, keepdims=keepdim), a), a._device)
+
+
+def _logical_result(data, a):
+    """all/any give bool, except on uint8 input, where PyTorch keeps uint8."""
+    return data.astype(a._data.dtype) if a._data.dtype.kind == 'u' else data
 
 
 def count_nonzero(a, dim=None):

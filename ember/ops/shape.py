@@ -259,9 +259,9 @@ def _common(tensors, op):
 
 
 def cat(tensors, dim=0):
-    tensors = _common(tensors, 'cat')
-    # PyTorch skips legacy 1-D empty tensors in cat
-    tensors = [t for t in tensors if not (t.ndim == 1 and t.shape[0] == 0)] or tensors[:1]
+    inputs = _common(tensors, 'cat')
+    # PyTorch skips legacy 1-D empty tensors in cat (they still get an empty gradient)
+    tensors = [t for t in inputs if not (t.ndim == 1 and t.shape[0] == 0)] or inputs[:1]
     ref = tensors[0]
     d = norm_dim(dim, ref.ndim)
     for i, t in enumerate(tensors):
@@ -273,11 +273,18 @@ def cat(tensors, dim=0):
                                    f'{ref.shape[k]} but got size {t.shape[k]} for tensor number {i} in the list.')
     data = ref._device.xp.concatenate([t._data for t in tensors], axis=d)
     fns, off = [], 0
-    for t in tensors:
+    for t in inputs:
+        if t.ndim == 1 and t.shape[0] == 0:
+            fns.append(_empty_grad)
+            continue
         n = t.shape[d]
         fns.append(_slicer(d, off, n))
         off += n
-    return record(data, ref._device, tuple(tensors), 'CatBackward0', tuple(fns))
+    return record(data, ref._device, tuple(inputs), 'CatBackward0', tuple(fns))
+
+
+def _empty_grad(g):
+    return g.reshape(-1)[:0]
 
 
 def _slicer(d, start, length):
