@@ -510,7 +510,7 @@ def _install_methods():
     T.swapaxes = T.swapdims = S.transpose
     T.moveaxis = S.movedim
     T.fmod = E.fmod
-    T.__pos__ = lambda self: self
+    T.__pos__ = E.positive
     T.where = lambda self, condition, other: E.where(condition, self, other)
     T.view_as = lambda self, other: S.view(self, other.shape)
     T.reshape_as = lambda self, other: S.reshape(self, other.shape)
@@ -553,10 +553,17 @@ def _install_methods():
         return fill_(self, 0)
 
     def fill_(self, value):
-        from .ops.convert import check_inplace_leaf
-        check_inplace_leaf(self, 'fill_')
+        from .ops.convert import check_inplace_leaf, assign_result, copy_result
+        from .ops._util import fit_scalar
+        check_inplace_leaf(self, 'fill_', value)
         if isinstance(value, Tensor):
+            if value.ndim:
+                raise RuntimeError(f'fill_ only supports 0-dimension value tensor but got tensor with {value.ndim} '
+                                   f'dimensions.')
+            if _State.grad_enabled and value._rg:  # the value's gradient is the sum of the filled elements'
+                return assign_result(self, copy_result(self, value), 'fill_')
             value = value.item()
+        value = fit_scalar(value, self._data.dtype)
         if _State.grad_enabled and self._rg:
             return inplace_unary(self, lambda a: a * 0 + value, 'fill_')
         try:

@@ -29,7 +29,8 @@ def to_device(a, dev):
 
 
 def clone(a):
-    return record(a._data.copy(), a._device, (a,), 'CloneBackward0', (lambda g: g,))
+    # order='K' keeps a transposed layout, as PyTorch's clone (preserve_format) keeps the strides
+    return record(a._data.copy(order='K'), a._device, (a,), 'CloneBackward0', (lambda g: g,))
 
 
 def check_inplace_leaf(a, op, other=None):
@@ -204,6 +205,13 @@ def inplace_binary(a, b, ufunc, op_fn, op):
         bd = wrap_int(b, a._data.dtype)
     else:
         bd = b
+    if ufunc in ('remainder', 'floor_divide') and a._data.dtype.kind in 'iub':
+        from .elementwise import _check_int_divisor
+        _check_int_divisor(a, bd)
+    elif ufunc == 'subtract' and (a._data.dtype.kind == 'b' or getattr(bd, 'dtype', None) == bool or
+                                  isinstance(bd, bool)):
+        from .elementwise import _check_bool_sub
+        _check_bool_sub(a, b)
     try:
         getattr(xp, ufunc)(a._data, bd, out=a._data, casting='same_kind')
     except (TypeError, ValueError) as e:

@@ -151,6 +151,10 @@ def min(a, dim=None, keepdim=False, *, out=None, axis=None, keepdims=None):
 def _amaxmin(a, dim, keepdim, is_max, name):
     dims = norm_dims(dim, a.ndim)
     x = a._data
+    if dim is None and x.size == 0:
+        op = name[:4].lower()
+        raise RuntimeError(f'{op}(): Expected reduction dim to be specified for input.numel() == 0. Specify the '
+                           f'reduction dim with the \'dim\' argument.')
     for d in dims:
         if x.shape[d] == 0:
             raise IndexError(f'{name[:4].lower()}(): Expected reduction dim {d} to have non-zero size.')
@@ -161,8 +165,7 @@ def _amaxmin(a, dim, keepdim, is_max, name):
     def grad(g):
         # ties share the gradient evenly
         mask = x == data
-        share = mask.astype(g._data.dtype)
-        share /= mask.sum(axis=dims, keepdims=True)  # (in place: the share stays in g's dtype)
+        share = (mask / mask.sum(axis=dims, keepdims=True)).astype(g._data.dtype, copy=False)  # g's dtype
         return masked_grad(_restore(g, shape, dims, keepdim), share)
     return record(out, a._device, (a,), name, (grad,))
 
@@ -194,6 +197,13 @@ def argmin(a, dim=None, keepdim=False, *, axis=None, keepdims=None):
 def _argext(a, dim, keepdim, is_max):
     xp = a._device.xp
     fn = xp.argmax if is_max else xp.argmin
+    name = 'argmax' if is_max else 'argmin'
+    if a._data.dtype.kind == 'b':
+        raise RuntimeError(f'{name}(): does not support bool input')
+    if dim is None and a._data.size == 0:
+        raise IndexError(f'{name}(): Expected reduction dim to be specified for input.numel() == 0.')
+    if dim is not None and a.ndim and a.shape[norm_dim(dim, a.ndim)] == 0:
+        raise IndexError(f'{name}(): Expected reduction dim {norm_dim(dim, a.ndim)} to have non-zero size.')
     if dim is None:
         data = fn(a._data.reshape(-1))
         if keepdim:
@@ -327,7 +337,10 @@ def softmax(a, dim=None, dtype=None):
         a = a.to(to_dtype(dtype))
     d = _softmax_dim(a, dim)
     xp = a._device.xp
-    x = a._data if a._data.dtype.kind == 'f' else a._data.astype(get_default_dtype().np)
+    if a._data.dtype.kind != 'f':
+        _no_int_kernel(a, d, 'softmax')
+        return _wrap(a._data.copy(), a._device)  # empty: nothing computed, the dtype kept
+    x = a._data
     e = xp.exp(x - x.max(axis=d, keepdims=True)) if x.size else x.copy()  # (an empty max has no identity)
     e /= e.sum(axis=d, keepdims=True)
 
@@ -344,7 +357,10 @@ def log_softmax(a, dim=None, dtype=None):
         a = a.to(to_dtype(dtype))
     d = _softmax_dim(a, dim)
     xp = a._device.xp
-    x = a._data if a._data.dtype.kind == 'f' else a._data.astype(get_default_dtype().np)
+    if a._data.dtype.kind != 'f':
+        _no_int_kernel(a, d, 'log_softmax')
+        return _wrap(a._data.copy(), a._device)  # empty: nothing computed, the dtype kept
+    x = a._data
     shifted = x - x.max(axis=d, keepdims=True) if x.size else x.copy()  # (an empty max has no identity)
     data = shifted - xp.log(xp.exp(shifted).sum(axis=d, keepdims=True))
 
@@ -353,11 +369,19 @@ def log_softmax(a, dim=None, dtype=None):
     return record_with_output(data, a._device, (a,), 'LogSoftmaxBackward0', make)
 
 
+def _no_int_kernel(a, d, name):
+    """PyTorch's softmax kernels are floating only (pass dtype= to compute in one); an empty input runs none."""
+    if a._data.size:
+        from ._util import not_implemented
+        last = '_lastdim' if d == a.ndim - 1 or a.ndim == 0 else ''
+        raise not_implemented(f'{name}{last}_kernel_impl', a._data.dtype)
+
+
 def _softmax_dim(a, dim):
     if dim is None:
         # PyTorch's legacy implicit choice, with its warning's advice
         dim = 0 if a.ndim in (0, 1, 3) else 1
-    return norm_dim(dim, a.ndim) if a.ndim else 0
+    return norm_dim(dim, a.ndim) if a.ndim else norm_dim(dim, 0) * 0
 
 
 def cumsum(a, dim, dtype=None):
