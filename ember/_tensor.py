@@ -518,7 +518,7 @@ def _install_methods():
     T.swapaxes = T.swapdims = S.transpose
     T.moveaxis = S.movedim
     T.fmod = E.fmod
-    T.__pos__ = lambda self: self
+    T.__pos__ = E.positive
     T.where = lambda self, condition, other: E.where(condition, self, other)
     T.view_as = lambda self, other: S.view(self, other.shape)
     T.reshape_as = lambda self, other: S.reshape(self, other.shape)
@@ -561,10 +561,17 @@ def _install_methods():
         return fill_(self, 0)
 
     def fill_(self, value):
-        from .ops.convert import check_inplace_leaf
-        check_inplace_leaf(self, 'fill_')
+        from .ops.convert import check_inplace_leaf, assign_result, copy_result
+        from .ops._util import fit_scalar
+        check_inplace_leaf(self, 'fill_', value)
         if isinstance(value, Tensor):
+            if value.ndim:
+                raise RuntimeError(f'fill_ only supports 0-dimension value tensor but got tensor with {value.ndim} '
+                                   f'dimensions.')
+            if _State.grad_enabled and value._rg:  # the value's gradient is the sum of the filled elements'
+                return assign_result(self, copy_result(self, value), 'fill_')
             value = value.item()
+        value = fit_scalar(value, self._data.dtype)
         if _State.grad_enabled and self._rg:
             return inplace_unary(self, lambda a: a * 0 + value, 'fill_')
         try:
@@ -578,14 +585,12 @@ def _install_methods():
         return self
 
     def copy_(self, src, non_blocking=False):
-        from .ops.convert import check_inplace_leaf, assign_result
+        from .ops.convert import check_inplace_leaf, assign_result, copy_result
         check_inplace_leaf(self, 'copy_', src)
         if not isinstance(src, Tensor):
             src = _tensor_fn(src)
         if _State.grad_enabled and (self._rg or src._rg):
-            moved = src.to(device=self._device, dtype=self.dtype)
-            return assign_result(self, moved.expand(self.shape) * 1 if moved.shape != self.shape else moved * 1,
-                                 'copy_')
+            return assign_result(self, copy_result(self, src), 'copy_')
         data = src._data if src._device is self._device else src.to(self._device)._data
         try:
             self._device.xp.copyto(self._data, data, casting='unsafe')

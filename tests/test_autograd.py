@@ -952,3 +952,76 @@ def test_reshape_that_copies_is_not_a_view():
     r.add_(1)
     assert x._version == 0 and x.tolist() == [[0, 1, 2], [3, 4, 5]]
     assert x.reshape(3, 2)._is_view() and x.t().reshape(3, 2)._base is x
+
+
+# ---- copy_ replaces the history; gradient dtypes; index assignment backward (issue 10) ------------------------------
+
+def _both(fn):
+    return fn(ember), fn(torch)
+
+
+@needs_torch
+def test_copy_replaces_history():
+    def run(T):
+        x = T.ones(2, requires_grad=True)
+        b = x * 1
+        b.copy_(T.zeros(2))
+        b.sum().backward()
+        return x.grad.tolist(), b.requires_grad
+    e, t = _both(run)
+    assert e == t == ([0.0, 0.0], True)
+
+
+@needs_torch
+@pytest.mark.parametrize('case', ['plain', 'broadcast_view', 'dtype', 'leaf_dest'])
+def test_copy_routes_gradient_to_source(case):
+    def run(T):
+        x = T.ones(2, 3, requires_grad=True)
+        s = T.tensor([2.0, 3.0, 4.0], dtype=T.float64 if case == 'dtype' else T.float32, requires_grad=True)
+        if case == 'leaf_dest':
+            b = T.zeros(2, 3)
+            b.copy_(s * 2)
+        else:
+            b = x * 1
+            (b[0] if case == 'broadcast_view' else b).copy_(s * 2)
+        (b * T.arange(6.0).reshape(2, 3)).sum().backward()
+        return (None if x.grad is None else x.grad.tolist()), s.grad.tolist(), str(s.grad.dtype).split('.')[-1]
+    e, t = _both(run)
+    assert e == t
+
+
+@needs_torch
+@pytest.mark.parametrize('expr', ['x.max()', 'x.min()', 'x.amax()', 'T.maximum(x, T.tensor([2, 2, 2]))',
+                                  'T.minimum(x, T.tensor([2, 2, 2]))', 'T.maximum(x, x.detach())'])
+def test_extrema_gradients_keep_float32(expr):
+    def run(T):
+        x = T.tensor([1.0, 3.0, 2.0], requires_grad=True)
+        eval(expr, {'T': T, 'x': x}).sum().backward()
+        return str(x.grad.dtype).split('.')[-1], x.grad.tolist()
+    e, t = _both(run)
+    assert e == t and e[0] == 'float32'
+
+
+@needs_torch
+@pytest.mark.parametrize('case', ['duplicate_rows', 'leading_one', 'broadcast_one', 'mask', 'int_and_list'])
+def test_index_assignment_backward(case):
+    def run(T):
+        x = T.zeros(4, 4, requires_grad=True)
+        y = x * 1
+        v = {'duplicate_rows': T.arange(8.0).reshape(2, 4), 'leading_one': T.ones(1, 4),
+             'broadcast_one': T.ones(1), 'mask': T.tensor([5.0, 6.0]), 'int_and_list': T.tensor([7.0, 8.0])}[case]
+        v.requires_grad_()
+        if case == 'duplicate_rows':
+            y[[1, 1]] = v
+        elif case == 'leading_one':
+            y[3] = v
+        elif case == 'broadcast_one':
+            y[1] = v
+        elif case == 'mask':
+            y[T.arange(16).reshape(4, 4) % 7 == 0] = v.sum()  # a 0-dim value broadcast over a mask
+        else:
+            y[2, [0, 3]] = v
+        (y * T.arange(16.0).reshape(4, 4)).sum().backward()
+        return y.tolist(), x.grad.tolist(), v.grad.tolist()
+    e, t = _both(run)
+    assert e == t

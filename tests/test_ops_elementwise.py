@@ -353,7 +353,11 @@ def test_comparisons_match_numpy(name, fn, ref, sa, sb):
     out = fn(ember, ember.tensor(a), ember.tensor(b))
     assert out.dtype == ember.bool and not out.requires_grad
     np.testing.assert_array_equal(out.numpy(), ref(a, b))
-    np.testing.assert_array_equal(fn(ember, ember.tensor(a), 0.0).numpy(), ref(a, 0.0))  # scalar operand
+    if name.startswith('logical'):  # PyTorch's logical ops take tensors only
+        with pytest.raises(TypeError, match="argument 'other'"):
+            fn(ember, ember.tensor(a), 0.0)
+    else:
+        np.testing.assert_array_equal(fn(ember, ember.tensor(a), 0.0).numpy(), ref(a, 0.0))  # scalar operand
 
 
 @pytest.mark.parametrize('name,fn,ref', COMPARE, ids=[c[0] for c in COMPARE])
@@ -502,3 +506,44 @@ def test_where_with_condition_only_gives_indices():
     np.testing.assert_array_equal(rows.numpy(), np.nonzero(m)[0])
     np.testing.assert_array_equal(cols.numpy(), np.nonzero(m)[1])
     assert rows.dtype == ember.int64
+
+
+# ---- integer scalars wrap, promotion of bitwise ops, integer powers (issue 10) -------------------------------------
+
+@needs_torch
+@pytest.mark.parametrize('expr', ['u + (-2)', 'u - (-2)', 'u * -1', 'u + 300', 'u // -2', 'u % -3', 'u & -2',
+                                  'u | 300', 'u < -2', 'u == -2', 'u > 300', 'i8 + 200', 'i8 < 200', 'u + (-2.0)',
+                                  'i64 + 2 ** 63', 'u.add_(-2)', 'u.mul_(-3)'])
+def test_integer_scalars_wrap_like_torch(expr):
+    def run(T):
+        env = {'u': T.tensor([1, 200, 0], dtype=T.uint8), 'i8': T.tensor([1, -3], dtype=T.int8),
+               'i64': T.tensor([1, 2])}
+        r = eval(expr, env)
+        return str(r.dtype).split('.')[-1], r.tolist()
+    assert run(ember) == run(torch)
+
+
+@needs_torch
+@pytest.mark.parametrize('expr', ['T.bitwise_and(T.tensor(3), v32)', 'T.bitwise_or(v32, T.tensor(3))',
+                                  'T.bitwise_xor(T.tensor(3), v8)', 'T.tensor(3) & v32', 'v32 | T.tensor([1, 2])',
+                                  'T.tensor(True) & v8', 'T.eq(T.tensor(3), v32)'])
+def test_bitwise_ops_promote_like_torch(expr):
+    def run(T):
+        env = {'T': T, 'v32': T.tensor([1, 2], dtype=T.int32), 'v8': T.tensor([1, 2], dtype=T.uint8)}
+        r = eval(expr, env)
+        return str(r.dtype).split('.')[-1], r.tolist()
+    assert run(ember) == run(torch)
+
+
+@needs_torch
+@pytest.mark.parametrize('expr', ['i ** T.tensor(-1, dtype=T.int32)', 'i ** T.tensor(-2, dtype=T.int32)',
+                                  'i ** i', '2 ** i', '(-2) ** T.tensor([-1, -2, 3])', 'i ** -1',
+                                  'T.tensor([1, 2], dtype=T.uint8) ** -1', 'T.tensor([True]) ** -1'])
+def test_integer_powers_like_torch(expr):
+    def run(T):
+        try:
+            r = eval(expr, {'T': T, 'i': T.tensor([2, 1, -1, 0, -2, 3], dtype=T.int32)})
+        except RuntimeError as e:
+            return 'RuntimeError', str(e)
+        return str(r.dtype).split('.')[-1], r.tolist()
+    assert run(ember) == run(torch)

@@ -307,3 +307,28 @@ def test_frobenius_norm_over_more_than_two_dims_is_refused_as_in_pytorch():
     with pytest.raises(RuntimeError, match='dim must be a 2-tuple'):
         ember.ones(2, 2, 2).norm(dim=(0, 1, 2))
     assert ember.ones(2, 2, 2).norm(p=2, dim=(0, 1, 2)).item() == pytest.approx(8 ** 0.5)
+
+
+# ---- empty dims and odd dtypes (issue 10) --------------------------------------------------------------------------
+
+@needs_torch
+@pytest.mark.parametrize('expr', ['x.softmax(1)', 'x.log_softmax(1)', 'x.logsumexp(1)', 'x.softmax(0)',
+                                  'x.logsumexp(0)', 'x.logsumexp((0, 1))'])
+@pytest.mark.parametrize('shape', [(2, 0), (0, 3), (0, 0)])
+def test_softmax_family_over_empty_dims(expr, shape):
+    def run(T):
+        x = T.zeros(shape, requires_grad=True)
+        r = eval(expr, {'x': x})
+        r.sum().backward()
+        return list(r.shape), r.tolist(), list(x.grad.shape)
+    assert run(ember) == run(torch)
+
+
+@needs_torch
+@pytest.mark.parametrize('expr', ['u.all()', 'u.any()', 'u.all(0)', 'u.any(1, keepdim=True)', 'b.all()', 'i.any()'])
+def test_all_any_dtypes(expr):
+    def run(T):
+        env = {'u': T.tensor([[1, 0], [2, 3]], dtype=T.uint8), 'b': T.tensor([True, False]), 'i': T.tensor([0, 5])}
+        r = eval(expr, env)
+        return str(r.dtype).split('.')[-1], r.tolist()
+    assert run(ember) == run(torch)

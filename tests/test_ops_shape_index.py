@@ -382,3 +382,27 @@ def test_inplace_on_view_updates_base_gradient():
     y[:, 0].mul_(2)
     y.sum().backward()
     assert x.grad.tolist() == [[2.0, 1.0, 1.0], [2.0, 1.0, 1.0]]
+
+
+# ---- empty inputs (issue 10) ---------------------------------------------------------------------------------------
+
+@needs_torch
+@pytest.mark.parametrize('parts', [[(0,), (2,)], [(2,), (0,), (3,)], [(0,), (0,)], [(0,), (2, 3)], [(0, 3), (2, 3)]])
+def test_cat_gives_empty_inputs_empty_grads(parts):
+    def run(T):
+        leaves = [T.ones(s, requires_grad=True) for s in parts]
+        r = T.cat(leaves)
+        (r * 2).sum().backward()
+        return list(r.shape), [None if t.grad is None else t.grad.tolist() for t in leaves]
+    assert run(ember) == run(torch)
+
+
+@needs_torch
+@pytest.mark.parametrize('expr', ['b[1:].add_(1)', 'b[1:].mul_(2)', 'b[:, :0].fill_(3)', 'b.t()[0:0].zero_()',
+                                  'b[1:].copy_(T.ones(2, 0))', 'b.expand(2, 3, 0).clone().add_(1)'])
+def test_inplace_on_empty_views(expr):
+    def run(T):
+        b = T.zeros(3, 0)
+        r = eval(expr, {'T': T, 'b': b})
+        return list(r.shape), list(b.shape)
+    assert run(ember) == run(torch)

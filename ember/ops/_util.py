@@ -135,7 +135,49 @@ def coerce_pair(a, b, op):
             a = a.to(get_default_dtype())
     elif kind == 'b':
         a = a.to(int64)
+    elif kind in 'iu' and not 0 <= b <= 127:
+        b = wrap_int(b, a._data.dtype)
     return a, b
+
+
+def wrap_int(b, np_dtype):
+    """A Python int as an integer tensor's dtype sees it: PyTorch casts the scalar, wrapping out-of-range values
+    (``uint8_tensor + (-2)`` adds 254), where NumPy raises OverflowError."""
+    bits = np_dtype.itemsize * 8
+    lo = -(1 << (bits - 1)) if np_dtype.kind == 'i' else 0
+    if lo <= b < lo + (1 << bits):
+        return b
+    return (b - lo) % (1 << bits) + lo
+
+
+# PyTorch's names for dtypes in kernel errors ("abs_cpu" not implemented for 'Bool') and overflow errors
+KERNEL_NAMES = {'bool': 'Bool', 'uint8': 'Byte', 'int8': 'Char', 'int16': 'Short', 'int32': 'Int', 'int64': 'Long',
+                'float16': 'Half', 'float32': 'Float', 'float64': 'Double'}
+_C_NAMES = {'uint8': 'uint8_t', 'int8': 'int8_t', 'int16': 'int16_t', 'int32': 'int', 'int64': 'int64_t',
+            'float32': 'float'}
+
+
+def not_implemented(kernel, np_dtype):
+    return NotImplementedError(f'"{kernel}" not implemented for \'{KERNEL_NAMES.get(np_dtype.name, np_dtype.name)}\'')
+
+
+def fit_scalar(v, np_dtype):
+    """A Python number stored into a tensor of np_dtype (fill_, masked_fill, clamp), checked as PyTorch does: an
+    integer out of the dtype's range is refused (unsigned ones also take negatives down to -max, which wrap)."""
+    kind = np_dtype.kind
+    if kind in 'iu' and isinstance(v, builtins.int) and not isinstance(v, builtins.bool):
+        bits = np_dtype.itemsize * 8
+        hi = (1 << (bits - (kind == 'i'))) - 1
+        lo = -hi - 1 if kind == 'i' else -hi
+        if not lo <= v <= hi:
+            if np_dtype.itemsize == 8:
+                raise OverflowError('int too big to convert')
+            raise RuntimeError(f'value cannot be converted to type {_C_NAMES[np_dtype.name]} without overflow')
+        return wrap_int(v, np_dtype)
+    if kind == 'f' and np_dtype.itemsize == 4 and isinstance(v, builtins.float) and abs(v) > 3.4028234663852886e38 \
+            and v != float('inf') and v != float('-inf'):
+        raise RuntimeError('value cannot be converted to type float without overflow')
+    return v
 
 
 def scalar_value(b, op):

@@ -1,5 +1,5 @@
 """Copies and conversions: dtype casts, device moves and clone, each differentiable; plus the in-place machinery."""
-from ._util import Tensor, record, _wrap
+from ._util import Tensor, record, unbroadcast, wrap_int, _wrap
 from ..autograd.grad_mode import _State
 
 _CAT = {'b': 0, 'u': 1, 'i': 1, 'f': 2}
@@ -29,7 +29,8 @@ def to_device(a, dev):
 
 
 def clone(a):
-    return record(a._data.copy(), a._device, (a,), 'CloneBackward0', (lambda g: g,))
+    # order='K' keeps a transposed layout, as PyTorch's clone (preserve_format) keeps the strides
+    return record(a._data.copy(order='K'), a._device, (a,), 'CloneBackward0', (lambda g: g,))
 
 
 def check_inplace_leaf(a, op, other=None):
@@ -65,7 +66,7 @@ _NO_GRAD_VIEW = ('{} created in no_grad mode and is being modified inplace with 
 
 def overlaps(arr):
     """Whether some elements of arr share memory (a stride-0 dim of size > 1, as expand makes)."""
-    return any(s == 0 and n > 1 for s, n in zip(arr.strides, arr.shape))
+    return arr.size > 1 and any(s == 0 and n > 1 for s, n in zip(arr.strides, arr.shape))
 
 
 def _check_view_inplace(a, info, other):
@@ -139,6 +140,22 @@ def outside_view(g, steps, shape):
     return record(z, g._device, (g,), 'CopySlicesBackward0', (lambda gg: outside_view(gg, steps, shape),))
 
 
+def copy_result(a, src):
+    """copy_'s new value and graph under autograd: src cast to a's device and dtype (differentiably) and broadcast
+    to a's shape; the history a had is replaced, so its old value gets a zero gradient (PyTorch's CopyBackwards)."""
+    moved = src.to(device=a._device, dtype=a.dtype)
+    try:
+        data = a._device.xp.broadcast_to(moved._data, a._data.shape)
+    except ValueError:
+        raise RuntimeError(f'copy_: the source of shape {tuple(src.shape)} cannot be broadcast to the '
+                           f'destination shape {tuple(a.shape)}') from None
+    sm = moved.shape
+    xp = a._device.xp
+    return record(data, a._device, (a, moved), 'CopyBackwards',
+                  (lambda g: _wrap(xp.zeros(g._data.shape, g._data.dtype), g._device),
+                   lambda g: unbroadcast(g, sm)))
+
+
 def assign_result(a, out, op):
     """Finish an in-place op whose value (and graph) was computed out of place as ``out``."""
     if out.shape != a.shape:
@@ -184,8 +201,17 @@ def inplace_binary(a, b, ufunc, op_fn, op):
             raise RuntimeError(f'Expected all tensors to be on the same device, but found at least two devices, '
                                f'{a._device} and {b._device}! ({op})')
         bd = b._data
+    elif type(b) is int and a._data.dtype.kind in 'iu':
+        bd = wrap_int(b, a._data.dtype)
     else:
         bd = b
+    if ufunc in ('remainder', 'floor_divide') and a._data.dtype.kind in 'iub':
+        from .elementwise import _check_int_divisor
+        _check_int_divisor(a, bd)
+    elif ufunc == 'subtract' and (a._data.dtype.kind == 'b' or getattr(bd, 'dtype', None) == bool or
+                                  isinstance(bd, bool)):
+        from .elementwise import _check_bool_sub
+        _check_bool_sub(a, b)
     try:
         getattr(xp, ufunc)(a._data, bd, out=a._data, casting='same_kind')
     except (TypeError, ValueError) as e:

@@ -3,8 +3,9 @@ import builtins
 
 from .._dtype import get_default_dtype
 from ._util import (Tensor, record, record_with_output, unbroadcast, coerce_pair, same_device, as_tensor_like, _wrap,
-                    broadcasting, renamed)
+                    broadcasting, renamed, wrap_int, not_implemented, fit_scalar)
 from ..backends import checks_values, fused
+from ..autograd.grad_mode import _State
 
 
 def _floating(a):
@@ -26,9 +27,12 @@ def _no_bool(a, kernel):
 
 @broadcasting
 def add(a, b, alpha=1):
+    if not isinstance(a, Tensor):  # add(number, tensor, alpha): number + alpha * tensor, in the promoted dtype
+        b, a = coerce_pair(b, a, 'add')
+        return add(_times_alpha(b, alpha) if alpha != 1 else b, a)
     a, b = coerce_pair(a, b, 'add')
     if alpha != 1:
-        b = b * alpha
+        b = _times_alpha(b, alpha) if isinstance(b, Tensor) else b * alpha
     if isinstance(b, Tensor):
         sa, sb = a.shape, b.shape
         return record(a._data + b._data, a._device, (a, b), 'AddBackward0',
@@ -36,12 +40,37 @@ def add(a, b, alpha=1):
     return record(a._data + b, a._device, (a,), 'AddBackward0', (_identity,))
 
 
+def _times_alpha(b, alpha):
+    """alpha * b for add/sub's alpha: it scales, it does not promote (bool and integer tensors keep their dtype)."""
+    if b._data.dtype.kind in 'biu':
+        if isinstance(alpha, builtins.float):
+            raise RuntimeError('For integral input tensors, argument alpha must not be a floating point number.')
+        return (b * alpha).to(b.dtype)
+    return b * alpha
+
+
 def _identity(g):
     return g
 
 
+def _check_bool_sub(a, b):
+    a_bool, b_bool = _is_bool(a), _is_bool(b)
+    if a_bool and b_bool:
+        raise RuntimeError('Subtraction, the `-` operator, with two bool tensors is not supported. Use the `^` or '
+                           '`logical_xor()` operator instead.')
+    if a_bool or b_bool:
+        raise RuntimeError('Subtraction, the `-` operator, with a bool tensor is not supported. If you are trying to '
+                           'invert a mask, use the `~` or `logical_not()` operator instead.')
+
+
+def _is_bool(x):
+    return isinstance(x, builtins.bool) or (isinstance(x, Tensor) and x._data.dtype.kind == 'b')
+
+
 @broadcasting
 def sub(a, b, alpha=1):
+    if _is_bool(a) or _is_bool(b):
+        _check_bool_sub(a, b)
     a, b = coerce_pair(a, b, 'sub')
     if alpha != 1:
         b = b * alpha
@@ -54,6 +83,8 @@ def sub(a, b, alpha=1):
 
 def rsub(a, b):
     """b - a for a scalar b."""
+    if _is_bool(a) or _is_bool(b):
+        _check_bool_sub(b, a)
     a, b = coerce_pair(a, b, 'rsub')
     if isinstance(b, Tensor):
         return sub(b, a)
@@ -113,29 +144,42 @@ def _trunc_div(a, b):
 def _check_int_divisor(a, bd):
     """Integer division by zero is an error in PyTorch's cpu ops (floats give inf/nan); on cuda it gives an
     unspecified value there too, and the test would be a host sync, so it runs only on cpu / EMBER_CUDA_CHECKS=1."""
-    if a._data.dtype.kind in 'iub' and (not bd if isinstance(bd, (builtins.int, builtins.float)) else
-                                        checks_values(a._device) and not (bd != 0).all()):
+    if a._data.dtype.kind in 'iub' and a._data.size and getattr(bd, 'size', 1) and (
+            not bd if isinstance(bd, (builtins.int, builtins.float)) else
+            checks_values(a._device) and not (bd != 0).all()):
         raise RuntimeError('ZeroDivisionError')
+
+
+def _no_derivative(name, a, data, inputs):
+    """A result PyTorch records but cannot differentiate: backward through it raises, as there."""
+    def fail(g):
+        raise RuntimeError(f'derivative for aten::{name} is not implemented')
+    return record(data, a._device, inputs, 'NotImplemented', tuple(fail for _ in inputs))
 
 
 @broadcasting
 def floor_divide(a, b):
     a, b = coerce_pair(a, b, 'floor_divide')
+    if a._data.dtype.kind == 'b' and (not isinstance(b, Tensor) or b._data.dtype.kind == 'b'):
+        raise not_implemented('div_floor_cpu', a._data.dtype)
     bd = b._data if isinstance(b, Tensor) else b
     _check_int_divisor(a, bd)
-    return _wrap(a._device.xp.floor_divide(a._data, bd), a._device)
+    return _no_derivative('floor_divide', a, a._device.xp.floor_divide(a._data, bd),
+                          (a, b) if isinstance(b, Tensor) else (a,))
 
 
 def rfloordiv(a, b):
     a, b = coerce_pair(a, b, 'floor_divide')
     _check_int_divisor(a, a._data)
-    return _wrap(a._device.xp.floor_divide(b, a._data), a._device)
+    return _no_derivative('floor_divide', a, a._device.xp.floor_divide(b, a._data), (a,))
 
 
 @broadcasting
 def remainder(a, b):
     a, b = coerce_pair(a, b, 'remainder')
     xp = a._device.xp
+    if a._data.dtype.kind == 'b':
+        raise not_implemented('remainder_cpu', a._data.dtype)
     _check_int_divisor(a, b._data if isinstance(b, Tensor) else b)
     if isinstance(b, Tensor):
         sa, sb = a.shape, b.shape
@@ -146,8 +190,10 @@ def remainder(a, b):
 
 def rremainder(a, b):
     a, b = coerce_pair(a, b, 'remainder')
+    if a._data.dtype.kind == 'b':
+        raise not_implemented('remainder_cpu', a._data.dtype)
     _check_int_divisor(a, a._data)
-    return _wrap(a._device.xp.remainder(b, a._data), a._device)
+    return _no_derivative('remainder', a, a._device.xp.remainder(b, a._data), (a,))
 
 
 @broadcasting
@@ -155,6 +201,8 @@ def fmod(a, b):
     """C's remainder: the result has the sign of the dividend (``remainder`` takes the divisor's)."""
     a, b = coerce_pair(a, b, 'fmod')
     xp = a._device.xp
+    if a._data.dtype.kind == 'b':
+        raise not_implemented('fmod_cpu', a._data.dtype)
     _check_int_divisor(a, b._data if isinstance(b, Tensor) else b)
     if isinstance(b, Tensor):
         sa, sb = a.shape, b.shape
@@ -167,19 +215,44 @@ def fmod(a, b):
 def pow(a, b):
     if not isinstance(a, Tensor):
         return rpow(b, a)
+    if isinstance(b, builtins.int) and b < 0 and a._data.dtype.kind in 'iub':
+        raise RuntimeError('Integers to negative integer powers are not allowed.')
+    if a._data.dtype.kind == 'b' and isinstance(b, builtins.bool):
+        return _wrap(a._device.xp.ones(a._data.shape, bool), a._device)  # (PyTorch's result for any bool power)
+    if isinstance(b, Tensor) and b._data.dtype.kind == 'b':
+        if a._data.dtype.kind == 'b':
+            raise NotImplementedError('"pow" not implemented for \'Bool\'')
+        if a.requires_grad and _State.grad_enabled:
+            return _pow_bool_exponent(*coerce_pair(a, b, 'pow'))  # (its gradient computes b - 1: refused for bools)
     a, b = coerce_pair(a, b, 'pow')
     xp = a._device.xp
     if isinstance(b, Tensor):
         sa, sb = a.shape, b.shape
-        return record_with_output(xp.power(a._data, b._data), a._device, (a, b), 'PowBackward1', lambda out: (
+        data = xp.power(a._data, b._data) if a._data.dtype.kind not in 'iu' else _int_power(xp, a._data, b._data)
+        return record_with_output(data, a._device, (a, b), 'PowBackward1', lambda out: (
             lambda g: unbroadcast(_pow_base_grad(g, a, b), sa),
-            lambda g: unbroadcast(g * out() * _safe_log_base(a), sb)))
+            lambda g: unbroadcast(g * out() * _safe_log_base(a, b), sb)))
     if b == 2:
         return record(a._data * a._data, a._device, (a,), 'PowBackward0', (lambda g: g * 2 * a,), (a,))
-    if isinstance(b, builtins.int) and b < 0 and a._data.dtype.kind in 'iu':
-        raise RuntimeError('Integers to negative integer powers are not allowed.')
     return record(xp.power(a._data, b), a._device, (a,), 'PowBackward0',
                   (lambda g: g * b * a ** (b - 1) if b != 0 else g * 0,), (a,))
+
+
+def _pow_bool_exponent(a, b):
+    def fail(g):
+        _check_bool_sub(a, True)
+    return record(a._device.xp.power(a._data, b._data), a._device, (a,), 'PowBackward1', (fail,))
+
+
+def _int_power(xp, x, y):
+    """Integer powers as PyTorch computes them: a negative exponent gives 1 for base 1, +-1 for base -1, else 0
+    (NumPy refuses negative integer exponents)."""
+    neg = y < 0
+    if x.dtype.kind == 'u' or not neg.any():
+        return xp.power(x, y)
+    r = xp.power(x, xp.where(neg, 0, y).astype(y.dtype))
+    inv = xp.where(x == 1, 1, xp.where(x == -1, 1 - 2 * (y % 2 != 0), 0))
+    return xp.where(neg, inv, r).astype(r.dtype)
 
 
 def _pow_base_grad(g, a, b):
@@ -191,12 +264,14 @@ def _pow_base_grad(g, a, b):
     return gb
 
 
-def _safe_log_base(a):
-    # d(a**b)/db = a**b * log(a); where a == 0 the product is 0 for b > 0, so log's -inf must not make a nan.
+def _safe_log_base(a, b):
+    # d(a**b)/db = a**b * log(a); where a == 0 the product is 0 for b >= 0, so log's -inf must not make a nan
+    # (for b < 0, a**b is inf and PyTorch keeps inf * -inf)
     zero = a._data == 0
     if a._device.type == 'cpu' and not zero.any():  # (on cuda the test would be a host sync)
         return log(a)
-    return where(_wrap(zero, a._device), 0.0, log(where(_wrap(zero, a._device), 1.0, a)))
+    z = _wrap(zero & (b._data >= 0), a._device)  # (of the broadcast shape)
+    return where(z, 0.0, log(where(z, 1.0, a)))
 
 
 def rpow(a, b):
@@ -210,6 +285,12 @@ def rpow(a, b):
     data = xp.power(b, a._data) if a._data.dtype.kind == 'f' else xp.power(float(b), a._data).astype(
         get_default_dtype().np if isinstance(b, float) else a._data.dtype)
     return record_with_output(data, a._device, (a,), 'PowBackward2', lambda out: (lambda g: g * out() * lb,))
+
+
+def positive(a):
+    if a._data.dtype.kind == 'b':
+        raise RuntimeError('The `+` operator, on a bool tensor is not supported.')
+    return a
 
 
 def neg(a):
@@ -230,7 +311,9 @@ def minimum(a, b):
 
 
 def _minmax(a, b, is_max):
-    b = as_tensor_like(b, a)
+    if not isinstance(b, Tensor):
+        raise TypeError(f"{'maximum' if is_max else 'minimum'}(): argument 'other' (position 2) must be Tensor, not "
+                        f"{type(b).__name__}")
     a, b = coerce_pair(a, b, 'maximum' if is_max else 'minimum')
     xp = a._device.xp
     data = xp.maximum(a._data, b._data) if is_max else xp.minimum(a._data, b._data)
@@ -239,8 +322,8 @@ def _minmax(a, b, is_max):
     def share(g, first):
         # the winner takes the gradient; ties split it evenly, as PyTorch does
         win = (a._data > b._data) if is_max == first else (a._data < b._data)
-        tie = a._data == b._data
-        w = win.astype(g._data.dtype) + 0.5 * tie
+        w = win.astype(g._data.dtype)
+        w += 0.5 * (a._data == b._data)  # (in place: the weights stay in g's dtype)
         return unbroadcast(g * _wrap(w, a._device), sa if first else sb)
     return record(data, a._device, (a, b), 'MaximumBackward0' if is_max else 'MinimumBackward0',
                   (lambda g: share(g, True), lambda g: share(g, False)), (a, b))
@@ -383,6 +466,8 @@ def round(a, decimals=0):
 
 
 def frac(a):
+    if a._data.dtype.kind != 'f':
+        raise not_implemented('frac_cpu', a._data.dtype)
     return a - trunc(a)
 
 
@@ -399,16 +484,17 @@ def relu(a):
     data = a._device.xp.maximum(a._data, 0)
     if fused(a._device):
         return record(data, a._device, (a,), 'ReluBackward0', (lambda g: _relu_grad_fused(g, data),))
-    return record(data, a._device, (a,), 'ReluBackward0', (lambda g: masked_grad(g, data > 0),))
+    # the gradient passes where the output is not 0: positive inputs and NaNs, as in PyTorch
+    return record(data, a._device, (a,), 'ReluBackward0', (lambda g: masked_grad(g, data != 0),))
 
 
 def _relu_grad_fused(g, data):
     """relu's backward on cuda: one kernel (g where the output is positive) instead of a mask and a multiply."""
     if g._data.dtype != data.dtype:
-        return masked_grad(g, data > 0)
+        return masked_grad(g, data != 0)
     from ..backends.cuda_kernels import relu_backward
     return record(relu_backward(g._data, data), g._device, (g,), 'ThresholdBackwardBackward0',
-                  (lambda gg: masked_grad(gg, data > 0),))
+                  (lambda gg: masked_grad(gg, data != 0),))
 
 
 def clamp(a, min=None, max=None):
@@ -422,6 +508,9 @@ def clamp(a, min=None, max=None):
             if a._data.dtype.kind == 'b' and isinstance(bound, builtins.bool):
                 raise NotImplementedError('"clamp_scalar_cpu" not implemented for \'Bool\'')
             a = coerce_pair(a, bound, 'clamp')[0]
+    if a._data.dtype.kind in 'iu':
+        min = None if min is None else fit_scalar(min, a._data.dtype)
+        max = None if max is None else fit_scalar(max, a._data.dtype)
     x = a._data
     data = xp.clip(x, min, max)
     if data.dtype != x.dtype:
@@ -521,12 +610,21 @@ def where(cond, a=None, b=None):
 # ---- comparisons and logic: bool results, no gradient --------------------------------------------------------
 
 def _compare(ufunc_name, op):
+    bitwise = op.startswith('bitwise')
+
     def compare(a, b):
         if isinstance(b, Tensor):
-            same_device(a, b, op)
+            a, b = coerce_pair(a, b, op)  # PyTorch computes in the promoted dtype (bitwise ops return it)
             bd = b._data
+            if bitwise and a._data.dtype.kind == 'f':
+                raise not_implemented(op + '_cpu', a._data.dtype)
+        elif op.startswith('logical'):
+            raise TypeError(f"{op}(): argument 'other' (position 2) must be Tensor, not {type(b).__name__}")
+        elif bitwise and (a._data.dtype.kind == 'f' or isinstance(b, builtins.float)):
+            raise not_implemented(op + '_cpu', a._data.dtype if a._data.dtype.kind == 'f' else
+                                  get_default_dtype().np)
         elif isinstance(b, (builtins.int, builtins.float, builtins.bool)):
-            bd = b
+            bd = wrap_int(b, a._data.dtype) if type(b) is builtins.int and a._data.dtype.kind in 'iu' else b
         else:
             bd = as_tensor_like(b, a)._data
         return _wrap(getattr(a._device.xp, ufunc_name)(a._data, bd), a._device)

@@ -1,7 +1,7 @@
 """Indexing: reading and writing with slices/None/Ellipsis/int arrays/bool masks, gather/scatter, index_select."""
 import builtins
 
-from ._util import Tensor, record, norm_dim, unbroadcast, same_device, _wrap, renamed
+from ._util import Tensor, record, norm_dim, unbroadcast, same_device, fit_scalar, KERNEL_NAMES, _wrap, renamed
 from ..backends import scatter_add as _scatter_add, scatter_mul as _scatter_mul, checks_values, host_cast
 from .shape import _view
 from .convert import check_inplace_leaf, rebind_inplace, overlaps, _OVERLAP
@@ -58,7 +58,7 @@ def _key(key, a):
             out.append(k._data)
             basic = False
         elif isinstance(k, (list, range)):
-            arr = xp.asarray(k)
+            arr = xp.asarray(k) if len(k) else xp.zeros(0, 'int64')  # (an empty list indexes nothing)
             if arr.dtype.kind == 'f':
                 raise IndexError('tensors used as indices must be long, int, byte or bool tensors')
             out.append(arr)
@@ -137,6 +137,12 @@ def _unique_positions(k):
     return len(arrays) == 1 and arrays[0].dtype.kind == 'b'
 
 
+def _is_mask(k):
+    """Whether an advanced key is one bool mask (PyTorch fills through it with a 0-dim value of any dtype)."""
+    arrays = [x for x in _adv(k) if hasattr(x, 'dtype')]
+    return len(arrays) == 1 and arrays[0].dtype.kind == 'b'
+
+
 def _bump(a):
     if a._vc is None:
         a._vc = [1]
@@ -152,6 +158,11 @@ def setitem(a, key, value):
     if isinstance(value, Tensor):
         same_device(a, value, 'index_put_')
         vd = value._data
+        if not basic and vd.dtype != a._data.dtype and not (value.ndim == 0 and _is_mask(k)):
+            getitem(a.detach(), key)  # (an invalid key is reported first, as in PyTorch)
+            raise RuntimeError(f'Index put requires the source and destination dtypes match, got '
+                               f'{KERNEL_NAMES[a._data.dtype.name]} for the destination and '
+                               f'{KERNEL_NAMES[vd.dtype.name]} for the source.')
     else:
         vd = value
     track = _State.grad_enabled and (a.requires_grad or (isinstance(value, Tensor) and value.requires_grad))
@@ -165,7 +176,8 @@ def setitem(a, key, value):
     ins = [old]
     if isinstance(v, Tensor):
         vs = v.shape
-        fns.append(lambda g: unbroadcast(getitem(g, k), vs))
+        vdt = v.dtype
+        fns.append(lambda g: _value_grad(getitem(g, k), vs).to(vdt))
         ins.append(v)
     _set(a, k, vd)
     _bump(a)
@@ -174,12 +186,26 @@ def setitem(a, key, value):
     return a
 
 
+def _value_grad(g, vs):
+    """The assigned value's gradient: the indexed region's, summed over the dims the value was broadcast along;
+    a value may also carry extra leading size-1 dims (``y[3] = v`` with v of shape (1, 4)), as in PyTorch."""
+    extra = len(vs) - g.ndim
+    if extra <= 0:
+        return unbroadcast(g, vs)
+    return unbroadcast(g, vs[extra:]).reshape(vs)
+
+
 def _set(a, k, vd):
     try:
         _base(a._data, k)[_adv(k)] = vd
     except IndexError as e:
         raise _index_error(e, a.shape) from None
     except ValueError as e:  # the value does not broadcast to the indexed shape
+        lead = 0
+        while lead < getattr(vd, 'ndim', 0) and vd.shape[lead] == 1:
+            lead += 1
+        if lead:  # leading size-1 dims, which PyTorch drops (NumPy does too, except into a single element)
+            return _set(a, k, vd.reshape(vd.shape[lead:]))
         if overlaps(a._data):
             raise RuntimeError(_OVERLAP) from None
         raise RuntimeError(f'shape mismatch: value tensor of shape {list(getattr(vd, "shape", ()))} cannot be '
@@ -302,6 +328,12 @@ def index_select(a, dim, index):
     if not isinstance(index, Tensor) or index.ndim > 1 or index._data.dtype.kind not in 'iu':
         raise IndexError('index_select(): Expected index to be a 1-D tensor of integers')
     d = norm_dim(dim, a.ndim)
+    if not a.ndim:
+        if index.numel() != 1:
+            raise RuntimeError(f'index_select(): Index to scalar can have only 1 value, got {index.numel()} value(s)')
+        return renamed(getitem(a.reshape(1), index.reshape(-1)).reshape(()), 'IndexSelectBackward0', a)
+    if not a.shape[d] and index.numel():
+        raise RuntimeError('index_select(): self indexing axis dim should be positive')
     return renamed(getitem(a, (slice(None),) * d + (index.reshape(-1),)), 'IndexSelectBackward0', a)
 
 
@@ -327,8 +359,8 @@ def masked_fill(a, mask, value):
             raise RuntimeError(f'masked_fill_ only supports a 0-dimensional value tensor, but got tensor with '
                                f'{value.ndim} dimension(s).')
         value = value.to(a.dtype)
-    else:
-        value = host_cast(value, a._data.dtype)  # the value the dtype stores, computed without a device round trip
+    else:  # the value the dtype stores, computed without a device round trip
+        value = host_cast(fit_scalar(value, a._data.dtype), a._data.dtype)
     out = where(mask, value, a)
     if out.shape != a.shape:
         raise RuntimeError(f'masked_fill: mask of shape {tuple(mask.shape)} does not broadcast to the input\'s '
@@ -348,7 +380,11 @@ def take(a, index):
 
 def nonzero(a, *, as_tuple=False):
     xp = a._device.xp
-    idx = xp.nonzero(a._data) if a.ndim else xp.nonzero(a._data.reshape(1))
+    if not a.ndim:  # a 0-dim tensor has one element and no dims: one (or no) row of zero indices
+        if as_tuple:
+            return (_wrap(xp.zeros(int(a._data != 0), 'int64'), a._device),)
+        return _wrap(xp.zeros((int(a._data != 0), 0), 'int64'), a._device)
+    idx = xp.nonzero(a._data)
     if as_tuple:
         return tuple(_wrap(i.astype('int64'), a._device) for i in idx)
     return _wrap(xp.stack(idx, axis=1).astype('int64') if idx else xp.zeros((0, 0), 'int64'), a._device)

@@ -151,6 +151,10 @@ def min(a, dim=None, keepdim=False, *, out=None, axis=None, keepdims=None):
 def _amaxmin(a, dim, keepdim, is_max, name):
     dims = norm_dims(dim, a.ndim)
     x = a._data
+    if dim is None and x.size == 0:
+        op = name[:4].lower()
+        raise RuntimeError(f'{op}(): Expected reduction dim to be specified for input.numel() == 0. Specify the '
+                           f'reduction dim with the \'dim\' argument.')
     for d in dims:
         if x.shape[d] == 0:
             raise IndexError(f'{name[:4].lower()}(): Expected reduction dim {d} to have non-zero size.')
@@ -161,8 +165,8 @@ def _amaxmin(a, dim, keepdim, is_max, name):
     def grad(g):
         # ties share the gradient evenly
         mask = x == data
-        count = mask.sum(axis=dims, keepdims=True)
-        return masked_grad(_restore(g, shape, dims, keepdim), mask / count)
+        share = (mask / mask.sum(axis=dims, keepdims=True)).astype(g._data.dtype, copy=False)  # g's dtype
+        return masked_grad(_restore(g, shape, dims, keepdim), share)
     return record(out, a._device, (a,), name, (grad,))
 
 
@@ -193,6 +197,13 @@ def argmin(a, dim=None, keepdim=False, *, axis=None, keepdims=None):
 def _argext(a, dim, keepdim, is_max):
     xp = a._device.xp
     fn = xp.argmax if is_max else xp.argmin
+    name = 'argmax' if is_max else 'argmin'
+    if a._data.dtype.kind == 'b':
+        raise RuntimeError(f'{name}(): does not support bool input')
+    if dim is None and a._data.size == 0:
+        raise IndexError(f'{name}(): Expected reduction dim to be specified for input.numel() == 0.')
+    if dim is not None and a.ndim and a.shape[norm_dim(dim, a.ndim)] == 0:
+        raise IndexError(f'{name}(): Expected reduction dim {norm_dim(dim, a.ndim)} to have non-zero size.')
     if dim is None:
         data = fn(a._data.reshape(-1))
         if keepdim:
@@ -313,9 +324,12 @@ def logsumexp(a, dim, keepdim=False):
     dims = norm_dims(dim, a.ndim)
     xp = a._device.xp
     x = a._data if a._data.dtype.kind == 'f' else a._data.astype(get_default_dtype().np)
-    m = x.max(axis=dims, keepdims=True)
-    m = xp.where(xp.isfinite(m), m, 0)
-    data = xp.log(xp.exp(x - m).sum(axis=dims, keepdims=True)) + m
+    if x.size:
+        m = x.max(axis=dims, keepdims=True)
+        m = xp.where(xp.isfinite(m), m, 0)
+        data = xp.log(xp.exp(x - m).sum(axis=dims, keepdims=True)) + m
+    else:  # an empty sum is 0: its log is -inf (the max, which has no identity, is not needed)
+        data = xp.full(_kept_shape(x.shape, dims), -math.inf, dtype=x.dtype)
     out = data if keepdim else data.reshape(tuple(n for i, n in enumerate(x.shape) if i not in dims))
     shape = a.shape
 
@@ -329,8 +343,11 @@ def softmax(a, dim=None, dtype=None):
         a = a.to(to_dtype(dtype))
     d = _softmax_dim(a, dim)
     xp = a._device.xp
-    x = a._data if a._data.dtype.kind == 'f' else a._data.astype(get_default_dtype().np)
-    e = xp.exp(x - x.max(axis=d, keepdims=True))
+    if a._data.dtype.kind != 'f':
+        _no_int_kernel(a, d, 'softmax')
+        return _wrap(a._data.copy(), a._device)  # empty: nothing computed, the dtype kept
+    x = a._data
+    e = xp.exp(x - x.max(axis=d, keepdims=True)) if x.size else x.copy()  # (an empty max has no identity)
     e /= e.sum(axis=d, keepdims=True)
 
     def make(out):
@@ -346,8 +363,11 @@ def log_softmax(a, dim=None, dtype=None):
         a = a.to(to_dtype(dtype))
     d = _softmax_dim(a, dim)
     xp = a._device.xp
-    x = a._data if a._data.dtype.kind == 'f' else a._data.astype(get_default_dtype().np)
-    shifted = x - x.max(axis=d, keepdims=True)
+    if a._data.dtype.kind != 'f':
+        _no_int_kernel(a, d, 'log_softmax')
+        return _wrap(a._data.copy(), a._device)  # empty: nothing computed, the dtype kept
+    x = a._data
+    shifted = x - x.max(axis=d, keepdims=True) if x.size else x.copy()  # (an empty max has no identity)
     data = shifted - xp.log(xp.exp(shifted).sum(axis=d, keepdims=True))
 
     def make(out):
@@ -355,11 +375,19 @@ def log_softmax(a, dim=None, dtype=None):
     return record_with_output(data, a._device, (a,), 'LogSoftmaxBackward0', make)
 
 
+def _no_int_kernel(a, d, name):
+    """PyTorch's softmax kernels are floating only (pass dtype= to compute in one); an empty input runs none."""
+    if a._data.size:
+        from ._util import not_implemented
+        last = '_lastdim' if d == a.ndim - 1 or a.ndim == 0 else ''
+        raise not_implemented(f'{name}{last}_kernel_impl', a._data.dtype)
+
+
 def _softmax_dim(a, dim):
     if dim is None:
         # PyTorch's legacy implicit choice, with its warning's advice
         dim = 0 if a.ndim in (0, 1, 3) else 1
-    return norm_dim(dim, a.ndim) if a.ndim else 0
+    return norm_dim(dim, a.ndim) if a.ndim else norm_dim(dim, 0) * 0
 
 
 def cumsum(a, dim, dtype=None):
@@ -412,14 +440,19 @@ def all(a, dim=None, keepdim=False, *, axis=None, keepdims=None):
     if axis is not None or keepdims is not None:  # NumPy's spellings, which PyTorch accepts too
         dim, keepdim = _np_names(dim, keepdim, axis, keepdims)
     dims = None if dim is None else norm_dims(dim, a.ndim)
-    return _wrap(_arr(a._data.all(axis=dims, keepdims=keepdim), a), a._device)
+    return _wrap(_logical_result(a._data.all(axis=dims, keepdims=keepdim), a), a._device)
 
 
 def any(a, dim=None, keepdim=False, *, axis=None, keepdims=None):
     if axis is not None or keepdims is not None:  # NumPy's spellings, which PyTorch accepts too
         dim, keepdim = _np_names(dim, keepdim, axis, keepdims)
     dims = None if dim is None else norm_dims(dim, a.ndim)
-    return _wrap(_arr(a._data.any(axis=dims, keepdims=keepdim), a), a._device)
+    return _wrap(_logical_result(a._data.any(axis=dims, keepdims=keepdim), a), a._device)
+
+
+def _logical_result(data, a):
+    """all/any give bool, except on uint8 input, where PyTorch keeps uint8."""
+    return data.astype(a._data.dtype) if a._data.dtype.kind == 'u' else data
 
 
 def count_nonzero(a, dim=None):

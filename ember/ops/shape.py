@@ -7,8 +7,10 @@ from ..backends import reshape_nocopy
 from ..autograd.grad_mode import _State
 
 
-def _sizes(args):
-    """Accept f(2, 3), f((2, 3)), f([2, 3]) and f(Size) alike."""
+def _sizes(args, op=None, arg=None):
+    """Accept f(2, 3), f((2, 3)), f([2, 3]) and f(Size) alike (``op``: refuse no sizes at all, as PyTorch does)."""
+    if not args and op is not None:
+        raise TypeError(f'{op}() missing 1 required positional arguments: "{arg}"')
     if len(args) == 1 and isinstance(args[0], (tuple, list)):
         args = args[0]
     return tuple(int(s) for s in args)
@@ -111,6 +113,7 @@ def view(a, *shape):
 
 def flatten(a, start_dim=0, end_dim=-1):
     if a.ndim == 0:
+        norm_dim(start_dim, 0), norm_dim(end_dim, 0)
         return reshape(a, 1)
     s, e = norm_dim(start_dim, a.ndim), norm_dim(end_dim, a.ndim)
     if s > e:
@@ -161,7 +164,7 @@ def unsqueeze(a, dim):
 
 
 def permute(a, *dims):
-    dims = _sizes(dims)
+    dims = _sizes(dims, 'permute', 'dims')
     if len(dims) != a.ndim:
         raise RuntimeError(f'permute(): number of dims don\'t match: input.dim() = {a.ndim} but '
                            f'len(dims) = {len(dims)}')
@@ -176,6 +179,7 @@ def permute(a, *dims):
 
 def transpose(a, dim0, dim1):
     if a.ndim == 0:
+        norm_dim(dim0, 0), norm_dim(dim1, 0)
         return _view(a._data, a, 'TransposeBackward0', (lambda g: g,), _same, None)
     d0, d1 = norm_dim(dim0, a.ndim), norm_dim(dim1, a.ndim)
     return _view(a._data.swapaxes(d0, d1), a, 'TransposeBackward0', (lambda g: g.transpose(d0, d1),),
@@ -202,7 +206,7 @@ def movedim(a, source, destination):
 
 
 def expand(a, *sizes):
-    sizes = _sizes(sizes)
+    sizes = _sizes(sizes, 'expand', 'size')
     if len(sizes) < a.ndim:
         raise RuntimeError(f'expand(torch.FloatTensor{{{list(a.shape)}}}, size=[{len(sizes)}]): the number of sizes '
                            f'provided ({len(sizes)}) must be greater or equal to the number of dimensions in the '
@@ -228,7 +232,7 @@ def broadcast_to(a, shape):
 
 
 def repeat(a, *sizes):
-    sizes = _sizes(sizes)
+    sizes = _sizes(sizes, 'repeat', 'repeats')
     if len(sizes) < a.ndim:
         raise RuntimeError('Number of dimensions of repeat dims can not be smaller than number of dimensions of '
                            'tensor')
@@ -263,9 +267,12 @@ def _common(tensors, op):
 
 
 def cat(tensors, dim=0):
-    tensors = _common(tensors, 'cat')
-    # PyTorch skips legacy 1-D empty tensors in cat
-    tensors = [t for t in tensors if not (t.ndim == 1 and t.shape[0] == 0)] or tensors[:1]
+    inputs = _common(tensors, 'cat')
+    for i, t in enumerate(inputs):
+        if not t.ndim:
+            raise RuntimeError(f'zero-dimensional tensor (at position {i}) cannot be concatenated')
+    # PyTorch skips legacy 1-D empty tensors in cat (they still get an empty gradient)
+    tensors = [t for t in inputs if not (t.ndim == 1 and t.shape[0] == 0)] or inputs[:1]
     ref = tensors[0]
     d = norm_dim(dim, ref.ndim)
     for i, t in enumerate(tensors):
@@ -277,11 +284,18 @@ def cat(tensors, dim=0):
                                    f'{ref.shape[k]} but got size {t.shape[k]} for tensor number {i} in the list.')
     data = ref._device.xp.concatenate([t._data for t in tensors], axis=d)
     fns, off = [], 0
-    for t in tensors:
+    for t in inputs:
+        if t.ndim == 1 and t.shape[0] == 0:
+            fns.append(_empty_grad)
+            continue
         n = t.shape[d]
         fns.append(_slicer(d, off, n))
         off += n
-    return record(data, ref._device, tuple(tensors), 'CatBackward0', tuple(fns))
+    return record(data, ref._device, tuple(inputs), 'CatBackward0', tuple(fns))
+
+
+def _empty_grad(g):
+    return g.reshape(-1)[:0]
 
 
 def _slicer(d, start, length):
@@ -356,8 +370,9 @@ def chunk(a, chunks, dim=0):
         raise RuntimeError(f'chunk expects `chunks` to be greater than 0, got: {chunks}')
     d = norm_dim(dim, a.ndim)
     n = a.shape[d]
-    size = -(-n // chunks) if n else 0
-    return split(a, size, d) if size else (a,)
+    if not n:  # an empty dim splits into `chunks` empty pieces
+        return tuple(a[(slice(None),) * d + (slice(0, 0),)] for _ in range(chunks))
+    return split(a, -(-n // chunks), d)
 
 
 def unbind(a, dim=0):
@@ -369,6 +384,8 @@ def unbind(a, dim=0):
 def narrow(a, dim, start, length):
     d = norm_dim(dim, a.ndim)
     n = a.shape[d]
+    if not -n <= start <= n:
+        raise IndexError(f'start out of range (expected to be in range of [{-n}, {n}], but got {start})')
     if start < 0:
         start += n
     if not (0 <= start <= n and 0 <= length and start + length <= n):
@@ -440,9 +457,7 @@ def _diagonal_array(arr, offset, d1, d2, xp):
     m = xp.moveaxis(arr, (d1, d2), (-2, -1))
     r0, c0 = builtins.max(-offset, 0), builtins.max(offset, 0)
     n = builtins.max(0, builtins.min(m.shape[-2] - r0, m.shape[-1] - c0))
-    if n == 0:
-        return xp.diagonal(arr, offset, d1, d2)  # empty: nothing to write through
-    m = m[..., r0:, c0:]
+    m = m[..., r0:, c0:] if n else m[..., :0, :0]  # (empty: a writeable empty view all the same)
     return xp.lib.stride_tricks.as_strided(m, shape=m.shape[:-2] + (n,), strides=m.strides[:-2] + (
         m.strides[-2] + m.strides[-1],))
 
