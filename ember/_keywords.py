@@ -51,6 +51,19 @@ topk input=a out; transpose input=a; tril input=a out; triu input=a out;
 true_divide input=a other=b dividend=a divisor=b out; trunc input=a out; unbind input=a; unflatten input=a;
 unsqueeze input=a; var input=a out; var_mean input=a out; vstack out; where condition=cond input=a other=b out;
 zeros out;
+acos out; acosh out; aminmax out; angle out; arccos out; arccosh out; arcsin out; arcsinh out; arctan2 out;
+arctanh out; asin out; asinh out; atan2 out; atanh out; bitwise_left_shift out; bitwise_right_shift out;
+cholesky out; cholesky_inverse out; cholesky_solve out; clamp_max out; clamp_min out; column_stack out;
+conj_physical out; copysign out; cosh out; cross out; cummax out; cummin out; deg2rad out; det input=A; digamma out;
+dsplit +indices=indices_or_sections +sections=indices_or_sections; dstack out; erf out; erfc out; erfinv out;
+exp2 out; float_power out; fmax out; fmin out; frexp out; gcd out; heaviside out; histogram out;
+hsplit +indices=indices_or_sections +sections=indices_or_sections; hypot out; i0 out; igamma out; igammac out;
+inverse input=A out; isin +element=elements +test_element=test_elements out; isneginf out; isposinf out; kron out;
+lcm out; ldexp out; lgamma out; logaddexp out; logaddexp2 out; logcumsumexp out; logit out; matrix_power input=A out;
+mode out; msort out; mvlgamma out; nan_to_num out; nanmean out; nanquantile out; nextafter out; polygamma out;
+qr out; quantile out; rad2deg out; renorm out; searchsorted +values=input out; sgn out; signbit out; sinc out; sinh out;
+slogdet input=A; svd out; take_along_dim out; triangular_solve out; unsafe_chunk input=a; unsafe_split tensor=a;
+vsplit +indices=indices_or_sections +sections=indices_or_sections; xlogy out;
 """
 
 # factory functions: out= gives the result's dtype and is resized silently

