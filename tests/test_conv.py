@@ -422,7 +422,7 @@ def test_lenet_like_trains():
         loss.backward()
         opt.step()
         losses.append(loss.item())
-    assert losses[-1] < 0.1 * losses[0]
+    assert losses[-1] < 0.2 * losses[0]  # PyTorch, from the same seeded weights and data: 0.658 -> 0.110
 
 
 @needs_torch
