@@ -9,6 +9,7 @@ from .._tensor import Tensor, _wrap
 from .._dtype import get_default_dtype, float64, float32
 from ..backends import cpu
 from ._threads import set_num_threads, get_num_threads
+from ..utils.hooks import add_hook
 
 __all__ = ['Optimizer', 'required', 'register_optimizer_step_pre_hook', 'register_optimizer_step_post_hook',
            'set_num_threads', 'get_num_threads']
@@ -27,31 +28,7 @@ class _RequiredParameter:
 required = _RequiredParameter()
 
 
-class _Handle:
-    """What ``register_*_hook`` returns: ``remove()`` unregisters the hook; also a context manager."""
-    _ids = itertools.count()
-
-    def __init__(self, hooks):
-        self._hooks = hooks
-        self.id = next(_Handle._ids)
-
-    def remove(self):
-        self._hooks.pop(self.id, None)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.remove()
-
-
-def _add_hook(hooks, hook, prepend=False):
-    handle = _Handle(hooks)
-    hooks[handle.id] = hook
-    if prepend:
-        hooks.move_to_end(handle.id, last=False)
-    return handle
-
+_add_hook = add_hook
 
 _global_pre_hooks = OrderedDict()
 _global_post_hooks = OrderedDict()
