@@ -732,5 +732,15 @@ def test_small_files_cannot_allocate_big_objects():
         finally:
             tracemalloc.stop()
         assert peak < 1 << 20
+    # a protocol-5 BYTEARRAY8 opcode declaring 1 GiB in a 20-byte pickle: pickle would allocate it before reading
+    pkl = b'\x80\x05\x96' + (2 ** 30).to_bytes(8, 'little') + b'xy.'
+    tracemalloc.start()
+    try:
+        with pytest.raises(pickle.UnpicklingError, match='BYTEARRAY8'):
+            _load(_ember_zip(pkl))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20
     for protocol in (2, 4, 5):
         assert _load(_ember_zip(pickle.dumps({'b': bytearray(b'xy')}, protocol=protocol))) == {'b': bytearray(b'xy')}

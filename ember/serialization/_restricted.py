@@ -217,6 +217,19 @@ class _RestrictedUnpickler(pickle._Unpickler):
         if isinstance(klass, type):
             self._made(self.stack[-1])
 
+    def load_bytearray8(self):
+        # pickle makes bytearray(n) for the n bytes an opcode declares before reading them: checked against the
+        # pickle's size first, so a few bytes of file cannot allocate n
+        n = int.from_bytes(self.read(8), 'little')
+        if n > len(getattr(self, 'data', b'')):
+            raise pickle.UnpicklingError(f'ember.load: corrupt file: a BYTEARRAY8 opcode declares {n} bytes, more than '
+                                         f'the pickle holds')
+        b = bytearray(n)
+        if self.readinto(b) != n:
+            raise pickle.UnpicklingError('ember.load: corrupt file: the pickle is truncated')
+        self.append(b)
+    dispatch[pickle.BYTEARRAY8[0]] = load_bytearray8
+
     def _refuse_ext(self):
         raise pickle.UnpicklingError('ember.load refused an EXT opcode (the copyreg extension registry) in the file')
     for _op in (pickle.EXT1, pickle.EXT2, pickle.EXT4):
