@@ -24,6 +24,16 @@ from test_serialization import (_checkpoint, _dict, _edit_structure, _fails, _g,
 nn = ember.nn
 
 
+class Shared:
+    """An allowlisted class whose constructor hands out one shared instance."""
+    instance = None
+
+    def __new__(cls, *args):
+        if cls.instance is None:
+            cls.instance = super().__new__(cls)
+        return cls.instance
+
+
 @pytest.fixture(autouse=True)
 def _clean_allowlist(monkeypatch):
     monkeypatch.delenv('TORCH_FORCE_WEIGHTS_ONLY_LOAD', raising=False)
@@ -418,3 +428,20 @@ def test_save_in_progress_holds_a_lock_on_its_temporary_file(tmp_path, monkeypat
     monkeypatch.setattr(ser._atomic, '_write_array', probe)
     ember.save({'w': ember.ones(2)}, tmp_path / 'm.pt')
     assert seen and os.listdir(tmp_path) == ['m.pt']
+
+
+def test_build_refuses_shared_instances_of_allowlisted_classes():
+    """Calling an allowlisted class that returns an existing instance does not make the file its builder."""
+    shared = Shared()
+    shared.x = 1
+    name = _op_global(Shared.__module__, 'Shared')
+    state = b'}(' + _op_str('x') + b'K\x07u'
+    with ser.safe_globals([Shared]):
+        for made in (name + b')R', name + b')\x81', b'(' + name + b'o'):  # REDUCE, NEWOBJ, OBJ
+            with pytest.raises(pickle.UnpicklingError, match='BUILD'):
+                _load(_ember_zip(_build(made, state)))
+            assert Shared.instance is shared and shared.x == 1
+        # a fresh instance of an allowlisted class still takes its state
+        with ser.safe_globals([Config]):
+            out = _load(_ember_zip(_build(_op_global(Config.__module__, 'Config') + b')\x81', state)))
+        assert type(out) is Config and out.x == 7
