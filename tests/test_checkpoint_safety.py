@@ -445,3 +445,14 @@ def test_build_refuses_shared_instances_of_allowlisted_classes():
         with ser.safe_globals([Config]):
             out = _load(_ember_zip(_build(_op_global(Config.__module__, 'Config') + b')\x81', state)))
         assert type(out) is Config and out.x == 7
+
+
+def test_tensor_state_cannot_name_dunder_attributes():
+    """A pickled tensor's attributes go into its instance dict; '__deepcopy__' there would stand in for the method."""
+    import copy
+    from ember.serialization._pickle_format import _make_tensor, _placer
+    arr = np.zeros(2, np.float32)
+    with pytest.raises(SerializationError, match='bad tensor rebuild'):
+        _make_tensor(ember.Tensor, arr, 'cpu', False, {'__deepcopy__': set}, _placer(None))
+    t = _make_tensor(ember.Tensor, arr, 'cpu', False, {'note': 1}, _placer(None))
+    assert t.note == 1 and copy.deepcopy(t).tolist() == [0.0, 0.0]
