@@ -61,6 +61,7 @@ def _corpus():
             with open(os.path.join(FIXTURES, name), 'rb') as fh:
                 files['committed-' + name] = fh.read()
     if torch is not None:
+        torch.manual_seed(0)  # the same files, so the same cases, every run
         tbase = torch.arange(24, dtype=torch.float32).reshape(4, 6)
         tlin = torch.nn.Linear(3, 2)
         opt = torch.optim.Adam(tlin.parameters())
@@ -99,7 +100,9 @@ SNIPPETS = [b'b', b'R', b'\x81', b'\x92', b'o', b'.', b'0', b'2', b'(', b't', b'
             _g('ember.nn.modules.linear', 'Linear'),
             b'(N}X\x06\x00\x00\x00__eq__' + _g('builtins', 'set') + b'stb',
             _g('ember._tensor', 'Size') + b'(N}X\x0b\x00\x00\x00__getitem__' + _g('builtins', 'set') + b'stb',
-            _g('builtins', 'bytearray') + b'(J\x00\x00\x00\x40tR', _g('collections', 'Counter') + b'(K\x05tR']
+            _g('builtins', 'bytearray') + b'(J\x00\x00\x00\x40tR', _g('collections', 'Counter') + b'(K\x05tR',
+            b'\x96' + (2 ** 30).to_bytes(8, 'little'), b'\x8e' + (2 ** 30).to_bytes(8, 'little'),
+            b'\x95' + (2 ** 30).to_bytes(8, 'little')]  # BYTEARRAY8, BINBYTES8, FRAME declaring 1 GiB
 GLOBAL_SWAPS = [b'OrderedDict', b'Counter', b'Size', b'set', b'frozenset', b'bytearray', b'_rebuild_tensor_v2',
                 b'_rebuild_tensor', b'_rebuild_parameter', b'_rebuild_from_type_v2', b'FloatStorage',
                 b'BFloat16Storage',
@@ -141,6 +144,25 @@ def _bytes_mutation(rng, data):
     return bytes(data)
 
 
+def _pickle_mutation(rng, raw):
+    """Insert a snippet, or delete or repeat one opcode, at opcode boundaries of a pickle (so the result usually
+    still parses and reaches the unpickler's handling of the opcode)."""
+    import pickletools
+    try:
+        ops = [(pos, op) for op, _, pos in pickletools.genops(raw)]
+    except Exception:  # noqa: BLE001 - an earlier mutation broke it
+        return _bytes_mutation(rng, raw)
+    ends = [p for p, _ in ops[1:]] + [len(raw)]
+    i = rng.randrange(len(ops))
+    start, end = ops[i][0], ends[i]
+    kind = rng.randrange(3)
+    if kind == 0:
+        return raw[:start] + rng.choice(SNIPPETS) + raw[start:]
+    if kind == 1:
+        return raw[:start] + raw[end:]
+    return raw[:end] + raw[start:end] + raw[end:]
+
+
 def _rezip(data, edit):
     """Apply ``edit(name, bytes) -> bytes or None (dropped)`` to each member of a zip and write it again."""
     out = io.BytesIO()
@@ -165,6 +187,8 @@ def _zip_mutation(rng, data):
             return None  # a missing member
         if kind == 1:
             return raw + raw[:rng.randint(1, 64)]  # a storage longer than declared
+        if name.endswith('data.pkl') and kind < 7:
+            return _pickle_mutation(rng, raw)
         return _bytes_mutation(rng, raw)
     return _rezip(data, edit)
 

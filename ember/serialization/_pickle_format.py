@@ -9,8 +9,8 @@ import numpy as _np
 from ._common import SerializationError, _as_ints, _check_shape, _placer, _raw_array_dtype, _read_member, _tensor_types
 from . import _atomic
 from ._restricted import (
-    _NpArrayBuilder, _NpDtype, _RestrictedUnpickler, _TypeMarker, _device_global, _dtype_by_name, _np_reconstruct,
-    _refused, _user_global, _value_globals)
+    _NpArrayBuilder, _NpDtype, _RestrictedUnpickler, _TypeMarker, _device_global, _dtype_by_name, _dunder,
+    _np_reconstruct, _refused, _user_global, _value_globals)
 
 DEFAULT_PROTOCOL = 2  # PyTorch's constant; ember pickles with protocol 4 unless save() is given pickle_protocol
 _PICKLE_PROTOCOL = 4
@@ -41,7 +41,8 @@ def _make_tensor(cls, array, device, requires_grad, state, place):
                                  f'{getattr(array, "dtype", type(array).__name__)!s:.60} instead of an array of a '
                                  f'dtype ember supports')
     if not isinstance(device, str) or type(requires_grad) is not bool or not (state is None or (
-            isinstance(state, dict) and all(isinstance(k, str) for k in state))):
+            isinstance(state, dict) and all(type(k) is str and not _dunder(k) for k in state))):
+        # (a dunder name in an instance's dict would stand in for a method that copy and pickle look up there)
         raise SerializationError('ember.load: corrupt file: bad tensor rebuild arguments')
     if not array.dtype.isnative:
         array = array.astype(array.dtype.newbyteorder('='))

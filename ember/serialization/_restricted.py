@@ -155,6 +155,9 @@ def _describe(obj):
     return f'an object of type {type(obj).__module__}.{type(obj).__qualname__}'
 
 
+_getrefcount = getattr(sys, 'getrefcount', None)
+
+
 class _RestrictedUnpickler(pickle._Unpickler):
     """Python's unpickler with the opcodes that act on objects held in check. pickle's BUILD sets state on whatever
     is on the stack - a class or a module a GLOBAL put there, a loader function - which would let a file rewrite
@@ -177,8 +180,12 @@ class _RestrictedUnpickler(pickle._Unpickler):
             g for g in user if isinstance(g, type)}
         self._tensor_types = (Tensor, Parameter)
 
-    def _made(self, obj):
-        self._fresh[id(obj)] = obj
+    def _made(self, obj, refs):
+        # Only an object nothing else refers to yet is new: a class whose constructor hands out a shared instance
+        # (a cached or singleton one) does not make the file its builder. refs: the references the caller holds;
+        # CPython's count adds this function's argument and getrefcount's (elsewhere the call itself is trusted).
+        if _getrefcount is None or _getrefcount(obj) <= refs + 2:
+            self._fresh[id(obj)] = obj
 
     def load_reduce(self):
         stack = self.stack
@@ -187,9 +194,9 @@ class _RestrictedUnpickler(pickle._Unpickler):
         if not isinstance(args, tuple):
             raise pickle.UnpicklingError(f'REDUCE arguments must be a tuple, not {type(args).__name__}')
         obj = func(*args)
-        stack[-1] = obj
         if isinstance(func, type) or id(func) in self._makers:
-            self._made(obj)
+            self._made(obj, 1)
+        stack[-1] = obj
     dispatch[pickle.REDUCE[0]] = load_reduce
 
     def _new(self, cls, args, kwargs):
@@ -198,8 +205,8 @@ class _RestrictedUnpickler(pickle._Unpickler):
         if not isinstance(args, tuple) or not isinstance(kwargs, dict):
             raise pickle.UnpicklingError('NEWOBJ arguments must be a tuple and a dict')
         obj = cls.__new__(cls, *args, **kwargs)
+        self._made(obj, 1)
         self.append(obj)
-        self._made(obj)
 
     def load_newobj(self):
         args = self.stack.pop()
@@ -215,7 +222,20 @@ class _RestrictedUnpickler(pickle._Unpickler):
     def _instantiate(self, klass, args):  # OBJ and INST
         super()._instantiate(klass, args)
         if isinstance(klass, type):
-            self._made(self.stack[-1])
+            self._made(self.stack[-1], 1)  # (the stack's reference)
+
+    def load_bytearray8(self):
+        # pickle makes bytearray(n) for the n bytes an opcode declares before reading them: checked against the
+        # pickle's size first, so a few bytes of file cannot allocate n
+        n = int.from_bytes(self.read(8), 'little')
+        if n > len(getattr(self, 'data', b'')):
+            raise pickle.UnpicklingError(f'ember.load: corrupt file: a BYTEARRAY8 opcode declares {n} bytes, more than '
+                                         f'the pickle holds')
+        b = bytearray(n)
+        if self.readinto(b) != n:
+            raise pickle.UnpicklingError('ember.load: corrupt file: the pickle is truncated')
+        self.append(b)
+    dispatch[pickle.BYTEARRAY8[0]] = load_bytearray8
 
     def _refuse_ext(self):
         raise pickle.UnpicklingError('ember.load refused an EXT opcode (the copyreg extension registry) in the file')
