@@ -437,6 +437,7 @@ def test_version_under_the_alias():
     assert Version(v) > Version('2.0') and v >= Version('2.13')
     tm = torch_module()
     assert tm.Tensor is ember.Tensor and tm.nn is ember.nn and tm.__name__ == 'ember'
+    assert tm.version.__version__ == v and tm.version.cuda is None and tm.version.hip is None
 
 
 def test_version_in_torch_scripts(tmp_path):
