@@ -93,14 +93,19 @@ x.take(t) | x.roll(1) | x.squeeze() | x[None].squeeze(0) | x.diag() if False els
 T.addmm(b, x, w.t()) | x.mv(y[0]) | T.matmul(x3, w.t()) | T.matmul(x[0], w.t()) | T.matmul(x3, x3.mT)
 T.lerp(x, y, 0.5) | T.addcmul(x, x, y) | T.addcdiv(x, x, y) | T.cdist(x, y) | x.reshape(-1) | x.view(-1)
 x.permute(1, 0) | x.unsqueeze(0) | x.expand(2, 2, 4) | T.cat([x, y]) | T.stack([x, y]) | x.clamp(0, 1)
-x.float() * 1 | x.to(T.float32) * 1 | x.cumsum(0) | T.where(x > 0, x, y)"""
+x.float() * 1 | x.to(T.float32) * 1 | x.cumsum(0) | T.where(x > 0, x, y) | F.cross_entropy(x, p)
+F.cross_entropy(x, p, reduction='sum') | F.cross_entropy(x, p, reduction='none') | F.embedding(t, w)
+F.cross_entropy(x, t, label_smoothing=0.1) | F.cross_entropy(x, t, label_smoothing=0.1, reduction='none')
+F.pad(x4, (1, 1, 1, 1), mode='reflect') | F.pad(x4, (1, 1), mode='replicate') | F.pixel_shuffle(x4, 2)
+x.index_select(0, t) | F.embedding_bag(T.tensor([[1, 0]]), w) | F.adaptive_avg_pool1d(x3, 2)"""
 
 
 def _grad_fn_env(T):
     g = T.Generator().manual_seed(0)
     mk = lambda *s: T.randn(*s, generator=g, dtype=T.float64).requires_grad_()  # noqa: E731
     return dict(T=T, F=T.nn.functional, nn=T.nn, x=mk(2, 4), y=mk(2, 4), w=mk(3, 4), b=mk(3), w1=mk(4), b1=mk(4),
-                t=T.tensor([1, 0]), x3=mk(2, 3, 4), x4=mk(2, 4, 4, 4), k2=mk(5, 4, 2, 2))
+                t=T.tensor([1, 0]), x3=mk(2, 3, 4), x4=mk(2, 4, 4, 4), k2=mk(5, 4, 2, 2),
+                p=T.randn(2, 4, generator=g, dtype=T.float64).softmax(-1))
 
 
 @needs_torch
