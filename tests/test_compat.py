@@ -96,7 +96,7 @@ x.permute(1, 0) | x.unsqueeze(0) | x.expand(2, 2, 4) | T.cat([x, y]) | T.stack([
 x.float() * 1 | x.to(T.float32) * 1 | x.cumsum(0) | T.where(x > 0, x, y) | F.cross_entropy(x, p)
 F.cross_entropy(x, p, reduction='sum') | F.cross_entropy(x, p, reduction='none') | F.embedding(t, w)
 F.cross_entropy(x, t, label_smoothing=0.1) | F.cross_entropy(x, t, label_smoothing=0.1, reduction='none')
-F.pad(x4, (1, 1, 1, 1), mode='reflect') | F.pad(x4, (1, 1), mode='replicate') | F.pixel_shuffle(x4, 2)
+F.pad(x4, (1, 1, 1, 1), mode='reflect') | F.pad(x3, (1, 1), mode='replicate') | F.pixel_shuffle(x4, 2)
 x.index_select(0, t) | F.embedding_bag(T.tensor([[1, 0]]), w) | F.adaptive_avg_pool1d(x3, 2)"""
 
 
