@@ -429,6 +429,12 @@ def test_is_xpu_and_size_keyword():
     assert ember.full(size=(2,), fill_value=3).tolist() == [3, 3]
     assert ember.randint(0, 5, size=(2,)).shape == (2,)
     assert ember.empty(size=(0, 2)).shape == (0, 2) and ember.zeros(size=()).ndim == 0
+    x = ember.ones(2, dtype=ember.float64)
+    assert x.new_zeros(size=(2, 3)).shape == (2, 3) and x.new_ones(size=[1]).dtype is ember.float64
+    assert x.new_empty(size=(0,)).shape == (0,) and x.new_full(size=(2,), fill_value=3.).tolist() == [3., 3.]
+    assert x.new_full((2,), fill_value=4.).tolist() == [4., 4.] and x.new_zeros(2, 3).shape == (2, 3)
+    with pytest.raises(TypeError, match="got multiple values for argument 'size'"):
+        x.new_zeros(2, size=(3,))
 
 
 def test_version_under_the_alias():
