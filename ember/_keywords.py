@@ -163,9 +163,11 @@ def _signature(fn, back, has_out):
 
 def torch_args(name, fn, alias, has_out, shown=None):
     """``fn`` taking PyTorch's keyword names (renamed to ember's by ``alias``) and, when ``has_out``, out=."""
-    factory, free = name in _FACTORIES, name in _FREE_CAST
+    factory, free, varsize = name in _FACTORIES, name in _FREE_CAST, name in _VARSIZE
     if has_out:
         def wrapper(*args, out=None, **kwargs):
+            if varsize and (not args or 'size' in kwargs):
+                args = _size_args(name, args, kwargs)
             if kwargs and alias:
                 kwargs = {e: v for k, v in kwargs.items() if (e := alias.get(k, k))}
             if out is None:
@@ -175,34 +177,25 @@ def torch_args(name, fn, alias, has_out, shown=None):
             return write_out(name, fn(*args, **kwargs), out, free)
     else:
         def wrapper(*args, **kwargs):
-            if kwargs:
+            if kwargs and alias:
                 kwargs = {e: v for k, v in kwargs.items() if (e := alias.get(k, k))}
             return fn(*args, **kwargs)
     wrapper.__name__, wrapper.__qualname__ = name, name
     wrapper.__module__, wrapper.__doc__ = getattr(fn, '__module__', None), fn.__doc__
     sig = _signature(fn, alias if shown is None else shown, has_out)
     if sig is not None:
-        wrapper.__signature__ = sig
+        wrapper.__signature__ = sig  # for zeros & co: (*size, ...), the name PyTorch's size= keyword uses
     wrapper._ember_fn = fn
-    return _varsize(name, wrapper) if name in _VARSIZE else wrapper
-
-
-def _varsize(name, inner):
-    """zeros(2, 3) and zeros(size=(2, 3)), as PyTorch's factories take."""
-    def wrapper(*size, **kwargs):
-        if 'size' in kwargs:
-            if size:
-                raise TypeError(f"{name}() got multiple values for argument 'size'")
-            size = (kwargs.pop('size'),)
-        elif not size:
-            raise TypeError(f'{name}() missing 1 required positional arguments: "size"')
-        return inner(*size, **kwargs)
-    wrapper.__name__ = wrapper.__qualname__ = name
-    wrapper.__module__, wrapper.__doc__ = inner.__module__, inner.__doc__
-    if hasattr(inner, '__signature__'):
-        wrapper.__signature__ = inner.__signature__  # (*size, ...): the name PyTorch's keyword uses
-    wrapper._ember_fn = inner._ember_fn
     return wrapper
+
+
+def _size_args(name, args, kwargs):
+    """zeros(size=(2, 3)) as zeros(2, 3); no size at all is PyTorch's TypeError."""
+    if 'size' not in kwargs:
+        raise TypeError(f'{name}() missing 1 required positional arguments: "size"')
+    if args:
+        raise TypeError(f"{name}() got multiple values for argument 'size'")
+    return (kwargs.pop('size'),)
 
 
 def install(namespace):

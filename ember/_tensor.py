@@ -621,7 +621,15 @@ def _install_methods():
         setattr(T, _name, _random_(_name))
 
     def new(fill):
-        def method(self, *size, dtype=None, device=None, requires_grad=False, **_):
+        name = 'new_full' if fill == 'full' else {0: 'new_zeros', 1: 'new_ones', None: 'new_empty'}[fill]
+
+        def method(self, *size, dtype=None, device=None, requires_grad=False, **kw):
+            if 'size' in kw:  # PyTorch's keyword: x.new_zeros(size=(2, 3)), x.new_full(size=(2,), fill_value=1)
+                if size and (fill != 'full' or len(size) > 1 or 'fill_value' in kw):
+                    raise TypeError(f"{name}() got multiple values for argument 'size'")
+                size = (kw.pop('size'),) + size
+            if 'fill_value' in kw:
+                size = size + (kw.pop('fill_value'),)
             if fill == 'full':
                 size, value = size[0], size[1]
                 return _filled(value, (size,) if isinstance(size, int) else size, dtype or self.dtype,

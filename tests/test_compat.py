@@ -93,14 +93,19 @@ x.take(t) | x.roll(1) | x.squeeze() | x[None].squeeze(0) | x.diag() if False els
 T.addmm(b, x, w.t()) | x.mv(y[0]) | T.matmul(x3, w.t()) | T.matmul(x[0], w.t()) | T.matmul(x3, x3.mT)
 T.lerp(x, y, 0.5) | T.addcmul(x, x, y) | T.addcdiv(x, x, y) | T.cdist(x, y) | x.reshape(-1) | x.view(-1)
 x.permute(1, 0) | x.unsqueeze(0) | x.expand(2, 2, 4) | T.cat([x, y]) | T.stack([x, y]) | x.clamp(0, 1)
-x.float() * 1 | x.to(T.float32) * 1 | x.cumsum(0) | T.where(x > 0, x, y)"""
+x.float() * 1 | x.to(T.float32) * 1 | x.cumsum(0) | T.where(x > 0, x, y) | F.cross_entropy(x, p)
+F.cross_entropy(x, p, reduction='sum') | F.cross_entropy(x, p, reduction='none') | F.embedding(t, w)
+F.cross_entropy(x, t, label_smoothing=0.1) | F.cross_entropy(x, t, label_smoothing=0.1, reduction='none')
+F.pad(x4, (1, 1, 1, 1), mode='reflect') | F.pad(x3, (1, 1), mode='replicate') | F.pixel_shuffle(x4, 2)
+x.index_select(0, t) | F.embedding_bag(T.tensor([[1, 0]]), w) | F.adaptive_avg_pool1d(x3, 2)"""
 
 
 def _grad_fn_env(T):
     g = T.Generator().manual_seed(0)
     mk = lambda *s: T.randn(*s, generator=g, dtype=T.float64).requires_grad_()  # noqa: E731
     return dict(T=T, F=T.nn.functional, nn=T.nn, x=mk(2, 4), y=mk(2, 4), w=mk(3, 4), b=mk(3), w1=mk(4), b1=mk(4),
-                t=T.tensor([1, 0]), x3=mk(2, 3, 4), x4=mk(2, 4, 4, 4), k2=mk(5, 4, 2, 2))
+                t=T.tensor([1, 0]), x3=mk(2, 3, 4), x4=mk(2, 4, 4, 4), k2=mk(5, 4, 2, 2),
+                p=T.randn(2, 4, generator=g, dtype=T.float64).softmax(-1))
 
 
 @needs_torch
@@ -424,6 +429,12 @@ def test_is_xpu_and_size_keyword():
     assert ember.full(size=(2,), fill_value=3).tolist() == [3, 3]
     assert ember.randint(0, 5, size=(2,)).shape == (2,)
     assert ember.empty(size=(0, 2)).shape == (0, 2) and ember.zeros(size=()).ndim == 0
+    x = ember.ones(2, dtype=ember.float64)
+    assert x.new_zeros(size=(2, 3)).shape == (2, 3) and x.new_ones(size=[1]).dtype is ember.float64
+    assert x.new_empty(size=(0,)).shape == (0,) and x.new_full(size=(2,), fill_value=3.).tolist() == [3., 3.]
+    assert x.new_full((2,), fill_value=4.).tolist() == [4., 4.] and x.new_zeros(2, 3).shape == (2, 3)
+    with pytest.raises(TypeError, match="got multiple values for argument 'size'"):
+        x.new_zeros(2, size=(3,))
 
 
 def test_version_under_the_alias():
@@ -437,6 +448,7 @@ def test_version_under_the_alias():
     assert Version(v) > Version('2.0') and v >= Version('2.13')
     tm = torch_module()
     assert tm.Tensor is ember.Tensor and tm.nn is ember.nn and tm.__name__ == 'ember'
+    assert tm.version.__version__ == v and tm.version.cuda is None and tm.version.hip is None
 
 
 def test_version_in_torch_scripts(tmp_path):

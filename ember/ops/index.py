@@ -88,6 +88,10 @@ def _index_error(e, shape):
 def _basic_name(key):
     """The node PyTorch's basic indexing ends with: that of the last index that is not a bare ':' (ints select,
     slices slice, None unsqueezes; ``x[...]`` is an alias)."""
+    if type(key) is int:  # the common cases first: x[0], x[1:3]
+        return 'SelectBackward0'
+    if type(key) is slice:
+        return 'SliceBackward0'
     items = key if isinstance(key, tuple) else (key,)
     seen_slice = False
     for it in reversed(items):

@@ -173,9 +173,10 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
         loss = -prod.sum(cdim)
         if reduction == 'mean':
             n = loss.numel()
-            return loss.sum() / n if n else loss.sum() / 0.0
-        return _reduce(loss, reduction)
-    return _nn.class_loss(input, target, weight, ignore_index, reduction, label_smoothing, logits=True)
+            return _renamed(loss.sum() / n if n else loss.sum() / 0.0, 'DivBackward1', input)  # PyTorch's nodes
+        return _renamed(_reduce(loss, reduction), 'NegBackward0', input)
+    out = _nn.class_loss(input, target, weight, ignore_index, reduction, label_smoothing, logits=True)
+    return _renamed(out, 'AddBackward0', input) if label_smoothing > 0 else out  # (PyTorch adds the smoothing term)
 
 
 def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction='mean'):
