@@ -1,6 +1,6 @@
 """ember.nn layers: max/average/adaptive/power-average pooling in 1, 2 and 3 dims."""
 from ..._tensor import Tensor
-from .._functional import conv as _F
+from .._functional import pooling as _F
 from .module import Module
 
 __all__ = ['MaxPool1d', 'MaxPool2d', 'MaxPool3d', 'AvgPool1d', 'AvgPool2d', 'AvgPool3d', 'AdaptiveAvgPool1d',
