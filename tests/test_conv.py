@@ -416,7 +416,7 @@ def test_lenet_like_trains():
     y = (x.mean((1, 2, 3)) > 0).long()
     opt = ember.optim.Adam(net.parameters(), lr=0.02)
     losses = []
-    for _ in range(30):
+    for _ in range(60):  # with seed 0 (PyTorch's draws) the loss is 0.110 after 30 steps, 0.046 after 60
         opt.zero_grad()
         loss = F.cross_entropy(net(x), y)
         loss.backward()

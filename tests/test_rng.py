@@ -124,6 +124,14 @@ def test_dropout_masks(fn, shape, dtype):
     _same_draws(lambda m: m.nn.Dropout(0.4)(m.tensor(x, dtype=getattr(m, dtype))))
 
 
+@pytest.mark.parametrize('fn', ['alpha_dropout', 'feature_alpha_dropout'])
+@pytest.mark.parametrize('p', [0.2, 0.5])
+def test_alpha_dropout(fn, p):
+    x = np.random.RandomState(3).randn(4, 6, 5).astype(np.float32)
+    _same_draws(lambda m: getattr(m.nn.functional, fn)(m.tensor(x), p, True))
+    _same_draws(lambda m: m.nn.AlphaDropout(p).train()(m.tensor(x)))
+
+
 def test_state_layout_and_exchange():
     ember.manual_seed(7)
     torch.manual_seed(7)
@@ -273,3 +281,34 @@ def test_data_orders(name):
         torch.manual_seed(seed)
         ember.manual_seed(seed)
         assert ORDERS[name](ember) == ORDERS[name](torch)
+
+
+LAYERS = {
+    'LSTM': (lambda m: m.nn.LSTM(4, 6, num_layers=3, dropout=0.4), 1),
+    'GRU': (lambda m: m.nn.GRU(4, 6, num_layers=2, dropout=0.4, bidirectional=True), 1),
+    'RNN': (lambda m: m.nn.RNN(4, 6, num_layers=2, dropout=0.4), 1),
+    'MultiheadAttention': (lambda m: m.nn.MultiheadAttention(4, 2, dropout=0.3), 3),
+    'TransformerEncoderLayer': (lambda m: m.nn.TransformerEncoderLayer(4, 2, 8, dropout=0.3), 1),
+    'TransformerEncoderLayer-batch_first': (lambda m: m.nn.TransformerEncoderLayer(4, 2, 8, dropout=0.3,
+                                                                                   batch_first=True), 1),
+    'TransformerDecoderLayer-norm_first': (lambda m: m.nn.TransformerDecoderLayer(4, 2, 8, dropout=0.3,
+                                                                                  norm_first=True), 2),
+    'Transformer-batch_first': (lambda m: m.nn.Transformer(4, 2, 2, 2, 8, dropout=0.2, batch_first=True), 2),
+}
+
+
+@pytest.mark.filterwarnings('ignore::UserWarning')
+@pytest.mark.parametrize('name', list(LAYERS))
+def test_dropout_inside_layers(name):
+    """Training-mode forwards drop the same units (the matmuls may round differently, the masks may not)."""
+    build, n_inputs = LAYERS[name]
+    x = np.random.RandomState(0).randn(7, 3, 4).astype(np.float32)
+    outs = []
+    for m in (torch, ember):
+        m.manual_seed(1)
+        layer = build(m).train()
+        y = layer(*[m.tensor(x)] * n_inputs)
+        outs.append((_np(y[0] if isinstance(y, tuple) else y), _np(m.get_rng_state()).tobytes()))
+    (w, ws), (g, gs) = outs
+    assert ws == gs
+    np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-5)
