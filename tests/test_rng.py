@@ -312,3 +312,57 @@ def test_dropout_inside_layers(name):
     (w, ws), (g, gs) = outs
     assert ws == gs
     np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-5)
+
+
+def _readme_losses(m, steps=101):
+    """The README's example loop (seeded random data and weights, manual SGD), its loss at every step."""
+    m.manual_seed(0)
+    x, y = m.randn(64, 1000), m.randn(64, 10)
+    w1 = m.randn(1000, 100, requires_grad=True)
+    w2 = m.randn(100, 10, requires_grad=True)
+    losses = []
+    for _ in range(steps):
+        loss = (x.mm(w1).clamp(min=0).mm(w2) - y).pow(2).sum()
+        loss.backward()
+        with m.no_grad():
+            for w in (w1, w2):
+                w -= 1e-6 * w.grad
+                w.grad.zero_()
+        losses.append(loss.item())
+    return losses
+
+
+def test_readme_loop_prints_pytorchs_losses():
+    want, got = _readme_losses(torch), _readme_losses(ember)
+    assert got[0] == want[0]  # the same draws give the same first loss, bit for bit
+    np.testing.assert_allclose(got[::10], want[::10], rtol=2e-4)  # 4 significant digits after 100 steps
+
+
+def _digits_losses(m, X, Y, steps=100):
+    """A seeded Digits MLP (random_split, shuffled DataLoader, Linear layers, dropout, Adam): its losses."""
+    m.manual_seed(0)
+    train, _ = m.utils.data.random_split(m.utils.data.TensorDataset(m.tensor(X), m.tensor(Y)), [0.8, 0.2])
+    loader = m.utils.data.DataLoader(train, batch_size=64, shuffle=True)
+    model = m.nn.Sequential(m.nn.Linear(64, 128), m.nn.ReLU(), m.nn.Dropout(0.1), m.nn.Linear(128, 64),
+                            m.nn.ReLU(), m.nn.Linear(64, 10))
+    opt = m.optim.Adam(model.parameters(), lr=1e-3)
+    loss_fn, losses = m.nn.CrossEntropyLoss(), []
+    while len(losses) < steps:
+        for x, y in loader:
+            opt.zero_grad()
+            loss = loss_fn(model(x), y)
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+            if len(losses) == steps:
+                break
+    return losses
+
+
+def test_digits_mlp_prints_pytorchs_losses():
+    datasets = pytest.importorskip('sklearn.datasets')
+    d = datasets.load_digits()
+    X, Y = (d.data / 16.0).astype(np.float32), d.target.astype(np.int64)
+    want, got = _digits_losses(torch, X, Y), _digits_losses(ember, X, Y)
+    assert got[0] == pytest.approx(want[0], rel=1e-6)
+    np.testing.assert_allclose(got, want, rtol=2e-4)
