@@ -158,8 +158,15 @@ class MTStream:
                 _box_muller16_f64(tail, mean, std, 0)
                 out[n - 16:] = tail
             return out
-        if dt != np.float32:  # float16 / bfloat16: not bit-exact in PyTorch's own half path; float32 rounded
-            return self.normal(n, np.float32, mean, std).astype(dt)
+        if dt != np.float32:  # float16: float32 uniforms for the whole blocks only, scalar float32 maths (libm)
+            out = np.empty(n, _f32)
+            out[:n // 16 * 16] = self.f24(n // 16 * 16)
+            _box_muller16_half(out, mean, std)
+            if n % 16:
+                tail = self.f24(16)
+                _box_muller16_half(tail, mean, std)
+                out[n - 16:] = tail
+            return out.astype(dt)
         out = self.f24(n)
         _box_muller16_f32(out, mean, std)
         if n % 16:
@@ -249,6 +256,21 @@ def _box_muller16_f64(d, mean, std, _):
         c, s = _fma64(c, float(std), float(mean)), _fma64(s, float(std), float(mean))
     blocks[:, :8] = c
     blocks[:, 8:] = s
+
+
+def _box_muller16_half(d, mean, std):
+    """PyTorch's float16 blocks: float32 steps with correctly rounded log/sqrt/cos/sin (float64, rounded)."""
+    blocks = d[:d.size // 16 * 16].reshape(-1, 16)
+    u1 = _f32(1.0) - blocks[:, :8]
+    theta = blocks[:, 8:] * _f32(2.0 * math.pi)
+    radius = np.sqrt((_f32(-2.0) * np.log(u1.astype(np.float64)).astype(_f32)).astype(np.float64)).astype(_f32)
+    cos = radius * np.cos(theta.astype(np.float64)).astype(_f32)
+    sin = radius * np.sin(theta.astype(np.float64)).astype(_f32)
+    if (mean, std) != (0.0, 1.0):
+        m, sd = np.float64(_f32(mean)), np.float64(_f32(std))
+        cos, sin = _fma32(cos, sd, m), _fma32(sin, sd, m)
+    blocks[:, :8] = cos
+    blocks[:, 8:] = sin
 
 
 def _fma32(a, b, c):
