@@ -241,6 +241,8 @@ INITS = {
     'kaiming_normal_': lambda m, t: m.nn.init.kaiming_normal_(t, mode='fan_out'),
     'trunc_normal_': lambda m, t: m.nn.init.trunc_normal_(t, 0.1, 0.5),
     'trunc_normal_-rejections': lambda m, t: m.nn.init.trunc_normal_(t, 0.0, 1.0, -1.0, 1.0),
+    'trunc_normal_-narrow': lambda m, t: m.nn.init.trunc_normal_(t, 0.05, 1.3, -0.2, 0.2),
+    'trunc_normal_-tail': lambda m, t: m.nn.init.trunc_normal_(t, 0.0, 1.0, 2.0, 3.0),
     'sparse_': lambda m, t: m.nn.init.sparse_(t, 0.3),
 }
 
