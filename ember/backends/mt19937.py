@@ -13,6 +13,7 @@ Everything here was measured against torch (see tests/test_rng.py), not taken fr
 - integer ranges take one 32-bit output modulo the range below 2**28, else a 64-bit one.
 """
 import math
+import os
 
 import numpy as np
 
@@ -284,27 +285,53 @@ def _fma32(a, b, c):
 def _box_muller16_f32(d, mean, std):
     blocks = d[:d.size // 16 * 16].reshape(-1, 16)
     rows = blocks.shape[0]
-    fused = (mean, std) != (0.0, 1.0)
-    m, sd = np.float64(_f32(mean)), np.float64(_f32(std))
-    k = min(_CHUNK, rows) * 8
+    starts = range(0, rows, _CHUNK)
+    workers = min(_threads(), len(starts))
+    if workers > 1:  # chunks are independent, and NumPy's loops release the GIL: spread them over threads
+        pool = _pool(workers)
+        list(pool.map(lambda i: _box_muller_rows(blocks[i:i + _CHUNK], mean, std), starts))
+    else:
+        for i in starts:
+            _box_muller_rows(blocks[i:i + _CHUNK], mean, std)
+
+
+def _box_muller_rows(b, mean, std):
+    """Blocks of 16 float32 uniforms (rows of ``b``) into normals, in place."""
+    k = b.shape[0] * 8
     ws = _Scratch(k)
-    for i in range(0, rows, _CHUNK):  # chunks keep the temporaries in cache, and reuse them
-        b = blocks[i:i + _CHUNK]
-        if b.shape[0] * 8 != k:
-            k = b.shape[0] * 8
-            ws = _Scratch(k)
-        np.subtract(_f32(1.0), b[:, :8], out=ws.u1.reshape(-1, 8))
-        np.multiply(b[:, 8:], _f32(2.0 * math.pi), out=ws.theta.reshape(-1, 8))
-        radius = _logf(ws.u1, ws.radius, ws)
-        radius *= _f32(-2.0)
-        np.sqrt(radius, out=radius)
-        sin, cos = _sincosf(ws.theta, ws.sin, ws.cos, ws)
-        cos *= radius
-        sin *= radius
-        if fused:
-            cos, sin = _fma32(cos, sd, m), _fma32(sin, sd, m)
-        b[:, :8] = cos.reshape(-1, 8)
-        b[:, 8:] = sin.reshape(-1, 8)
+    np.subtract(_f32(1.0), b[:, :8], out=ws.u1.reshape(-1, 8))
+    np.multiply(b[:, 8:], _f32(2.0 * math.pi), out=ws.theta.reshape(-1, 8))
+    radius = _logf(ws.u1, ws.radius, ws)
+    radius *= _f32(-2.0)
+    np.sqrt(radius, out=radius)
+    sin, cos = _sincosf(ws.theta, ws.sin, ws.cos, ws)
+    cos *= radius
+    sin *= radius
+    if (mean, std) != (0.0, 1.0):
+        m, sd = np.float64(_f32(mean)), np.float64(_f32(std))
+        cos, sin = _fma32(cos, sd, m), _fma32(sin, sd, m)
+    b[:, :8] = cos.reshape(-1, 8)
+    b[:, 8:] = sin.reshape(-1, 8)
+
+
+_POOL = {'pool': None, 'pid': None, 'n': None}
+
+
+def _threads():
+    if _POOL['n'] is None:
+        try:
+            _POOL['n'] = min(8, len(os.sched_getaffinity(0)))
+        except AttributeError:
+            _POOL['n'] = min(8, os.cpu_count() or 1)
+    return _POOL['n']
+
+
+def _pool(n):
+    """A thread pool of ``n`` workers, made afresh after a fork (a forked child cannot use its parent's threads)."""
+    if _POOL['pool'] is None or _POOL['pid'] != os.getpid() or _POOL['pool']._max_workers != n:
+        from concurrent.futures import ThreadPoolExecutor
+        _POOL['pool'], _POOL['pid'] = ThreadPoolExecutor(n, thread_name_prefix='ember-rng'), os.getpid()
+    return _POOL['pool']
 
 
 _CHUNK = 2048  # blocks of 16 per chunk of the float32 Box-Muller
