@@ -52,7 +52,7 @@ def run(rounds=15):
             ft = lambda: draw(torch)  # noqa: E731
         e, t = interleaved(fe, ft, rounds)
         rows.append(row(name, e, t, target))
-    print_table(rows, f'random draws (torch threads: {threads}; ember draws on one thread)')
+    print_table(rows, f'random draws (torch threads: {threads}; ember: float32 normals threaded, the rest one thread)')
     return rows
 
 

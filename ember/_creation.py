@@ -366,7 +366,8 @@ def normal(mean=0.0, std=1.0, size=None, *, generator=None, out=None, dtype=None
     if std < 0:
         raise RuntimeError(f'normal expects std >= 0.0, but found std {std}')
     dev, dt = get_device(device), _float_dt(dtype)
-    data = generator_for(dev, generator).normal(mean, std, _sizes((size,)), dtype=dt.np if dev is cpu else _gen_dtype(dt))
+    gdt = dt.np if dev is cpu else _gen_dtype(dt)
+    data = generator_for(dev, generator).normal(mean, std, _sizes((size,)), dtype=gdt)
     return _finish(data.astype(dt.np, copy=False), dev, requires_grad)
 
 

@@ -25,7 +25,8 @@ def _same_draws(fn, seeds=SEEDS):
         want, got = (want, got) if isinstance(want, list) else ([want], [got])
         for w, g in zip(want, got):
             assert g.dtype == w.dtype and g.shape == w.shape, (seed, g.dtype, w.dtype, g.shape, w.shape)
-            assert np.array_equal(g.reshape(-1).view(np.uint8), w.reshape(-1).view(np.uint8)), (seed, g.ravel()[:6], w.ravel()[:6])
+            same = np.array_equal(g.reshape(-1).view(np.uint8), w.reshape(-1).view(np.uint8))
+            assert same, (seed, g.ravel()[:6], w.ravel()[:6])
         assert _np(ember.get_rng_state()).tobytes() == _np(torch.get_rng_state()).tobytes(), seed
 
 
@@ -79,7 +80,8 @@ def test_normal_tensor_signatures():
     _same_draws(lambda m: m.normal(m.tensor(mean[0]), m.tensor(std[0])))
 
 
-@pytest.mark.parametrize('low,high', [(0, 10), (-5, 7), (0, 2 ** 28 - 1), (0, 2 ** 28), (0, 2 ** 31), (-2 ** 40, 2 ** 40)])
+@pytest.mark.parametrize('low,high', [(0, 10), (-5, 7), (0, 2 ** 28 - 1), (0, 2 ** 28), (0, 2 ** 31),
+                                      (-2 ** 40, 2 ** 40)])
 def test_randint(low, high):
     _same_draws(lambda m: m.randint(low, high, (37,)))
     _same_draws(lambda m: m.empty(37, dtype=m.int64).random_(low, high))
@@ -131,7 +133,8 @@ def test_multinomial(k, replacement, dtype):
 
 
 @pytest.mark.parametrize('fn,shape', [('dropout', (4, 6, 5, 5)), ('dropout', (17,)), ('dropout2d', (4, 6, 5, 5)),
-                                      ('dropout2d', (6, 5, 5)), ('dropout1d', (4, 6, 5)), ('dropout3d', (2, 4, 3, 3, 3))])
+                                      ('dropout2d', (6, 5, 5)), ('dropout1d', (4, 6, 5)),
+                                      ('dropout3d', (2, 4, 3, 3, 3))])
 @pytest.mark.parametrize('dtype', ['float32', 'float64'])
 def test_dropout_masks(fn, shape, dtype):
     x = np.random.RandomState(2).randn(*shape)
