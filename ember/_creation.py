@@ -391,9 +391,28 @@ def bernoulli(input, p=None, *, generator=None):
 
 def random_fill(t, gen, name, args, kwargs):
     """The values ``t.<name>_(*args)`` writes (uniform_, normal_, bernoulli_, random_, exponential_, log_normal_,
-    geometric_, cauchy_), drawn from ``gen`` in ``t``'s dtype, the way PyTorch draws them."""
+    geometric_, cauchy_), drawn from ``gen`` in ``t``'s dtype, the way PyTorch draws them: on cpu a
+    non-contiguous tensor is filled in the order of its strides (memory order), and normal_ then takes the
+    per-element path."""
+    a = t._data
+    tensor_p = name == 'bernoulli_' and any(isinstance(v, Tensor) for v in (*args, *kwargs.values()))
+    if t._device.type != 'cpu' or a.flags.c_contiguous or a.ndim < 2 or tensor_p:
+        return _random_values(t, gen, name, args, kwargs, tuple(t.shape))
+    order = sorted(range(a.ndim), key=lambda i: (-abs(a.strides[i]), i))
+    if name == 'normal_':
+        bound = _signature(name, args, kwargs)
+        mean, std = float(bound.get('mean', 0.0)), float(bound.get('std', 1.0))
+        from .backends.mt19937 import _fma64
+        z = _fma64(gen.stream.scalar_normals(a.size), std, mean).astype(a.dtype)
+        vals = z.reshape(tuple(a.shape[i] for i in order))
+    else:
+        vals = _random_values(t, gen, name, args, kwargs, tuple(a.shape[i] for i in order))
+    return vals.transpose(tuple(sorted(range(a.ndim), key=order.__getitem__)))
+
+
+def _random_values(t, gen, name, args, kwargs, shape):
     from ._dtype import to_dtype as _td
-    shape, dt = tuple(t.shape), t._data.dtype
+    dt = t._data.dtype
     fdt = _np.float64 if dt == _np.float64 else _np.float32
     bound = _signature(name, args, kwargs)
     if name == 'uniform_':

@@ -412,6 +412,28 @@ def test_digits_mlp_prints_pytorchs_losses():
     np.testing.assert_allclose(got, want, rtol=2e-4)
 
 
+
+VIEWS = {'transposed': lambda x: x.t(), 'strided': lambda x: x[:, ::2], 'rows': lambda x: x[::2],
+         'permuted': lambda x: x.reshape(2, 3, 8).permute(2, 0, 1)}
+FILLS = {'uniform_': lambda w: w.uniform_(-1, 2), 'normal_': lambda w: w.normal_(0.5, 2.0),
+         'bernoulli_': lambda w: w.bernoulli_(0.3), 'exponential_': lambda w: w.exponential_(),
+         'random_': lambda w: w.random_(0, 10), 'cauchy_': lambda w: w.cauchy_(),
+         'log_normal_': lambda w: w.log_normal_(), 'geometric_': lambda w: w.geometric_(0.3)}
+
+
+@needs_torch
+@pytest.mark.parametrize('view', list(VIEWS))
+@pytest.mark.parametrize('fill', list(FILLS))
+def test_fills_of_non_contiguous_views(view, fill):
+    """A view is filled in memory order (normal_ then draws each value on its own), as PyTorch does."""
+    base = np.random.RandomState(1).randn(6, 8).astype(np.float32)
+
+    def run(m):
+        x = m.tensor(base)
+        FILLS[fill](VIEWS[view](x))
+        return x
+    _same_draws(run)
+
 # ---- without PyTorch: known values (from the issue and PyTorch 2.13) and invariants ----------------------------------
 
 def test_known_values_without_torch():
