@@ -8,9 +8,15 @@ Everything here was measured against torch (see tests/test_rng.py), not taken fr
   pairs (u1 = 1 - first eight, u2 = last eight; cos into the first half, sin into the second); a size that is not
   a multiple of 16 redraws 16 fresh uniforms for the last 16 elements. float32 uses single-precision Cephes-style
   log/sincos polynomials with fused multiply-adds (emulated exactly below); float64 uses libm (Python's math).
-  Under 16 elements each value comes from a scalar double Box-Muller whose sine half is cached in the generator
-  (and in its state tensor) for the next scalar draw;
-- integer ranges take one 32-bit output modulo the range below 2**28, else a 64-bit one.
+  float16 draws uniforms for the whole blocks only and computes in float32 with libm's functions. Under 16
+  elements (and for non-contiguous tensors) each value comes from a scalar double Box-Muller, u2 = the second
+  uniform of the pair in sqrt(-2 log1p(-u2)), whose sine half is cached in the generator (and its state tensor);
+- ``uniform_(a, b)`` is a fused u * (b - a) + a; ``bernoulli_(p)``, exponential_, geometric_, cauchy_, log_normal_
+  and multinomial draw float64 uniforms (or scalar normals) whatever the dtype;
+- integer ranges take one 32-bit output modulo the range below 2**28, else a 64-bit one; randperm is a forward
+  Fisher-Yates swap with one 32-bit output per step.
+The single-precision log/sincos emulation follows the classic Cephes polynomial evaluation (published
+coefficients), with the operation order and fusions found by comparing against torch's outputs.
 """
 import math
 import os
