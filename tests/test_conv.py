@@ -416,13 +416,13 @@ def test_lenet_like_trains():
     y = (x.mean((1, 2, 3)) > 0).long()
     opt = ember.optim.Adam(net.parameters(), lr=0.02)
     losses = []
-    for _ in range(60):  # with seed 0 (PyTorch's draws) the loss is 0.110 after 30 steps, 0.046 after 60
+    for _ in range(30):
         opt.zero_grad()
         loss = F.cross_entropy(net(x), y)
         loss.backward()
         opt.step()
         losses.append(loss.item())
-    assert losses[-1] < 0.1 * losses[0]
+    assert losses[-1] < 0.2 * losses[0]  # PyTorch, from the same seeded weights and data: 0.658 -> 0.110
 
 
 @needs_torch
