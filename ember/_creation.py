@@ -301,7 +301,7 @@ def rand(*size, generator=None, out=None, dtype=None, device=None, requires_grad
 def randn(*size, generator=None, out=None, dtype=None, device=None, requires_grad=False, layout=None,
           pin_memory=False):
     dev, dt = get_device(device), _float_dt(dtype)
-    data = generator_for(dev, generator).standard_normal(_sizes(size), dtype=_gen_dtype(dt))
+    data = generator_for(dev, generator).standard_normal(_sizes(size), dtype=dt.np if dev is cpu else _gen_dtype(dt))
     return _finish(data.astype(dt.np, copy=False), dev, requires_grad)
 
 
@@ -356,7 +356,8 @@ def normal(mean=0.0, std=1.0, size=None, *, generator=None, out=None, dtype=None
             raise RuntimeError('normal expects all elements of std >= 0.0')
         shape = ref._device.xp.broadcast_shapes(_np.shape(m), _np.shape(s))
         dt = ref._data.dtype
-        z = generator_for(ref._device, generator).standard_normal(shape, dtype=_gen_dtype(ref.dtype)).astype(dt)
+        gdt = dt if ref._device.type == 'cpu' else _gen_dtype(ref.dtype)
+        z = generator_for(ref._device, generator).standard_normal(shape, dtype=gdt).astype(dt)
         z = z * (s.astype(dt, copy=False) if isinstance(std, Tensor) else dt.type(s))
         z = z + (m.astype(dt, copy=False) if isinstance(mean, Tensor) else dt.type(m))
         return _wrap(z.astype(dt, copy=False), ref._device)
@@ -365,7 +366,8 @@ def normal(mean=0.0, std=1.0, size=None, *, generator=None, out=None, dtype=None
     if std < 0:
         raise RuntimeError(f'normal expects std >= 0.0, but found std {std}')
     dev, dt = get_device(device), _float_dt(dtype)
-    data = generator_for(dev, generator).normal(mean, std, _sizes((size,)), dtype=_gen_dtype(dt))
+    gdt = dt.np if dev is cpu else _gen_dtype(dt)
+    data = generator_for(dev, generator).normal(mean, std, _sizes((size,)), dtype=gdt)
     return _finish(data.astype(dt.np, copy=False), dev, requires_grad)
 
 
@@ -389,9 +391,28 @@ def bernoulli(input, p=None, *, generator=None):
 
 def random_fill(t, gen, name, args, kwargs):
     """The values ``t.<name>_(*args)`` writes (uniform_, normal_, bernoulli_, random_, exponential_, log_normal_,
-    geometric_, cauchy_), drawn from ``gen`` in ``t``'s dtype, the way PyTorch draws them."""
+    geometric_, cauchy_), drawn from ``gen`` in ``t``'s dtype, the way PyTorch draws them: on cpu a
+    non-contiguous tensor is filled in the order of its strides (memory order), and normal_ then takes the
+    per-element path."""
+    a = t._data
+    tensor_p = name == 'bernoulli_' and any(isinstance(v, Tensor) for v in (*args, *kwargs.values()))
+    if t._device.type != 'cpu' or a.flags.c_contiguous or a.ndim < 2 or tensor_p:
+        return _random_values(t, gen, name, args, kwargs, tuple(t.shape))
+    order = sorted(range(a.ndim), key=lambda i: (-abs(a.strides[i]), i))
+    if name == 'normal_':
+        bound = _signature(name, args, kwargs)
+        mean, std = float(bound.get('mean', 0.0)), float(bound.get('std', 1.0))
+        from .backends.mt19937 import _fma64
+        z = _fma64(gen.stream.scalar_normals(a.size), std, mean).astype(a.dtype)
+        vals = z.reshape(tuple(a.shape[i] for i in order))
+    else:
+        vals = _random_values(t, gen, name, args, kwargs, tuple(a.shape[i] for i in order))
+    return vals.transpose(tuple(sorted(range(a.ndim), key=order.__getitem__)))
+
+
+def _random_values(t, gen, name, args, kwargs, shape):
     from ._dtype import to_dtype as _td
-    shape, dt = tuple(t.shape), t._data.dtype
+    dt = t._data.dtype
     fdt = _np.float64 if dt == _np.float64 else _np.float32
     bound = _signature(name, args, kwargs)
     if name == 'uniform_':
@@ -401,7 +422,7 @@ def random_fill(t, gen, name, args, kwargs):
         mean, std = float(bound.get('mean', 0.0)), float(bound.get('std', 1.0))
         if std < 0:
             raise RuntimeError(f'normal expects std >= 0.0, but found std {std}')
-        return gen.normal(mean, std, shape, dtype=fdt)
+        return gen.normal(mean, std, shape, dtype=dt if t._device.type == 'cpu' else fdt)
     if name == 'bernoulli_':
         p = bound.get('p', 0.5)
         if isinstance(p, Tensor):

@@ -8,11 +8,18 @@ Everything here was measured against torch (see tests/test_rng.py), not taken fr
   pairs (u1 = 1 - first eight, u2 = last eight; cos into the first half, sin into the second); a size that is not
   a multiple of 16 redraws 16 fresh uniforms for the last 16 elements. float32 uses single-precision Cephes-style
   log/sincos polynomials with fused multiply-adds (emulated exactly below); float64 uses libm (Python's math).
-  Under 16 elements each value comes from a scalar double Box-Muller whose sine half is cached in the generator
-  (and in its state tensor) for the next scalar draw;
-- integer ranges take one 32-bit output modulo the range below 2**28, else a 64-bit one.
+  float16 draws uniforms for the whole blocks only and computes in float32 with libm's functions. Under 16
+  elements (and for non-contiguous tensors) each value comes from a scalar double Box-Muller, u2 = the second
+  uniform of the pair in sqrt(-2 log1p(-u2)), whose sine half is cached in the generator (and its state tensor);
+- ``uniform_(a, b)`` is a fused u * (b - a) + a; ``bernoulli_(p)``, exponential_, geometric_, cauchy_, log_normal_
+  and multinomial draw float64 uniforms (or scalar normals) whatever the dtype;
+- integer ranges take one 32-bit output modulo the range below 2**28, else a 64-bit one; randperm is a forward
+  Fisher-Yates swap with one 32-bit output per step.
+The single-precision log/sincos emulation follows the classic Cephes polynomial evaluation (published
+coefficients), with the operation order and fusions found by comparing against torch's outputs.
 """
 import math
+import os
 
 import numpy as np
 
@@ -158,8 +165,15 @@ class MTStream:
                 _box_muller16_f64(tail, mean, std, 0)
                 out[n - 16:] = tail
             return out
-        if dt != np.float32:  # float16 / bfloat16: not bit-exact in PyTorch's own half path; float32 rounded
-            return self.normal(n, np.float32, mean, std).astype(dt)
+        if dt != np.float32:  # float16: float32 uniforms for the whole blocks only, scalar float32 maths (libm)
+            out = np.empty(n, _f32)
+            out[:n // 16 * 16] = self.f24(n // 16 * 16)
+            _box_muller16_half(out, mean, std)
+            if n % 16:
+                tail = self.f24(16)
+                _box_muller16_half(tail, mean, std)
+                out[n - 16:] = tail
+            return out.astype(dt)
         out = self.f24(n)
         _box_muller16_f32(out, mean, std)
         if n % 16:
@@ -251,6 +265,21 @@ def _box_muller16_f64(d, mean, std, _):
     blocks[:, 8:] = s
 
 
+def _box_muller16_half(d, mean, std):
+    """PyTorch's float16 blocks: float32 steps with correctly rounded log/sqrt/cos/sin (float64, rounded)."""
+    blocks = d[:d.size // 16 * 16].reshape(-1, 16)
+    u1 = _f32(1.0) - blocks[:, :8]
+    theta = blocks[:, 8:] * _f32(2.0 * math.pi)
+    radius = np.sqrt((_f32(-2.0) * np.log(u1.astype(np.float64)).astype(_f32)).astype(np.float64)).astype(_f32)
+    cos = radius * np.cos(theta.astype(np.float64)).astype(_f32)
+    sin = radius * np.sin(theta.astype(np.float64)).astype(_f32)
+    if (mean, std) != (0.0, 1.0):
+        m, sd = np.float64(_f32(mean)), np.float64(_f32(std))
+        cos, sin = _fma32(cos, sd, m), _fma32(sin, sd, m)
+    blocks[:, :8] = cos
+    blocks[:, 8:] = sin
+
+
 def _fma32(a, b, c):
     """Fused a*b + c in float32: the product is exact in float64, so one more rounding step gives the fused value
     (a double rounding differs only in cases about 2**-29 rare)."""
@@ -261,84 +290,164 @@ def _fma32(a, b, c):
 
 def _box_muller16_f32(d, mean, std):
     blocks = d[:d.size // 16 * 16].reshape(-1, 16)
-    fused = (mean, std) != (0.0, 1.0)
-    m, sd = np.float64(_f32(mean)), np.float64(_f32(std))
-    for i in range(0, blocks.shape[0], _CHUNK):  # chunks keep the many temporaries in cache
-        b = blocks[i:i + _CHUNK]
-        u1 = _f32(1.0) - b[:, :8]
-        theta = b[:, 8:] * _f32(2.0 * math.pi)
-        radius = _logf(u1)
-        radius *= _f32(-2.0)
-        np.sqrt(radius, out=radius)
-        sin, cos = _sincosf(theta)
-        cos *= radius
-        sin *= radius
-        if fused:
-            cos, sin = _fma32(cos, sd, m), _fma32(sin, sd, m)
-        b[:, :8] = cos
-        b[:, 8:] = sin
+    rows = blocks.shape[0]
+    starts = range(0, rows, _CHUNK)
+    workers = min(_threads(), len(starts))
+    if workers > 1:  # chunks are independent, and NumPy's loops release the GIL: spread them over threads
+        pool = _pool(workers)
+        list(pool.map(lambda i: _box_muller_rows(blocks[i:i + _CHUNK], mean, std), starts))
+    else:
+        for i in starts:
+            _box_muller_rows(blocks[i:i + _CHUNK], mean, std)
+
+
+def _box_muller_rows(b, mean, std):
+    """Blocks of 16 float32 uniforms (rows of ``b``) into normals, in place."""
+    k = b.shape[0] * 8
+    ws = _Scratch(k)
+    np.subtract(_f32(1.0), b[:, :8], out=ws.u1.reshape(-1, 8))
+    np.multiply(b[:, 8:], _f32(2.0 * math.pi), out=ws.theta.reshape(-1, 8))
+    radius = _logf(ws.u1, ws.radius, ws)
+    radius *= _f32(-2.0)
+    np.sqrt(radius, out=radius)
+    sin, cos = _sincosf(ws.theta, ws.sin, ws.cos, ws)
+    cos *= radius
+    sin *= radius
+    if (mean, std) != (0.0, 1.0):
+        m, sd = np.float64(_f32(mean)), np.float64(_f32(std))
+        cos, sin = _fma32(cos, sd, m), _fma32(sin, sd, m)
+    b[:, :8] = cos.reshape(-1, 8)
+    b[:, 8:] = sin.reshape(-1, 8)
+
+
+_POOL = {'pool': None, 'pid': None, 'n': None}
+
+
+def _threads():
+    if _POOL['n'] is None:
+        try:
+            _POOL['n'] = min(8, len(os.sched_getaffinity(0)))
+        except AttributeError:
+            _POOL['n'] = min(8, os.cpu_count() or 1)
+    return _POOL['n']
+
+
+def _pool(n):
+    """A thread pool of ``n`` workers, made afresh after a fork (a forked child cannot use its parent's threads)."""
+    if _POOL['pool'] is None or _POOL['pid'] != os.getpid() or _POOL['pool']._max_workers != n:
+        from concurrent.futures import ThreadPoolExecutor
+        _POOL['pool'], _POOL['pid'] = ThreadPoolExecutor(n, thread_name_prefix='ember-rng'), os.getpid()
+    return _POOL['pool']
 
 
 _CHUNK = 2048  # blocks of 16 per chunk of the float32 Box-Muller
 
 
+class _Scratch:
+    """Preallocated work arrays for one chunk (allocating fresh ones per operation costs as much as the maths)."""
+
+    def __init__(self, n):
+        self.u1, self.theta, self.radius, self.sin, self.cos = (np.empty(n, _f32) for _ in range(5))
+        self.a, self.b, self.c, self.d = (np.empty(n, _f32) for _ in range(4))
+        self.i, self.j, self.k = (np.empty(n, np.int32) for _ in range(3))
+        self.t, self.t2 = np.empty(n, np.float64), np.empty(n, np.float64)
+
+
+def _fma_into(dst, a, b, c, t):
+    """dst = fma(a, b, c) in float32 (see _fma32), through the float64 scratch t."""
+    np.multiply(a, b, out=t, dtype=np.float64)
+    np.add(t, c, out=t, dtype=np.float64)
+    np.copyto(dst, t, casting='same_kind')
+
+
 # Single-precision log and sin/cos as the classic Cephes polynomials evaluate them (range reduction to a mantissa
 # in [sqrt(1/2), sqrt(2)) or to [-pi/4, pi/4] by a three-part pi/4), with each multiply feeding an add fused.
-_LOG_P = (7.0376836292e-2, -1.1514610310e-1, 1.1676998740e-1, -1.2420140846e-1, 1.4249322787e-1,
-          -1.6668057665e-1, 2.0000714765e-1, -2.4999993993e-1, 3.3333331174e-1)
+_LOG_P = tuple(np.float64(_f32(p)) for p in (
+    7.0376836292e-2, -1.1514610310e-1, 1.1676998740e-1, -1.2420140846e-1, 1.4249322787e-1, -1.6668057665e-1,
+    2.0000714765e-1, -2.4999993993e-1, 3.3333331174e-1))
+_C = {name: np.float64(_f32(v)) for name, v in dict(
+    q1=-2.12194440e-4, q2=0.693359375, dp1=-0.78515625, dp2=-2.4187564849853515625e-4,
+    dp3=-3.77489497744594108e-8, c0=2.443315711809948e-5, c1=-1.388731625493765e-3, c2=4.166664568298827e-2,
+    s0=-1.9515295891e-4, s1=8.3321608736e-3, s2=-1.6666654611e-1).items()}
 
 
-def _logf(x):
-    x = np.maximum(x, _f32(1.17549435e-38))
+def _logf(x, out, ws):
+    """Cephes logf of positive normal float32 ``x`` into ``out``."""
+    t = ws.t
     bits = x.view(np.int32)
-    e = ((bits >> 23) - 0x7F).astype(_f32) + _f32(1)
-    m = ((bits & ~0x7F800000) | 0x3F000000).view(_f32)
-    small = (m < _f32(0.707106781186547524)).astype(_f32)
+    e, m, small, z = ws.a, ws.b, ws.c, ws.d
+    np.right_shift(bits, 23, out=ws.i)
+    ws.i -= 0x7F - 1
+    np.copyto(e, ws.i, casting='unsafe')  # the exponent, plus one
+    mi = m.view(np.int32)
+    np.bitwise_and(bits, ~0x7F800000, out=mi)
+    mi |= 0x3F000000  # the mantissa in [0.5, 1)
+    np.less(m, _f32(0.707106781186547524), out=small, casting='unsafe')
     e -= small
     small *= m  # m where the mantissa is below sqrt(1/2), else 0 (a multiply by 1 or 0 is exact)
     m -= _f32(1)
     m += small
-    z = m * m
-    y = np.full_like(m, _f32(_LOG_P[0]))
-    for p in _LOG_P[1:]:
-        y = _fma32(y, m, _f32(p))
+    np.multiply(m, m, out=z)
+    y = out
+    _fma_into(y, m, _LOG_P[0], _LOG_P[1], t)
+    for p in _LOG_P[2:]:
+        _fma_into(y, y, m, p, t)
     y *= m
-    y = _fma32(y, z, e * _f32(-2.12194440e-4))
-    y = _fma32(z, _f32(-0.5), y)
+    np.multiply(e, _f32(_C['q1']), out=small)
+    _fma_into(y, y, z, small, t)
+    _fma_into(y, z, -0.5, y, t)
     m += y
-    return _fma32(e, _f32(0.693359375), m)
+    _fma_into(out, e, _C['q2'], m, t)
+    return out
 
 
-def _sincosf(x):
-    sign_sin = x.view(np.int32) & np.int32(-0x80000000)
-    x = np.abs(x)
-    j = (x * _f32(1.27323954473516)).astype(np.int32)
-    j = (j + 1) & ~1
-    y = j.astype(_f32)
-    poly = -((j >> 1) & 1)  # all ones where the sine and cosine polynomials swap roles
-    sign_sin ^= (j & 4) << 29
-    sign_cos = (~(j - 2) & 4) << 29
-    x = _fma32(y, _f32(-0.78515625), x)
-    x = _fma32(y, _f32(-2.4187564849853515625e-4), x)
-    x = _fma32(y, _f32(-3.77489497744594108e-8), x)
-    z = x * x
-    c = _fma32(np.full_like(x, _f32(2.443315711809948e-5)), z, _f32(-1.388731625493765e-3))
-    c = _fma32(c, z, _f32(4.166664568298827e-2))
+def _sincosf(x, sin, cos, ws):
+    """Cephes sinf and cosf of float32 ``x`` (one range reduction for both) into ``sin`` and ``cos``."""
+    t = ws.t
+    sign_sin, j, tmp = ws.i, ws.j, ws.k
+    np.bitwise_and(x.view(np.int32), np.int32(-0x80000000), out=sign_sin)
+    r, y, z = ws.a, ws.b, ws.c
+    np.abs(x, out=r)
+    np.multiply(r, _f32(1.27323954473516), out=y)  # |x| * 4 / pi
+    np.copyto(j, y, casting='unsafe')
+    j += 1
+    j &= ~1  # the even octant index
+    np.copyto(y, j, casting='unsafe')
+    for dp in (_C['dp1'], _C['dp2'], _C['dp3']):  # r = |x| - j * pi / 4, pi / 4 in three parts
+        _fma_into(r, y, dp, r, t)
+    np.multiply(r, r, out=z)
+    c, s = cos, sin
+    _fma_into(c, z, _C['c0'], _C['c1'], t)
+    _fma_into(c, c, z, _C['c2'], t)
     c *= z
-    c = _fma32(c, z, -(z * _f32(0.5)))
+    np.multiply(z, 0.5, out=ws.t2, dtype=np.float64)
+    np.negative(ws.t2, out=ws.t2)
+    _fma_into(c, c, z, ws.t2, t)
     c += _f32(1)
-    s = _fma32(np.full_like(x, _f32(-1.9515295891e-4)), z, _f32(8.3321608736e-3))
-    s = _fma32(s, z, _f32(-1.6666654611e-1))
+    _fma_into(s, z, _C['s0'], _C['s1'], t)
+    _fma_into(s, s, z, _C['s2'], t)
     s *= z
-    s = _fma32(s, x, x)
+    _fma_into(s, s, r, r, t)
+    # octants 2 and 6 (mod 8) swap the polynomials; the sine's sign flips from octant 4 on, the cosine's in 2..5
     sb, cb = s.view(np.int32), c.view(np.int32)
-    sel = sb ^ cb
-    sel &= poly  # where the polynomials swap roles: bits that differ between them
-    sb ^= sel  # sb now holds the sine, cb the cosine
-    cb ^= sel
+    np.bitwise_xor(sb, cb, out=tmp)
+    sel = y.view(np.int32)
+    np.right_shift(j, 1, out=sel)
+    sel &= 1
+    np.negative(sel, out=sel)
+    tmp &= sel
+    sb ^= tmp
+    cb ^= tmp
+    np.bitwise_and(j, 4, out=tmp)
+    tmp <<= 29
+    sign_sin ^= tmp
     sb ^= sign_sin
-    cb ^= sign_cos
-    return sb.view(_f32), cb.view(_f32)
+    j -= 2
+    np.invert(j, out=j)
+    j &= 4
+    j <<= 29
+    cb ^= j
+    return sin, cos
 
 
 class TorchCPUGenerator:

@@ -97,6 +97,8 @@ def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None):
     g = _gen(tensor, generator)
     shape, dt = tuple(tensor.shape), _gen_dtype(tensor)
     xp = tensor._device.xp
+    if _norm_cdf((b - mean) / std) - _norm_cdf((a - mean) / std) < 0.3:
+        return _write(tensor, _trunc_normal_narrow(g, shape, dt, xp, mean, std, a, b))
     out = g.normal(mean, std, shape, dtype=dt)
     lo, hi = out.dtype.type(a), out.dtype.type(b)
     todo = (out < lo) | (out > hi)
@@ -108,6 +110,25 @@ def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None):
         out[take] = new[take]
         todo &= ~take
     return _write(tensor, xp.clip(out, lo, hi))
+
+
+def _trunc_normal_narrow(g, shape, dt, xp, mean, std, a, b):
+    """When under 30% of the normal lies in [a, b], PyTorch samples by rejection from uniform proposals: each
+    round a whole tensor of uniform_(a, b) proposals and one of uniform_(0, 1) acceptance draws; a proposal x is
+    accepted where the draw is below the normal's density at x relative to its largest value on [a, b]."""
+    peak = min(max(mean, a), b)
+    out = xp.zeros(shape, dtype=dt)
+    todo = xp.ones(shape, dtype=bool)
+    for _ in range(100000):
+        if not todo.any():
+            break
+        x = g.uniform(a, b, shape, dtype=dt)
+        u = g.random(shape, dtype=dt)
+        rel = xp.exp(0.5 * ((peak - mean) / std) ** 2 - 0.5 * ((x.astype('float64') - mean) / std) ** 2)
+        take = todo & (u < rel)
+        out[take] = x[take]
+        todo &= ~take
+    return out
 
 
 def _norm_cdf(x):

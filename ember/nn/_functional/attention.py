@@ -72,10 +72,14 @@ def _sdpa_fused(q, k, v, mask, scale, dropout_p):
     if dropout_p > 0:
         from ...backends.random import generator_for
         gen = generator_for(q._device, None)
-        # cuda draws float32 uniforms (as F.dropout): plenty of bits for a keep/drop decision, half the work
-        u = gen.random(p.shape) if q._device.type == 'cpu' else gen.random(p.shape, dtype='float32')
-        keep = (u >= dropout_p).astype(p.dtype)
-        keep *= 1.0 / (1.0 - dropout_p) if dropout_p < 1 else 0.0
+        if q._device.type == 'cpu':  # PyTorch's mask: bernoulli_(1 - p) over the attention weights
+            keep = gen.bernoulli(1.0 - dropout_p, p.shape).astype(p.dtype)
+        else:  # cuda draws float32 uniforms (as F.dropout): plenty of bits for a keep/drop decision
+            keep = (gen.random(p.shape, dtype='float32') >= dropout_p).astype(p.dtype)
+        if dropout_p < 1:
+            keep /= p.dtype.type(1.0 - dropout_p)
+        else:
+            keep *= 0.0
         pd = p * keep
     else:
         pd = p

@@ -14,11 +14,28 @@ def _check_p(p):
         raise ValueError(f'dropout probability has to be between 0 and 1, but got {p}')
 
 
+def _memory_order(a):
+    """The axes of a non-contiguous but dense array from slowest to fastest in memory; None when C-contiguous or
+    not dense (PyTorch's empty_like then makes a contiguous tensor)."""
+    if a.flags.c_contiguous or a.ndim < 2:
+        return None
+    span = sum((n - 1) * abs(st) for n, st in zip(a.shape, a.strides)) + a.itemsize
+    if a.size == 0 or span != a.size * a.itemsize:
+        return None
+    return sorted(range(a.ndim), key=lambda i: (-abs(a.strides[i]), i))
+
+
 def _keep(input, mask_shape, p):
     """The keep mask: on cpu PyTorch's ``bernoulli_(1 - p)`` (one float64 uniform per element, below 1 - p)."""
     gen = generator_for(input._device)
     if input._device.type == 'cpu':
-        return gen.bernoulli(1.0 - p, mask_shape)
+        order = _memory_order(input._data) if tuple(mask_shape) == tuple(input.shape) else None
+        if order is None:
+            return gen.bernoulli(1.0 - p, mask_shape)
+        # PyTorch's noise tensor copies a dense view's strides and is filled in memory order (e.g. the transposed
+        # output of a batch_first MultiheadAttention): draw in that order, then lay the values out as the view
+        keep = gen.bernoulli(1.0 - p, tuple(mask_shape[i] for i in order))
+        return keep.transpose(tuple(sorted(range(len(order)), key=order.__getitem__)))
     # cuda draws float32 uniforms: half the random bits of float64, plenty for a keep/drop decision
     return gen.random(mask_shape, dtype='float32') >= p
 
@@ -110,13 +127,15 @@ def _alpha_dropout(input, p, training, mask_shape):
     if p == 1.0:
         return input * 0.0
     xp = input._device.xp
-    dt = input._data.dtype
-    keep = _keep(input, mask_shape, p)
-    alpha_p = -_ALPHA  # SELU's negative saturation value, which dropped units are set to
-    a = 1.0 / ((1 - p) * (1 + p * alpha_p ** 2)) ** 0.5
-    b = -a * alpha_p * p
-    mult = xp.broadcast_to((keep * a).astype(dt), input._data.shape)
-    add = xp.broadcast_to(((~keep) * (a * alpha_p) + b).astype(dt), input._data.shape)
+    dt = input._data.dtype.type
+    noise = _keep(input, mask_shape, p).astype(dt)
+    # PyTorch's arithmetic, step by step in the input's dtype: dropped units land on SELU's saturation value
+    # -alpha, and a, b restore zero mean and unit variance
+    alpha = _ALPHA
+    a = 1.0 / ((alpha ** 2 * p + 1) * (1 - p)) ** 0.5
+    add = (noise - dt(1)) * dt(alpha * a) + dt(alpha * a * p)
+    noise *= dt(a)
+    mult = xp.broadcast_to(noise, input._data.shape)
     data = input._data * mult + add
     return record(data.astype(dt, copy=False), input._device, (input,), 'AlphaDropoutBackward0',
                   (lambda g: masked_grad(g, mult),))
