@@ -564,8 +564,9 @@ def _install_methods():
                 return assign_result(self, copy_result(self, value), 'fill_')
             value = value.item()
         value = fit_scalar(value, self._data.dtype)
-        if _State.grad_enabled and self._rg:
-            return inplace_unary(self, lambda a: a * 0 + value, 'fill_')
+        if _State.grad_enabled and self._rg:  # a constant replaces the history (not a * 0 + value: NaN * 0)
+            const = _wrap(self._device.xp.full((), value, dtype=self._data.dtype), self._device)
+            return assign_result(self, copy_result(self, const), 'fill_')
         try:
             self._data.fill(value)
         except ValueError:

@@ -162,6 +162,8 @@ def _binary(name, fn):
         s, right = draw(SCALARS), draw(st.booleans())
         if name in ('logical_and', 'logical_xor', 'fmod', 'maximum', 'minimum', 'where'):
             right = True  # (no reflected form)
+        if name == 'pow' and isinstance(s, bool):
+            right = True  # (PyTorch 2.13's backward of bool ** tensor fails an internal assert: a bug, not semantics)
         return ((lambda T, a: fn(T, a, s)) if right else (lambda T, a: fn(T, s, a))), [draw(tensors())], \
             f'scalar {s!r} on the {"right" if right else "left"}'
 
@@ -531,7 +533,7 @@ def outcome(T, fn, specs):
     except Exception as e:
         return ('raise', type(e), str(e).splitlines()[0][:160] if str(e) else '')
     grads = None
-    diff = [o for o in outs if getattr(o, 'requires_grad', False)]
+    diff = [o for o in outs if getattr(o, 'requires_grad', False) and o.is_floating_point()]
     if diff:
         loss = None
         for o in diff:
@@ -546,9 +548,9 @@ def outcome(T, fn, specs):
     return ('ok', vals, grads)
 
 
-def _close(e, t, dtype):
+def _close(e, t, dtype, loose=False):
     if dtype in ('float32', 'float64'):
-        rtol, atol = (2e-4, 1e-4) if dtype == 'float32' else (1e-9, 1e-10)
+        rtol, atol = (2e-4, 1e-4) if dtype == 'float32' or loose else (1e-9, 1e-10)
         e, t = e.astype(np.float64), t.astype(np.float64)
         same_special = (np.isnan(e) == np.isnan(t)).all() and (np.isinf(e) == np.isinf(t)).all() and \
             (e[np.isinf(e)] == t[np.isinf(t)]).all()
@@ -558,8 +560,9 @@ def _close(e, t, dtype):
     return bool(np.array_equal(e, t))
 
 
-def compare(e, t):
-    """None when the outcomes agree, else a description of the difference."""
+def compare(e, t, loose=False):
+    """None when the outcomes agree, else a description of the difference (``loose``: float32 tolerances, when
+    float32 took part in the computation)."""
     if e[0] == 'raise' or t[0] == 'raise':
         if e[0] != t[0]:
             return f'ember {"raised " + e[1].__name__ + ": " + e[2] if e[0] == "raise" else "returned"}, torch ' \
@@ -572,7 +575,7 @@ def compare(e, t):
     for i, ((es, ed, ev), (ts, td, tv)) in enumerate(zip(e[1], t[1])):
         if es != ts or ed != td:
             return f'output {i}: ember {ed}{list(es)}, torch {td}{list(ts)}'
-        if not _close(ev, tv, ed):
+        if not _close(ev, tv, ed, loose):
             return f'output {i} values: ember {ev.tolist()}, torch {tv.tolist()}'
     eg, tg = e[2], t[2]
     if (eg is None) != (tg is None) or isinstance(eg, tuple) or isinstance(tg, tuple):
@@ -581,7 +584,7 @@ def compare(e, t):
         for i, (a, b) in enumerate(zip(eg, tg)):
             if (a is None) != (b is None):
                 return f'gradient of input {i}: ember {a}, torch {b}'
-            if a is not None and (a[:2] != b[:2] or not _close(a[2], b[2], a[1])):
+            if a is not None and (a[:2] != b[:2] or not _close(a[2], b[2], a[1], loose)):
                 return f'gradient of input {i}: ember {a[1]}{list(a[0])} {a[2].tolist()}, torch {b[1]}{list(b[0])} ' \
                        f'{b[2].tolist()}'
     return None
@@ -613,7 +616,7 @@ def test_matches_torch(name, data):
         warnings.simplefilter('ignore')
         e, t = outcome(ember, fn, specs), outcome(torch, fn, specs)
     STATS['cases'] += 1
-    diff = compare(e, t)
+    diff = compare(e, t, loose=any(a.dtype == np.float32 for a, _ in specs))
     if diff is not None:
         msg = f'{name} ({note}) on {_describe(specs)}: {diff}'
         STATS['mismatches'].append(msg)

@@ -207,7 +207,12 @@ def inplace_binary(a, b, ufunc, op_fn, op):
         bd = b
     if ufunc in ('remainder', 'floor_divide') and a._data.dtype.kind in 'iub':
         from .elementwise import _check_int_divisor
+        if a._data.dtype.kind == 'b' and (getattr(bd, 'dtype', None) == bool or isinstance(bd, bool)):
+            from ._util import not_implemented
+            raise not_implemented('remainder_cpu' if ufunc == 'remainder' else 'div_floor_cpu', a._data.dtype)
         _check_int_divisor(a, bd)
+    elif ufunc == 'power' and a._data.dtype.kind in 'iub' and type(b) is int and b < 0:
+        raise RuntimeError('Integers to negative integer powers are not allowed.')
     elif ufunc == 'subtract' and (a._data.dtype.kind == 'b' or getattr(bd, 'dtype', None) == bool or
                                   isinstance(bd, bool)):
         from .elementwise import _check_bool_sub

@@ -31,8 +31,9 @@ def add(a, b, alpha=1):
         b, a = coerce_pair(b, a, 'add')
         return add(_times_alpha(b, alpha) if alpha != 1 else b, a)
     a, b = coerce_pair(a, b, 'add')
-    if alpha != 1:
-        b = _times_alpha(b, alpha) if isinstance(b, Tensor) else b * alpha
+    if alpha != 1:  # (a bool scalar stays a bool: alpha scales, it does not promote)
+        b = _times_alpha(b, alpha) if isinstance(b, Tensor) else builtins.bool(b and alpha) if isinstance(
+            b, builtins.bool) and a._data.dtype.kind == 'b' else b * alpha
     if isinstance(b, Tensor):
         sa, sb = a.shape, b.shape
         return record(a._data + b._data, a._device, (a, b), 'AddBackward0',
@@ -109,6 +110,8 @@ def div(a, b, rounding_mode=None):
                              f"'{rounding_mode}'")
         q = floor_divide(a, b) if rounding_mode == 'floor' else _trunc_div(a, b)
         return q
+    if isinstance(a, Tensor) and not isinstance(b, Tensor):
+        a = _floating(a)  # (first: an integer scalar is divided by exactly, not cast to an integer tensor's dtype)
     a, b = coerce_pair(a, b, 'div')
     a = _floating(a)
     if isinstance(b, Tensor):
@@ -122,7 +125,7 @@ def div(a, b, rounding_mode=None):
 
 def rdiv(a, b):
     """b / a for a scalar b."""
-    a, b = coerce_pair(a, b, 'div')
+    a, b = coerce_pair(_floating(a) if not isinstance(b, Tensor) else a, b, 'div')
     if isinstance(b, Tensor):
         return div(b, a)
     a = _floating(a)
@@ -170,6 +173,8 @@ def floor_divide(a, b):
 
 def rfloordiv(a, b):
     a, b = coerce_pair(a, b, 'floor_divide')
+    if a._data.dtype.kind == 'b' and isinstance(b, builtins.bool):
+        raise not_implemented('div_floor_cpu', a._data.dtype)
     _check_int_divisor(a, a._data)
     return _no_derivative('floor_divide', a, a._device.xp.floor_divide(b, a._data), (a,))
 
@@ -224,6 +229,8 @@ def pow(a, b):
             raise NotImplementedError('"pow" not implemented for \'Bool\'')
         if a.requires_grad and _State.grad_enabled:
             return _pow_bool_exponent(*coerce_pair(a, b, 'pow'))  # (its gradient computes b - 1: refused for bools)
+    if type(b) is builtins.int and a._data.dtype.kind in 'iu':
+        fit_scalar(b, a._data.dtype)  # (an exponent is checked against the dtype, not wrapped)
     a, b = coerce_pair(a, b, 'pow')
     xp = a._device.xp
     if isinstance(b, Tensor):
@@ -276,6 +283,8 @@ def _safe_log_base(a, b):
 
 def rpow(a, b):
     """b ** a for a scalar b."""
+    if isinstance(b, builtins.bool) and a._data.dtype.kind == 'b':
+        raise NotImplementedError('"pow" not implemented for \'Bool\'')
     a, b = coerce_pair(a, b, 'pow')
     if isinstance(b, Tensor):
         return pow(b, a)
@@ -320,10 +329,10 @@ def _minmax(a, b, is_max):
     sa, sb = a.shape, b.shape
 
     def share(g, first):
-        # the winner takes the gradient; ties split it evenly, as PyTorch does
-        win = (a._data > b._data) if is_max == first else (a._data < b._data)
-        w = win.astype(g._data.dtype)
-        w += 0.5 * (a._data == b._data)  # (in place: the weights stay in g's dtype)
+        # the winner takes the gradient and ties split it evenly, as PyTorch does; so a NaN (no loser) gives
+        # both operands the whole gradient
+        lose = (a._data < b._data) if is_max == first else (a._data > b._data)
+        w = (1 - lose - 0.5 * (a._data == b._data)).astype(g._data.dtype, copy=False)
         return unbroadcast(g * _wrap(w, a._device), sa if first else sb)
     return record(data, a._device, (a, b), 'MaximumBackward0' if is_max else 'MinimumBackward0',
                   (lambda g: share(g, True), lambda g: share(g, False)), (a, b))
@@ -434,7 +443,10 @@ def atan(a):
 def sign(a):
     if a._data.dtype.kind == 'b':
         return _wrap(a._data.copy(), a._device)
-    return record(a._device.xp.sign(a._data), a._device, (a,), 'SignBackward0', (_zero_grad,))
+    data = a._device.xp.sign(a._data)
+    if data.dtype.kind == 'f':  # PyTorch's sign of NaN is 0
+        data = a._device.xp.nan_to_num(a._device.xp.asarray(data), copy=False, nan=0.0)
+    return record(data, a._device, (a,), 'SignBackward0', (_zero_grad,))
 
 
 def floor(a):
@@ -584,6 +596,9 @@ def where(cond, a=None, b=None):
         a, b = coerce_pair(a, b, 'where')
     else:
         b, a = coerce_pair(b, a, 'where')
+    for t, x in ((a, b), (b, a)):  # a scalar stored into an integer tensor's dtype must fit it
+        if isinstance(t, Tensor) and not isinstance(x, Tensor) and t._data.dtype.kind in 'iu':
+            fit_scalar(x, t._data.dtype)
     same_device(cond, like, 'where')
     xp = cond._device.xp
     c = cond._data
