@@ -1,5 +1,5 @@
 """Copies and conversions: dtype casts, device moves and clone, each differentiable; plus the in-place machinery."""
-from ._util import Tensor, record, unbroadcast, wrap_int, _wrap
+from ._util import Tensor, record, unbroadcast, wrap_int, fit_scalar, _wrap
 from ..autograd.grad_mode import _State
 
 _CAT = {'b': 0, 'u': 1, 'i': 1, 'f': 2}
@@ -201,8 +201,8 @@ def inplace_binary(a, b, ufunc, op_fn, op):
             raise RuntimeError(f'Expected all tensors to be on the same device, but found at least two devices, '
                                f'{a._device} and {b._device}! ({op})')
         bd = b._data
-    elif type(b) is int and a._data.dtype.kind in 'iu':
-        bd = wrap_int(b, a._data.dtype)
+    elif type(b) is int and a._data.dtype.kind in 'iu':  # (an exponent is checked, other operands wrap)
+        bd = fit_scalar(b, a._data.dtype) if ufunc == 'power' else wrap_int(b, a._data.dtype)
     else:
         bd = b
     if ufunc in ('remainder', 'floor_divide') and a._data.dtype.kind in 'iub':

@@ -291,8 +291,13 @@ def rpow(a, b):
     xp = a._device.xp
     import math
     lb = math.log(b) if b > 0 else float('nan')
-    data = xp.power(b, a._data) if a._data.dtype.kind == 'f' else xp.power(float(b), a._data).astype(
-        get_default_dtype().np if isinstance(b, float) else a._data.dtype)
+    dt = a._data.dtype
+    if dt.kind == 'f':
+        data = xp.power(b, a._data)
+    elif isinstance(b, builtins.float):
+        data = xp.power(b, a._data.astype(get_default_dtype().np))
+    else:  # integer powers in integer arithmetic (wrapping on overflow, as PyTorch's do)
+        data = _int_power(xp, xp.asarray(wrap_int(b, dt), dtype=dt), a._data)
     return record_with_output(data, a._device, (a,), 'PowBackward2', lambda out: (lambda g: g * out() * lb,))
 
 
