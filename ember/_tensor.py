@@ -483,7 +483,7 @@ def _install_methods():
         '__abs__': E.abs, '__invert__': E.bitwise_not, '__and__': E.bitwise_and, '__or__': E.bitwise_or,
         '__xor__': E.bitwise_xor, '__rand__': E.bitwise_and, '__ror__': E.bitwise_or, '__rxor__': E.bitwise_xor,
         '__eq__': E.eq, '__ne__': E.ne, '__lt__': E.lt, '__le__': E.le, '__gt__': E.gt, '__ge__': E.ge,
-        '__getitem__': I.getitem, '__setitem__': I.setitem,
+        '__getitem__': I.getitem, '__setitem__': I.setitem_method,
     }
     methods = [E.add, E.sub, E.mul, E.div, E.remainder, E.pow, E.neg, E.abs, E.exp, E.expm1, E.log, E.log2, E.log10,
                E.log1p, E.sqrt, E.rsqrt, E.reciprocal, E.square, E.sin, E.cos, E.tan, E.tanh, E.sigmoid, E.atan,

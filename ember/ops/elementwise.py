@@ -595,15 +595,15 @@ def where(cond, a=None, b=None):
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):
         a = as_tensor_like(a, cond)
         like = a
+    for t, x in ((a, b), (b, a)):  # a scalar stored into an integer tensor's dtype must fit it
+        if isinstance(t, Tensor) and type(x) is builtins.int and t._data.dtype.kind in 'iu':
+            fit_scalar(x, t._data.dtype)
     if isinstance(a, Tensor) and isinstance(b, Tensor):
         a, b = coerce_pair(a, b, 'where')
     elif isinstance(a, Tensor):
         a, b = coerce_pair(a, b, 'where')
     else:
         b, a = coerce_pair(b, a, 'where')
-    for t, x in ((a, b), (b, a)):  # a scalar stored into an integer tensor's dtype must fit it
-        if isinstance(t, Tensor) and not isinstance(x, Tensor) and t._data.dtype.kind in 'iu':
-            fit_scalar(x, t._data.dtype)
     same_device(cond, like, 'where')
     xp = cond._device.xp
     c = cond._data

@@ -178,6 +178,11 @@ def _value_grad(g, vs):
     return unbroadcast(g, vs[extra:]).reshape(vs)
 
 
+def setitem_method(a, key, value):
+    """``Tensor.__setitem__``: setitem, returning None as Python's protocol does."""
+    setitem(a, key, value)
+
+
 def _set(a, k, vd):
     try:
         _base(a._data, k)[_adv(k)] = vd
