@@ -1,4 +1,4 @@
-"""Differential property test: ember against PyTorch on random inputs, comparing values, dtypes, shapes, gradients, errors.
+"""Differential property test: ember against PyTorch on random inputs (values, dtypes, shapes, gradients, errors).
 
 Each op draws its inputs (0-dim, empty, transposed or sliced, bool/uint8/int32/int64/float32/float64) and arguments
 with hypothesis, runs the same code through both libraries and requires the same outcome: equal shapes, dtypes and
@@ -8,6 +8,7 @@ each run instead of the fixed derandomized ones; ``EMBER_DIFF_COLLECT=1`` record
 The number of cases run and of mismatches is printed at the end of the session.
 """
 import os
+import warnings
 
 import numpy as np
 import pytest
@@ -135,7 +136,8 @@ for _n, _f in {
     'isnan': lambda T, x: x.isnan(), 'isfinite': lambda T, x: x.isfinite(), 'log1p': lambda T, x: x.log1p(),
     'expm1': lambda T, x: x.expm1(), 'rsqrt': lambda T, x: x.rsqrt(), 'pos': lambda T, x: +x,
     'float': lambda T, x: x.float(), 'long': lambda T, x: x.long(), 'bool': lambda T, x: x.bool(),
-    'clone': lambda T, x: x.clone(), 'contiguous': lambda T, x: x.contiguous(),
+    'clone': lambda T, x: x.clone(), 'contiguous': lambda T, x: x.contiguous(), 'view': lambda T, x: x.view(-1),
+    't': lambda T, x: x.t(), 'squeeze': lambda T, x: x.squeeze(),
 }.items():
     _unary(_n, _f)
 
@@ -230,12 +232,6 @@ def _shape(spec):
             (arr.shape[0] // 2,) + arr.shape[1:] if layout == 'sliced' else arr.shape)
 
 
-@op('view')
-def _view_op(draw):
-    x = draw(tensors())
-    return (lambda T, t: t.view(-1)), [x], ''
-
-
 @op('transpose')
 def _transpose(draw):
     x = draw(tensors())
@@ -250,11 +246,6 @@ def _permute(draw):
     return (lambda T, t: t.permute(*dims)), [x], f'dims {dims}'
 
 
-@op('t')
-def _t(draw):
-    return (lambda T, t: t.t()), [draw(tensors())], ''
-
-
 @op('flatten')
 def _flatten(draw):
     x = draw(tensors())
@@ -262,18 +253,19 @@ def _flatten(draw):
     return (lambda T, t: t.flatten(s, e)), [x], f'{s}..{e}'
 
 
-@op('squeeze')
-def _squeeze(draw):
-    x = draw(tensors())
-    d = None if draw(st.booleans()) else dim_of(draw, x)
-    return (lambda T, t: t.squeeze() if d is None else t.squeeze(d)), [x], f'dim={d}'
+def _dim_op(name, fn, extra=0, min_dims=0):
+    @op(name)
+    def draw_dim_op(draw):
+        x = draw(tensors(min_dims=min_dims))
+        d = dim_of(draw, x[0].ndim + extra)
+        return (lambda T, t: fn(t, d)), [x], f'dim={d}'
 
 
-@op('unsqueeze')
-def _unsqueeze(draw):
-    x = draw(tensors())
-    d = dim_of(draw, x[0].ndim + 1)
-    return (lambda T, t: t.unsqueeze(d)), [x], f'dim={d}'
+_dim_op('squeeze_dim', lambda t, d: t.squeeze(d))
+_dim_op('unsqueeze', lambda t, d: t.unsqueeze(d), extra=1)
+_dim_op('flip', lambda t, d: t.flip(d))
+_dim_op('unbind', lambda t, d: t.unbind(d), min_dims=1)
+_dim_op('select', lambda t, d: t.select(d, -1), min_dims=1)
 
 
 @op('expand')
@@ -289,13 +281,6 @@ def _repeat(draw):
     x = draw(tensors())
     reps = tuple(draw(st.lists(st.integers(0, 2), min_size=x[0].ndim, max_size=x[0].ndim + 1)))
     return (lambda T, t: t.repeat(*reps)), [x], f'{reps}'
-
-
-@op('flip')
-def _flip(draw):
-    x = draw(tensors())
-    d = dim_of(draw, x)
-    return (lambda T, t: t.flip(d)), [x], f'dim={d}'
 
 
 @op('roll')
@@ -346,20 +331,6 @@ def _narrow(draw):
     return (lambda T, t: t.narrow(d, start, length)), [x], f'dim={d} {start}+{length}'
 
 
-@op('select')
-def _select(draw):
-    x = draw(tensors(min_dims=1))
-    d, i = dim_of(draw, x), draw(st.integers(-4, 4))
-    return (lambda T, t: t.select(d, i)), [x], f'dim={d} index {i}'
-
-
-@op('unbind')
-def _unbind(draw):
-    x = draw(tensors(min_dims=1))
-    d = dim_of(draw, x)
-    return (lambda T, t: t.unbind(d)), [x], f'dim={d}'
-
-
 @op('tril_triu')
 def _tril(draw):
     x = draw(tensors())
@@ -378,7 +349,8 @@ def _index_key(draw, shape):
             key.append(draw(st.integers(-n - 1, n)))
         elif kind == 'slice':
             key.append(slice(draw(st.one_of(st.none(), st.integers(-n - 1, n + 1))),
-                             draw(st.one_of(st.none(), st.integers(-n - 1, n + 1))), draw(st.sampled_from((None, 1, 2)))))
+                             draw(st.one_of(st.none(), st.integers(-n - 1, n + 1))),
+                             draw(st.sampled_from((None, 1, 2)))))
         elif kind == 'none':
             key.append(None)
             left.insert(0, n)
@@ -474,12 +446,14 @@ INPLACE = {
     'div_': lambda t, s: t.div_(s), 'pow_': lambda t, s: t.pow_(s), 'iadd': lambda t, s: t.__iadd__(s),
     'imul': lambda t, s: t.__imul__(s), 'floor_divide_': lambda t, s: t.floor_divide_(s),
     'remainder_': lambda t, s: t.remainder_(s), 'clamp_': lambda t, s: t.clamp_(min=s),
-    'fill_': lambda t, s: t.fill_(s), 'copy_': lambda t, s: t.copy_(s), 'masked_fill_': lambda t, s:
-    t.masked_fill_(t > 0, s) if not hasattr(s, 'shape') else t.masked_fill_(t > 0, s.reshape(-1)[0] if s.numel() else 0),
+    'fill_': lambda t, s: t.fill_(s), 'copy_': lambda t, s: t.copy_(s),
+    'masked_fill_': lambda t, s: t.masked_fill_(t > 0, s.reshape(-1)[0] if s.numel() else 0) if hasattr(s, 'shape')
+    else t.masked_fill_(t > 0, s),
     'setitem_all': lambda t, s: t.__setitem__(Ellipsis, s),
     'neg_': lambda t, s: t.neg_(), 'abs_': lambda t, s: t.abs_(), 'exp_': lambda t, s: t.exp_(),
     'sqrt_': lambda t, s: t.sqrt_(), 'zero_': lambda t, s: t.zero_(), 'relu_': lambda t, s: t.relu_(),
-    'sigmoid_': lambda t, s: t.sigmoid_(), 'floor_': lambda t, s: t.floor_(), 'clamp_both_': lambda t, s: t.clamp_(-1, 1),
+    'sigmoid_': lambda t, s: t.sigmoid_(), 'floor_': lambda t, s: t.floor_(),
+    'clamp_both_': lambda t, s: t.clamp_(-1, 1),
 }
 VIEWS = {
     'self': lambda t: t, 'slice': lambda t: t[1:] if t.ndim else t, 'select': lambda t: t[0] if t.ndim else t,
@@ -532,6 +506,10 @@ def outcome(T, fn, specs):
         vals = [(tuple(np.shape(_numpy(o))), _dtype(o), _numpy(o).copy()) for o in outs]
     except Exception as e:
         return ('raise', type(e), str(e).splitlines()[0][:160] if str(e) else '')
+    if T is ember:  # the invariant: every tensor holds an ndarray (never a NumPy scalar), inputs edited in place too
+        for o in outs + xs:
+            if isinstance(o, ember.Tensor) and type(o._data) is not np.ndarray:
+                return ('raise', TypeError, f'a tensor holds a {type(o._data).__name__}, not an ndarray')
     grads = None
     diff = [o for o in outs if getattr(o, 'requires_grad', False) and o.is_floating_point()]
     if diff:
@@ -590,10 +568,6 @@ def compare(e, t, loose=False):
     return None
 
 
-def _describe(specs):
-    return ', '.join(f'{a.dtype}{list(_shape((a, lay)))} {lay}' for a, lay in specs)
-
-
 @pytest.fixture(scope='module', autouse=True)
 def _report(request):
     yield
@@ -611,14 +585,14 @@ def _report(request):
 @given(data=st.data())
 def test_matches_torch(name, data):
     fn, specs, note = OPS[name](data.draw)
-    import warnings
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
         e, t = outcome(ember, fn, specs), outcome(torch, fn, specs)
     STATS['cases'] += 1
     diff = compare(e, t, loose=any(a.dtype == np.float32 for a, _ in specs))
     if diff is not None:
-        msg = f'{name} ({note}) on {_describe(specs)}: {diff}'
+        inputs = ', '.join(f'{a.dtype}{list(_shape((a, lay)))} {lay}' for a, lay in specs)
+        msg = f'{name} ({note}) on {inputs}: {diff}'
         STATS['mismatches'].append(msg)
         if not COLLECT:
             raise AssertionError(msg)

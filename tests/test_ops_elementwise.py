@@ -578,7 +578,7 @@ def _outcome(T, expr, grad_of=None):
 @needs_torch
 @pytest.mark.parametrize('expr', [
     'b.abs()', 'b.floor()', 'b.round()', 'b.relu()', 'b.sign()', 'b.square()', 'b.clamp(0, 1)', 'b.clamp(False, True)',
-    '+b', 'b - b', 'x - b', 'True - x', 'b // b', 'b % b', 'T.fmod(b, b)', 'b ** b', 'b ** False', 'i.frac()',
+    '+b', 'b - b', 'x - b', 'True - x', 'b // b', 'b % b', 'T.fmod(b, b)', 'b ** b', 'b ** False', 'b ** True', 'i.frac()',
     'i & 1.5', 'x & x', 'T.logical_and(b, 1)', 'T.maximum(x, 1)', 'u.clamp(300)', 'u.clamp(-1)', 'T.where(b, u, 300)',
     'u ** 300', '300 / u', 'T.add(2, b, alpha=3)', 'T.add(b, b, alpha=2)', 'T.add(i, 1.5, alpha=2)',
     'x.relu()', 'T.maximum(x, x.detach() * 0)', 'T.minimum(x, T.zeros(4))', 'x.sign()', 'x // 2', 'x ** T.ones(4)',

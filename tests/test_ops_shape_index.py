@@ -422,7 +422,8 @@ def test_inplace_on_empty_views(expr):
     '(last := T.zeros(3)).__setitem__([0], T.tensor(1, dtype=T.int32))',
     '(last := T.zeros(3)).__setitem__([], T.tensor(1.))',
     '(last := T.zeros(3)).__setitem__(T.tensor([True, False, True]), T.tensor([2.], dtype=T.float64))',
-    '(last := s.clone()).__setitem__((), T.tensor([[4.]]))', 'T.zeros(1, dtype=T.int32).masked_fill(T.tensor([True]), 2 ** 40)',
+    '(last := s.clone()).__setitem__((), T.tensor([[4.]]))',
+    'T.zeros(1, dtype=T.int32).masked_fill(T.tensor([True]), 2 ** 40)',
     'T.tensor(2).masked_fill(T.tensor([True, False]), 1)'])
 def test_shape_and_index_edge_cases_match_torch(expr):
     def run(T):

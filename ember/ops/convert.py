@@ -213,6 +213,11 @@ def inplace_binary(a, b, ufunc, op_fn, op):
         _check_int_divisor(a, bd)
     elif ufunc == 'power' and a._data.dtype.kind in 'iub' and type(b) is int and b < 0:
         raise RuntimeError('Integers to negative integer powers are not allowed.')
+    elif ufunc == 'power' and a._data.dtype.kind == 'b' and type(b) is bool:  # x ** True is x; x ** False is 1
+        if not b:
+            a._data.fill(True)
+        a._bump()
+        return a
     elif ufunc == 'subtract' and (a._data.dtype.kind == 'b' or getattr(bd, 'dtype', None) == bool or
                                   isinstance(bd, bool)):
         from .elementwise import _check_bool_sub

@@ -222,8 +222,8 @@ def pow(a, b):
         return rpow(b, a)
     if isinstance(b, builtins.int) and b < 0 and a._data.dtype.kind in 'iub':
         raise RuntimeError('Integers to negative integer powers are not allowed.')
-    if a._data.dtype.kind == 'b' and isinstance(b, builtins.bool):
-        return _wrap(a._device.xp.ones(a._data.shape, bool), a._device)  # (PyTorch's result for any bool power)
+    if a._data.dtype.kind == 'b' and isinstance(b, builtins.bool):  # x ** True is x, x ** False is 1: still bool
+        return _wrap(a._data.copy() if b else a._device.xp.ones(a._data.shape, bool), a._device)
     if isinstance(b, Tensor) and b._data.dtype.kind == 'b':
         if a._data.dtype.kind == 'b':
             raise NotImplementedError('"pow" not implemented for \'Bool\'')
