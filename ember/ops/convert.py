@@ -213,6 +213,9 @@ def inplace_binary(a, b, ufunc, op_fn, op):
         _check_int_divisor(a, bd)
     elif ufunc == 'power' and a._data.dtype.kind in 'iub' and type(b) is int and b < 0:
         raise RuntimeError('Integers to negative integer powers are not allowed.')
+    elif ufunc == 'power' and a._data.dtype.kind in 'iu' and getattr(bd, 'dtype', None) is not None and \
+            bd.dtype.kind in 'iu':  # integer powers with possibly negative exponents: PyTorch's, not NumPy's
+        return assign_result(a, op_fn(a, b), op)
     elif ufunc == 'power' and a._data.dtype.kind == 'b' and type(b) is bool:  # x ** True is x; x ** False is 1
         if not b:
             a._data.fill(True)

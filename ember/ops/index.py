@@ -149,6 +149,8 @@ def setitem(a, key, value):
     # (a value's gradient cannot flow into an integer tensor)
     track = _State.grad_enabled and (a.requires_grad or (isinstance(value, Tensor) and value.requires_grad and
                                                          a._data.dtype.kind == 'f'))
+    if isinstance(value, (builtins.int, builtins.float)):  # a number stored into the dtype: checked, as fill_
+        vd = fit_scalar(value, a._data.dtype)
     if not track:
         _set(a, k, vd)
         _bump(a)
