@@ -167,6 +167,8 @@ def assign_result(a, out, op):
     a._device.xp.copyto(a._data, out._data, casting='unsafe')
     a._bump()
     if out.grad_fn is not None:
+        if out._data.dtype != a._data.dtype:  # (a's gradient arrives in a's dtype: cast back in the graph)
+            out = out.to(a.dtype)
         rebind_inplace(a, out)
     return a
 

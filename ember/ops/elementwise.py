@@ -34,6 +34,8 @@ def add(a, b, alpha=1):
     if alpha != 1:  # (a bool scalar stays a bool: alpha scales, it does not promote)
         b = _times_alpha(b, alpha) if isinstance(b, Tensor) else builtins.bool(b and alpha) if isinstance(
             b, builtins.bool) and a._data.dtype.kind == 'b' else b * alpha
+        if type(b) is builtins.int and a._data.dtype.kind in 'iu':  # (scaled, the scalar wraps again)
+            b = wrap_int(b, a._data.dtype)
     if isinstance(b, Tensor):
         sa, sb = a.shape, b.shape
         return record(a._data + b._data, a._device, (a, b), 'AddBackward0',
@@ -75,6 +77,8 @@ def sub(a, b, alpha=1):
     a, b = coerce_pair(a, b, 'sub')
     if alpha != 1:
         b = b * alpha
+        if type(b) is builtins.int and a._data.dtype.kind in 'iu':
+            b = wrap_int(b, a._data.dtype)
     if isinstance(b, Tensor):
         sa, sb = a.shape, b.shape
         return record(a._data - b._data, a._device, (a, b), 'SubBackward0',
@@ -241,6 +245,9 @@ def pow(a, b):
             lambda g: unbroadcast(g * out() * _safe_log_base(a, b), sb)))
     if b == 2:
         return record(a._data * a._data, a._device, (a,), 'PowBackward0', (lambda g: g * 2 * a,), (a,))
+    if b == 0.5 and a._data.dtype.kind == 'f':  # PyTorch computes x ** 0.5 as sqrt (so -0.0 -> -inf gradient)
+        return record_with_output(xp.sqrt(a._data), a._device, (a,), 'PowBackward0',
+                                  lambda out: (lambda g: g / (2 * out()),))
     return record(xp.power(a._data, b), a._device, (a,), 'PowBackward0',
                   (lambda g: g * b * a ** (b - 1) if b != 0 else g * 0,), (a,))
 
@@ -298,6 +305,9 @@ def rpow(a, b):
         data = xp.power(b, a._data.astype(get_default_dtype().np))
     else:  # integer powers in integer arithmetic (wrapping on overflow, as PyTorch's do)
         data = _int_power(xp, xp.asarray(wrap_int(b, dt), dtype=dt), a._data)
+    if b == 0:  # d(0 ** x)/dx: 0 where x >= 0 (0 ** x is constant there), else out * log(0) = -inf, as PyTorch
+        return record_with_output(data, a._device, (a,), 'PowBackward2', lambda out: (
+            lambda g: where(a >= 0, 0.0, g * out() * -math.inf),))
     return record_with_output(data, a._device, (a,), 'PowBackward2', lambda out: (lambda g: g * out() * lb,))
 
 
