@@ -491,7 +491,7 @@ def _install_methods():
         '__abs__': E.abs, '__invert__': E.bitwise_not, '__and__': E.bitwise_and, '__or__': E.bitwise_or,
         '__xor__': E.bitwise_xor, '__rand__': E.bitwise_and, '__ror__': E.bitwise_or, '__rxor__': E.bitwise_xor,
         '__eq__': E.eq, '__ne__': E.ne, '__lt__': E.lt, '__le__': E.le, '__gt__': E.gt, '__ge__': E.ge,
-        '__getitem__': I.getitem, '__setitem__': I.setitem,
+        '__getitem__': I.getitem, '__setitem__': I.setitem_method,
     }
     methods = [E.add, E.sub, E.mul, E.div, E.remainder, E.pow, E.neg, E.abs, E.exp, E.expm1, E.log, E.log2, E.log10,
                E.log1p, E.sqrt, E.rsqrt, E.reciprocal, E.square, E.sin, E.cos, E.tan, E.tanh, E.sigmoid, E.atan,
@@ -572,8 +572,9 @@ def _install_methods():
                 return assign_result(self, copy_result(self, value), 'fill_')
             value = value.item()
         value = fit_scalar(value, self._data.dtype)
-        if _State.grad_enabled and self._rg:
-            return inplace_unary(self, lambda a: a * 0 + value, 'fill_')
+        if _State.grad_enabled and self._rg:  # a constant replaces the history (not a * 0 + value: NaN * 0)
+            const = _wrap(self._device.xp.full((), value, dtype=self._data.dtype), self._device)
+            return assign_result(self, copy_result(self, const), 'fill_')
         try:
             self._data.fill(value)
         except ValueError:

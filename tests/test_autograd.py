@@ -1025,3 +1025,26 @@ def test_index_assignment_backward(case):
         return y.tolist(), x.grad.tolist(), v.grad.tolist()
     e, t = _both(run)
     assert e == t
+
+
+@needs_torch
+@pytest.mark.parametrize('case', ['fill_const', 'fill_grad_value', 'fill_nan_history', 'setitem_int_dest'])
+def test_fill_and_setitem_histories(case):
+    def run(T):
+        x = T.tensor([1.0, float('nan'), 2.0], requires_grad=True)
+        v = T.tensor(3.0, requires_grad=True)
+        y = x * 1
+        if case == 'fill_const':
+            y.fill_(5)
+        elif case == 'fill_grad_value':
+            y.fill_(v)
+        elif case == 'fill_nan_history':
+            y[1:].zero_()
+        else:
+            z = T.zeros(3, dtype=T.int32)
+            z[0] = v
+            return z.tolist(), z.requires_grad
+        (y * T.tensor([1.0, 2.0, 3.0])).sum().backward()
+        return (y.tolist() if case != 'fill_nan_history' else np.nan_to_num(y.detach().numpy(), nan=7.0).tolist(),
+                x.grad.tolist(), None if v.grad is None else v.grad.item())
+    assert run(ember) == run(torch)

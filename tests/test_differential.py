@@ -1,4 +1,4 @@
-"""Differential property test: ember against PyTorch on random inputs, comparing values, dtypes, shapes, gradients, errors.
+"""Differential property test: ember against PyTorch on random inputs (values, dtypes, shapes, gradients, errors).
 
 Each op draws its inputs (0-dim, empty, transposed or sliced, bool/uint8/int32/int64/float32/float64) and arguments
 with hypothesis, runs the same code through both libraries and requires the same outcome: equal shapes, dtypes and
@@ -8,6 +8,7 @@ each run instead of the fixed derandomized ones; ``EMBER_DIFF_COLLECT=1`` record
 The number of cases run and of mismatches is printed at the end of the session.
 """
 import os
+import warnings
 
 import numpy as np
 import pytest
@@ -135,7 +136,8 @@ for _n, _f in {
     'isnan': lambda T, x: x.isnan(), 'isfinite': lambda T, x: x.isfinite(), 'log1p': lambda T, x: x.log1p(),
     'expm1': lambda T, x: x.expm1(), 'rsqrt': lambda T, x: x.rsqrt(), 'pos': lambda T, x: +x,
     'float': lambda T, x: x.float(), 'long': lambda T, x: x.long(), 'bool': lambda T, x: x.bool(),
-    'clone': lambda T, x: x.clone(), 'contiguous': lambda T, x: x.contiguous(),
+    'clone': lambda T, x: x.clone(), 'contiguous': lambda T, x: x.contiguous(), 'view': lambda T, x: x.view(-1),
+    't': lambda T, x: x.t(), 'squeeze': lambda T, x: x.squeeze(),
 }.items():
     _unary(_n, _f)
 
@@ -162,6 +164,8 @@ def _binary(name, fn):
         s, right = draw(SCALARS), draw(st.booleans())
         if name in ('logical_and', 'logical_xor', 'fmod', 'maximum', 'minimum', 'where'):
             right = True  # (no reflected form)
+        if name == 'pow' and isinstance(s, bool):
+            right = True  # (PyTorch 2.13's backward of bool ** tensor fails an internal assert: a bug, not semantics)
         return ((lambda T, a: fn(T, a, s)) if right else (lambda T, a: fn(T, s, a))), [draw(tensors())], \
             f'scalar {s!r} on the {"right" if right else "left"}'
 
@@ -228,12 +232,6 @@ def _shape(spec):
             (arr.shape[0] // 2,) + arr.shape[1:] if layout == 'sliced' else arr.shape)
 
 
-@op('view')
-def _view_op(draw):
-    x = draw(tensors())
-    return (lambda T, t: t.view(-1)), [x], ''
-
-
 @op('transpose')
 def _transpose(draw):
     x = draw(tensors())
@@ -248,11 +246,6 @@ def _permute(draw):
     return (lambda T, t: t.permute(*dims)), [x], f'dims {dims}'
 
 
-@op('t')
-def _t(draw):
-    return (lambda T, t: t.t()), [draw(tensors())], ''
-
-
 @op('flatten')
 def _flatten(draw):
     x = draw(tensors())
@@ -260,18 +253,19 @@ def _flatten(draw):
     return (lambda T, t: t.flatten(s, e)), [x], f'{s}..{e}'
 
 
-@op('squeeze')
-def _squeeze(draw):
-    x = draw(tensors())
-    d = None if draw(st.booleans()) else dim_of(draw, x)
-    return (lambda T, t: t.squeeze() if d is None else t.squeeze(d)), [x], f'dim={d}'
+def _dim_op(name, fn, extra=0, min_dims=0):
+    @op(name)
+    def draw_dim_op(draw):
+        x = draw(tensors(min_dims=min_dims))
+        d = dim_of(draw, x[0].ndim + extra)
+        return (lambda T, t: fn(t, d)), [x], f'dim={d}'
 
 
-@op('unsqueeze')
-def _unsqueeze(draw):
-    x = draw(tensors())
-    d = dim_of(draw, x[0].ndim + 1)
-    return (lambda T, t: t.unsqueeze(d)), [x], f'dim={d}'
+_dim_op('squeeze_dim', lambda t, d: t.squeeze(d))
+_dim_op('unsqueeze', lambda t, d: t.unsqueeze(d), extra=1)
+_dim_op('flip', lambda t, d: t.flip(d))
+_dim_op('unbind', lambda t, d: t.unbind(d), min_dims=1)
+_dim_op('select', lambda t, d: t.select(d, -1), min_dims=1)
 
 
 @op('expand')
@@ -287,13 +281,6 @@ def _repeat(draw):
     x = draw(tensors())
     reps = tuple(draw(st.lists(st.integers(0, 2), min_size=x[0].ndim, max_size=x[0].ndim + 1)))
     return (lambda T, t: t.repeat(*reps)), [x], f'{reps}'
-
-
-@op('flip')
-def _flip(draw):
-    x = draw(tensors())
-    d = dim_of(draw, x)
-    return (lambda T, t: t.flip(d)), [x], f'dim={d}'
 
 
 @op('roll')
@@ -344,20 +331,6 @@ def _narrow(draw):
     return (lambda T, t: t.narrow(d, start, length)), [x], f'dim={d} {start}+{length}'
 
 
-@op('select')
-def _select(draw):
-    x = draw(tensors(min_dims=1))
-    d, i = dim_of(draw, x), draw(st.integers(-4, 4))
-    return (lambda T, t: t.select(d, i)), [x], f'dim={d} index {i}'
-
-
-@op('unbind')
-def _unbind(draw):
-    x = draw(tensors(min_dims=1))
-    d = dim_of(draw, x)
-    return (lambda T, t: t.unbind(d)), [x], f'dim={d}'
-
-
 @op('tril_triu')
 def _tril(draw):
     x = draw(tensors())
@@ -376,7 +349,8 @@ def _index_key(draw, shape):
             key.append(draw(st.integers(-n - 1, n)))
         elif kind == 'slice':
             key.append(slice(draw(st.one_of(st.none(), st.integers(-n - 1, n + 1))),
-                             draw(st.one_of(st.none(), st.integers(-n - 1, n + 1))), draw(st.sampled_from((None, 1, 2)))))
+                             draw(st.one_of(st.none(), st.integers(-n - 1, n + 1))),
+                             draw(st.sampled_from((None, 1, 2)))))
         elif kind == 'none':
             key.append(None)
             left.insert(0, n)
@@ -472,12 +446,14 @@ INPLACE = {
     'div_': lambda t, s: t.div_(s), 'pow_': lambda t, s: t.pow_(s), 'iadd': lambda t, s: t.__iadd__(s),
     'imul': lambda t, s: t.__imul__(s), 'floor_divide_': lambda t, s: t.floor_divide_(s),
     'remainder_': lambda t, s: t.remainder_(s), 'clamp_': lambda t, s: t.clamp_(min=s),
-    'fill_': lambda t, s: t.fill_(s), 'copy_': lambda t, s: t.copy_(s), 'masked_fill_': lambda t, s:
-    t.masked_fill_(t > 0, s) if not hasattr(s, 'shape') else t.masked_fill_(t > 0, s.reshape(-1)[0] if s.numel() else 0),
+    'fill_': lambda t, s: t.fill_(s), 'copy_': lambda t, s: t.copy_(s),
+    'masked_fill_': lambda t, s: t.masked_fill_(t > 0, s.reshape(-1)[0] if s.numel() else 0) if hasattr(s, 'shape')
+    else t.masked_fill_(t > 0, s),
     'setitem_all': lambda t, s: t.__setitem__(Ellipsis, s),
     'neg_': lambda t, s: t.neg_(), 'abs_': lambda t, s: t.abs_(), 'exp_': lambda t, s: t.exp_(),
     'sqrt_': lambda t, s: t.sqrt_(), 'zero_': lambda t, s: t.zero_(), 'relu_': lambda t, s: t.relu_(),
-    'sigmoid_': lambda t, s: t.sigmoid_(), 'floor_': lambda t, s: t.floor_(), 'clamp_both_': lambda t, s: t.clamp_(-1, 1),
+    'sigmoid_': lambda t, s: t.sigmoid_(), 'floor_': lambda t, s: t.floor_(),
+    'clamp_both_': lambda t, s: t.clamp_(-1, 1),
 }
 VIEWS = {
     'self': lambda t: t, 'slice': lambda t: t[1:] if t.ndim else t, 'select': lambda t: t[0] if t.ndim else t,
@@ -530,8 +506,12 @@ def outcome(T, fn, specs):
         vals = [(tuple(np.shape(_numpy(o))), _dtype(o), _numpy(o).copy()) for o in outs]
     except Exception as e:
         return ('raise', type(e), str(e).splitlines()[0][:160] if str(e) else '')
+    if T is ember:  # the invariant: every tensor holds an ndarray (never a NumPy scalar), inputs edited in place too
+        for o in outs + xs:
+            if isinstance(o, ember.Tensor) and type(o._data) is not np.ndarray:
+                return ('raise', TypeError, f'a tensor holds a {type(o._data).__name__}, not an ndarray')
     grads = None
-    diff = [o for o in outs if getattr(o, 'requires_grad', False)]
+    diff = [o for o in outs if getattr(o, 'requires_grad', False) and o.is_floating_point()]
     if diff:
         loss = None
         for o in diff:
@@ -546,9 +526,9 @@ def outcome(T, fn, specs):
     return ('ok', vals, grads)
 
 
-def _close(e, t, dtype):
+def _close(e, t, dtype, loose=False):
     if dtype in ('float32', 'float64'):
-        rtol, atol = (2e-4, 1e-4) if dtype == 'float32' else (1e-9, 1e-10)
+        rtol, atol = (2e-4, 1e-4) if dtype == 'float32' or loose else (1e-9, 1e-10)
         e, t = e.astype(np.float64), t.astype(np.float64)
         same_special = (np.isnan(e) == np.isnan(t)).all() and (np.isinf(e) == np.isinf(t)).all() and \
             (e[np.isinf(e)] == t[np.isinf(t)]).all()
@@ -558,8 +538,9 @@ def _close(e, t, dtype):
     return bool(np.array_equal(e, t))
 
 
-def compare(e, t):
-    """None when the outcomes agree, else a description of the difference."""
+def compare(e, t, loose=False):
+    """None when the outcomes agree, else a description of the difference (``loose``: float32 tolerances, when
+    float32 took part in the computation)."""
     if e[0] == 'raise' or t[0] == 'raise':
         if e[0] != t[0]:
             return f'ember {"raised " + e[1].__name__ + ": " + e[2] if e[0] == "raise" else "returned"}, torch ' \
@@ -572,7 +553,7 @@ def compare(e, t):
     for i, ((es, ed, ev), (ts, td, tv)) in enumerate(zip(e[1], t[1])):
         if es != ts or ed != td:
             return f'output {i}: ember {ed}{list(es)}, torch {td}{list(ts)}'
-        if not _close(ev, tv, ed):
+        if not _close(ev, tv, ed, loose):
             return f'output {i} values: ember {ev.tolist()}, torch {tv.tolist()}'
     eg, tg = e[2], t[2]
     if (eg is None) != (tg is None) or isinstance(eg, tuple) or isinstance(tg, tuple):
@@ -581,14 +562,10 @@ def compare(e, t):
         for i, (a, b) in enumerate(zip(eg, tg)):
             if (a is None) != (b is None):
                 return f'gradient of input {i}: ember {a}, torch {b}'
-            if a is not None and (a[:2] != b[:2] or not _close(a[2], b[2], a[1])):
+            if a is not None and (a[:2] != b[:2] or not _close(a[2], b[2], a[1], loose)):
                 return f'gradient of input {i}: ember {a[1]}{list(a[0])} {a[2].tolist()}, torch {b[1]}{list(b[0])} ' \
                        f'{b[2].tolist()}'
     return None
-
-
-def _describe(specs):
-    return ', '.join(f'{a.dtype}{list(_shape((a, lay)))} {lay}' for a, lay in specs)
 
 
 @pytest.fixture(scope='module', autouse=True)
@@ -608,14 +585,14 @@ def _report(request):
 @given(data=st.data())
 def test_matches_torch(name, data):
     fn, specs, note = OPS[name](data.draw)
-    import warnings
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
         e, t = outcome(ember, fn, specs), outcome(torch, fn, specs)
     STATS['cases'] += 1
-    diff = compare(e, t)
+    diff = compare(e, t, loose=any(a.dtype == np.float32 for a, _ in specs))
     if diff is not None:
-        msg = f'{name} ({note}) on {_describe(specs)}: {diff}'
+        inputs = ', '.join(f'{a.dtype}{list(_shape((a, lay)))} {lay}' for a, lay in specs)
+        msg = f'{name} ({note}) on {inputs}: {diff}'
         STATS['mismatches'].append(msg)
         if not COLLECT:
             raise AssertionError(msg)

@@ -547,3 +547,33 @@ def test_integer_powers_like_torch(expr):
             return 'RuntimeError', str(e)
         return str(r.dtype).split('.')[-1], r.tolist()
     assert run(ember) == run(torch)
+
+
+def _outcome(T, expr, grad_of=None):
+    """expr's result (dtype, values) or exception type, and x's gradient when the result requires grad."""
+    env = {'T': T, 'x': T.tensor([1.5, float('nan'), -2.0, 0.0], requires_grad=True),
+           'b': T.tensor([True, False]), 'u': T.tensor([1, 200], dtype=T.uint8), 'i': T.tensor([3, -2])}
+    try:
+        r = eval(expr, env)
+    except Exception as e:
+        return type(e).__name__
+    out = (str(r.dtype).split('.')[-1], np.nan_to_num(r.detach().numpy(), nan=7.0).tolist())
+    if r.requires_grad:
+        try:
+            r.sum().backward()
+        except RuntimeError as e:
+            return out + (f'backward: {e}',)
+        out += (np.nan_to_num(env['x'].grad.numpy(), nan=7.0).tolist(),)
+    return out
+
+
+@needs_torch
+@pytest.mark.parametrize('expr', [
+    'b.abs()', 'b.floor()', 'b.round()', 'b.relu()', 'b.sign()', 'b.square()', 'b.clamp(0, 1)', 'b.clamp(False, True)',
+    '+b', 'b - b', 'x - b', 'True - x', 'b // b', 'b % b', 'T.fmod(b, b)', 'b ** b', 'b ** False', 'b ** True', 'i.frac()',
+    'i & 1.5', 'x & x', 'T.logical_and(b, 1)', 'T.maximum(x, 1)', 'u.clamp(300)', 'u.clamp(-1)', 'T.where(b, u, 300)',
+    'u ** 300', '300 / u', 'T.add(2, b, alpha=3)', 'T.add(b, b, alpha=2)', 'T.add(i, 1.5, alpha=2)',
+    'x.relu()', 'T.maximum(x, x.detach() * 0)', 'T.minimum(x, T.zeros(4))', 'x.sign()', 'x // 2', 'x ** T.ones(4)',
+    'T.zeros(4) ** x', 'x ** T.tensor([True, False, True, True])', '2 ** i', '(-1) ** i', '2 ** T.tensor([64, 63])'])
+def test_dtype_and_nan_edge_cases_match_torch(expr):
+    assert _outcome(ember, expr) == _outcome(torch, expr)

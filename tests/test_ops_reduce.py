@@ -332,3 +332,25 @@ def test_all_any_dtypes(expr):
         r = eval(expr, env)
         return str(r.dtype).split('.')[-1], r.tolist()
     assert run(ember) == run(torch)
+
+
+@needs_torch
+@pytest.mark.parametrize('expr', [
+    'x.max()', 'x.min()', 'x.var()', 'x.std()', 'x[:1].cumprod(0)', 'T.tensor([[1, 2]]).softmax(-1)',
+    'T.tensor([[1, 2]]).log_softmax(0)', 'T.zeros(2, 0, dtype=T.int64).softmax(1)', 'T.tensor(1.).softmax(1)',
+    'b.argmax()', 'T.zeros(0).argmax()', 'T.zeros(2, 0).argmin(1)', 'T.zeros(0).amax()', 'T.zeros(3, 0).var(1)',
+    'x.detach().var(0).reshape(1) * 0 + T.tensor([1.]).var()'])
+def test_reduction_edge_cases_match_torch(expr):
+    def run(T):
+        env = {'T': T, 'b': T.tensor([True, False]),
+               'x': T.tensor([1.5, float('nan'), float('inf'), 0.0, 1.5], requires_grad=True)}
+        try:
+            r = eval(expr, env)
+        except Exception as e:
+            return type(e).__name__
+        out = (str(r.dtype).split('.')[-1], np.nan_to_num(r.detach().numpy(), nan=7.0).tolist())
+        if r.requires_grad:
+            r.sum().backward()
+            out += (np.nan_to_num(env['x'].grad.numpy(), nan=7.0, posinf=8.0, neginf=9.0).tolist(),)
+        return out
+    assert run(ember) == run(torch)

@@ -406,3 +406,30 @@ def test_inplace_on_empty_views(expr):
         r = eval(expr, {'T': T, 'b': b})
         return list(r.shape), list(b.shape)
     assert run(ember) == run(torch)
+
+
+@needs_torch
+@pytest.mark.parametrize('expr', [
+    's.expand()', 's.permute()', 's.repeat()', 's.flatten(1)', 's.transpose(1, 0)', 'T.cat([T.zeros(2), s])',
+    'T.cat([T.zeros(0), T.zeros(0)], -2)', 'T.zeros(2, 0).chunk(3, 1)', 'T.zeros(3).narrow(0, 4, 0)',
+    's.index_select(0, T.tensor([0, 0]))', 'T.zeros(0).index_select(0, T.tensor([0]))',
+    'T.zeros(3, 0).index_select(1, T.tensor([0]))', 'T.tensor(5).nonzero()', 'T.zeros(0, 3).diagonal().add_(1)',
+    'T.stack([T.zeros(2), s], 3)', 'T.zeros(0).roll(1, 1)', 'T.ones(2, 3).t().clone().view(-1)',
+    '(last := T.zeros(3)).__setitem__([0], T.tensor(1, dtype=T.int32))',
+    '(last := T.zeros(3)).__setitem__([], T.tensor(1.))',
+    '(last := T.zeros(3)).__setitem__(T.tensor([True, False, True]), T.tensor([2.], dtype=T.float64))',
+    '(last := s.clone()).__setitem__((), T.tensor([[4.]]))',
+    'T.zeros(1, dtype=T.int32).masked_fill(T.tensor([True]), 2 ** 40)',
+    'T.tensor(2).masked_fill(T.tensor([True, False]), 1)'])
+def test_shape_and_index_edge_cases_match_torch(expr):
+    def run(T):
+        env = {'T': T, 's': T.tensor(3.)}
+        try:
+            r = eval(expr, env)
+        except Exception as e:
+            return type(e).__name__
+        if r is None:  # __setitem__: the target is the result
+            r = env['last']
+        rs = r if isinstance(r, tuple) else (r,)
+        return [(list(t.shape), t.tolist()) for t in rs if t is not None]
+    assert run(ember) == run(torch)

@@ -174,6 +174,12 @@ def fit_scalar(v, np_dtype):
                 raise OverflowError('int too big to convert')
             raise RuntimeError(f'value cannot be converted to type {_C_NAMES[np_dtype.name]} without overflow')
         return wrap_int(v, np_dtype)
+    if kind in 'iu' and isinstance(v, builtins.float):  # floats must land in range (NaN and inf never do)
+        bits = np_dtype.itemsize * 8
+        lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if kind == 'i' else (0, (1 << bits) - 1)
+        if not lo <= v <= hi:
+            raise RuntimeError(f'value cannot be converted to type {_C_NAMES[np_dtype.name]} without overflow')
+        return v
     if kind == 'f' and np_dtype.itemsize == 4 and isinstance(v, builtins.float) and abs(v) > 3.4028234663852886e38 \
             and v != float('inf') and v != float('-inf'):
         raise RuntimeError('value cannot be converted to type float without overflow')

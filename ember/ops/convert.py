@@ -1,5 +1,5 @@
 """Copies and conversions: dtype casts, device moves and clone, each differentiable; plus the in-place machinery."""
-from ._util import Tensor, record, unbroadcast, wrap_int, _wrap
+from ._util import Tensor, record, unbroadcast, wrap_int, fit_scalar, _wrap
 from ..autograd.grad_mode import _State
 
 _CAT = {'b': 0, 'u': 1, 'i': 1, 'f': 2}
@@ -167,6 +167,8 @@ def assign_result(a, out, op):
     a._device.xp.copyto(a._data, out._data, casting='unsafe')
     a._bump()
     if out.grad_fn is not None:
+        if out._data.dtype != a._data.dtype:  # (a's gradient arrives in a's dtype: cast back in the graph)
+            out = out.to(a.dtype)
         rebind_inplace(a, out)
     return a
 
@@ -201,13 +203,26 @@ def inplace_binary(a, b, ufunc, op_fn, op):
             raise RuntimeError(f'Expected all tensors to be on the same device, but found at least two devices, '
                                f'{a._device} and {b._device}! ({op})')
         bd = b._data
-    elif type(b) is int and a._data.dtype.kind in 'iu':
-        bd = wrap_int(b, a._data.dtype)
+    elif type(b) is int and a._data.dtype.kind in 'iu':  # (an exponent is checked, other operands wrap)
+        bd = fit_scalar(b, a._data.dtype) if ufunc == 'power' else wrap_int(b, a._data.dtype)
     else:
         bd = b
     if ufunc in ('remainder', 'floor_divide') and a._data.dtype.kind in 'iub':
         from .elementwise import _check_int_divisor
+        if a._data.dtype.kind == 'b' and (getattr(bd, 'dtype', None) == bool or isinstance(bd, bool)):
+            from ._util import not_implemented
+            raise not_implemented('remainder_cpu' if ufunc == 'remainder' else 'div_floor_cpu', a._data.dtype)
         _check_int_divisor(a, bd)
+    elif ufunc == 'power' and a._data.dtype.kind in 'iub' and type(b) is int and b < 0:
+        raise RuntimeError('Integers to negative integer powers are not allowed.')
+    elif ufunc == 'power' and a._data.dtype.kind in 'iu' and getattr(bd, 'dtype', None) is not None and \
+            bd.dtype.kind in 'iu':  # integer powers with possibly negative exponents: PyTorch's, not NumPy's
+        return assign_result(a, op_fn(a, b), op)
+    elif ufunc == 'power' and a._data.dtype.kind == 'b' and type(b) is bool:  # x ** True is x; x ** False is 1
+        if not b:
+            a._data.fill(True)
+        a._bump()
+        return a
     elif ufunc == 'subtract' and (a._data.dtype.kind == 'b' or getattr(bd, 'dtype', None) == bool or
                                   isinstance(bd, bool)):
         from .elementwise import _check_bool_sub

@@ -31,8 +31,11 @@ def add(a, b, alpha=1):
         b, a = coerce_pair(b, a, 'add')
         return add(_times_alpha(b, alpha) if alpha != 1 else b, a)
     a, b = coerce_pair(a, b, 'add')
-    if alpha != 1:
-        b = _times_alpha(b, alpha) if isinstance(b, Tensor) else b * alpha
+    if alpha != 1:  # (a bool scalar stays a bool: alpha scales, it does not promote)
+        b = _times_alpha(b, alpha) if isinstance(b, Tensor) else builtins.bool(b and alpha) if isinstance(
+            b, builtins.bool) and a._data.dtype.kind == 'b' else b * alpha
+        if type(b) is builtins.int and a._data.dtype.kind in 'iu':  # (scaled, the scalar wraps again)
+            b = wrap_int(b, a._data.dtype)
     if isinstance(b, Tensor):
         sa, sb = a.shape, b.shape
         return record(a._data + b._data, a._device, (a, b), 'AddBackward0',
@@ -74,6 +77,8 @@ def sub(a, b, alpha=1):
     a, b = coerce_pair(a, b, 'sub')
     if alpha != 1:
         b = b * alpha
+        if type(b) is builtins.int and a._data.dtype.kind in 'iu':
+            b = wrap_int(b, a._data.dtype)
     if isinstance(b, Tensor):
         sa, sb = a.shape, b.shape
         return record(a._data - b._data, a._device, (a, b), 'SubBackward0',
@@ -109,6 +114,8 @@ def div(a, b, rounding_mode=None):
                              f"'{rounding_mode}'")
         q = floor_divide(a, b) if rounding_mode == 'floor' else _trunc_div(a, b)
         return q
+    if isinstance(a, Tensor) and not isinstance(b, Tensor):
+        a = _floating(a)  # (first: an integer scalar is divided by exactly, not cast to an integer tensor's dtype)
     a, b = coerce_pair(a, b, 'div')
     a = _floating(a)
     if isinstance(b, Tensor):
@@ -122,7 +129,7 @@ def div(a, b, rounding_mode=None):
 
 def rdiv(a, b):
     """b / a for a scalar b."""
-    a, b = coerce_pair(a, b, 'div')
+    a, b = coerce_pair(_floating(a) if not isinstance(b, Tensor) else a, b, 'div')
     if isinstance(b, Tensor):
         return div(b, a)
     a = _floating(a)
@@ -170,6 +177,8 @@ def floor_divide(a, b):
 
 def rfloordiv(a, b):
     a, b = coerce_pair(a, b, 'floor_divide')
+    if a._data.dtype.kind == 'b' and isinstance(b, builtins.bool):
+        raise not_implemented('div_floor_cpu', a._data.dtype)
     _check_int_divisor(a, a._data)
     return _no_derivative('floor_divide', a, a._device.xp.floor_divide(b, a._data), (a,))
 
@@ -217,13 +226,15 @@ def pow(a, b):
         return rpow(b, a)
     if isinstance(b, builtins.int) and b < 0 and a._data.dtype.kind in 'iub':
         raise RuntimeError('Integers to negative integer powers are not allowed.')
-    if a._data.dtype.kind == 'b' and isinstance(b, builtins.bool):
-        return _wrap(a._device.xp.ones(a._data.shape, bool), a._device)  # (PyTorch's result for any bool power)
+    if a._data.dtype.kind == 'b' and isinstance(b, builtins.bool):  # x ** True is x, x ** False is 1: still bool
+        return _wrap(a._data.copy() if b else a._device.xp.ones(a._data.shape, bool), a._device)
     if isinstance(b, Tensor) and b._data.dtype.kind == 'b':
         if a._data.dtype.kind == 'b':
             raise NotImplementedError('"pow" not implemented for \'Bool\'')
         if a.requires_grad and _State.grad_enabled:
             return _pow_bool_exponent(*coerce_pair(a, b, 'pow'))  # (its gradient computes b - 1: refused for bools)
+    if type(b) is builtins.int and a._data.dtype.kind in 'iu':
+        fit_scalar(b, a._data.dtype)  # (an exponent is checked against the dtype, not wrapped)
     a, b = coerce_pair(a, b, 'pow')
     xp = a._device.xp
     if isinstance(b, Tensor):
@@ -234,6 +245,9 @@ def pow(a, b):
             lambda g: unbroadcast(g * out() * _safe_log_base(a, b), sb)))
     if b == 2:
         return record(a._data * a._data, a._device, (a,), 'PowBackward0', (lambda g: g * 2 * a,), (a,))
+    if b == 0.5 and a._data.dtype.kind == 'f':  # PyTorch computes x ** 0.5 as sqrt (so -0.0 -> -inf gradient)
+        return record_with_output(xp.sqrt(a._data), a._device, (a,), 'PowBackward0',
+                                  lambda out: (lambda g: g / (2 * out()),))
     return record(xp.power(a._data, b), a._device, (a,), 'PowBackward0',
                   (lambda g: g * b * a ** (b - 1) if b != 0 else g * 0,), (a,))
 
@@ -276,14 +290,24 @@ def _safe_log_base(a, b):
 
 def rpow(a, b):
     """b ** a for a scalar b."""
+    if isinstance(b, builtins.bool) and a._data.dtype.kind == 'b':
+        raise NotImplementedError('"pow" not implemented for \'Bool\'')
     a, b = coerce_pair(a, b, 'pow')
     if isinstance(b, Tensor):
         return pow(b, a)
     xp = a._device.xp
     import math
     lb = math.log(b) if b > 0 else float('nan')
-    data = xp.power(b, a._data) if a._data.dtype.kind == 'f' else xp.power(float(b), a._data).astype(
-        get_default_dtype().np if isinstance(b, float) else a._data.dtype)
+    dt = a._data.dtype
+    if dt.kind == 'f':
+        data = xp.power(b, a._data)
+    elif isinstance(b, builtins.float):
+        data = xp.power(b, a._data.astype(get_default_dtype().np))
+    else:  # integer powers in integer arithmetic (wrapping on overflow, as PyTorch's do)
+        data = _int_power(xp, xp.asarray(wrap_int(b, dt), dtype=dt), a._data)
+    if b == 0:  # d(0 ** x)/dx: 0 where x >= 0 (0 ** x is constant there), else out * log(0) = -inf, as PyTorch
+        return record_with_output(data, a._device, (a,), 'PowBackward2', lambda out: (
+            lambda g: where(a >= 0, 0.0, g * out() * -math.inf),))
     return record_with_output(data, a._device, (a,), 'PowBackward2', lambda out: (lambda g: g * out() * lb,))
 
 
@@ -320,10 +344,10 @@ def _minmax(a, b, is_max):
     sa, sb = a.shape, b.shape
 
     def share(g, first):
-        # the winner takes the gradient; ties split it evenly, as PyTorch does
-        win = (a._data > b._data) if is_max == first else (a._data < b._data)
-        w = win.astype(g._data.dtype)
-        w += 0.5 * (a._data == b._data)  # (in place: the weights stay in g's dtype)
+        # the winner takes the gradient and ties split it evenly, as PyTorch does; so a NaN (no loser) gives
+        # both operands the whole gradient
+        lose = (a._data < b._data) if is_max == first else (a._data > b._data)
+        w = (1 - lose - 0.5 * (a._data == b._data)).astype(g._data.dtype, copy=False)
         return unbroadcast(g * _wrap(w, a._device), sa if first else sb)
     return record(data, a._device, (a, b), 'MaximumBackward0' if is_max else 'MinimumBackward0',
                   (lambda g: share(g, True), lambda g: share(g, False)), (a, b))
@@ -434,7 +458,10 @@ def atan(a):
 def sign(a):
     if a._data.dtype.kind == 'b':
         return _wrap(a._data.copy(), a._device)
-    return record(a._device.xp.sign(a._data), a._device, (a,), 'SignBackward0', (_zero_grad,))
+    data = a._device.xp.sign(a._data)
+    if data.dtype.kind == 'f':  # PyTorch's sign of NaN is 0
+        data = a._device.xp.nan_to_num(a._device.xp.asarray(data), copy=False, nan=0.0)
+    return record(data, a._device, (a,), 'SignBackward0', (_zero_grad,))
 
 
 def floor(a):
@@ -578,6 +605,9 @@ def where(cond, a=None, b=None):
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):
         a = as_tensor_like(a, cond)
         like = a
+    for t, x in ((a, b), (b, a)):  # a scalar stored into an integer tensor's dtype must fit it
+        if isinstance(t, Tensor) and type(x) is builtins.int and t._data.dtype.kind in 'iu':
+            fit_scalar(x, t._data.dtype)
     if isinstance(a, Tensor) and isinstance(b, Tensor):
         a, b = coerce_pair(a, b, 'where')
     elif isinstance(a, Tensor):

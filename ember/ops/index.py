@@ -162,14 +162,18 @@ def setitem(a, key, value):
     if isinstance(value, Tensor):
         same_device(a, value, 'index_put_')
         vd = value._data
-        if not basic and vd.dtype != a._data.dtype and not (value.ndim == 0 and _is_mask(k)):
+        if not basic and vd.dtype != a._data.dtype and not (value.numel() == 1 and _is_mask(k)):
             getitem(a.detach(), key)  # (an invalid key is reported first, as in PyTorch)
             raise RuntimeError(f'Index put requires the source and destination dtypes match, got '
                                f'{KERNEL_NAMES[a._data.dtype.name]} for the destination and '
                                f'{KERNEL_NAMES[vd.dtype.name]} for the source.')
     else:
         vd = value
-    track = _State.grad_enabled and (a.requires_grad or (isinstance(value, Tensor) and value.requires_grad))
+    # (a value's gradient cannot flow into an integer tensor)
+    track = _State.grad_enabled and (a.requires_grad or (isinstance(value, Tensor) and value.requires_grad and
+                                                         a._data.dtype.kind == 'f'))
+    if isinstance(value, (builtins.int, builtins.float)):  # a number stored into the dtype: checked, as fill_
+        vd = fit_scalar(value, a._data.dtype)
     if not track:
         _set(a, k, vd)
         _bump(a)
@@ -197,6 +201,11 @@ def _value_grad(g, vs):
     if extra <= 0:
         return unbroadcast(g, vs)
     return unbroadcast(g, vs[extra:]).reshape(vs)
+
+
+def setitem_method(a, key, value):
+    """``Tensor.__setitem__``: setitem, returning None as Python's protocol does."""
+    setitem(a, key, value)
 
 
 def _set(a, k, vd):
@@ -337,6 +346,8 @@ def index_select(a, dim, index):
             raise RuntimeError(f'index_select(): Index to scalar can have only 1 value, got {index.numel()} value(s)')
         return renamed(getitem(a.reshape(1), index.reshape(-1)).reshape(()), 'IndexSelectBackward0', a)
     if not a.shape[d] and index.numel():
+        if a.ndim == 1:
+            raise IndexError('index out of range in self')
         raise RuntimeError('index_select(): self indexing axis dim should be positive')
     return renamed(getitem(a, (slice(None),) * d + (index.reshape(-1),)), 'IndexSelectBackward0', a)
 
@@ -362,13 +373,12 @@ def masked_fill(a, mask, value):
         if value.ndim:
             raise RuntimeError(f'masked_fill_ only supports a 0-dimensional value tensor, but got tensor with '
                                f'{value.ndim} dimension(s).')
+        if a._data.dtype.kind in 'iu' and value._data.dtype.kind in 'fiu' and value.numel():
+            fit_scalar(value.item(), a._data.dtype)
         value = value.to(a.dtype)
     else:  # the value the dtype stores, computed without a device round trip
         value = host_cast(fit_scalar(value, a._data.dtype), a._data.dtype)
-    out = where(mask, value, a)
-    if out.shape != a.shape:
-        raise RuntimeError(f'masked_fill: mask of shape {tuple(mask.shape)} does not broadcast to the input\'s '
-                           f'shape {tuple(a.shape)}')
+    out = where(mask, value, a)  # (out of place, a and the mask broadcast together, as in PyTorch)
     return renamed(out, 'MaskedFillBackward1' if isinstance(value, Tensor) else 'MaskedFillBackward0', a)
 
 

@@ -165,6 +165,8 @@ def _amaxmin(a, dim, keepdim, is_max, name):
     def grad(g):
         # ties share the gradient evenly
         mask = x == data
+        if dim is None and x.dtype.kind == 'f' and name[0] == 'M':  # max()/min(): NaNs share the gradient
+            mask = mask | (x != x) & (data != data)
         share = (mask / mask.sum(axis=dims, keepdims=True)).astype(g._data.dtype, copy=False)  # g's dtype
         return masked_grad(_restore(g, shape, dims, keepdim), share)
     return record(out, a._device, (a,), name, (grad,))
@@ -232,8 +234,23 @@ def _var(a, dim, unbiased, keepdim, correction):
     n = 1
     for d in dims:
         n *= a.shape[d]
-    centered = a - a.mean(dims, keepdim=True)
-    return (centered * centered).sum(dims, keepdim=keepdim) / builtins.max(n - correction, 0)
+    xp, x = a._device.xp, a._data
+    denom = float(builtins.max(n - correction, 0))
+    if n:
+        c = x - x.mean(axis=dims, keepdims=True)
+        data = (c * c).sum(axis=dims, keepdims=keepdim)
+    else:  # the mean of nothing is NaN
+        data = xp.full(_kept_shape(x.shape, dims) if keepdim else tuple(
+            s for i, s in enumerate(x.shape) if i not in dims), math.nan, dtype=x.dtype)
+    data = data / denom  # (n <= correction: inf or nan, as in PyTorch)
+    shape = a.shape
+    scale = 2.0 / denom if denom else math.inf
+
+    def grad(g):
+        # 2 (x - mean) / (n - correction): no gradient through the mean (its terms sum to 0), so an inf in x gives
+        # -inf/nan where it meets the others, as in PyTorch, rather than nan everywhere
+        return _restore(g, shape, dims, keepdim) * (a - a.mean(dims, keepdim=True)) * scale
+    return record(data, a._device, (a,), 'VarBackward0', (grad,), (a,))
 
 
 def std(a, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None,
@@ -410,7 +427,7 @@ def cumprod(a, dim, dtype=None):
     x = a._data
     if x.dtype.kind in 'bu' or (x.dtype.kind == 'i' and x.dtype.itemsize < 8):
         x = x.astype('int64')
-    if not a.ndim:
+    if not a.ndim or a.shape[d] == 1:  # nothing multiplied: the gradient passes (even through inf, as PyTorch)
         return record(x.copy(), a._device, (a,), 'CumprodBackward0', (lambda g: g,))
     data = xp.cumprod(x, axis=d)
 

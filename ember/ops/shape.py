@@ -271,6 +271,8 @@ def cat(tensors, dim=0):
     for i, t in enumerate(inputs):
         if not t.ndim:
             raise RuntimeError(f'zero-dimensional tensor (at position {i}) cannot be concatenated')
+    if all(t.ndim == 1 and not t.shape[0] for t in inputs):  # only legacy empties: any dim goes
+        dim = 0
     # PyTorch skips legacy 1-D empty tensors in cat (they still get an empty gradient)
     tensors = [t for t in inputs if not (t.ndim == 1 and t.shape[0] == 0)] or inputs[:1]
     ref = tensors[0]
@@ -309,6 +311,7 @@ concat = concatenate = cat
 def stack(tensors, dim=0):
     tensors = _common(tensors, 'stack')
     ref = tensors[0]
+    norm_dim(dim, ref.ndim + 1)  # (checked first, as in PyTorch)
     for i, t in enumerate(tensors):
         if t.shape != ref.shape:
             raise RuntimeError(f'stack expects each tensor to be equal size, but got {list(ref.shape)} at entry 0 '
@@ -417,6 +420,8 @@ def flipud(a):
 
 def roll(a, shifts, dims=None):
     xp = a._device.xp
+    if not a._data.size:  # nothing to move (PyTorch checks no dims then)
+        return record(a._data.copy(), a._device, (a,), 'RollBackward0', (lambda g: g,))
     if dims is None:
         flat = a.reshape(-1)
         return renamed(roll(flat, shifts, 0).reshape(a.shape), 'RollBackward0', a)
