@@ -63,6 +63,7 @@ from .ops.misc_extra import (put, nanmedian, index_reduce, gradient, histogramdd
 from .ops.linalg_extra import (det, slogdet, logdet, cholesky_inverse, cholesky_solve, triangular_solve,  # noqa
                                svd_legacy as svd)
 from .linalg import matrix_power, matrix_exp, pinv as _pinv, inv as inverse  # noqa: E402
+from .ops.lu import lu_legacy as lu, lu_unpack, lu_solve_legacy as lu_solve  # noqa: E402
 
 
 def cholesky(input, upper=False):
