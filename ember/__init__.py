@@ -61,9 +61,12 @@ from .ops.shape_extra import (tile, kron, rot90, atleast_1d, atleast_2d, atleast
                               diag_embed, diagflat, block_diag, cartesian_prod, combinations, tril_indices,
                               triu_indices, repeat_interleave, take_along_dim, index_fill, tensordot, unravel_index,
                               addmv, addbmm, baddbmm, addr, vdot, scalar_tensor)
+from .ops.misc_extra import (put, nanmedian, index_reduce, gradient, histogramdd, nonzero_static,  # noqa: E402
+                             constant_pad_nd, empty_strided, empty_permuted, zero_)
 from .ops.linalg_extra import (det, slogdet, logdet, cholesky_inverse, cholesky_solve, triangular_solve,  # noqa
                                svd_legacy as svd)
 from .linalg import matrix_power, matrix_exp, pinv as _pinv, inv as inverse  # noqa: E402
+from .ops.lu import lu_legacy as lu, lu_unpack, lu_solve_legacy as lu_solve  # noqa: E402
 
 
 def cholesky(input, upper=False):

@@ -6,6 +6,7 @@ from collections import namedtuple
 from .ops.linalg_extra import (LinAlgError, inv, inv_ex, det, slogdet, solve, solve_ex, solve_triangular,  # noqa
                                cholesky, cholesky_ex, eigh, eigvalsh, svd, svdvals, qr, _square)
 from .ops.linalg import matmul  # noqa: F401
+from .ops.lu import lu_factor, lu_factor_ex, lu, lu_solve  # noqa: F401
 from .ops.reduce import norm as _norm
 from .ops.shape import diagonal as _diagonal
 from .ops._util import Tensor, norm_dim
@@ -218,28 +219,48 @@ def tensorsolve(A, B, dims=None, *, out=None):
 
 
 def lstsq(A, B, rcond=None, *, driver=None):
+    """Least squares through the pseudo-inverse; residuals, rank and singular values as PyTorch's CPU drivers give
+    them (residuals only for gelsd/gelss/gels with a tall full-rank A, rank not for gels, singular values for
+    gelsd/gelss)."""
+    if driver not in (None, 'gelsy', 'gelsd', 'gelss', 'gels'):
+        raise RuntimeError(f"torch.linalg.lstsq: parameter `driver` should be one of (gels, gelsy, gelsd, gelss)")
     vector = B.ndim == A.ndim - 1
     Bm = B.unsqueeze(-1) if vector else B
     X = pinv(A, rtol=rcond) @ Bm
-    if vector:
-        X = X.squeeze(-1)
     from ._creation import zeros
     empty = zeros(0, dtype=A.dtype, device=A.device)
     m, n = A.shape[-2:]
-    if m > n and bool((matrix_rank(A) == n).all()):
-        res = ((A @ (X.unsqueeze(-1) if vector else X) - Bm) ** 2).sum(-2)
-        empty = res.squeeze(-1) if vector else res
-    rank = matrix_rank(A) if driver in (None, 'gelsy', 'gelsd', 'gelss') else zeros(0, dtype='int64')
+    residuals = A.reshape(-1)[:0] * 0  # empty, but (as in PyTorch) an output of the differentiable op
+    if driver not in (None, 'gelsy') and m > n and A.numel() and bool((matrix_rank(A) == n).all()):
+        residuals = ((A @ X - Bm) ** 2).sum(-2)
+        residuals = residuals.squeeze(-1) if vector else residuals
+    rank = matrix_rank(A) if driver != 'gels' else zeros(0, dtype='int64', device=A.device)
     sv = svdvals(A).detach() if driver in ('gelsd', 'gelss') else empty
-    return _lstsq(X, empty, rank, sv)
+    return _lstsq(X.squeeze(-1) if vector else X, residuals, rank, sv)
 
 
 def matrix_exp(A):
-    """exp(A) by scaling and squaring a degree-18 Taylor polynomial, in ember ops (so it differentiates)."""
+    """exp(A): SciPy's Pade approximant on cpu, a scaled-and-squared Taylor polynomial in ember ops elsewhere. The
+    gradient is the top-right block of exp([[A^T, G], [0, A^T]]) (Najfeld & Havel), itself differentiable."""
     _square(A, 'linalg.matrix_exp')
     if A.numel() == 0:
         return A.clone()
-    nrm = float(A.detach().abs().sum(-2).amax()) if A.numel() else 0.0
+    if A._device.type == 'cpu':
+        try:
+            from scipy.linalg import expm
+        except ImportError:
+            raise ImportError("ember's matrix_exp needs SciPy: pip install scipy (it comes with the 'ember[train]', "
+                              "'ember[test]' and 'ember[all]' extras)") from None
+        from .ops._util import record
+        data = expm(A._data).astype(A._data.dtype, copy=False)
+
+        def grad(g):
+            from .ops.shape import cat
+            n, At = A.shape[-1], A.mT
+            block = cat([cat([At, g], -1), cat([At * 0, At], -1)], -2)
+            return matrix_exp(block)[..., :n, n:]
+        return record(data, A._device, (A,), 'LinalgMatrixExpBackward0', (grad,))
+    nrm = float(A.detach().abs().sum(-2).amax())
     s = builtins.max(0, int(math.ceil(math.log2(nrm))) + 1) if nrm > 0.5 else 0
     X = A / (2 ** s)
     eye = _eye_like(A)

@@ -73,6 +73,15 @@ CASES = [
     ('pinv', lambda L, a: L.linalg.pinv(a), [rnd(4, 3)]),
     ('tensorinv', lambda L, a: L.linalg.tensorinv(a.reshape(2, 3, 6), ind=2), [well(6, 6)]),
     ('vander', lambda L, a: L.linalg.vander(a, N=4), [rnd(3)]),
+    ('lu', lambda L, a: L.linalg.lu(a), [rnd(2, 4, 4)]),
+    ('lu_tall', lambda L, a: L.linalg.lu(a), [rnd(5, 3)]),
+    ('lu_wide', lambda L, a: L.linalg.lu(a), [rnd(3, 5)]),
+    ('lu_factor', lambda L, a: L.linalg.lu_factor(a).LU, [rnd(4, 4)]),
+    ('lu_solve', lambda L, a, b: L.linalg.lu_solve(*L.linalg.lu_factor(a), b), [well(3, 3), rnd(3, 2)]),
+    ('lu_solve_adjoint_right', lambda L, a, b: L.linalg.lu_solve(*L.linalg.lu_factor(a), b, left=False, adjoint=True),
+     [well(3, 3), rnd(2, 3)]),
+    ('lu_unpack', lambda L, a: L.lu_unpack(*L.linalg.lu_factor(a))[1:], [rnd(4, 3)]),
+    ('lu_legacy_solve', lambda L, a, b: L.lu_solve(b, *L.lu(a)), [well(3, 3), rnd(3, 1)]),
 ]
 
 

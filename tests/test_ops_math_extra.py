@@ -115,6 +115,18 @@ SHAPE = [
     ('baddbmm', lambda L, c, a, b: L.baddbmm(c, a, b), rnd(3, 2), rnd(2, 3, 4), rnd(2, 4, 2)),
     ('addbmm', lambda L, c, a, b: L.addbmm(c, a, b, beta=0), rnd(3, 2), rnd(2, 3, 4), rnd(2, 4, 2)),
     ('addr', lambda L, c, a, b: L.addr(c, a, b, alpha=3), rnd(3, 2), rnd(3), rnd(2)),
+    ('unfold', lambda L, a: a.unfold(1, 3, 2), rnd(2, 7)),
+    ('put', lambda L, a, b: L.put(a, L.tensor([1, -1, 4]), b), rnd(2, 3), rnd(3)),
+    ('put_accumulate', lambda L, a, b: a.put(L.tensor([1, 1, 4]), b, accumulate=True), rnd(2, 3), rnd(3)),
+    ('nanmedian', lambda L, a: L.nanmedian(L.where(a > 1, float('nan'), a)), rnd(3, 5)),
+    ('nanmedian_dim', lambda L, a: L.nanmedian(L.where(a > 1, float('nan'), a), 1, keepdim=True), rnd(3, 5)),
+    ('index_reduce_mean', lambda L, a, b: a.index_reduce(0, L.tensor([0, 2, 0]), b, 'mean'), rnd(3, 2), rnd(3, 2)),
+    ('index_reduce_mean_no_self', lambda L, a, b: L.index_reduce(a, 1, L.tensor([1, 1]), b, 'mean',
+                                                                 include_self=False), rnd(2, 3), rnd(2, 2)),
+    ('gradient', lambda L, a: L.gradient(a, spacing=[2.0, 0.5]), rnd(4, 5)),
+    ('gradient_edge2', lambda L, a: L.gradient(a, dim=1, edge_order=2), rnd(3, 5)),
+    ('gradient_coords', lambda L, a: L.gradient(a, spacing=(L.tensor([0.0, 0.5, 1.5, 3.0]),)), rnd(4)),
+    ('constant_pad_nd', lambda L, a: L.constant_pad_nd(a, (1, 2, 0, -1), 0.5), rnd(3, 4)),
 ]
 
 ALL = UNARY + [(n, f, *a) for n, f, *a in BINARY] + REDUCE + SHAPE
@@ -163,6 +175,9 @@ def test_parity_float32_keeps_dtype(case):
     ('trace_int', lambda L, a: L.trace(a), np.arange(6).reshape(2, 3)),
     ('histogram', lambda L, a: L.histogram(a, bins=4), np.array([1.0, 2.0, 1.0, 0.5])),
     ('diff_bool', lambda L, a: L.diff(a > 0), np.array([1.0, -1.0, -2.0, 3.0])),
+    ('nonzero_static', lambda L, a: (L.nonzero_static(a, size=4), L.nonzero_static(a, size=1, fill_value=7)),
+     np.array([[0, 1], [2, 0]])),
+    ('nonzero_static_0d', lambda L, a: L.nonzero_static(a, size=2), np.array(3)),
 ])
 def test_integer_and_bool_results(name, fn, a):
     assert_parity(fn, a, grad=False)

@@ -16,12 +16,9 @@ def install(T):
     T.__lshift__, T.__rshift__ = M.bitwise_left_shift, M.bitwise_right_shift
     import ember
     for name in ('det', 'slogdet', 'logdet', 'cholesky_inverse', 'cholesky_solve', 'triangular_solve', 'svd',
-                 'matrix_power', 'matrix_exp', 'inverse', 'cholesky', 'qr', 'pinverse', 'cross'):
+                 'matrix_power', 'matrix_exp', 'inverse', 'cholesky', 'qr', 'pinverse', 'cross', 'lu', 'lu_solve'):
         # looked up at call time: ember's namespace is still being built when methods are installed
         setattr(T, name, (lambda n: lambda self, *a, **k: getattr(ember, n)(self, *a, **k))(name))
-    try:
-        from . import reduce_extra as RX, shape_extra as SX
-    except ImportError:  # not written yet
-        return
-    for fn in getattr(RX, 'METHODS', ()) + getattr(SX, 'METHODS', ()):
+    from . import reduce_extra as RX, shape_extra as SX, misc_extra as MX
+    for fn in RX.METHODS + SX.METHODS + MX.METHODS:
         setattr(T, fn.__name__, fn)

@@ -1,0 +1,218 @@
+"""Odds and ends of PyTorch's op surface: unfold, put, nanmedian, index_reduce('mean'), gradient, histogramdd,
+nonzero_static, constant_pad_nd and the strided/permuted empty constructors."""
+import builtins
+
+from .._dtype import int64
+from ._util import Tensor, record, norm_dim, _wrap
+from .reduce import values_indices
+from .index import index_select, index_add, scatter_add
+from .shape import narrow
+from ..backends import scatter_add as _scatter_add
+
+
+def unfold(input, dimension, size, step):
+    """Every ``size``-long window along ``dimension`` (``step`` apart) as a new last dim."""
+    if input.ndim == 0:
+        if size > 1:
+            raise RuntimeError(f'maximum size for tensor at dimension 0 is 1 but size is {size}')
+        return input.reshape(1)
+    d = norm_dim(dimension, input.ndim)
+    n = input.shape[d]
+    if size > n:
+        raise RuntimeError(f'maximum size for tensor at dimension {d} is {n} but size is {size}')
+    if step <= 0:
+        raise RuntimeError(f'step is {step} but must be > 0')
+    xp = input._device.xp
+    count = (n - size) // step + 1
+    idx = (xp.arange(count)[:, None] * step + xp.arange(size)[None, :]).reshape(-1)
+    out = index_select(input, d, _wrap(idx.astype(int64.np), input._device))
+    shape = list(input.shape)
+    shape[d:d + 1] = [count, size]
+    return out.reshape(shape).movedim(d + 1, -1)
+
+
+def put(input, index, source, accumulate=False):
+    flat = input.reshape(-1)
+    n = flat.shape[0]
+    idx = index.reshape(-1)
+    if idx.numel() and (bool((idx._data >= n).any()) or bool((idx._data < -n).any())):
+        raise IndexError(f'out of range: tried to access index {int(idx._data.max())} on a tensor of {n} elements.')
+    idx = _wrap(idx._data % builtins.max(n, 1), idx._device)
+    src = source.reshape(-1).to(input.dtype)
+    if not accumulate:  # clear the written places, then add the new values there
+        xp = input._device.xp
+        keep = xp.ones(n, input._data.dtype)
+        keep[idx._data] = 0
+        flat = flat * _wrap(keep, input._device)
+    return index_add(flat, 0, idx, src).reshape(input.shape)
+
+
+def nanmedian(input, dim=None, keepdim=False):
+    """The lower median of the non-NaN values (NaN where all are NaN)."""
+    xp = input._device.xp
+    full = dim is None
+    x = input.reshape(-1) if full else input
+    d = 0 if full or x.ndim == 0 else norm_dim(dim, x.ndim)
+    a = x._data if x.ndim else x._data.reshape(1)
+    if a.shape[d] == 0:
+        if full:
+            return _wrap(xp.asarray(xp.nan, a.dtype), input._device)
+        raise IndexError(f'nanmedian(): Expected reduction dim {dim} to have non-zero size.')
+    order = xp.argsort(a, axis=d, kind='stable')  # NaNs sort last
+    valid = (~xp.isnan(a)).sum(axis=d, keepdims=True) if a.dtype.kind == 'f' else xp.full(
+        a.shape[:d] + (1,) + a.shape[d + 1:], a.shape[d])
+    k = xp.maximum(valid - 1, 0) // 2
+    idx = xp.take_along_axis(order, k, axis=d)
+    vals = xp.take_along_axis(a, idx, axis=d)
+    src = x if x.ndim else x.reshape(1)
+    index = _wrap(idx, input._device)
+    shape = src.shape
+
+    def grad(g):
+        gk = g.reshape(index.shape) if g.shape != index.shape else g
+        return scatter_add(_wrap(xp.zeros(shape, g._data.dtype), g._device), d, index, gk).reshape(x.shape)
+    if full:
+        return _median_full(input, vals, idx)
+    if not keepdim or input.ndim == 0:
+        vals, idx = xp.squeeze(vals, d), xp.squeeze(idx, d)
+        if input.ndim == 0:
+            vals, idx = vals.reshape(()), idx.reshape(())
+    out = record(vals, input._device, (x,), 'NanmedianBackward1', (grad,))
+    return values_indices['median'](out, _wrap(idx, input._device))
+
+
+def _median_full(input, vals, idx):
+    xp = input._device.xp
+    shape = input.shape
+    flat_idx = int(idx.reshape(-1)[0])
+
+    def grad(g):
+        z = xp.zeros(shape, g._data.dtype).reshape(-1)
+        z[flat_idx] = 1
+        return g * _wrap(z.reshape(shape), g._device)
+    return record(vals.reshape(()), input._device, (input,), 'NanmedianBackward0', (grad,))
+
+
+def index_reduce(input, dim, index, source, reduce, *, include_self=True):
+    if reduce != 'mean':
+        raise NotImplementedError(f"index_reduce(reduce='{reduce}') is not supported by ember; use 'mean'")
+    if input.ndim == 0:  # as a 1-element vector (index_add wants an axis)
+        return index_reduce(input.reshape(1), dim, index.reshape(-1), source.reshape(1), reduce,
+                            include_self=include_self).reshape(())
+    d = norm_dim(dim, input.ndim)
+    xp = input._device.xp
+    sums = index_add(input * 0, d, index, source)
+    counts = xp.zeros(input.shape[d] if input.ndim else 1, input._data.dtype)
+    _scatter_add(counts, index._data.reshape(-1), 1)
+    counts = counts.reshape(tuple(-1 if i == d else 1 for i in range(input.ndim)))
+    touched = _wrap(counts > 0, input._device)
+    if include_self:
+        out = (input + sums) / _wrap(counts + 1, input._device)
+    else:
+        out = sums / _wrap(xp.maximum(counts, 1), input._device)
+    from .elementwise import where
+    out = where(touched, out, input)
+    return out if out.dtype == input.dtype else out.to(input.dtype)
+
+
+def gradient(input, *, spacing=1, dim=None, edge_order=1):
+    """Second-order central differences inside, first- or second-order one-sided ones at the edges."""
+    import numpy as np  # coefficients from the (non-differentiated) coordinates are host-side constants
+    dims = list(range(input.ndim)) if dim is None else ([dim] if isinstance(dim, int) else list(dim))
+    dims = [norm_dim(x, input.ndim) for x in dims]
+    if not isinstance(spacing, (list, tuple)):
+        spacing = [spacing] * len(dims)
+    if len(spacing) != len(dims):
+        raise RuntimeError(f'torch.gradient expected spacing to be unspecified, a scalar or it\'s spacing and dim '
+                           f'arguments to have the same length, but got a spacing argument of length {len(spacing)} '
+                           f'and a dim argument of length {len(dims)}.')
+    outs = []
+    for d, h in zip(dims, spacing):
+        n = input.shape[d]
+        if n < edge_order + 1:
+            raise RuntimeError(f'torch.gradient expected each dimension size to be at least edge_order+1')
+        f = input if input._data.dtype.kind == 'f' else input.to('float32')
+        x = h._data.astype(float) if isinstance(h, Tensor) else np.arange(n) * float(1 if h is None else h)
+
+        def sl(start, length):
+            return narrow(f, d, start, length)
+
+        def c(v):
+            shape = [1] * f.ndim
+            shape[d] = -1
+            return _wrap(np.asarray(v, dtype=f._data.dtype).reshape(shape), f._device)
+        dx1, dx2 = np.diff(x)[:-1], np.diff(x)[1:]
+        parts = []
+        if edge_order == 1:
+            parts.append((sl(1, 1) - sl(0, 1)) * c([1 / (x[1] - x[0])]))
+        else:
+            a1, a2 = x[1] - x[0], x[2] - x[1]
+            parts.append(sl(0, 1) * c([-(2 * a1 + a2) / (a1 * (a1 + a2))]) + sl(1, 1) * c([(a1 + a2) / (a1 * a2)]) +
+                         sl(2, 1) * c([-a1 / (a2 * (a1 + a2))]))
+        if n > 2:
+            parts.append(sl(0, n - 2) * c(-dx2 / (dx1 * (dx1 + dx2))) + sl(1, n - 2) * c((dx2 - dx1) / (dx1 * dx2)) +
+                         sl(2, n - 2) * c(dx1 / (dx2 * (dx1 + dx2))))
+        if edge_order == 1:
+            parts.append((sl(n - 1, 1) - sl(n - 2, 1)) * c([1 / (x[-1] - x[-2])]))
+        else:
+            a1, a2 = x[-2] - x[-3], x[-1] - x[-2]
+            parts.append(sl(n - 3, 1) * c([a2 / (a1 * (a1 + a2))]) + sl(n - 2, 1) * c([-(a2 + a1) / (a1 * a2)]) +
+                         sl(n - 1, 1) * c([(2 * a2 + a1) / (a2 * (a1 + a2))]))
+        from .shape import cat
+        outs.append(cat(parts, d))
+    return tuple(outs)
+
+
+def histogramdd(input, bins=10, *, range=None, weight=None, density=False):
+    from collections import namedtuple
+    res = namedtuple('histogramdd', ['hist', 'bin_edges'])
+    xp = input._device.xp
+    D = input.shape[-1]
+    pts = input._data.reshape(-1, D)
+    b = [x._data for x in bins] if isinstance(bins, (list, tuple)) and bins and isinstance(bins[0], Tensor) else bins
+    rng = None if range is None else [(range[2 * i], range[2 * i + 1]) for i in builtins.range(D)]
+    w = None if weight is None else weight._data.reshape(-1)
+    h, edges = xp.histogramdd(pts, bins=b, range=rng, weights=w, density=density)
+    dt = input._data.dtype
+    return res(_wrap(h.astype(dt), input._device), [_wrap(e.astype(dt), input._device) for e in edges])
+
+
+def nonzero_static(input, *, size, fill_value=-1):
+    xp = input._device.xp
+    nz = xp.argwhere(input._data).astype(int64.np)  # (count, ndim), also for 0-d input
+    k = nz.shape[0]
+    if k >= size:
+        return _wrap(nz[:size].copy(), input._device)
+    pad = xp.full((size - k, nz.shape[1]), fill_value, dtype=nz.dtype)
+    return _wrap(xp.concatenate([nz, pad]), input._device)
+
+
+def constant_pad_nd(input, pad, value=0):
+    from ..nn._functional.conv import pad as _pad
+    return _pad(input, list(pad), 'constant', value)
+
+
+def empty_strided(size, stride, *, dtype=None, layout=None, device=None, requires_grad=False, pin_memory=False):
+    """An uninitialised tensor of ``size`` (NumPy storage is dense: ``stride`` is accepted, not reproduced)."""
+    from .._creation import empty
+    return empty(tuple(size), dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def empty_permuted(size, physical_layout, *, dtype=None, layout=None, device=None, requires_grad=False,
+                   pin_memory=False):
+    return empty_strided(size, None, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def new_empty_strided(self, size, stride, *, dtype=None, layout=None, device=None, requires_grad=False,
+                      pin_memory=False):
+    return empty_strided(size, stride, dtype=dtype or self.dtype, device=device or self.device,
+                         requires_grad=requires_grad)
+
+
+def zero_(input):
+    return input.zero_()
+
+
+METHODS = (unfold, put, nanmedian, index_reduce, new_empty_strided)
+__all__ = ['unfold', 'put', 'nanmedian', 'index_reduce', 'gradient', 'histogramdd', 'nonzero_static',
+           'constant_pad_nd', 'empty_strided', 'empty_permuted', 'new_empty_strided', 'zero_']
