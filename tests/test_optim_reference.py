@@ -188,3 +188,35 @@ def test_capturable_refuses_cpu_parameters_as_pytorch(name):
         opt.step()
     assert opt.state[p]['step'].item() == 0
     np.testing.assert_array_equal(p.detach().numpy(), np.ones(3, np.float32))
+
+
+def test_error_in_a_worker_thread_reaches_the_caller(monkeypatch):
+    """An exception raised while a worker updates a parameter is raised by step(); the pool keeps working."""
+    monkeypatch.setattr(_threads, '_PARALLEL_MIN', 0)
+    before = _threads.get_num_threads()
+    _threads.set_num_threads(2)
+    try:
+        params = [ember.zeros(50, requires_grad=True) for _ in range(6)]
+        for p in params:
+            p.grad = ember.ones(50)
+        opt = ember.optim.SGD(params, lr=0.5)
+        opt._small = 0
+        kernel = opt._kernel
+        calls = []
+
+        def failing(xp, hp, p, g, *args):
+            calls.append(1)
+            if len(calls) == 3:
+                raise FloatingPointError('boom')
+            return kernel(xp, hp, p, g, *args)
+        opt._kernel = failing
+        with pytest.raises(FloatingPointError, match='boom'):
+            opt.step()
+        opt._kernel = kernel
+        for p in params:
+            p.data.zero_()
+        opt.step()
+        for p in params:
+            np.testing.assert_array_equal(p.detach().numpy(), np.full(50, -0.5, np.float32))
+    finally:
+        _threads.set_num_threads(before)
