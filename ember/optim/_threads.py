@@ -32,33 +32,39 @@ class _Job:
         self.todo = sorted(work, key=lambda w: w[0])  # popped from the end: the largest first
         self.lock = threading.Lock()
         self.idle = threading.Condition(self.lock)
-        self.inflight = 0
+        self.helpers = 0      # workers inside run() now
+        self.closed = False   # set by the caller once the list is empty: late workers do nothing
         self.errors = []
 
     def run(self, worker):
-        opt, todo, lock = self.opt, self.todo, self.lock
-        while True:
-            with lock:
-                if not todo:
+        if worker:
+            with self.lock:
+                if self.closed:
                     return
-                item = todo.pop()
-                self.inflight += 1
-            try:
+                self.helpers += 1
+        opt, todo = self.opt, self.todo
+        try:
+            while todo:
+                try:
+                    item = todo.pop()  # atomic under the GIL
+                except IndexError:
+                    break
                 opt._run_items((item,), worker)
-            except BaseException as e:
-                self.errors.append(e)
-                with lock:
-                    todo.clear()  # stop the others early too
-            finally:
-                with lock:
-                    self.inflight -= 1
-                    if not self.inflight:
+        except BaseException as e:
+            self.errors.append(e)
+            todo.clear()  # the others stop after their current item
+        finally:
+            if worker:
+                with self.lock:
+                    self.helpers -= 1
+                    if not self.helpers:
                         self.idle.notify_all()
 
     def finish(self):
-        """Wait until no item is in flight (the list is empty by now); raise the first error."""
+        """Wait for the workers still on an item; raise the first error."""
         with self.lock:
-            while self.inflight:
+            self.closed = True
+            while self.helpers:
                 self.idle.wait()
         if self.errors:
             raise self.errors[0]
