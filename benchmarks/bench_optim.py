@@ -1,4 +1,4 @@
-"""Optimizer benchmark: SGD (momentum) and Adam step() on ~1M parameters in 20 tensors, ember vs PyTorch."""
+"""Optimizer benchmark: step() of SGD, SGD momentum, Adam, AdamW, RMSprop on ~1M parameters in 20 tensors vs PyTorch."""
 import argparse
 import os
 import sys
@@ -10,7 +10,7 @@ from _harness import print_table, match_threads, torch, row, save  # noqa: E402
 
 # an MLP's worth of parameters: ten 316x316 weights and their biases (998,560 numbers in 20 tensors)
 SHAPES = [s for _ in range(10) for s in ((316, 316), (316,))]
-TARGET = 1.3
+TARGET = 1.0  # issue 14: at or below PyTorch, given the same thread count
 
 WORKLOADS = [
     ('SGD(momentum=0.9)', 'SGD', dict(lr=0.01, momentum=0.9)),
@@ -54,26 +54,28 @@ def interleaved(fe, ft, rounds=60, block=5):
 def run(rounds=60):
     """Time every workload; print the tables and return the rows."""
     import ember
-    from ember.optim.optimizer import get_num_threads
+    from ember.optim.optimizer import get_num_threads, set_num_threads
     threads = match_threads()
+    set_num_threads(threads)  # the optimizers' worker threads: as many as PyTorch has
     n = sum(int(np.prod(s)) for s in SHAPES)
     rows = []
     for label, name, kw in WORKLOADS:
         fe = make(ember, name, kw)
         ft = make(torch, name, kw) if torch is not None else None
         e, t = interleaved(fe, ft, rounds)
-        target = TARGET if label in ('SGD(momentum=0.9)', 'Adam') else None
-        rows.append(row(f'{label} step, {n / 1e6:.2f}M params in {len(SHAPES)} tensors', e, t, target))
+        rows.append(row(f'{label} step, {n / 1e6:.2f}M params in {len(SHAPES)} tensors', e, t, TARGET))
     print_table(rows, f'optim: step(), float32 (ember optimizer threads {get_num_threads()}, PyTorch threads '
                       f'{threads})')
     if torch is not None:
         torch.set_num_threads(1)
+        set_num_threads(1)
         single = []
-        for label, name, kw in WORKLOADS[:2]:
+        for label, name, kw in WORKLOADS[:3]:
             e, t = interleaved(make(ember, name, kw), make(torch, name, kw), rounds)
-            single.append(row(f'{label} step, PyTorch on 1 thread', e, t))
-        print_table(single, 'for reference: PyTorch on one thread')
+            single.append(row(f'{label} step, both on 1 thread', e, t))
+        print_table(single, 'for reference: ember and PyTorch on one thread')
         torch.set_num_threads(threads)
+        set_num_threads(threads)
         rows += single
     return rows
 

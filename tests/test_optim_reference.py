@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import ember
+from ember._tensor import _wrap
 from ember.optim import _threads
 
 from test_optim import CASES, _ids
@@ -33,7 +34,7 @@ def _state_arrays(st):
     """An ember state dict as the reference keeps it: arrays, and floats for the scalar entries."""
     out = {}
     for k, v in st.items():
-        a = v.detach().numpy()
+        a = v._data  # (a stand-in 'cuda' tensor has no .numpy())
         out[k] = float(a) if a.ndim == 0 else a.copy()
     return out
 
@@ -51,11 +52,15 @@ def assert_ulps(actual, expected, ulps, what, scale=0):
     assert not bad.any(), f'{what}: {np.count_nonzero(bad)} elements off by more than {ulps} ulp'
 
 
-def _run(name, kw, dtype, small=None, ulps=0, steps=STEPS, shapes=SHAPES, none_grads=()):
+def _tensor(arr, device, requires_grad=False):
+    t = ember.tensor(arr) if device is None else _wrap(arr, device)
+    return t.requires_grad_(True) if requires_grad else t
+
+
+def _run(name, kw, dtype, small=None, ulps=0, steps=STEPS, shapes=SHAPES, none_grads=(), device=None):
     """Step an ember optimizer and the reference side by side, both from the same state before every step."""
     rng = np.random.default_rng(0)
-    params = [ember.tensor(rng.standard_normal(s), dtype=getattr(ember, dtype), requires_grad=True)
-              for s in shapes]
+    params = [_tensor(rng.standard_normal(s).astype(dtype), device, True) for s in shapes]
     opt = getattr(ember.optim, name)(params, **kw)
     if small is not None:
         opt._small = small
@@ -65,12 +70,12 @@ def _run(name, kw, dtype, small=None, ulps=0, steps=STEPS, shapes=SHAPES, none_g
     if name == 'Adagrad':  # Adagrad makes its state at construction
         ref_state = [_state_arrays(opt.state[p]) for p in params]
     for k in range(steps):
-        before = [p.detach().numpy().copy() for p in params]
+        before = [p._data.copy() for p in params]
         grads = []
         for i, p in enumerate(params):
             g = (0.5 * before[i] + rng.standard_normal(before[i].shape)).astype(dtype)
             grads.append(None if (k, i) in none_grads else g)
-            p.grad = None if grads[i] is None else ember.tensor(g)
+            p.grad = None if grads[i] is None else _tensor(g, device)
         opt.step()
         for i, p in enumerate(params):
             if grads[i] is None:
@@ -78,14 +83,14 @@ def _run(name, kw, dtype, small=None, ulps=0, steps=STEPS, shapes=SHAPES, none_g
             expected = update(before[i], grads[i], ref_state[i], group)
             what = f'{name} {kw} step {k} param {i}'
             scale = np.maximum(np.abs(before[i]), np.abs(before[i] - expected))  # the operands of p - update
-            assert_ulps(p.detach().numpy(), expected, ulps, what, scale=scale)
+            assert_ulps(p._data, expected, ulps, what, scale=scale)
             mine = _state_arrays(opt.state[p])
             assert sorted(mine) == sorted(ref_state[i]), what
             for key, val in ref_state[i].items():
                 if isinstance(val, float):
                     assert mine[key] == val, (what, key)
                 else:
-                    assert_ulps(mine[key], val, ulps, f'{what} {key}')
+                    assert_ulps(mine[key], val, ulps, f'{what} {key}', scale=np.abs(val) + np.abs(grads[i]))
             ref_state[i] = mine  # the next step starts both from the same state again
     return opt
 
@@ -188,3 +193,54 @@ def test_capturable_refuses_cpu_parameters_as_pytorch(name):
         opt.step()
     assert opt.state[p]['step'].item() == 0
     np.testing.assert_array_equal(p.detach().numpy(), np.ones(3, np.float32))
+
+
+def test_error_in_a_worker_thread_reaches_the_caller(monkeypatch):
+    """An exception raised while a worker updates a parameter is raised by step(); the pool keeps working."""
+    monkeypatch.setattr(_threads, '_PARALLEL_MIN', 0)
+    before = _threads.get_num_threads()
+    _threads.set_num_threads(2)
+    try:
+        params = [ember.zeros(50, requires_grad=True) for _ in range(6)]
+        for p in params:
+            p.grad = ember.ones(50)
+        opt = ember.optim.SGD(params, lr=0.5)
+        opt._small = 0
+        kernel = opt._kernel
+        calls = []
+
+        def failing(xp, hp, p, g, *args):
+            calls.append(1)
+            if len(calls) == 3:
+                raise FloatingPointError('boom')
+            return kernel(xp, hp, p, g, *args)
+        opt._kernel = failing
+        with pytest.raises(FloatingPointError, match='boom'):
+            opt.step()
+        opt._kernel = kernel
+        for p in params:
+            p.data.zero_()
+        opt.step()
+        for p in params:
+            np.testing.assert_array_equal(p.detach().numpy(), np.full(50, -0.5, np.float32))
+    finally:
+        _threads.set_num_threads(before)
+
+
+class _NumpyCuda:
+    """A device that says 'cuda' and computes with NumPy: SGD/Adam/AdamW take the fused multi-tensor route and its
+    kernels run their NumPy emulation; ``fused=False`` takes the generic per-parameter path."""
+    type, index, xp = 'cuda', 0, np
+
+    def __repr__(self):
+        return "device(type='cuda', index=0)"
+
+
+@pytest.mark.parametrize('fused', [None, False], ids=['fused', 'per-parameter'])
+@pytest.mark.parametrize('case', _FUSED_CASES, ids=_ids)
+def test_cuda_routes_on_a_stand_in_device_match_reference(case, fused):
+    """The whole cuda glue (state, steps, first-step flags, tables) against the reference: the fused emulation
+    to 4 ulps of the operands (another association order, as the CUDA C), the per-parameter path exactly."""
+    name, kw = case
+    _run(name, dict(kw, fused=fused), 'float64', ulps=0 if fused is False else 4, steps=4, device=_NumpyCuda(),
+         shapes=[(5, 3), (3,), (1,), (40, 30), (0,), (2, 2, 2)])

@@ -8,6 +8,7 @@ from ..autograd.grad_mode import enable_grad
 from .optimizer import Optimizer, _scalar_dtype, _scalar_tensor
 from ._threads import run_items as _run
 
+
 class _Pack:
     """Small parameters of one group, dtype and device, whose state lives in flat buffers (``views`` are the
     per-parameter pieces, exposed as the state tensors) so one update covers them all."""
@@ -15,8 +16,10 @@ class _Pack:
 
 
 class _ElementwiseOptimizer(Optimizer):
-    """Optimizers whose update is elementwise per parameter. Subclasses give the math as ``_kernel`` on arrays;
-    the engine runs it on each large parameter in place and once per group on its small parameters packed flat.
+    """Optimizers whose update is elementwise per parameter. The math is stated once, readably, as the module's
+    ``update(p, g, state, group)`` (see _math.py); the subclass gives the same math in place as ``_kernel``, which
+    the engine runs on each large parameter in place and once per group on its small parameters packed flat, the
+    items shared among worker threads (_threads.py). tests/test_optim_reference.py pins ``_kernel`` to ``update``.
 
     Subclass interface:
       ``_scalar_names``: 0-d tensor state (e.g. 'step'), kept first in each parameter's state;

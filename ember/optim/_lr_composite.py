@@ -1,4 +1,4 @@
-"""Schedulers composed of other schedulers (SequentialLR, ChainedScheduler) or driven by a metric (ReduceLROnPlateau)."""
+"""Schedulers made of other schedulers (SequentialLR, ChainedScheduler) or driven by a metric (ReduceLROnPlateau)."""
 import math
 import warnings
 from bisect import bisect_right

@@ -1,10 +1,12 @@
 """Worker threads for the optimizers' CPU updates (NumPy releases the GIL inside its loops)."""
 import os
+import threading
 
 __all__ = ['set_num_threads', 'get_num_threads']
 
 _PARALLEL_MIN = 1 << 17  # elements per step below which threads cost more than they save
-_threads = {'n': None, 'pool': None, 'pid': None}
+_threads = {'n': None, 'pool': None}
+_busy = threading.Lock()  # held while the workers run a step; a step from another thread meanwhile runs alone
 
 
 def set_num_threads(n):
@@ -21,17 +23,84 @@ def get_num_threads():
     return _threads['n']
 
 
-def _pool(n):
+class _Job:
+    """One step's update items, taken largest first by whichever thread is free: a worker the OS does not
+    schedule in time (a busy machine) leaves its share to the others instead of holding the step up."""
+
+    def __init__(self, opt, work):
+        self.opt = opt
+        self.todo = sorted(work, key=lambda w: w[0])  # popped from the end: the largest first
+        self.lock = threading.Lock()
+        self.idle = threading.Condition(self.lock)
+        self.helpers = 0      # workers inside run() now
+        self.closed = False   # set by the caller once the list is empty: late workers do nothing
+        self.errors = []
+
+    def run(self, worker):
+        if worker:
+            with self.lock:
+                if self.closed:
+                    return
+                self.helpers += 1
+        opt, todo = self.opt, self.todo
+        try:
+            while todo:
+                try:
+                    item = todo.pop()  # atomic under the GIL
+                except IndexError:
+                    break
+                opt._run_items((item,), worker)
+        except BaseException as e:
+            self.errors.append(e)
+            todo.clear()  # the others stop after their current item
+        finally:
+            if worker:
+                with self.lock:
+                    self.helpers -= 1
+                    if not self.helpers:
+                        self.idle.notify_all()
+
+    def finish(self):
+        """Wait for the workers still on an item; raise the first error."""
+        with self.lock:
+            self.closed = True
+            while self.helpers:
+                self.idle.wait()
+        if self.errors:
+            raise self.errors[0]
+
+
+class _Worker:
+    """A daemon thread that helps with the current job whenever it is woken."""
+
+    def __init__(self, index):
+        self.index = index
+        self.go = threading.Event()
+        self.job = None
+        threading.Thread(target=self._loop, daemon=True, name=f'ember-optim-{index}').start()
+
+    def _loop(self):
+        while True:
+            self.go.wait()
+            self.go.clear()
+            job = self.job
+            if job is not None:
+                job.run(self.index)
+
+
+def _workers(n):
+    """``n`` persistent workers (made again after a fork: threads do not survive it)."""
     pool = _threads['pool']
-    if pool is None or _threads['pid'] != os.getpid() or pool._max_workers != n:
-        from concurrent.futures import ThreadPoolExecutor
-        pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix='ember-optim')
-        _threads['pool'], _threads['pid'] = pool, os.getpid()
-    return pool
+    if pool is None or pool[0] != os.getpid():
+        pool = _threads['pool'] = (os.getpid(), [])
+    workers = pool[1]
+    while len(workers) < n:
+        workers.append(_Worker(len(workers) + 1))
+    return workers[:n]
 
 
 def run_items(opt, work, serial):
-    """Run the update items, split over threads by size when there is enough work and all of it is on the CPU."""
+    """Run the update items; with enough work, all of it on the CPU, shared with worker threads."""
     n = get_num_threads()
     if serial or n < 2 or len(work) < 2:
         opt._run_items(work, 0)
@@ -39,21 +108,19 @@ def run_items(opt, work, serial):
     total = 0
     for w in work:
         total += w[0]
-    if total < _PARALLEL_MIN:
+    if total < _PARALLEL_MIN or not _busy.acquire(blocking=False):
         opt._run_items(work, 0)
         return
-    n = min(n, len(work))
-    bins = [[] for _ in range(n)]
-    loads = [0] * n
-    for w in sorted(work, key=lambda w: -w[0]):
-        i = loads.index(min(loads))
-        bins[i].append(w)
-        loads[i] += w[0]
-    opt._scratch_for(n - 1)
-    pool = _pool(n - 1)
-    futures = [pool.submit(opt._run_items, bins[i], i) for i in range(1, n)]
     try:
-        opt._run_items(bins[0], 0)
+        n = min(n, len(work))
+        opt._scratch_for(n - 1)
+        job = _Job(opt, work)
+        for worker in _workers(n - 1):
+            worker.job = job
+            worker.go.set()
+        try:
+            job.run(0)
+        finally:
+            job.finish()
     finally:
-        for f in futures:
-            f.result()
+        _busy.release()

@@ -1,4 +1,4 @@
-"""The Optimizer API: param groups, state, state dicts, zero_grad and step hooks (the update engine is in _engine.py)."""
+"""The Optimizer API: param groups, state, state dicts, zero_grad, step hooks (the update engine: _engine.py)."""
 import functools
 import itertools
 import warnings
