@@ -503,3 +503,32 @@ def test_layer_norm_float32_matches_torch():
     ty.backward(torch.tensor(ga))
     for e, t in ((ex, tx), (ew, tw), (eb, tb)):
         np.testing.assert_allclose(e.grad.numpy(), t.grad.numpy(), rtol=1e-4, atol=1e-5)
+
+
+# ---- embedding backward: sorted segment sums instead of add.at --------------------------------------------------
+
+@pytest.mark.parametrize('padding_idx', [None, 2])
+@pytest.mark.parametrize('idx_shape', [(4, 9), (0,), (1,)])
+def test_embedding_backward_sums_repeated_rows(padding_idx, idx_shape):
+    V, D = 6, 5
+    idx = RNG.integers(0, V, idx_shape)
+    w = _e64(_np(V, D))
+    g = _np(*idx_shape, D)
+    out = F.embedding(ember.tensor(idx), w, padding_idx=padding_idx)
+    out.backward(ember.tensor(g))
+    ref = np.zeros((V, D))
+    np.add.at(ref, idx.reshape(-1), g.reshape(-1, D))
+    if padding_idx is not None:
+        ref[padding_idx] = 0
+    np.testing.assert_allclose(w.grad.numpy(), ref, rtol=1e-12, atol=1e-12)
+
+
+@needs_torch
+def test_embedding_backward_float32_matches_torch():
+    idx = RNG.integers(0, 65, (32, 64))
+    wa, ga = _np(65, 16).astype(np.float32), _np(32, 64, 16).astype(np.float32)
+    ew, tw = ember.tensor(wa, requires_grad=True), torch.tensor(wa, requires_grad=True)
+    F.embedding(ember.tensor(idx), ew).backward(ember.tensor(ga))
+    torch.nn.functional.embedding(torch.tensor(idx), tw).backward(torch.tensor(ga))
+    assert ew.grad.dtype == ember.float32
+    np.testing.assert_allclose(ew.grad.numpy(), tw.grad.numpy(), rtol=1e-5, atol=1e-5)

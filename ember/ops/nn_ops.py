@@ -546,12 +546,25 @@ def embedding(idx, weight, padding_idx=None, scale_grad_by_freq=False):
         if scale_grad_by_freq:
             c = counts().astype(g2.dtype)
             g2 = g2 / xp.maximum(c[flat], 1).reshape(-1, 1)
-        gw = xp.zeros((V, D), dtype=g2.dtype)
-        _scatter_add(gw, flat, g2)
+        gw = _rows_scatter_sum(xp, flat, g2, V)
         if padding_idx is not None:
             gw[padding_idx] = 0
         return _wrap(gw, g._device)
     return record(out, weight._device, (weight,), 'EmbeddingBackward0', (grad,))
+
+
+def _rows_scatter_sum(xp, flat, g2, V):
+    """(V, D) rows summing g2's rows by index ``flat``. On the CPU a stable sort groups equal indices and one
+    add.reduceat sums each group (in the original order, as add.at would) -- several times faster than add.at."""
+    gw = xp.zeros((V, g2.shape[1]), dtype=g2.dtype)
+    if xp.__name__ != 'numpy' or flat.size == 0 or g2.shape[1] == 0:
+        _scatter_add(gw, flat, g2)
+        return gw
+    order = xp.argsort(flat, kind='stable')
+    keys = flat[order]
+    starts = xp.flatnonzero(xp.concatenate(([True], keys[1:] != keys[:-1])))
+    gw[keys[starts]] = xp.add.reduceat(g2[order], starts, axis=0)
+    return gw
 
 
 # ---- binary cross entropy -------------------------------------------------------------------------------------------
