@@ -164,20 +164,11 @@ def gelu(input, approximate='none'):
             return (_erf(t * 0.7071067811865476) + 1.0) * 0.5 + t * (t * t * -0.5).exp() * _INV_SQRT_2PI
         if fused(x._device):
             return _gelu_fused(x, approximate, d_t)
-        # in place where possible: every fresh temporary of a large activation costs a page-faulted allocation
-        cdf = erf_array(xp, xd * 0.7071067811865476)
-        cdf += 1.0
-        cdf *= 0.5
+        cdf = 0.5 * (1.0 + erf_array(xp, xd * 0.7071067811865476))
         data = (xd * cdf).astype(dt, copy=False)
 
         def d_arr():
-            d = xp.multiply(xd, xd, dtype=cdf.dtype)
-            d *= -0.5
-            xp.exp(d, out=d)
-            d *= xd
-            d *= _INV_SQRT_2PI
-            d += cdf
-            return d.astype(dt, copy=False)
+            return (cdf + xd * _INV_SQRT_2PI * xp.exp(-0.5 * xd * xd)).astype(dt, copy=False)
         return pointwise(x, data, d_arr, d_t, 'GeluBackward0')
     if approximate == 'tanh':
         if fused(x._device):
