@@ -438,3 +438,97 @@ def test_training_step_reduces_loss():
                 p -= 0.05 * p.grad
         losses.append(float(loss))
     assert losses[-1] < losses[0]
+
+
+# ---- layer_norm: the one-node array path against the op-by-op formula ---------------------------------------
+
+def _layer_norm_composite(x, k, w, b, eps=1e-5):
+    from ember.ops import nn_ops
+    xhat = nn_ops.normalize_core(x, tuple(range(x.ndim - k, x.ndim)), eps)[0]
+    xhat = xhat * w if w is not None else xhat
+    return xhat + b if b is not None else xhat
+
+
+@pytest.mark.parametrize('affine', ['both', 'weight', 'none'])
+@pytest.mark.parametrize('shape,k', [((3, 5), 1), ((2, 3, 4), 2), ((0, 4), 1), ((4,), 1)])
+def test_layer_norm_one_node_matches_composite(affine, shape, k):
+    x = _e64(_np(*shape))
+    ns = shape[len(shape) - k:]
+    w = _e64(_np(*ns)) if affine != 'none' else None
+    b = _e64(_np(*ns)) if affine == 'both' else None
+    got = F.layer_norm(x, ns, w, b)
+    assert got.grad_fn.name() == 'NativeLayerNormBackward0'
+    ref = _layer_norm_composite(x, k, w, b)
+    np.testing.assert_allclose(got.detach().numpy(), ref.detach().numpy(), rtol=1e-12, atol=1e-12)
+    g = _np(*shape)
+    ins = [t for t in (x, w, b) if t is not None]
+    d_got = ember.autograd.grad(got, ins, ember.tensor(g))
+    d_ref = ember.autograd.grad(ref, ins, ember.tensor(g))
+    for a, r in zip(d_got, d_ref):
+        np.testing.assert_allclose(a.numpy(), r.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_layer_norm_one_node_gradcheck_and_double_backward():
+    x, w, b = _e64(_np(3, 6)), _e64(_np(6)), _e64(_np(6))
+    assert gradcheck(lambda a, c, d: F.layer_norm(a, (6,), c, d), (x, w, b))
+    assert gradgradcheck(lambda a, c, d: F.layer_norm(a, (6,), c, d), (x, w, b))
+
+
+def test_layer_norm_one_node_float32_and_retained_graph():
+    x = ember.tensor(_np(4, 8).astype(np.float32), requires_grad=True)
+    w = ember.tensor(_np(8).astype(np.float32), requires_grad=True)
+    y = F.layer_norm(x, (8,), w)
+    assert y.dtype == ember.float32
+    g1, g2 = _np(4, 8).astype(np.float32), _np(4, 8).astype(np.float32)
+    # only w's gradient first (x's is left uncomputed), then both with another seed: no stale reuse
+    (dw1,) = ember.autograd.grad(y, [w], ember.tensor(g1), retain_graph=True)
+    dx2, dw2 = ember.autograd.grad(y, [x, w], ember.tensor(g2))
+    ref = _layer_norm_composite(x, 1, w, None)
+    rx2, rw2 = ember.autograd.grad(ref, [x, w], ember.tensor(g2), retain_graph=True)
+    (rw1,) = ember.autograd.grad(ref, [w], ember.tensor(g1))
+    for a, r in ((dw1, rw1), (dx2, rx2), (dw2, rw2)):
+        assert a.dtype == ember.float32
+        np.testing.assert_allclose(a.numpy(), r.numpy(), rtol=1e-5, atol=1e-6)
+
+
+@needs_torch
+def test_layer_norm_float32_matches_torch():
+    a, wa, ba, ga = (_np(5, 7).astype(np.float32), _np(7).astype(np.float32), _np(7).astype(np.float32),
+                     _np(5, 7).astype(np.float32))
+    ex, ew, eb = (ember.tensor(v, requires_grad=True) for v in (a, wa, ba))
+    tx, tw, tb = (torch.tensor(v, requires_grad=True) for v in (a, wa, ba))
+    ey, ty = F.layer_norm(ex, (7,), ew, eb), torch.nn.functional.layer_norm(tx, (7,), tw, tb)
+    np.testing.assert_allclose(ey.detach().numpy(), ty.detach().numpy(), rtol=1e-5, atol=1e-5)
+    ey.backward(ember.tensor(ga))
+    ty.backward(torch.tensor(ga))
+    for e, t in ((ex, tx), (ew, tw), (eb, tb)):
+        np.testing.assert_allclose(e.grad.numpy(), t.grad.numpy(), rtol=1e-4, atol=1e-5)
+
+
+# ---- embedding backward: sorted segment sums instead of add.at --------------------------------------------------
+
+@pytest.mark.parametrize('padding_idx', [None, 2])
+@pytest.mark.parametrize('idx_shape', [(4, 9), (0,), (1,)])
+def test_embedding_backward_sums_repeated_rows(padding_idx, idx_shape):
+    V, D = 6, 5
+    idx = RNG.integers(0, V, idx_shape)
+    w = _e64(_np(V, D))
+    g = _np(*idx_shape, D)
+    out = F.embedding(ember.tensor(idx), w, padding_idx=padding_idx)
+    out.backward(ember.tensor(g))
+    ref = np.zeros((V, D))
+    np.add.at(ref, idx.reshape(-1), g.reshape(-1, D))
+    if padding_idx is not None:
+        ref[padding_idx] = 0
+    np.testing.assert_allclose(w.grad.numpy(), ref, rtol=1e-12, atol=1e-12)
+
+
+@needs_torch
+def test_embedding_backward_float32_matches_torch():
+    idx = RNG.integers(0, 65, (32, 64))
+    wa, ga = _np(65, 16).astype(np.float32), _np(32, 64, 16).astype(np.float32)
+    ew, tw = ember.tensor(wa, requires_grad=True), torch.tensor(wa, requires_grad=True)
+    F.embedding(ember.tensor(idx), ew).backward(ember.tensor(ga))
+    torch.nn.functional.embedding(torch.tensor(idx), tw).backward(torch.tensor(ga))
+    assert ew.grad.dtype == ember.float32
+    np.testing.assert_allclose(ew.grad.numpy(), tw.grad.numpy(), rtol=1e-5, atol=1e-5)

@@ -76,8 +76,9 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
         ns = list(normalized_shape)
         raise RuntimeError(f'Given normalized_shape={ns}, expected input with shape [*, {", ".join(map(str, ns))}], '
                            f'but got input of size{list(input.shape)}')
-    if fused(input._device) and _fusable_layer_norm(input, normalized_shape, weight, bias):
-        return _renamed(_nn.layer_norm_fused(input, k, weight, bias, eps), 'NativeLayerNormBackward0', input)
+    if _fusable_layer_norm(input, normalized_shape, weight, bias):
+        one_node = _nn.layer_norm_fused if fused(input._device) else _nn.layer_norm_cpu
+        return _renamed(one_node(input, k, weight, bias, eps), 'NativeLayerNormBackward0', input)
     axes = tuple(range(input.ndim - k, input.ndim))
     xhat, _, _ = _nn.normalize_core(input, axes, eps)
     if weight is not None:
@@ -88,8 +89,8 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
 
 
 def _fusable_layer_norm(x, shape, w, b):
-    """Whether the fused cuda kernels take this layer_norm: float32/float64, affine tensors of the normalized shape,
-    dtype and device."""
+    """Whether the one-node layer_norm (cuda kernels, or array formulas elsewhere) takes it: float32/float64,
+    affine tensors of the normalized shape, dtype and device."""
     if x._data.dtype.name not in ('float32', 'float64'):
         return False
     for t in (w, b):
