@@ -13,12 +13,14 @@ _limits = None  # threadpoolctl's limiter, kept alive for the whole run
 
 
 def match_threads(n=None):
-    """Run NumPy's BLAS and PyTorch on the same number of threads and return it.
+    """Run NumPy's BLAS and PyTorch on the same number of threads and return it; tune malloc as ember's command does.
 
     ``n`` defaults to EMBER_BENCH_THREADS, else every core. NumPy's BLAS is pinned through threadpoolctl; without it
     the BLAS keeps its own default (OPENBLAS_NUM_THREADS / OMP_NUM_THREADS, else every core), which is then the count.
     """
     global _limits
+    from ember import _allocator
+    _allocator.apply()  # ember's malloc tuning, as the `ember` command and `ember run` apply it (ember/_allocator.py)
     env = os.environ.get('EMBER_BENCH_THREADS')
     n = int(n or env or os.environ.get('OPENBLAS_NUM_THREADS') or os.environ.get('OMP_NUM_THREADS')
             or os.cpu_count() or 1)

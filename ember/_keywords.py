@@ -63,7 +63,8 @@ lcm out; ldexp out; lgamma out; logaddexp out; logaddexp2 out; logcumsumexp out;
 mode out; msort out; mvlgamma out; nan_to_num out; nanmean out; nanquantile out; nextafter out; polygamma out;
 qr out; quantile out; rad2deg out; renorm out; searchsorted +values=input out; sgn out; signbit out; sinc out; sinh out;
 slogdet input=A; svd out; take_along_dim out; triangular_solve out; unsafe_chunk input=a; unsafe_split tensor=a;
-vsplit +indices=indices_or_sections +sections=indices_or_sections; xlogy out;
+vsplit +indices=indices_or_sections +sections=indices_or_sections; xlogy out; histogramdd out; index_reduce out;
+lu_solve out; lu_unpack out; nanmedian out;
 """
 
 # factory functions: out= gives the result's dtype and is resized silently
