@@ -1,7 +1,7 @@
 """Fused CuPy kernels for the cuda path (RNG, ReLU/GELU, softmax cross-entropy, LayerNorm, optimizer updates)."""
 # Every kernel is compiled lazily, on first use, and only once CuPy is imported: importing this module needs no GPU.
 # Each entry point also accepts NumPy arrays and then runs a NumPy reference of the same arithmetic, so the math and
-# the calling conventions are tested on any machine; tests/test_cuda.py compares the two on a GPU.
+# the calling conventions are tested on any machine; tests/test_cuda_kernels.py compares the two on a GPU.
 #
 # Conventions: array arguments are CuPy (or NumPy) arrays, not Tensors; float16 is computed in float32, float32 in
 # float32 and float64 in float64. Nothing here synchronises with the host.
