@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One GPU check for ember's cuda path, sized for ~8 minutes on an H100 machine (CuPy and PyTorch preinstalled, no
-# network): environment, tests/test_cuda.py, the whole suite, then benchmarks/bench_gpu.py. Each step has its own
+# network): environment, tests/test_cuda_*.py, the whole suite, then benchmarks/bench_gpu.py. Each step has its own
 # timeout and a failing step does not stop the later ones. Everything printed is also written to $OUT/gpu_check.log
 # when $OUT is set (the device runner brings that folder back). Run from anywhere: bash benchmarks/gpu_check.sh
 # Knobs: T_CUDA_TESTS, T_SUITE, T_BENCH (seconds per step); SKIP_SUITE=1 skips the whole-suite step.
@@ -46,10 +46,10 @@ import ember
 print('ember.cuda.is_available():', ember.cuda.is_available())
 EOF
 step 'ember info' 60 python -m ember info
-# all of test_cuda.py, not -x: one GPU session should report every failure it can (at most 25)
-step 'tests/test_cuda.py' "$T_CUDA_TESTS" python -m pytest tests/test_cuda.py -q -rfE --maxfail=25 -p no:cacheprovider
+# all of tests/test_cuda_*.py, not -x: one GPU session should report every failure it can (at most 25)
+step 'tests/test_cuda_*.py' "$T_CUDA_TESTS" python -m pytest tests/test_cuda_*.py -q -rfE --maxfail=25 -p no:cacheprovider
 if [ "${SKIP_SUITE:-0}" != 1 ]; then
-    step 'whole suite (-x)' "$T_SUITE" python -m pytest -x -q -p no:cacheprovider --ignore=tests/test_cuda.py
+    step 'whole suite (-x)' "$T_SUITE" python -m pytest -x -q -p no:cacheprovider --ignore-glob='tests/test_cuda_*.py'
 fi
 step 'benchmarks/bench_gpu.py' "$T_BENCH" python benchmarks/bench_gpu.py ${OUT:+--json "$OUT/bench_gpu.json"}
 echo

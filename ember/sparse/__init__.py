@@ -2,15 +2,14 @@
 import builtins
 import sys
 
-from ._tensor import Tensor, Size, _wrap
-from ._dtype import to_dtype, from_np
-from .backends import get_device, cpu
+from .._tensor import Tensor, Size, _wrap
+from ..backends import cpu
 
 __all__ = ['SparseTensor', 'sparse_coo_tensor', 'mm', 'spmm', 'addmm', 'sum', 'softmax', 'log_softmax',
            'to_sparse', 'FloatTensor', 'DoubleTensor', 'HalfTensor', 'LongTensor', 'IntTensor', 'ByteTensor',
            'BoolTensor', 'check_sparse_tensor_invariants']
 
-_PKG = __file__.rsplit('/', 1)[0]
+_PKG = __file__.rsplit('/', 2)[0]  # the ember package: frames of any ember module count
 
 
 def _engine(device):
@@ -74,7 +73,7 @@ class SparseTensor(Tensor):
     def size(self, dim=None):
         if dim is None:
             return Size(self._sshape)
-        from .ops._util import norm_dim
+        from ..ops._util import norm_dim
         return self._sshape[norm_dim(dim, len(self._sshape))]
 
     @property
@@ -119,7 +118,7 @@ class SparseTensor(Tensor):
 
     @property
     def layout(self):
-        from ._dtype import sparse_coo
+        from .._dtype import sparse_coo
         return sparse_coo
 
     def sparse_dim(self):
@@ -215,7 +214,7 @@ class SparseTensor(Tensor):
         xp = dev.xp
         out = xp.zeros(self._sshape, dtype=vals._data.dtype)
         _scatter_add(xp, out, tuple(idx), vals._data)
-        from .ops._util import record
+        from ..ops._util import record
         key = tuple(_wrap(r, dev) for r in idx)
         res = record(out, dev, (vals,), 'ToDenseBackward0', (lambda g: g[key],))
         return res if dtype is None else res.to(dtype)
@@ -247,7 +246,7 @@ class SparseTensor(Tensor):
             order = xp.argsort(lin, kind='stable')
             new_vals = vals.index_select(0, _wrap(order, dev))
         else:
-            from .ops.index import index_add
+            from ..ops.index import index_add
             zeros = _wrap(xp.zeros((uniq.size,) + tuple(vals.shape[1:]), dtype=vals._data.dtype), dev)
             new_vals = index_add(zeros, 0, _wrap(inv.reshape(-1).astype(xp.int64), dev), vals)
         return SparseTensor._make(idx, new_vals, self._sshape, True)
@@ -263,7 +262,7 @@ class SparseTensor(Tensor):
 
     def type(self, dtype=None, non_blocking=False):
         if dtype is None:
-            from ._dtype import _LEGACY_NAMES
+            from .._dtype import _LEGACY_NAMES
             return f'torch.sparse.{_LEGACY_NAMES[self.dtype.name]}'
         return self.to(dtype)
 
@@ -284,7 +283,7 @@ class SparseTensor(Tensor):
 
     # ---- shape -------------------------------------------------------------------------------------------------
     def transpose(self, dim0, dim1):
-        from .ops._util import norm_dim
+        from ..ops._util import norm_dim
         n, nsd = len(self._sshape), self._idx.shape[0]
         d0, d1 = norm_dim(dim0, n), norm_dim(dim1, n)
         if d0 == d1:
@@ -359,7 +358,7 @@ class SparseTensor(Tensor):
                 raise RuntimeError(f'add: expected sizes to match, got {list(self._sshape)} and '
                                    f'{list(other._sshape)}')
             xp = self._device.xp
-            from .ops.shape import cat
+            from ..ops.shape import cat
             ov = other._vals * alpha if alpha != 1 else other._vals
             return SparseTensor._make(xp.concatenate([self._idx, other._idx], axis=1), cat([self._vals, ov]),
                                       self._sshape, False)
@@ -399,7 +398,7 @@ class SparseTensor(Tensor):
 
     # ---- Python protocol ---------------------------------------------------------------------------------------
     def __repr__(self):
-        from ._printing import format_tensor
+        from .._printing import format_tensor
         head = 'tensor(indices='
         ind = format_tensor(_wrap(self._idx, self._device)).replace('\n', '\n' + ' ' * len(head))
         vrepr = format_tensor(_wrap(self._vals._data, self._device))
@@ -453,304 +452,13 @@ def _rebuild_sparse(indices, values, shape, coalesced, requires_grad):
     return t
 
 
-# ---- construction -------------------------------------------------------------------------------------------------
-def _as_index_array(indices, dev):
-    xp = dev.xp
-    if isinstance(indices, Tensor):
-        arr = indices.to(dev)._data
-    else:
-        import numpy as np
-        arr = xp.asarray(np.asarray(indices))
-    if arr.dtype.kind not in 'iu':
-        raise RuntimeError(f'indices must be an int64 tensor, got {from_np(arr.dtype)}')
-    if arr.ndim != 2:
-        raise RuntimeError(f'indices must be sparse_dim x nnz, but got: {list(arr.shape)}')
-    return arr.astype(xp.int64, copy=False)
-
-
-def sparse_coo_tensor(indices, values, size=None, dtype=None, device=None, requires_grad=False,
-                      check_invariants=None, is_coalesced=None):
-    """A sparse COO tensor from ``indices`` (sparse_dim x nnz) and ``values`` (nnz x dense dims).
-
-    When ``values`` is a tensor that requires grad, gradients flow to it through every sparse op."""
-    from ._creation import tensor as _tensor
-    if isinstance(values, Tensor):
-        vals = values
-        if device is not None:
-            vals = vals.to(get_device(device))
-        if dtype is not None:
-            vals = vals.to(to_dtype(dtype))
-    else:
-        vals = _tensor(values, dtype=dtype, device=device)
-    dev = vals._device
-    idx = _as_index_array(indices, dev)
-    xp = dev.xp
-    nsd, nnz = idx.shape
-    if vals.ndim == 0:
-        raise RuntimeError('values must have at least one dimension (nnz)')
-    if vals.shape[0] != nnz:
-        raise RuntimeError(f'indices and values must have same nnz, but got nnz from indices: {nnz}, nnz from '
-                           f'values: {vals.shape[0]}')
-    if size is None:
-        sshape = tuple(builtins.int(v) + 1 for v in (idx.max(axis=1).tolist() if nnz else [-1] * nsd))
-        size = sshape + tuple(vals.shape[1:])
-    else:
-        size = tuple(builtins.int(s) for s in size)
-        if len(size) != nsd + vals.ndim - 1:
-            raise RuntimeError(f'number of dimensions must be sparse_dim ({nsd}) + dense_dim ({vals.ndim - 1}), '
-                               f'but got {len(size)}')
-        if tuple(vals.shape[1:]) != size[nsd:]:
-            raise RuntimeError(f'values has incorrect size, expected {[nnz] + list(size[nsd:])}, got '
-                               f'{list(vals.shape)}')
-        if nnz:
-            hi, lo = idx.max(axis=1).tolist(), idx.min(axis=1).tolist()
-            for d in range(nsd):
-                if lo[d] < 0:
-                    raise RuntimeError(f'found negative index {lo[d]} for dim {d}')
-                if hi[d] >= size[d]:
-                    raise RuntimeError(f'size is inconsistent with indices: for dim {d}, size is {size[d]} but '
-                                       f'found index {hi[d]}')
-    del xp
-    leaf = False
-    if requires_grad:
-        if vals.requires_grad:
-            raise RuntimeError('sparse_coo_tensor(requires_grad=True) needs values that do not require grad '
-                               '(pass requires_grad=False to build from differentiable values)')
-        vals = vals.detach().requires_grad_()
-        leaf = True
-    return SparseTensor._make(idx, vals, size, builtins.bool(is_coalesced), leaf)
-
-
-def to_sparse(t, sparse_dim=None, *, layout=None):
-    """A dense tensor as sparse COO (coalesced): its nonzero entries over the first ``sparse_dim`` dims."""
-    if isinstance(t, SparseTensor):
-        return t.to_sparse(sparse_dim, layout=layout)
-    if layout not in (None, 'sparse_coo'):
-        raise NotImplementedError(f'ember supports only the sparse_coo layout, not {layout}')
-    nsd = t.ndim if sparse_dim is None else builtins.int(sparse_dim)
-    if not 0 < nsd <= t.ndim:
-        raise RuntimeError(f'sparse_dim must be in [1, {t.ndim}], got {sparse_dim}')
-    dev, xp = t._device, t._device.xp
-    nz = t._data != 0
-    if nsd < t.ndim:
-        nz = nz.any(axis=tuple(range(nsd, t.ndim)))
-    idx = xp.stack(xp.nonzero(nz)).astype(xp.int64) if nz.ndim else xp.zeros((0, 1), dtype=xp.int64)
-    key = tuple(_wrap(r, dev) for r in idx)
-    return SparseTensor._make(idx, t[key], tuple(t.shape), True)
-
-
-def _legacy(dtype_name):
-    def ctor(*args, device=None):
-        from ._dtype import _BY_NAME
-        dt = _BY_NAME[dtype_name]
-        if len(args) >= 2 and not isinstance(args[0], builtins.int):
-            size = args[2] if len(args) > 2 else None
-            return sparse_coo_tensor(args[0], args[1], size, dtype=dt, device=device)
-        shape = tuple(args[0]) if len(args) == 1 and not isinstance(args[0], builtins.int) else args
-        from ._creation import zeros
-        dev = get_device(device)
-        return SparseTensor._make(dev.xp.zeros((len(shape), 0), dtype=dev.xp.int64),
-                                  zeros((0,), dtype=dt, device=dev), shape, True)
-    ctor.__name__ = ctor.__qualname__ = {'float32': 'FloatTensor', 'float64': 'DoubleTensor', 'float16':
-                                         'HalfTensor', 'int64': 'LongTensor', 'int32': 'IntTensor',
-                                         'uint8': 'ByteTensor', 'bool': 'BoolTensor'}[dtype_name]
-    ctor.__doc__ = f'Legacy constructor: ({ctor.__name__}(indices, values, size) or ({ctor.__name__}(*size)).'
-    return ctor
-
-
-FloatTensor, DoubleTensor, HalfTensor = _legacy('float32'), _legacy('float64'), _legacy('float16')
-LongTensor, IntTensor, ByteTensor, BoolTensor = _legacy('int64'), _legacy('int32'), _legacy('uint8'), _legacy('bool')
-
-
-class check_sparse_tensor_invariants:
-    """Context manager/decorator kept for compatibility: ember checks index bounds at construction always."""
-
-    def __init__(self, enable=True):
-        self.enable = enable
-
-    @staticmethod
-    def is_enabled():
-        return True
-
-    @staticmethod
-    def enable():
-        pass
-
-    @staticmethod
-    def disable():
-        pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-    def __call__(self, fn):
-        return fn
-
-
-# ---- products -----------------------------------------------------------------------------------------------------
-def _spmm(a, b):
-    """sparse (n x m, 2 sparse dims) @ dense (m x k): one recorded node, gradients to b and to a's values."""
-    from .ops._util import record, same_device
-    if not isinstance(b, Tensor):
-        raise TypeError(f'mm(): argument \'mat2\' must be Tensor, not {type(b).__name__}')
-    same_device(a, b, 'mm')
-    if a._idx.shape[0] != 2 or len(a._sshape) != 2:
-        raise RuntimeError(f'sparse.mm: expected a 2-D sparse matrix with scalar values, got shape '
-                           f'{list(a._sshape)} with sparse_dim {a._idx.shape[0]}')
-    if b.ndim not in (1, 2):
-        raise RuntimeError(f'mat2 must be a matrix or vector, got a {b.ndim}-D tensor of shape {tuple(b.shape)}')
-    if a._vals._data.dtype != b._data.dtype:
-        raise RuntimeError(f'expected mat1 and mat2 to have the same dtype, but got: {a.dtype.name} != '
-                           f'{b.dtype.name}')
-    n, m = a._sshape
-    if b.shape[0] != m:
-        k = b.shape[1] if b.ndim == 2 else 1
-        raise RuntimeError(f'mat1 and mat2 shapes cannot be multiplied ({n}x{m} and {b.shape[0]}x{k})')
-    vec = b.ndim == 1
-    if vec:
-        b = b.reshape(m, 1)
-    xp, dev = a._device.xp, a._device
-    bd = b._data
-    mat = _engine(dev)
-    if mat is None:  # no SciPy: segment sums in NumPy
-        out = xp.zeros((n, bd.shape[1]), dtype=bd.dtype)
-        _scatter_add(xp, out, a._idx[0], a._vals._data[:, None] * bd[a._idx[1]])
-    else:
-        out = a._matrix() @ (bd.astype('float32') if bd.dtype.itemsize < 4 and bd.dtype.kind == 'f' else bd)
-        out = xp.ascontiguousarray(xp.asarray(out), dtype=bd.dtype)
-    rows, cols = _wrap(a._idx[0], dev), _wrap(a._idx[1], dev)
-    vals = a._vals
-    res = record(out, dev, (vals, b), 'SparseAddmmBackward0',
-                 (lambda g: (g.index_select(0, rows) * b.index_select(0, cols)).sum(1),
-                  lambda g: _spmm(a.t(), g)), (vals, b))
-    return res.reshape(n) if vec else res
-
-
-def _sparse_sparse(a, b):
-    if a.requires_grad or b.requires_grad:
-        raise NotImplementedError('ember: sparse @ sparse has no autograd; convert one operand with to_dense()')
-    if len(a._sshape) != 2 or len(b._sshape) != 2 or a._sshape[1] != b._sshape[0]:
-        raise RuntimeError(f'mat1 and mat2 shapes cannot be multiplied ({"x".join(map(str, a._sshape))} and '
-                           f'{"x".join(map(str, b._sshape))})')
-    if _engine(a._device) is None:
-        return (a.to_dense() @ b.to_dense()).to_sparse()
-    c = (a._matrix() @ b._matrix()).tocoo()
-    xp = a._device.xp
-    c.sum_duplicates()
-    idx = xp.stack([xp.asarray(c.row), xp.asarray(c.col)]).astype(xp.int64)
-    vals = _wrap(xp.asarray(c.data).astype(a._vals._data.dtype), a._device)
-    return SparseTensor._make(idx, vals, (a._sshape[0], b._sshape[1]), True)
-
-
-def mm(mat1, mat2):
-    """sparse @ dense -> dense (gradients to the dense operand and the sparse values); dense @ sparse -> dense;
-    sparse @ sparse -> sparse (no autograd)."""
-    s1, s2 = isinstance(mat1, SparseTensor), isinstance(mat2, SparseTensor)
-    if s1 and s2:
-        return _sparse_sparse(mat1, mat2)
-    if s1:
-        return _spmm(mat1, mat2)
-    if s2:
-        if mat1.ndim == 1:
-            return _spmm(mat2.t(), mat1)
-        return _spmm(mat2.t(), mat1.t()).t()
-    from .ops.linalg import mm as dense_mm
-    return dense_mm(mat1, mat2)
-
-
-spmm = mm
-
-
-def matmul(a, b):
-    """``@`` with a sparse operand: 2-D sparse matrices times dense matrices or vectors."""
-    if isinstance(a, SparseTensor) or isinstance(b, SparseTensor):
-        return mm(a, b)
-    from .ops.linalg import matmul as dense_matmul
-    return dense_matmul(a, b)
-
-
-def addmm(mat, mat1, mat2, *, beta=1.0, alpha=1.0):
-    """beta * mat + alpha * (mat1 @ mat2) with mat1 sparse."""
-    out = mm(mat1, mat2)
-    if alpha != 1:
-        out = out * alpha
-    if isinstance(mat, SparseTensor):
-        mat = mat.to_dense()
-    return out + (mat * beta if beta != 1 else mat)
-
-
-# ---- reductions and normalisations --------------------------------------------------------------------------------
-def sum(input, dim=None, dtype=None):
-    """Sum of a sparse tensor: a dense 0-d tensor over all dims; over some dims, sparse while sparse dims remain."""
-    if not isinstance(input, SparseTensor):
-        return input.sum(dim) if dtype is None else input.sum(dim, dtype=dtype)
-    vals = input._vals if dtype is None else input._vals.to(dtype)
-    if dim is None:
-        return vals.sum()
-    from .ops._util import norm_dims
-    dims = norm_dims(dim, input.ndim)
-    nsd = input._idx.shape[0]
-    sdims = [d for d in dims if d < nsd]
-    ddims = tuple(d - nsd + 1 for d in dims if d >= nsd)
-    if ddims:
-        vals = vals.sum(ddims)
-    keep = [d for d in range(nsd) if d not in sdims]
-    shape = tuple(input._sshape[d] for d in keep) + tuple(s for d, s in enumerate(input._sshape)
-                                                          if d >= nsd and d not in dims)
-    if not keep:
-        return vals.sum(0)
-    idx = input._idx[keep]
-    return SparseTensor._make(idx, vals, shape, False).coalesce()
-
-
-def _row_groups(input, dim, who):
-    if not isinstance(input, SparseTensor) or input._idx.shape[0] != 2 or input.ndim != 2:
-        raise NotImplementedError(f'ember.sparse.{who}: supported for 2-D sparse matrices with scalar values')
-    from .ops._util import norm_dim
-    d = norm_dim(dim, 2)
-    c = input.coalesce()
-    return c, c._idx[1 - d], c._sshape[1 - d]
-
-
-def softmax(input, dim, dtype=None):
-    """Softmax over the specified entries along ``dim`` (unspecified entries count as -inf, as PyTorch's)."""
-    c, grp, n = _row_groups(input, dim, 'softmax')
-    vals = c._vals if dtype is None else c._vals.to(dtype)
-    e = _group_exp(vals, grp, n)
-    s = _group_sum(e, grp, n)
-    return c._same_pattern(e / s.index_select(0, _wrap(grp, c._device)))
-
-
-def log_softmax(input, dim, dtype=None):
-    c, grp, n = _row_groups(input, dim, 'log_softmax')
-    vals = c._vals if dtype is None else c._vals.to(dtype)
-    e = _group_exp(vals, grp, n)
-    s = _group_sum(e, grp, n)
-    g = _wrap(grp, c._device)
-    shifted = vals - _wrap(_group_max(vals, grp, n), c._device).index_select(0, g)
-    return c._same_pattern(shifted - s.log().index_select(0, g))
-
-
-def _group_max(vals, grp, n):
-    xp = vals._device.xp
-    m = xp.full((n,), -xp.inf, dtype=vals._data.dtype)
-    if xp.__name__ == 'numpy':
-        xp.maximum.at(m, grp, vals._data)
-    else:
-        import cupyx
-        cupyx.scatter_max(m, grp, vals._data)
-    return m
-
-
-def _group_exp(vals, grp, n):
-    m = _wrap(_group_max(vals, grp, n), vals._device)
-    return (vals - m.index_select(0, _wrap(grp, vals._device))).exp()
-
-
-def _group_sum(e, grp, n):
-    from .ops.index import index_add
-    xp = e._device.xp
-    return index_add(_wrap(xp.zeros((n,), dtype=e._data.dtype), e._device), 0, _wrap(grp, e._device), e)
+# Construction and the sparse ops live in modules by concern (imported last: they build on SparseTensor);
+# ember.sparse keeps every name, and SparseTensor's methods find them here.
+from ._construct import (_as_index_array, sparse_coo_tensor, to_sparse, _legacy, FloatTensor,  # noqa: E402,F401
+                         DoubleTensor, HalfTensor, LongTensor, IntTensor, ByteTensor, BoolTensor,
+                         check_sparse_tensor_invariants)
+from ._ops import (_spmm, _sparse_sparse, mm, spmm, matmul, addmm, sum, _row_groups, softmax,  # noqa: E402,F401
+                   log_softmax, _group_max, _group_exp, _group_sum)
+for _name in __all__:  # public names keep the module they had when ember.sparse was one file (reprs, pickles)
+    globals()[_name].__module__ = __name__
+del _name
