@@ -1,4 +1,4 @@
-"""OpInfo entries ember fails today, {entry: 'category: first failure'}; the list only shrinks (see test_opinfo.py).
+"""OpInfo entries ember fails today, {entry: 'category: first failure'}, a list that only shrinks.
 
 Categories: missing (no ember function/method, or the entry calls a PyTorch function ember lacks), raises (ember
 raises on a valid sample), values (forward result differs), grad (gradients differ), random (random-number entries:

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import ember
-from conftest import torch, needs_torch, assert_parity, gradcheck_op
+from conftest import needs_torch, assert_parity, gradcheck_op
 
 rng = np.random.default_rng(21)
 
