@@ -6,7 +6,7 @@ from collections import namedtuple
 from .ops.linalg_extra import (LinAlgError, inv, inv_ex, det, slogdet, solve, solve_ex, solve_triangular,  # noqa
                                cholesky, cholesky_ex, eigh, eigvalsh, svd, svdvals, qr, _square)
 from .ops.linalg import matmul  # noqa: F401
-from .ops.lu import lu_factor, lu_factor_ex, lu, lu_solve  # noqa: F401
+from .ops.lu import lu_factor, lu_factor_ex, lu, lu_solve  # noqa: F401,E402
 from .ops.reduce import norm as _norm
 from .ops.shape import diagonal as _diagonal
 from .ops._util import Tensor, norm_dim
@@ -81,7 +81,7 @@ def matrix_norm(A, ord='fro', dim=(-2, -1), keepdim=False, *, dtype=None, out=No
     if dtype is not None:
         A = A.to(dtype)
     if A.ndim < 2:
-        raise RuntimeError(f'linalg.matrix_norm: The input tensor A must have at least 2 dimensions.')
+        raise RuntimeError('linalg.matrix_norm: The input tensor A must have at least 2 dimensions.')
     d0, d1 = norm_dim(dim[0], A.ndim), norm_dim(dim[1], A.ndim)
     if ord == 'fro':
         return _norm(A, 2, (d0, d1), keepdim)
@@ -151,9 +151,9 @@ def diagonal(A, *, offset=0, dim1=-2, dim2=-1):
 
 
 def matrix_rank(A, *, atol=None, rtol=None, hermitian=False, tol=None, out=None):
-    from .ops.elementwise import maximum  # noqa: F401
     xp = A._device.xp
-    s = xp.linalg.svd(A._data, compute_uv=False) if A._data.size else xp.zeros(tuple(A.shape[:-2]) + (0,), A._data.dtype)
+    s = xp.linalg.svd(A._data, compute_uv=False) if A._data.size else xp.zeros(tuple(A.shape[:-2]) + (0,),
+                                                                                A._data.dtype)
     if tol is not None:
         atol, rtol = tol, 0.0
     smax = s.max(-1, keepdims=True) if s.shape[-1] else xp.zeros(s.shape[:-1] + (1,), s.dtype)
@@ -187,12 +187,11 @@ def pinv(A, *, atol=None, rtol=None, hermitian=False, rcond=None, out=None):
 
 
 def vander(x, N=None):
-    from ._creation import arange
     if x.ndim == 0:
         x = x.reshape(1)
     n = x.shape[-1] if N is None else N
     if n < 0:
-        raise RuntimeError(f'N must be non-negative.')
+        raise RuntimeError('N must be non-negative.')
     if n == 0:
         return x.unsqueeze(-1)[..., :0]
     from .ops.reduce import cumprod
@@ -223,7 +222,7 @@ def lstsq(A, B, rcond=None, *, driver=None):
     them (residuals only for gelsd/gelss/gels with a tall full-rank A, rank not for gels, singular values for
     gelsd/gelss)."""
     if driver not in (None, 'gelsy', 'gelsd', 'gelss', 'gels'):
-        raise RuntimeError(f"torch.linalg.lstsq: parameter `driver` should be one of (gels, gelsy, gelsd, gelss)")
+        raise RuntimeError("torch.linalg.lstsq: parameter `driver` should be one of (gels, gelsy, gelsd, gelss)")
     vector = B.ndim == A.ndim - 1
     Bm = B.unsqueeze(-1) if vector else B
     X = pinv(A, rtol=rcond) @ Bm

@@ -307,9 +307,9 @@ RANDOM = {'cauchy', 'exponential', 'geometric', 'log_normal', 'normal', 'uniform
           'randint', 'randint_like', 'multinomial', 'bernoulli', 'nn.functional.rrelu', 'nn.functional.dropout',
           'nn.functional.dropout2d', 'nn.functional.dropout3d', 'nn.functional.alpha_dropout',
           'nn.functional.feature_alpha_dropout', 'nn.functional.fractional_max_pool2d',
-          'nn.functional.fractional_max_pool3d', 'svd_lowrank', 'pca_lowrank', 'nn.functional.multi_head_attention_forward',
-          'nn.functional.scaled_dot_product_attention'}
-_KNOWN_HEADER = '''"""OpInfo entries ember fails today, {entry: 'category: first failure'}; the list only shrinks (see test_opinfo.py).
+          'nn.functional.fractional_max_pool3d', 'svd_lowrank', 'pca_lowrank',
+          'nn.functional.multi_head_attention_forward', 'nn.functional.scaled_dot_product_attention'}
+_KNOWN_HEADER = '''"""OpInfo entries ember fails today, {entry: 'category: first failure'}, a list that only shrinks.
 
 Categories: missing (no ember function/method, or the entry calls a PyTorch function ember lacks), raises (ember
 raises on a valid sample), values (forward result differs), grad (gradients differ), random (random-number entries:

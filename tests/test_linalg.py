@@ -1,9 +1,9 @@
-"""ember.linalg and the top-level matrix functions: float64 gradcheck, PyTorch parity, errors, empty and batched inputs."""
+"""ember.linalg and the top-level matrix functions: float64 gradcheck, PyTorch parity, errors, empty/batched inputs."""
 import numpy as np
 import pytest
 
 import ember
-from conftest import torch, needs_torch, assert_parity, gradcheck_op
+from conftest import needs_torch, assert_parity, gradcheck_op
 
 rng = np.random.default_rng(12)
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import ember
-from conftest import torch, needs_torch, assert_parity, gradcheck_op
+from conftest import needs_torch, assert_parity, gradcheck_op
 
 rng = np.random.default_rng(21)
 
@@ -123,6 +123,10 @@ SHAPE = [
     ('index_reduce_mean', lambda L, a, b: a.index_reduce(0, L.tensor([0, 2, 0]), b, 'mean'), rnd(3, 2), rnd(3, 2)),
     ('index_reduce_mean_no_self', lambda L, a, b: L.index_reduce(a, 1, L.tensor([1, 1]), b, 'mean',
                                                                  include_self=False), rnd(2, 3), rnd(2, 2)),
+    ('index_reduce_prod', lambda L, a, b: a.index_reduce(1, L.tensor([0, 2, 0]), b, 'prod'), rnd(2, 3), rnd(2, 3)),
+    ('index_reduce_amax', lambda L, a, b: L.index_reduce(a, 0, L.tensor([1, 1]), b, 'amax', include_self=False),
+     rnd(3, 2), rnd(2, 2)),
+    ('index_reduce_amin', lambda L, a, b: a.index_reduce(0, L.tensor([2, 0]), b, 'amin'), rnd(3, 2), rnd(2, 2)),
     ('gradient', lambda L, a: L.gradient(a, spacing=[2.0, 0.5]), rnd(4, 5)),
     ('gradient_edge2', lambda L, a: L.gradient(a, dim=1, edge_order=2), rnd(3, 5)),
     ('gradient_coords', lambda L, a: L.gradient(a, spacing=(L.tensor([0.0, 0.5, 1.5, 3.0]),)), rnd(4)),

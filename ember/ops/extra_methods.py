@@ -1,4 +1,4 @@
-"""Tensor methods for the ops in math_extra, special, reduce_extra, shape_extra and linalg_extra (installed by _tensor)."""
+"""Tensor methods for the ops in math_extra, special, reduce_extra, shape_extra, misc_extra and linalg (see _tensor)."""
 
 
 def install(T):

@@ -291,7 +291,7 @@ def _svd_raw(A, full_matrices):
 
 def svd(A, full_matrices=True, *, driver=None, out=None):
     if A.ndim < 2:
-        raise RuntimeError(f'linalg.svd: The input tensor A must have at least 2 dimensions.')
+        raise RuntimeError('linalg.svd: The input tensor A must have at least 2 dimensions.')
     xp = A._device.xp
     u, s, vh = _svd_raw(A, full_matrices)
     k = s.shape[-1]
@@ -314,7 +314,7 @@ def svd(A, full_matrices=True, *, driver=None, out=None):
 
 def svdvals(A, *, driver=None, out=None):
     if A.ndim < 2:
-        raise RuntimeError(f'linalg.svdvals: The input tensor A must have at least 2 dimensions.')
+        raise RuntimeError('linalg.svdvals: The input tensor A must have at least 2 dimensions.')
     xp = A._device.xp
     u, s, vh = _svd_raw(A, False)
     return record(s, A._device, (A,), 'LinalgSvdBackward0',
@@ -344,7 +344,7 @@ def _qr_square_grad(q, r, gq, gr, xp):
 
 def qr(A, mode='reduced', *, out=None):
     if A.ndim < 2:
-        raise RuntimeError(f'linalg.qr: The input tensor A must have at least 2 dimensions.')
+        raise RuntimeError('linalg.qr: The input tensor A must have at least 2 dimensions.')
     if mode not in ('reduced', 'complete', 'r'):
         raise RuntimeError(f"qr received unrecognized mode '{mode}' but expected one of 'reduced' (default), 'r', "
                            f"or 'complete'")

@@ -1,4 +1,4 @@
-"""More elementwise math: inverse trig/hyperbolic, atan2/hypot/logaddexp/xlogy family, fmax/fmin, bit shifts, predicates."""
+"""More elementwise math: inverse trig/hyperbolic, atan2/hypot/logaddexp/xlogy, fmax/fmin, bit shifts, predicates."""
 import math
 from collections import namedtuple
 

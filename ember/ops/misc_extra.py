@@ -93,9 +93,45 @@ def _median_full(input, vals, idx):
     return record(vals.reshape(()), input._device, (input,), 'NanmedianBackward0', (grad,))
 
 
+def _index_reduce_ufunc(input, d, index, source, reduce, include_self):
+    """prod/amax/amin: the slices of ``input`` along ``d`` picked by ``index`` combined with ``source``'s (NumPy's
+    ufunc.at; on cuda CuPy lacks multiply.at, so prod there raises)."""
+    xp = input._device.xp
+    x, src, idx = xp.moveaxis(input._data, d, 0), xp.moveaxis(source._data, d, 0), index._data.reshape(-1)
+    n = x.shape[0]
+    touched = xp.zeros(n, bool)
+    touched[idx] = True
+    out = x.copy()
+    kind = x.dtype.kind
+    big = xp.inf if kind == 'f' else (xp.iinfo(x.dtype).max if kind in 'iu' else True)
+    if not include_self:
+        out[touched] = {'prod': 1, 'amax': -big if kind != 'b' else False, 'amin': big}[reduce]
+    {'prod': xp.multiply, 'amax': xp.maximum, 'amin': xp.minimum}[reduce].at(out, idx, src)
+    tmask = touched.reshape((-1,) + (1,) * (x.ndim - 1))
+
+    def grads(g):
+        gm = xp.moveaxis(g._data, d, 0)
+        if reduce == 'prod':
+            gi = xp.where(tmask, gm * out / x if include_self else 0, gm)
+            gs = (gm * out)[idx] / src
+        else:  # shared evenly among the values equal to the result (input's own included when it counts)
+            self_hit = tmask & (x == out) if include_self else xp.zeros(x.shape, bool)
+            src_hit = src == out[idx]
+            count = self_hit.astype(gm.dtype)
+            _scatter_add(count, idx, src_hit.astype(gm.dtype))
+            share = gm / xp.maximum(count, 1)
+            gi = xp.where(tmask, share * self_hit, gm)
+            gs = share[idx] * src_hit
+        return _wrap(xp.moveaxis(gi, 0, d), g._device), _wrap(xp.moveaxis(gs, 0, d), g._device)
+    return record(xp.moveaxis(out, 0, d), input._device, (input, source), 'IndexReduceBackward0',
+                  (lambda g: grads(g)[0], lambda g: grads(g)[1]))
+
+
 def index_reduce(input, dim, index, source, reduce, *, include_self=True):
-    if reduce != 'mean':
-        raise NotImplementedError(f"index_reduce(reduce='{reduce}') is not supported by ember; use 'mean'")
+    if reduce not in ('prod', 'mean', 'amax', 'amin'):
+        raise RuntimeError(f'index_reduce(): Expected reduce to be one of prod, mean, amax or amin but got {reduce}.')
+    if input.ndim and reduce != 'mean':
+        return _index_reduce_ufunc(input, norm_dim(dim, input.ndim), index, source, reduce, include_self)
     if input.ndim == 0:  # as a 1-element vector (index_add wants an axis)
         return index_reduce(input.reshape(1), dim, index.reshape(-1), source.reshape(1), reduce,
                             include_self=include_self).reshape(())
@@ -130,7 +166,7 @@ def gradient(input, *, spacing=1, dim=None, edge_order=1):
     for d, h in zip(dims, spacing):
         n = input.shape[d]
         if n < edge_order + 1:
-            raise RuntimeError(f'torch.gradient expected each dimension size to be at least edge_order+1')
+            raise RuntimeError('torch.gradient expected each dimension size to be at least edge_order+1')
         f = input if input._data.dtype.kind == 'f' else input.to('float32')
         x = h._data.astype(float) if isinstance(h, Tensor) else np.arange(n) * float(1 if h is None else h)
 

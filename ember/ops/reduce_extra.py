@@ -1,4 +1,4 @@
-"""More reductions and scans: nan-aware sums, aminmax, cummax/cummin, logcumsumexp, mode, quantile, cov, diff, trapezoid."""
+"""More reductions and scans: nan-aware sums, aminmax, cummax/cummin, logcumsumexp, mode, quantile, cov, diff, ..."""
 import builtins
 from collections import namedtuple
 

@@ -294,7 +294,8 @@ def unravel_index(indices, shape):
     if idx.size and (idx.min() < -total or idx.max() >= total):
         raise RuntimeError('unravel_index: index out of bounds')
     xp = indices._device.xp if isinstance(indices, Tensor) else np
-    res = xp.unravel_index(idx % total if total else idx, shape) if idx.size else [xp.zeros(idx.shape, 'int64')] * len(shape)
+    res = (xp.unravel_index(idx % total if total else idx, shape) if idx.size
+           else [xp.zeros(idx.shape, 'int64')] * len(shape))
     dev = indices._device if isinstance(indices, Tensor) else None
     from ..backends import cpu
     return tuple(_wrap(xp.asarray(r).astype(int64.np), dev or cpu) for r in res)
