@@ -70,7 +70,6 @@ KNOWN_FAILING = {
     'gather': 'raises: raises RuntimeError: Index tensor must have the same number of dimensions as input tensor (gather: input (5,), index (2, 0))',
     'index_select': 'raises: raises IndexError: too many indices for tensor of dimension 0 (indexing a tensor of shape ())',
     'index_add': 'raises: raises IndexError: too many indices for array: array is 0-dimensional, but 1 were indexed',
-    'scatter': "raises: grad raises TypeError: 'numpy.float64' object does not support item assignment",
     'bfloat16': "missing: the entry calls a PyTorch function ember lacks: raises AttributeError: 'Tensor' object has no attribute 'bfloat16'",
     'cdouble': 'missing: no ember function or Tensor method',
     'cfloat': 'missing: no ember function or Tensor method',
