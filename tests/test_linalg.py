@@ -71,6 +71,9 @@ CASES = [
     ('cross', lambda L, a, b: L.linalg.cross(a, b), [rnd(2, 3), rnd(1, 3)]),
     ('vecdot', lambda L, a, b: L.linalg.vecdot(a, b), [rnd(2, 3), rnd(2, 3)]),
     ('pinv', lambda L, a: L.linalg.pinv(a), [rnd(4, 3)]),
+    # rank 2 under every perturbation of the factors: the pseudo-inverse is differentiable there
+    ('pinv_rank_deficient', lambda L, b, c: L.linalg.pinv(b @ c), [rnd(4, 2), rnd(2, 3)]),
+    ('pinv_hermitian', lambda L, a: L.linalg.pinv(a + a.mT, hermitian=True), [spd(3, 3)]),
     ('tensorinv', lambda L, a: L.linalg.tensorinv(a.reshape(2, 3, 6), ind=2), [well(6, 6)]),
     ('vander', lambda L, a: L.linalg.vander(a, N=4), [rnd(3)]),
     ('lu', lambda L, a: L.linalg.lu(a), [rnd(2, 4, 4)]),
