@@ -74,7 +74,26 @@ def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None, out=None):
         x = x.reshape(-1)
     if ord == 0:  # a count: no gradient, but the result stays in the graph as in PyTorch
         return (x != 0).to(x.dtype).sum(dim, keepdim) + (x * 0).sum(dim, keepdim)
-    return _norm(x, ord, dim, keepdim)
+    if ord in (1, 2):
+        return _norm(x, ord, dim, keepdim)
+    return _pnorm(x, ord, dim, keepdim)
+
+
+def _pnorm(x, p, dim, keepdim):
+    """(sum |x|^p)^(1/p); its gradient sign(x) (|x| / norm)^(p-1) is 0 at x = 0 (PyTorch's subgradient), also
+    for p < 1 where |x|^(p-1) is infinite there."""
+    from .ops._util import norm_dims, record, _wrap
+    xp = x._device.xp
+    dims = norm_dims(dim, x.ndim)
+    a = xp.abs(x._data)
+    full = (a ** p).sum(axis=dims, keepdims=True) ** (1.0 / p)
+    data = full if keepdim else full.reshape(tuple(n for i, n in enumerate(a.shape) if i not in dims))
+
+    def grad(g):
+        gd = g._data.reshape(full.shape)
+        r = xp.where(a == 0, 0, xp.sign(x._data) * (a / xp.where(full == 0, 1, full)) ** (p - 1))
+        return _wrap((gd * r).astype(a.dtype, copy=False), g._device)
+    return record(data.astype(a.dtype, copy=False), x._device, (x,), 'LinalgVectorNormBackward0', (grad,))
 
 
 def matrix_norm(A, ord='fro', dim=(-2, -1), keepdim=False, *, dtype=None, out=None):

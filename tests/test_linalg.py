@@ -139,3 +139,10 @@ def test_lstsq_solves_a_tall_system():
     a, b = rnd(5, 3), rnd(5, 2)
     sol = ember.linalg.lstsq(ember.tensor(a), ember.tensor(b)).solution
     np.testing.assert_allclose(sol.numpy(), np.linalg.lstsq(a, b, rcond=None)[0], atol=1e-10)
+
+
+@needs_torch
+@pytest.mark.parametrize('ord', [0.5, 3, float('inf')])
+def test_vector_norm_subgradient_at_zero_matches_pytorch(ord):
+    assert_parity(lambda L, a: L.linalg.vector_norm(a, ord), np.zeros(4))
+    assert_parity(lambda L, a: L.linalg.vector_norm(a, ord, dim=1), np.array([[0.0, 0.0], [1.0, -2.0]]))
