@@ -74,7 +74,26 @@ def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None, out=None):
         x = x.reshape(-1)
     if ord == 0:  # a count: no gradient, but the result stays in the graph as in PyTorch
         return (x != 0).to(x.dtype).sum(dim, keepdim) + (x * 0).sum(dim, keepdim)
-    return _norm(x, ord, dim, keepdim)
+    if ord in (1, 2):
+        return _norm(x, ord, dim, keepdim)
+    return _pnorm(x, ord, dim, keepdim)
+
+
+def _pnorm(x, p, dim, keepdim):
+    """(sum |x|^p)^(1/p); its gradient sign(x) (|x| / norm)^(p-1) is 0 at x = 0 (PyTorch's subgradient), also
+    for p < 1 where |x|^(p-1) is infinite there."""
+    from .ops._util import norm_dims, record, _wrap
+    xp = x._device.xp
+    dims = norm_dims(dim, x.ndim)
+    a = xp.abs(x._data)
+    full = (a ** p).sum(axis=dims, keepdims=True) ** (1.0 / p)
+    data = full if keepdim else full.reshape(tuple(n for i, n in enumerate(a.shape) if i not in dims))
+
+    def grad(g):
+        gd = g._data.reshape(full.shape)
+        r = xp.where(a == 0, 0, xp.sign(x._data) * (a / xp.where(full == 0, 1, full)) ** (p - 1))
+        return _wrap((gd * r).astype(a.dtype, copy=False), g._device)
+    return record(data.astype(a.dtype, copy=False), x._device, (x,), 'LinalgVectorNormBackward0', (grad,))
 
 
 def matrix_norm(A, ord='fro', dim=(-2, -1), keepdim=False, *, dtype=None, out=None):
@@ -169,21 +188,44 @@ def matrix_rank(A, *, atol=None, rtol=None, hermitian=False, tol=None, out=None)
 
 
 def pinv(A, *, atol=None, rtol=None, hermitian=False, rcond=None, out=None):
+    """Moore-Penrose pseudo-inverse from the SVD, singular values below max(atol, rtol * largest) dropped. Gradient
+    (Golub & Pereyra, valid while the rank is locally constant):
+    A_bar = -X^T G X^T + (I - A X) G^T X X^T + X^T X G^T (I - X A)."""
+    from .ops._util import record_with_output
+    if A.ndim < 2:
+        raise RuntimeError('linalg.pinv(A): The input tensor A must have at least 2 dimensions.')
     if rcond is not None:
         rtol = rcond
-    if hermitian:  # only the lower triangle is read
-        from .ops.shape import tril
-        A = tril(A) + tril(A, -1).mT
-    U, S, Vh = svd(A, full_matrices=False)
     xp = A._device.xp
-    smax = S.amax(-1, keepdim=True).detach() if S.shape[-1] else S
-    at = 0.0 if atol is None else atol
-    rt = (max(A.shape[-2:]) * xp.finfo(A._data.dtype).eps if atol is None or atol <= 0 else 0.0) if rtol is None \
-        else rtol
-    from .ops.elementwise import where
-    keep = S > (smax * rt).clamp(min=at) if S.shape[-1] else S > 0
-    Sinv = where(keep, 1 / where(keep, S, S * 0 + 1), S * 0)
-    return (Vh.mT * Sinv.unsqueeze(-2)) @ U.mT
+    m, n = A.shape[-2:]
+    a = A._data
+    Aeff = A
+    if hermitian:  # only the lower triangle is read; the gradient is PyTorch's, taken at the symmetric matrix
+        a = xp.tril(a) + xp.swapaxes(xp.tril(a, -1), -1, -2)
+        from .ops._util import _wrap
+        Aeff = _wrap(a, A._device)
+    if a.size == 0:
+        data = xp.zeros(a.shape[:-2] + (n, m), a.dtype)
+    else:
+        u, s, vh = xp.linalg.svd(a, full_matrices=False)
+        at = 0.0 if atol is None else (atol._data[..., None] if isinstance(atol, Tensor) else atol)
+        if rtol is None:
+            rt = max(m, n) * xp.finfo(a.dtype).eps if atol is None or (not isinstance(atol, Tensor) and atol <= 0) \
+                else 0.0
+        else:
+            rt = rtol._data[..., None] if isinstance(rtol, Tensor) else rtol
+        keep = s > xp.maximum(at, rt * s.max(-1, keepdims=True))
+        sinv = xp.where(keep, 1 / xp.where(keep, s, 1), 0).astype(a.dtype)
+        data = (xp.swapaxes(vh, -1, -2) * sinv[..., None, :]) @ xp.swapaxes(u, -1, -2)
+
+    def make(X):
+        def grad(g):
+            x = X()
+            xt, gt = x.mT, g.mT
+            eye_m, eye_n = _eye_like(Aeff @ x), _eye_like(x @ Aeff)
+            return -(xt @ g @ xt) + (eye_m - Aeff @ x) @ gt @ x @ xt + xt @ x @ gt @ (eye_n - x @ Aeff)
+        return (grad,)
+    return record_with_output(data.astype(a.dtype, copy=False), A._device, (A,), 'LinalgPinvBackward0', make)
 
 
 def vander(x, N=None):

@@ -139,6 +139,4 @@ KNOWN_FAILING = {
     'linalg.ldl_factor': 'missing: no ember function or Tensor method',
     'linalg.ldl_factor_ex': 'missing: no ember function or Tensor method',
     'linalg.ldl_solve': 'missing: no ember function or Tensor method',
-    'linalg.norm/subgradients_at_zero': 'grad: grad sample 2: grad of input 0: values differ (max abs diff nan)',
-    'linalg.pinv/singular': 'grad: grad sample 2: grad of input 0: values differ (max abs diff 0.183)',
 }

@@ -71,6 +71,9 @@ CASES = [
     ('cross', lambda L, a, b: L.linalg.cross(a, b), [rnd(2, 3), rnd(1, 3)]),
     ('vecdot', lambda L, a, b: L.linalg.vecdot(a, b), [rnd(2, 3), rnd(2, 3)]),
     ('pinv', lambda L, a: L.linalg.pinv(a), [rnd(4, 3)]),
+    # rank 2 under every perturbation of the factors: the pseudo-inverse is differentiable there
+    ('pinv_rank_deficient', lambda L, b, c: L.linalg.pinv(b @ c), [rnd(4, 2), rnd(2, 3)]),
+    ('pinv_hermitian', lambda L, a: L.linalg.pinv(a + a.mT, hermitian=True), [spd(3, 3)]),
     ('tensorinv', lambda L, a: L.linalg.tensorinv(a.reshape(2, 3, 6), ind=2), [well(6, 6)]),
     ('vander', lambda L, a: L.linalg.vander(a, N=4), [rnd(3)]),
     ('lu', lambda L, a: L.linalg.lu(a), [rnd(2, 4, 4)]),
@@ -136,3 +139,10 @@ def test_lstsq_solves_a_tall_system():
     a, b = rnd(5, 3), rnd(5, 2)
     sol = ember.linalg.lstsq(ember.tensor(a), ember.tensor(b)).solution
     np.testing.assert_allclose(sol.numpy(), np.linalg.lstsq(a, b, rcond=None)[0], atol=1e-10)
+
+
+@needs_torch
+@pytest.mark.parametrize('ord', [0.5, 3, float('inf')])
+def test_vector_norm_subgradient_at_zero_matches_pytorch(ord):
+    assert_parity(lambda L, a: L.linalg.vector_norm(a, ord), np.zeros(4))
+    assert_parity(lambda L, a: L.linalg.vector_norm(a, ord, dim=1), np.array([[0.0, 0.0], [1.0, -2.0]]))
