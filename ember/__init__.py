@@ -62,29 +62,14 @@ from .ops.shape_extra import (tile, kron, rot90, atleast_1d, atleast_2d, atleast
                               triu_indices, repeat_interleave, take_along_dim, index_fill, tensordot, unravel_index,
                               addmv, addbmm, baddbmm, addr, vdot, scalar_tensor)
 from .ops.misc_extra import (put, nanmedian, index_reduce, gradient, histogramdd, nonzero_static,  # noqa: E402
-                             constant_pad_nd, empty_strided, empty_permuted, zero_)
+                             empty_strided, empty_permuted, zero_)
 from .ops.linalg_extra import (det, slogdet, logdet, cholesky_inverse, cholesky_solve, triangular_solve,  # noqa
                                svd_legacy as svd)
-from .linalg import matrix_power, matrix_exp, pinv as _pinv, inv as inverse  # noqa: E402
+from .linalg import matrix_power, matrix_exp, inv as inverse  # noqa: E402
+from .linalg import (_cholesky_legacy as cholesky, _qr_legacy as qr, _pinverse_legacy as pinverse,  # noqa: E402
+                     _cross_legacy as cross)
 from .ops.lu import lu_legacy as lu, lu_unpack, lu_solve_legacy as lu_solve  # noqa: E402
 
-
-def cholesky(input, upper=False):
-    return linalg.cholesky(input, upper=upper)
-
-
-def qr(input, some=True):
-    return linalg.qr(input, 'reduced' if some else 'complete')
-
-
-def pinverse(input, rcond=1e-15):
-    return _pinv(input, rtol=rcond)
-
-
-def cross(input, other, dim=None):
-    if dim is None:  # PyTorch's deprecated default: the first dim of size 3
-        dim = next((i for i, n in enumerate(broadcast_shapes(input.shape, other.shape)) if n == 3), -1)
-    return linalg.cross(input, other, dim=dim)
 __version__ = '0.1.0'
 
 
@@ -181,6 +166,11 @@ def compile(model=None, **kwargs):
     if model is None:
         return lambda m: m
     return model
+
+
+def constant_pad_nd(input, pad, value=0):
+    """torch.constant_pad_nd: nn.functional.pad with mode='constant'."""
+    return nn.functional.pad(input, list(pad), 'constant', value)
 
 
 def use_deterministic_algorithms(mode, *, warn_only=False):

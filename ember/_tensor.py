@@ -1,9 +1,8 @@
 """Tensor: an array of its device's array module plus autograd state; operators and methods delegate to ember.ops."""
 import builtins
 
-from ._dtype import _FROM_NP, to_dtype, get_default_dtype, from_np
-from .backends import cpu, get_device, device_of_array
-from .autograd.grad_mode import _State
+from ._dtype import _FROM_NP, to_dtype, get_default_dtype
+from .backends import cpu, get_device
 
 
 class Size(tuple):
@@ -476,8 +475,10 @@ class Tensor:
 # ---- operators and methods: thin delegations to ember.ops ---------------------------------------------------------
 def _install_methods():
     from .ops import elementwise as E, reduce as R, shape as S, index as I, linalg as L, sorting as O
+    from .ops import convert as C
     from .ops.convert import inplace_binary, inplace_unary
     from ._creation import _filled, tensor as _tensor_fn
+    from .backends.random import inplace_random
     T = Tensor
 
     def swap(fn):
@@ -557,69 +558,11 @@ def _install_methods():
         return I.setitem(self, indices, values)
     T.index_put_ = index_put_
 
-    def zero_(self):
-        return fill_(self, 0)
+    T.zero_, T.fill_, T.copy_ = C.zero_, C.fill_, C.copy_  # (ops/convert.py)
 
-    def fill_(self, value):
-        from .ops.convert import check_inplace_leaf, assign_result, copy_result
-        from .ops._util import fit_scalar
-        check_inplace_leaf(self, 'fill_', value)
-        if isinstance(value, Tensor):
-            if value.ndim:
-                raise RuntimeError(f'fill_ only supports 0-dimension value tensor but got tensor with {value.ndim} '
-                                   f'dimensions.')
-            if _State.grad_enabled and value._rg:  # the value's gradient is the sum of the filled elements'
-                return assign_result(self, copy_result(self, value), 'fill_')
-            value = value.item()
-        value = fit_scalar(value, self._data.dtype)
-        if _State.grad_enabled and self._rg:  # a constant replaces the history (not a * 0 + value: NaN * 0)
-            const = _wrap(self._device.xp.full((), value, dtype=self._data.dtype), self._device)
-            return assign_result(self, copy_result(self, const), 'fill_')
-        try:
-            self._data.fill(value)
-        except ValueError:
-            from .ops.convert import overlaps, _OVERLAP
-            if overlaps(self._data):
-                raise RuntimeError(_OVERLAP) from None
-            raise
-        self._bump()
-        return self
-
-    def copy_(self, src, non_blocking=False):
-        from .ops.convert import check_inplace_leaf, assign_result, copy_result
-        check_inplace_leaf(self, 'copy_', src)
-        if not isinstance(src, Tensor):
-            src = _tensor_fn(src)
-        if _State.grad_enabled and (self._rg or src._rg):
-            return assign_result(self, copy_result(self, src), 'copy_')
-        data = src._data if src._device is self._device else src.to(self._device)._data
-        try:
-            self._device.xp.copyto(self._data, data, casting='unsafe')
-        except ValueError:
-            from .ops.convert import overlaps, _OVERLAP
-            if overlaps(self._data):
-                raise RuntimeError(_OVERLAP) from None
-            raise RuntimeError(f'copy_: the source of shape {tuple(src.shape)} cannot be broadcast to the '
-                               f'destination shape {tuple(self.shape)}') from None
-        self._bump()
-        return self
-    T.zero_, T.fill_, T.copy_ = zero_, fill_, copy_
-
-    def _random_(name):
-        def method(self, *args, generator=None, **kwargs):
-            from .ops.convert import check_inplace_leaf
-            from .backends.random import generator_for
-            from ._creation import random_fill
-            check_inplace_leaf(self, name)
-            gen = generator_for(self._device, generator)
-            self._data[...] = random_fill(self, gen, name, args, kwargs)
-            self._bump()
-            return self
-        method.__name__ = name
-        return method
     for _name in ('normal_', 'uniform_', 'bernoulli_', 'exponential_', 'random_', 'log_normal_', 'geometric_',
                   'cauchy_'):
-        setattr(T, _name, _random_(_name))
+        setattr(T, _name, inplace_random(_name))
 
     def new(fill):
         name = 'new_full' if fill == 'full' else {0: 'new_zeros', 1: 'new_ones', None: 'new_empty'}[fill]

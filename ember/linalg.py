@@ -312,3 +312,25 @@ def matrix_exp(A):
     for _ in range(s):
         result = result @ result
     return result
+
+
+# ---- the older top-level forms (torch.cholesky, torch.qr, torch.pinverse, torch.cross) ---------------------------
+
+def _cholesky_legacy(input, upper=False):
+    return cholesky(input, upper=upper)
+
+
+def _qr_legacy(input, some=True):
+    return qr(input, 'reduced' if some else 'complete')
+
+
+def _pinverse_legacy(input, rcond=1e-15):
+    return pinv(input, rtol=rcond)
+
+
+def _cross_legacy(input, other, dim=None):
+    if dim is None:  # PyTorch's deprecated default: the first dim of size 3
+        shape = tuple(builtins.max(a, b) for a, b in zip((1,) * (other.ndim - input.ndim) + tuple(input.shape),
+                                                         (1,) * (input.ndim - other.ndim) + tuple(other.shape)))
+        dim = next((i for i, n in enumerate(shape) if n == 3), -1)
+    return cross(input, other, dim=dim)

@@ -10,11 +10,11 @@ ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
 # or any lower one. The tensor core (tensor, autograd, ops, backends) comes first; the application last.
 LAYERS = [
     ('core', ['ember._dtype', 'ember._tensor', 'ember._creation', 'ember._printing', 'ember.autograd', 'ember.ops',
-              'ember.backends', 'ember._allocator', 'ember.utils.hooks']),
+              'ember.backends', 'ember._allocator', 'ember.utils.hooks', 'ember.linalg', 'ember.special', 'ember.fft']),
     ('tensor extensions', ['ember.backends.cudnn', 'ember.backends.mps', 'ember.distributed', 'ember.sparse',
                            'ember.amp', 'ember.cuda', 'ember.cuda_amp', 'ember.accelerator', 'ember.mps',
                            'ember.utils.dlpack', 'ember.multiprocessing', 'ember.serialization', 'ember.testing',
-                           'ember.utils.checkpoint', 'ember.hub', 'ember.linalg', 'ember.fft', 'ember.special']),
+                           'ember.utils.checkpoint', 'ember.hub']),
     ('nn', ['ember.nn']),
     ('optim', ['ember.optim']),
     ('data', ['ember.utils', 'ember.datasets']),
@@ -44,7 +44,6 @@ KNOWN_UPWARD = {
 # Line cap per file; the files listed here are over it today and may only shrink.
 LINE_CAP = 600
 OVER_CAP = {
-    'ember/_tensor.py': 628,
     'ember/nn/modules/module.py': 916,
 }
 

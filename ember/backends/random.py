@@ -253,3 +253,17 @@ def get_rng_state():
 
 def set_rng_state(state):
     default_generator.set_state(state)
+
+
+def inplace_random(name):
+    """The Tensor method ``name`` (normal_, uniform_, ...): fills the tensor in place from a generator's stream."""
+    def method(self, *args, generator=None, **kwargs):
+        from ..ops.convert import check_inplace_leaf
+        from .._creation import random_fill
+        check_inplace_leaf(self, name)
+        gen = generator_for(self._device, generator)
+        self._data[...] = random_fill(self, gen, name, args, kwargs)
+        self._bump()
+        return self
+    method.__name__ = name
+    return method

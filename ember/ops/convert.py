@@ -264,3 +264,54 @@ def inplace_unary(a, op_fn, op, *args, **kwargs):
     finally:
         _State.grad_enabled = prev
     return assign_result(a, out, op)
+
+
+# ---- whole-tensor writes: zero_, fill_, copy_ ----------------------------------------------------------------------
+
+def zero_(self):
+    """Tensor.zero_: fill with 0."""
+    return fill_(self, 0)
+
+
+def fill_(self, value):
+    """Tensor.fill_: every element set to ``value`` (a recorded constant when the tensor is in a graph)."""
+    check_inplace_leaf(self, 'fill_', value)
+    if isinstance(value, Tensor):
+        if value.ndim:
+            raise RuntimeError(f'fill_ only supports 0-dimension value tensor but got tensor with {value.ndim} '
+                               f'dimensions.')
+        if _State.grad_enabled and value._rg:  # the value's gradient is the sum of the filled elements'
+            return assign_result(self, copy_result(self, value), 'fill_')
+        value = value.item()
+    value = fit_scalar(value, self._data.dtype)
+    if _State.grad_enabled and self._rg:  # a constant replaces the history (not a * 0 + value: NaN * 0)
+        const = _wrap(self._device.xp.full((), value, dtype=self._data.dtype), self._device)
+        return assign_result(self, copy_result(self, const), 'fill_')
+    try:
+        self._data.fill(value)
+    except ValueError:
+        if overlaps(self._data):
+            raise RuntimeError(_OVERLAP) from None
+        raise
+    self._bump()
+    return self
+
+
+def copy_(self, src, non_blocking=False):
+    """Tensor.copy_: ``src``'s values (broadcast, cast, moved); under grad the history is replaced by src's."""
+    check_inplace_leaf(self, 'copy_', src)
+    if not isinstance(src, Tensor):
+        from .._creation import tensor as _tensor_fn
+        src = _tensor_fn(src)
+    if _State.grad_enabled and (self._rg or src._rg):
+        return assign_result(self, copy_result(self, src), 'copy_')
+    data = src._data if src._device is self._device else src.to(self._device)._data
+    try:
+        self._device.xp.copyto(self._data, data, casting='unsafe')
+    except ValueError:
+        if overlaps(self._data):
+            raise RuntimeError(_OVERLAP) from None
+        raise RuntimeError(f'copy_: the source of shape {tuple(src.shape)} cannot be broadcast to the '
+                           f'destination shape {tuple(self.shape)}') from None
+    self._bump()
+    return self

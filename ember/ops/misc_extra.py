@@ -1,5 +1,5 @@
 """Odds and ends of PyTorch's op surface: unfold, put, nanmedian, index_reduce('mean'), gradient, histogramdd,
-nonzero_static, constant_pad_nd and the strided/permuted empty constructors."""
+nonzero_static and the strided/permuted empty constructors."""
 import builtins
 
 from .._dtype import int64
@@ -223,11 +223,6 @@ def nonzero_static(input, *, size, fill_value=-1):
     return _wrap(xp.concatenate([nz, pad]), input._device)
 
 
-def constant_pad_nd(input, pad, value=0):
-    from ..nn._functional.conv import pad as _pad
-    return _pad(input, list(pad), 'constant', value)
-
-
 def empty_strided(size, stride, *, dtype=None, layout=None, device=None, requires_grad=False, pin_memory=False):
     """An uninitialised tensor of ``size`` (NumPy storage is dense: ``stride`` is accepted, not reproduced)."""
     from .._creation import empty
@@ -251,4 +246,4 @@ def zero_(input):
 
 METHODS = (unfold, put, nanmedian, index_reduce, new_empty_strided)
 __all__ = ['unfold', 'put', 'nanmedian', 'index_reduce', 'gradient', 'histogramdd', 'nonzero_static',
-           'constant_pad_nd', 'empty_strided', 'empty_permuted', 'new_empty_strided', 'zero_']
+           'empty_strided', 'empty_permuted', 'new_empty_strided', 'zero_']
