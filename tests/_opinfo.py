@@ -150,6 +150,8 @@ def compare(t, e, tol, path='output'):
             return f'{path}: shape {tuple(e.shape)} != {tuple(t.shape)}'
         if tol is None:
             return None
+        if t.dtype == torch.bfloat16:  # NumPy has no bfloat16 of its own: compare the (exactly widened) float32 values
+            t, e = t.float(), e.float()
         a, b = t.detach().resolve_neg().numpy(force=True), e.detach().numpy(force=True)
         if a.dtype.kind in 'biu' and not np.array_equal(a, b) or a.dtype.kind == 'f' and not np.allclose(
                 b, a, rtol=tol[0], atol=tol[1], equal_nan=True):
@@ -185,8 +187,14 @@ def _flat(x):
     return [x]
 
 
-def _call(fn, seed_mod, args, kwargs, wrapper=None):
-    seed_mod.manual_seed(0)
+def _seed_of(op):
+    """The seed an entry's calls run under: PyTorch wraps random ops in ``wrapper_set_seed`` (seed 42), else 0."""
+    code = getattr(op.op, '__code__', None)
+    return 42 if code is not None and 'wrapper_set_seed' in code.co_names else 0
+
+
+def _call(fn, seed_mod, args, kwargs, wrapper=None, seed=0):
+    seed_mod.manual_seed(seed)
     if wrapper is not None:
         return wrapper(fn, *args, **kwargs)
     return fn(*args, **kwargs)
@@ -216,7 +224,7 @@ def _forward(op, fn, dtype):
         except Exception:
             continue  # a sample PyTorch itself refuses (none known) is not ember's business
         try:
-            got = _call(fn, ember, args, kwargs)
+            got = _call(fn, ember, args, kwargs, seed=_seed_of(op))
         except Exception as e:
             return f'raises {type(e).__name__}: {str(e).splitlines()[0][:120] if str(e) else ""}'
         tol = _TOL[str(dtype).split('.')[-1]] if dtype.is_floating_point else (0, 0)
@@ -256,7 +264,8 @@ def _backward(op, fn):
         if not t_outs:
             continue
         try:
-            e_out = _on_ember(s.output_process_fn_grad)(_call(fn, ember, args, kwargs, _on_ember(op.gradcheck_wrapper)))
+            e_out = _on_ember(s.output_process_fn_grad)(_call(fn, ember, args, kwargs, _on_ember(op.gradcheck_wrapper),
+                                                                   seed=_seed_of(op)))
             e_outs = [o for o in _flat(e_out) if isinstance(o, ember.Tensor) and o.requires_grad]
             if len(e_outs) != len(t_outs):
                 return f'grad sample {n}: {len(e_outs)} outputs require grad, PyTorch has {len(t_outs)}'
