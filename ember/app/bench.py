@@ -7,9 +7,10 @@ import subprocess
 import sys
 import tempfile
 
-BENCHES = ['core', 'nn', 'cnn', 'optim', 'lstm', 'distributed']
+BENCHES = ['core', 'nn', 'cnn', 'optim', 'lstm', 'gpt', 'rng', 'distributed']
 # the function of each script that runs it and returns its rows (a list of dicts; None for a printed-only report)
-ENTRY = {'core': 'run', 'nn': 'run', 'cnn': 'main', 'optim': 'run', 'lstm': 'run', 'distributed': 'main'}
+ENTRY = {'core': 'run', 'nn': 'run', 'cnn': 'main', 'optim': 'run', 'lstm': 'run', 'gpt': 'run', 'rng': 'run',
+         'distributed': 'main'}
 
 # Runs in a fresh interpreter: the script sees only its own argv (never the `ember bench ...` command line), and
 # thread settings it makes before importing NumPy take effect.
