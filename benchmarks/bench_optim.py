@@ -6,7 +6,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _harness import print_table, match_threads, torch, row, save  # noqa: E402
+from _harness import best_of_blocks, print_table, match_threads, torch, row, save  # noqa: E402
 
 # an MLP's worth of parameters: ten 316x316 weights and their biases (998,560 numbers in 20 tensors)
 SHAPES = [s for _ in range(10) for s in ((316, 316), (316,))]
@@ -31,24 +31,8 @@ def make(fw, name, kw, shapes=SHAPES):
     return opt.step
 
 
-def interleaved(fe, ft, rounds=60, block=5):
-    """Per-call seconds of fe and ft, timed in alternating blocks so load on the machine hits both alike; the
-    fastest block of each (the least disturbed) is reported."""
-    import time
-    for f in (fe, ft):
-        if f is not None:
-            for _ in range(3):
-                f()
-    best = [float('inf'), float('inf')]
-    for _ in range(rounds):
-        for i, f in enumerate((fe, ft)):
-            if f is None:
-                continue
-            t0 = time.perf_counter()
-            for _ in range(block):
-                f()
-            best[i] = min(best[i], (time.perf_counter() - t0) / block)
-    return best[0], (best[1] if ft is not None else None)
+def interleaved(fe, ft, rounds, block=5):
+    return best_of_blocks(fe, ft, rounds, block, warmup=3)
 
 
 def run(rounds=60):

@@ -2,10 +2,9 @@
 import argparse
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _harness import print_table, match_threads, torch, row, save  # noqa: E402
+from _harness import best_of_blocks, print_table, match_threads, torch, row, save  # noqa: E402
 
 N = 10 ** 6
 TARGET = 1.5  # the issue's goal for float32 uniforms and normals
@@ -22,21 +21,7 @@ WORKLOADS = [
 
 
 def interleaved(fe, ft, rounds, block=3):
-    """Per-call seconds of fe and ft timed in alternating blocks (load on the machine hits both alike); the fastest
-    block of each is reported."""
-    for f in (fe, ft):
-        if f is not None:
-            f()
-    best = [float('inf'), float('inf')]
-    for _ in range(rounds):
-        for i, f in enumerate((fe, ft)):
-            if f is None:
-                continue
-            t0 = time.perf_counter()
-            for _ in range(block):
-                f()
-            best[i] = min(best[i], (time.perf_counter() - t0) / block)
-    return best[0], (best[1] if ft is not None else None)
+    return best_of_blocks(fe, ft, rounds, block, warmup=1)
 
 
 def run(rounds=15):
