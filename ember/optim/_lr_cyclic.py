@@ -6,6 +6,27 @@ from ._lr_base import LRScheduler, _check_optimizer, _format_param
 __all__ = ['CyclicLR', 'OneCycleLR']
 
 
+
+def _cycle_momentum(sched, optimizer, base_momentum, max_momentum, last_epoch, max_first=False):
+    """Momentum that cycles with the rate: both bounds per group and, on a fresh start, each group at its maximum
+    (``betas[0]`` for Adam-like optimizers). Returns (base, max) per group."""
+    sched.use_beta1 = 'betas' in optimizer.defaults
+    if max_first:  # the order the bounds are checked in (which error shows first), as each scheduler does
+        max_m = _format_param('max_momentum', optimizer, max_momentum)
+        base_m = _format_param('base_momentum', optimizer, base_momentum)
+    else:
+        base_m = _format_param('base_momentum', optimizer, base_momentum)
+        max_m = _format_param('max_momentum', optimizer, max_momentum)
+    if last_epoch == -1:
+        for m_mom, b_mom, group in zip(max_m, base_m, optimizer.param_groups):
+            if sched.use_beta1:
+                group['betas'] = (m_mom, *group['betas'][1:])
+            else:
+                group['momentum'] = m_mom
+            group['max_momentum'] = m_mom
+            group['base_momentum'] = b_mom
+    return base_m, max_m
+
 class CyclicLR(LRScheduler):
     """Cycle the learning rate between ``base_lr`` and ``max_lr`` ('triangular', 'triangular2', 'exp_range' or a
     custom ``scale_fn``), cycling momentum inversely when ``cycle_momentum``."""
@@ -37,17 +58,8 @@ class CyclicLR(LRScheduler):
         if cycle_momentum:
             if 'momentum' not in optimizer.defaults and 'betas' not in optimizer.defaults:
                 raise ValueError('optimizer must support momentum or beta1 with `cycle_momentum` option enabled')
-            self.use_beta1 = 'betas' in optimizer.defaults
-            self.base_momentums = _format_param('base_momentum', optimizer, base_momentum)
-            self.max_momentums = _format_param('max_momentum', optimizer, max_momentum)
-            if last_epoch == -1:
-                for m_mom, b_mom, group in zip(self.max_momentums, self.base_momentums, optimizer.param_groups):
-                    if self.use_beta1:
-                        group['betas'] = (m_mom, *group['betas'][1:])
-                    else:
-                        group['momentum'] = m_mom
-                    group['max_momentum'] = m_mom
-                    group['base_momentum'] = b_mom
+            self.base_momentums, self.max_momentums = _cycle_momentum(self, optimizer, base_momentum, max_momentum,
+                                                                      last_epoch)
         super().__init__(optimizer, last_epoch, verbose)
         self.base_lrs = base_lrs
 
@@ -165,17 +177,7 @@ class OneCycleLR(LRScheduler):
         if self.cycle_momentum:
             if 'momentum' not in self.optimizer.defaults and 'betas' not in self.optimizer.defaults:
                 raise ValueError('optimizer must support momentum or beta1 with `cycle_momentum` option enabled')
-            self.use_beta1 = 'betas' in self.optimizer.defaults
-            max_momentums = _format_param('max_momentum', optimizer, max_momentum)
-            base_momentums = _format_param('base_momentum', optimizer, base_momentum)
-            if last_epoch == -1:
-                for m_mom, b_mom, group in zip(max_momentums, base_momentums, optimizer.param_groups):
-                    if self.use_beta1:
-                        group['betas'] = (m_mom, *group['betas'][1:])
-                    else:
-                        group['momentum'] = m_mom
-                    group['max_momentum'] = m_mom
-                    group['base_momentum'] = b_mom
+            _cycle_momentum(self, optimizer, base_momentum, max_momentum, last_epoch, max_first=True)
         super().__init__(optimizer, last_epoch, verbose)
 
     def _anneal_func(self, start, end, pct):
