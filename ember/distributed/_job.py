@@ -6,6 +6,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import time
 
 ENV = 'EMBER_RUN_DIR'
 _PREFIX = 'ember-run-'
@@ -131,10 +132,26 @@ def remove_segments(segs):
     return len(busy)
 
 
-def finish_job_dir(d, keep_if_busy=False):
+def _running(pid):
+    """Whether process ``pid`` exists and has not ended (a zombie has ended; its mappings are gone)."""
+    try:
+        with open(f'/proc/{pid}/stat') as f:
+            return f.read().rsplit(')', 1)[1].split()[0] != 'Z'
+    except (OSError, IndexError):
+        return False
+
+
+def finish_job_dir(d, keep_if_busy=False, grace=3.0):
     """After the job: remove the ranks' leftover segments (a rank that aborted or was killed cannot) and ``d``
-    (kept when ``keep_if_busy`` and a segment is still in use, to be finished later)."""
-    busy = sum(remove_segments(segs) for _pid, segs in read_ranks(d).values())
+    (kept when ``keep_if_busy`` and a segment is still in use, to be finished later). mpiexec can return while a
+    killed rank is still exiting and mapping its segment: wait up to ``grace`` seconds for the job's own ranks."""
+    ranks = read_ranks(d)
+    deadline = time.monotonic() + grace
+    while True:
+        busy = sum(remove_segments(segs) for _pid, segs in ranks.values())
+        if not busy or time.monotonic() > deadline or not any(pid and _running(pid) for pid, _ in ranks.values()):
+            break
+        time.sleep(0.05)
     if not (busy and keep_if_busy):
         shutil.rmtree(d, ignore_errors=True)
 
@@ -156,7 +173,7 @@ def sweep_orphans():
             os.kill(pid, 0)
             continue  # its launcher still runs (or the pid was reused: leave it)
         except ProcessLookupError:
-            finish_job_dir(d, keep_if_busy=True)
+            finish_job_dir(d, keep_if_busy=True, grace=0)
         except (OSError, ValueError):
             continue
 
