@@ -351,3 +351,13 @@ def test_erf_fallback_without_scipy():
     want = np.array([math.erf(v) for v in x])
     np.testing.assert_allclose(_erf_fallback(np, x), want, rtol=0, atol=1e-14)
     assert _erf_fallback(np, x.astype(np.float32)).dtype == np.float32
+
+
+def test_class_loss_weight_must_match_the_input_dtype():
+    """PyTorch refuses class weights of another floating dtype (it does not cast them)."""
+    x, t = ember.randn(3, 4, dtype=ember.float64), ember.tensor([1, 2, 3])
+    for fn in (lambda w: ember.nn.functional.cross_entropy(x, t, weight=w),
+               lambda w: ember.nn.functional.nll_loss(x.log_softmax(1), t, weight=w)):
+        with pytest.raises(RuntimeError, match='expected scalar type Double but found Float'):
+            fn(ember.ones(4))
+        assert fn(ember.ones(4, dtype=ember.float64)).dtype is ember.float64

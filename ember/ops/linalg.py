@@ -241,4 +241,3 @@ def _spread_repeated(r, kept, target, op, subs, out):
             specs.append(c)
             consts.append(ones(sizes[c], dtype=op.dtype, device=op.device))
     return einsum(','.join(specs) + '->' + ''.join(renamed), *consts)
-    return grad

@@ -141,7 +141,9 @@ def class_loss(x, target, weight=None, ignore_index=-100, reduction='mean', labe
         if weight.ndim != 1 or weight.shape[0] != C:
             raise RuntimeError(f'{op}: weight tensor should be defined either for all {C} classes or no classes but '
                                f'got weight tensor of shape: {_shape_list(weight.shape)}')
-        wd = weight._data.astype(dt, copy=False)
+        if weight._data.dtype != dt:  # PyTorch refuses, rather than casting the weights
+            raise RuntimeError(f'expected scalar type {_dtname(x)} but found {_dtname(weight)}')
+        wd = weight._data
     if logits and _fused and fused(x._device):
         from ..backends.cuda_kernels import supports
         if supports(x2):

@@ -58,8 +58,6 @@ def _pair(input, target, op, warn=True):
         except ValueError:
             raise RuntimeError(f'{op}: the size of input {tuple(input.shape)} and the size of target '
                                f'{tuple(target.shape)} cannot be broadcast together') from None
-    if target._data.dtype.kind != 'f' and input._data.dtype.kind == 'f':
-        target = target.to(input.dtype)
 
 
 def mse_loss(input, target, size_average=None, reduce=None, reduction='mean', weight=None):
