@@ -29,6 +29,20 @@ def _seed():
     yield
 
 
+@pytest.fixture
+def clean_load_settings(monkeypatch):
+    """A checkpoint test starts from the default weights_only settings and leaves them as it found them."""
+    import ember.serialization as ser
+    monkeypatch.delenv('TORCH_FORCE_WEIGHTS_ONLY_LOAD', raising=False)
+    monkeypatch.delenv('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', raising=False)
+    saved = ser.get_safe_globals()
+    ser.clear_safe_globals()
+    yield
+    ser.clear_safe_globals()
+    ser.add_safe_globals(saved)
+    ser.set_load_memory_budget(None)
+
+
 def t64(*shape, requires_grad=True, positive=False, seed=None):
     """A float64 leaf tensor for gradcheck."""
     rng = np.random.default_rng(seed if seed is not None else sum(shape) + len(shape))

@@ -100,15 +100,7 @@ class BadSparse:
         return ember.sparse._rebuild_sparse, self.args
 
 
-@pytest.fixture(autouse=True)
-def _clean_allowlist(monkeypatch):
-    monkeypatch.delenv('TORCH_FORCE_WEIGHTS_ONLY_LOAD', raising=False)
-    monkeypatch.delenv('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', raising=False)
-    saved = ser.get_safe_globals()
-    ser.clear_safe_globals()
-    yield
-    ser.clear_safe_globals()
-    ser.add_safe_globals(saved)
+pytestmark = pytest.mark.usefixtures('clean_load_settings')  # conftest.py: allowlist, env vars, budget restored
 
 
 def _bytes(obj, **kw):

@@ -34,16 +34,7 @@ class Shared:
         return cls.instance
 
 
-@pytest.fixture(autouse=True)
-def _clean_allowlist(monkeypatch):
-    monkeypatch.delenv('TORCH_FORCE_WEIGHTS_ONLY_LOAD', raising=False)
-    monkeypatch.delenv('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', raising=False)
-    saved = ser.get_safe_globals()
-    ser.clear_safe_globals()
-    yield
-    ser.clear_safe_globals()
-    ser.add_safe_globals(saved)
-    ser.set_load_memory_budget(None)
+pytestmark = pytest.mark.usefixtures('clean_load_settings')  # conftest.py: allowlist, env vars, budget restored
 
 
 # ---- weights_only resolution: environment variables as PyTorch reads them ---------------------------------------
