@@ -20,7 +20,7 @@ from ._creation import (tensor, as_tensor, asarray, from_numpy, zeros, ones, emp
 from ._creation import range_ as range  # noqa: E402
 from ._creation import (FloatTensor, DoubleTensor, HalfTensor, LongTensor, IntTensor, ShortTensor,  # noqa
                         CharTensor, ByteTensor, BoolTensor)
-from ._printing import set_printoptions  # noqa: E402
+from ._printing import set_printoptions, typename  # noqa: E402
 from .autograd import no_grad, enable_grad, set_grad_enabled, inference_mode, is_grad_enabled  # noqa: E402
 from . import autograd  # noqa: E402
 from .ops.elementwise import (add, sub, mul, div, remainder, pow, neg, abs, exp, expm1, log, log2, log10,  # noqa

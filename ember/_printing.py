@@ -102,3 +102,13 @@ def return_type(name, fields):
         body = ',\n'.join(f'{f}={v!r}' for f, v in zip(self._fields, self))
         return f'torch.return_types.{name}(\n{body})'
     return type(name, (namedtuple(name, fields),), {'__slots__': (), '__repr__': __repr__})
+
+
+def typename(obj):
+    """PyTorch's ``torch.typename``: 'torch.FloatTensor' for a tensor, the qualified class name otherwise."""
+    from ._tensor import Tensor
+    from ._dtype import _LEGACY_NAMES
+    if isinstance(obj, Tensor):
+        return 'torch.' + _LEGACY_NAMES.get(obj.dtype.name, 'Tensor')
+    t = type(obj)
+    return t.__name__ if t.__module__ == 'builtins' else f'{t.__module__}.{t.__qualname__}'

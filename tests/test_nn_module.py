@@ -527,3 +527,21 @@ def test_clip_grad_value_and_vector_conversion():
     assert ep[0].shape == (3, 4) and ep[1][0].item() == 12.0 and isinstance(ep[0], nn.Parameter)
     with pytest.raises(TypeError, match='expected ember.Tensor'):
         nn.utils.vector_to_parameters([1, 2], ep)
+
+
+def test_typename_and_registration_name_errors_match_torch():
+    torch = pytest.importorskip('torch')
+    for e, t in [(ember.zeros(2), torch.zeros(2)), (ember.zeros(2, dtype=ember.int64), torch.zeros(2, dtype=torch.int64)),
+                 (3, 3), ('a', 'a')]:
+        assert ember.typename(e) == torch.typename(t)
+    assert ember.typename(ember.nn.Linear(1, 1)) == 'ember.nn.modules.linear.Linear'
+    em, tm = ember.nn.Linear(1, 1), torch.nn.Linear(1, 1)
+    for method in ('register_buffer', 'register_parameter', 'add_module'):
+        for name in (3, 'a.b', '', 'bias'):
+            if method == 'register_parameter' and name == 'bias':
+                continue  # re-registering a parameter's own name is allowed
+            with pytest.raises(Exception) as te:
+                getattr(tm, method)(name, None)
+            with pytest.raises(type(te.value)) as ee:
+                getattr(em, method)(name, None)
+            assert str(ee.value) == str(te.value)

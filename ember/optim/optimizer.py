@@ -7,6 +7,7 @@ from copy import deepcopy
 
 from .._tensor import Tensor, _wrap
 from .._dtype import get_default_dtype, float64, float32
+from .._printing import typename as _typename
 from ..backends import cpu
 from ._threads import set_num_threads, get_num_threads
 from ..utils.hooks import add_hook
@@ -92,13 +93,6 @@ def _scalar_tensor(value):
 def _value(x):
     """A hyper-parameter as a Python number (learning rates may be given as tensors)."""
     return x.item() if isinstance(x, Tensor) else x
-
-
-def _typename(obj):
-    if isinstance(obj, Tensor):
-        return {'float32': 'torch.FloatTensor', 'float64': 'torch.DoubleTensor', 'float16': 'torch.HalfTensor',
-                'int64': 'torch.LongTensor', 'int32': 'torch.IntTensor'}.get(obj.dtype.name, 'torch.Tensor')
-    return type(obj).__name__
 
 
 class Optimizer:
