@@ -6,7 +6,7 @@ from contextlib import nullcontext as _nullcontext
 import numpy as _np
 
 from ._dtype import to_dtype, get_default_dtype, from_np, int64, bool_, float32
-from ._tensor import Tensor, Size, _wrap
+from ._tensor_core import TensorCore as Tensor, Size, _wrap  # (isinstance only: every ember.Tensor is one)
 from .backends import get_device, cpu
 from .backends.random import generator_for
 

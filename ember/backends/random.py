@@ -255,15 +255,13 @@ def set_rng_state(state):
     default_generator.set_state(state)
 
 
-def inplace_random(name):
-    """The Tensor method ``name`` (normal_, uniform_, ...): fills the tensor in place from a generator's stream."""
-    def method(self, *args, generator=None, **kwargs):
-        from ..ops.convert import check_inplace_leaf
-        from .._creation import random_fill
-        check_inplace_leaf(self, name)
-        gen = generator_for(self._device, generator)
-        self._data[...] = random_fill(self, gen, name, args, kwargs)
-        self._bump()
-        return self
-    method.__name__ = name
-    return method
+def fill_random_(self, name, generator, *args, **kwargs):
+    """``self.<name>(*args, generator=generator)`` (normal_, uniform_, ...): fills self in place from a generator's
+    stream, as PyTorch draws it (ember/_creation.py: random_fill)."""
+    from ..ops.convert import check_inplace_leaf
+    from .._creation import random_fill
+    check_inplace_leaf(self, name)
+    gen = generator_for(self._device, generator)
+    self._data[...] = random_fill(self, gen, name, args, kwargs)
+    self._bump()
+    return self

@@ -307,6 +307,9 @@ def _module_call(orig):
     return call
 
 
+_INHERITED = object()  # marks a patched name that Tensor inherited rather than defined
+
+
 class _Patches:
     """Swap in the tracing wrappers for the duration of one export (and always restore them)."""
 
@@ -314,7 +317,9 @@ class _Patches:
         self.saved = []
 
     def _set(self, owner, name, value):
-        self.saved.append((owner, name, owner.__dict__[name] if isinstance(owner, type) else getattr(owner, name)))
+        # (a Tensor method defined in a mixin is shadowed on Tensor itself, and the shadow deleted afterwards)
+        self.saved.append((owner, name, owner.__dict__.get(name, _INHERITED) if isinstance(owner, type)
+                           else getattr(owner, name)))
         setattr(owner, name, value)
 
     def __enter__(self):
@@ -322,7 +327,10 @@ class _Patches:
         from .._tensor import Tensor
         from ..nn import functional as F
         from ..nn.modules.module import Module
-        for name, value in list(Tensor.__dict__.items()):
+        methods = {}
+        for cls in reversed(Tensor.__mro__[:-1]):  # the core and the op-family mixins (ember/_tensor_methods)
+            methods.update(vars(cls))
+        for name, value in list(methods.items()):
             if name in _SKIP_METHODS or (name.startswith('_') and name not in _SKIP_DUNDER_OK):
                 continue
             if isinstance(value, property):
@@ -339,12 +347,15 @@ class _Patches:
         for name, value in list(vars(F).items()):
             if callable(value) and not isinstance(value, type) and not name.startswith('_'):
                 self._set(F, name, _wrap_callable('F', name, value))
-        self._set(Module, '__call__', _module_call(Module.__dict__['__call__']))
+        self._set(Module, '__call__', _module_call(Module.__call__))  # (inherited from a mixin: deleted after)
         return self
 
     def __exit__(self, *exc):
         for owner, name, value in reversed(self.saved):
-            setattr(owner, name, value)
+            if value is _INHERITED:
+                delattr(owner, name)
+            else:
+                setattr(owner, name, value)
         return False
 
 

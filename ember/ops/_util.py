@@ -6,7 +6,7 @@ import traceback
 from .._dtype import _FROM_NP, result_type, get_default_dtype, int64, bool_
 from ..autograd.grad_mode import _State
 from ..autograd.graph import Node, make_saved_output
-from .._tensor import Tensor, _wrap
+from .._tensor_core import TensorCore as Tensor, _wrap  # (isinstance only: every ember.Tensor is one)
 
 _SCALARS = (builtins.int, builtins.float, builtins.bool)
 _PKG_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep  # .../ember/

@@ -2,7 +2,7 @@
 import itertools
 
 from ._util import record
-from .._tensor import _wrap
+from .._tensor_core import _wrap
 from ..autograd.grad_mode import _State
 
 # Layout notes. A convolution is one GEMM between the weight, as a (O, C*K) matrix, and the input's patches, as a

@@ -1,0 +1,196 @@
+"""Tensor's in-place methods (``add_``, ``exp_``, ``masked_fill_``, ``uniform_``, ``zero_``, ...) and ``new_*``."""
+from .._creation import _filled, tensor as _tensor
+from ..backends.random import fill_random_
+from ..ops import elementwise as E, index as I, shape as S, convert as C
+from ..ops.convert import inplace_binary, inplace_unary
+
+
+class InplaceMethods:
+    """Mixed into ember.Tensor. An in-place method writes straight into memory when no graph is recorded, else
+    computes the result out of place and rebinds the tensor to it (ember/ops/convert.py, DEVELOPING.md)."""
+    __slots__ = ()
+
+    # ---- binary: `a.op_(b)` is `a = op(a, b)` in place (NumPy's ufunc named second writes without a graph) --------
+    def add_(self, other, alpha=None):
+        return inplace_binary(self, other if alpha is None else other * alpha, 'add', E.add, 'add_')
+
+    def sub_(self, other, alpha=None):
+        return inplace_binary(self, other if alpha is None else other * alpha, 'subtract', E.sub, 'sub_')
+
+    def mul_(self, other):
+        return inplace_binary(self, other, 'multiply', E.mul, 'mul_')
+
+    def div_(self, other, *, rounding_mode=None):
+        if rounding_mode is not None:
+            return inplace_unary(self, E.div, 'div_', other, rounding_mode)
+        return inplace_binary(self, other, 'divide', E.div, 'div_')
+
+    def true_divide_(self, other):
+        return inplace_binary(self, other, 'divide', E.div, 'div_')
+
+    def pow_(self, exponent):
+        return inplace_binary(self, exponent, 'power', E.pow, 'pow_')
+
+    def remainder_(self, other):
+        return inplace_binary(self, other, 'remainder', E.remainder, 'remainder_')
+
+    def floor_divide_(self, other):
+        return inplace_binary(self, other, 'floor_divide', E.floor_divide, 'floor_divide_')
+
+    multiply_, subtract_, divide_ = mul_, sub_, div_
+
+    # ---- unary and with arguments: `a.op_(*args)` is `a = op(a, *args)` in place ---------------------------------
+    def exp_(self):
+        return inplace_unary(self, E.exp, 'exp_')
+
+    def log_(self):
+        return inplace_unary(self, E.log, 'log_')
+
+    def sqrt_(self):
+        return inplace_unary(self, E.sqrt, 'sqrt_')
+
+    def abs_(self):
+        return inplace_unary(self, E.abs, 'abs_')
+
+    def neg_(self):
+        return inplace_unary(self, E.neg, 'neg_')
+
+    def relu_(self):
+        return inplace_unary(self, E.relu, 'relu_')
+
+    def sigmoid_(self):
+        return inplace_unary(self, E.sigmoid, 'sigmoid_')
+
+    def tanh_(self):
+        return inplace_unary(self, E.tanh, 'tanh_')
+
+    def clamp_(self, min=None, max=None):
+        return inplace_unary(self, E.clamp, 'clamp_', min, max)
+
+    def floor_(self):
+        return inplace_unary(self, E.floor, 'floor_')
+
+    def ceil_(self):
+        return inplace_unary(self, E.ceil, 'ceil_')
+
+    def round_(self, decimals=0):
+        return inplace_unary(self, E.round, 'round_', decimals)
+
+    def sign_(self):
+        return inplace_unary(self, E.sign, 'sign_')
+
+    def sin_(self):
+        return inplace_unary(self, E.sin, 'sin_')
+
+    def cos_(self):
+        return inplace_unary(self, E.cos, 'cos_')
+
+    def reciprocal_(self):
+        return inplace_unary(self, E.reciprocal, 'reciprocal_')
+
+    def log1p_(self):
+        return inplace_unary(self, E.log1p, 'log1p_')
+
+    def expm1_(self):
+        return inplace_unary(self, E.expm1, 'expm1_')
+
+    def trunc_(self):
+        return inplace_unary(self, E.trunc, 'trunc_')
+
+    def rsqrt_(self):
+        return inplace_unary(self, E.rsqrt, 'rsqrt_')
+
+    def square_(self):
+        return inplace_unary(self, E.square, 'square_')
+
+    def masked_fill_(self, mask, value):
+        return inplace_unary(self, I.masked_fill, 'masked_fill_', mask, value)
+
+    def scatter_(self, dim, index, src=None, value=None, *, reduce=None):
+        return inplace_unary(self, I.scatter, 'scatter_', dim, index, src, value, reduce=reduce)
+
+    def scatter_add_(self, dim, index, src):
+        return inplace_unary(self, I.scatter_add, 'scatter_add_', dim, index, src)
+
+    def index_add_(self, dim, index, source, *, alpha=1):
+        return inplace_unary(self, I.index_add, 'index_add_', dim, index, source, alpha=alpha)
+
+    def tril_(self, diagonal=0):
+        return inplace_unary(self, S.tril, 'tril_', diagonal)
+
+    def triu_(self, diagonal=0):
+        return inplace_unary(self, S.triu, 'triu_', diagonal)
+
+    def maximum_(self, other):
+        return inplace_unary(self, E.maximum, 'maximum_', other)
+
+    def minimum_(self, other):
+        return inplace_unary(self, E.minimum, 'minimum_', other)
+
+    clip_ = clamp_
+    negative_ = neg_
+
+    def index_put_(self, indices, values, accumulate=False):
+        if accumulate:
+            return inplace_unary(self, lambda a: I.index_put_acc(a, indices, values), 'index_put_')
+        return I.setitem(self, indices, values)
+
+    # ---- whole-tensor writes (ember/ops/convert.py) -------------------------------------------------------------
+    zero_ = C.zero_
+    fill_ = C.fill_
+    copy_ = C.copy_
+
+    # ---- random fills, drawn as PyTorch draws them (ember/_creation.py: random_fill) ----------------------------
+    def uniform_(self, from_=0.0, to=1.0, *, generator=None):
+        return fill_random_(self, 'uniform_', generator, from_=from_, to=to)
+
+    def normal_(self, mean=0.0, std=1.0, *, generator=None):
+        return fill_random_(self, 'normal_', generator, mean=mean, std=std)
+
+    def bernoulli_(self, p=0.5, *, generator=None):
+        return fill_random_(self, 'bernoulli_', generator, p=p)
+
+    def exponential_(self, lambd=1.0, *, generator=None):
+        return fill_random_(self, 'exponential_', generator, lambd=lambd)
+
+    def log_normal_(self, mean=1.0, std=2.0, *, generator=None):
+        return fill_random_(self, 'log_normal_', generator, mean=mean, std=std)
+
+    def geometric_(self, p, *, generator=None):
+        return fill_random_(self, 'geometric_', generator, p=p)
+
+    def cauchy_(self, median=0.0, sigma=1.0, *, generator=None):
+        return fill_random_(self, 'cauchy_', generator, median=median, sigma=sigma)
+
+    def random_(self, *from_to, generator=None, **kwargs):
+        # random_(to), random_(from, to) and random_(from, None) differ by what is given: kept as given
+        return fill_random_(self, 'random_', generator, *from_to, **kwargs)
+
+    # ---- new tensors of this one's dtype and device -------------------------------------------------------------
+    def new_zeros(self, *size, dtype=None, device=None, requires_grad=False, **kw):
+        return _new_filled(self, 0, 'new_zeros', size, dtype, device, requires_grad, kw)
+
+    def new_ones(self, *size, dtype=None, device=None, requires_grad=False, **kw):
+        return _new_filled(self, 1, 'new_ones', size, dtype, device, requires_grad, kw)
+
+    def new_empty(self, *size, dtype=None, device=None, requires_grad=False, **kw):
+        return _new_filled(self, None, 'new_empty', size, dtype, device, requires_grad, kw)
+
+    def new_full(self, *size_value, dtype=None, device=None, requires_grad=False, **kw):
+        return _new_filled(self, 'full', 'new_full', size_value, dtype, device, requires_grad, kw)
+
+    def new_tensor(self, data, dtype=None, device=None, requires_grad=False):
+        return _tensor(data, dtype=dtype or self.dtype, device=device or self._device, requires_grad=requires_grad)
+
+
+def _new_filled(self, fill, name, size, dtype, device, requires_grad, kw):
+    if 'size' in kw:  # PyTorch's keyword: x.new_zeros(size=(2, 3)), x.new_full(size=(2,), fill_value=1)
+        if size and (fill != 'full' or len(size) > 1 or 'fill_value' in kw):
+            raise TypeError(f"{name}() got multiple values for argument 'size'")
+        size = (kw.pop('size'),) + size
+    if 'fill_value' in kw:
+        size = size + (kw.pop('fill_value'),)
+    if fill == 'full':
+        size, fill = size[0], size[1]
+        size = (size,) if isinstance(size, int) else size
+    return _filled(fill, size, dtype or self.dtype, device or self._device, requires_grad)
