@@ -35,7 +35,8 @@ class Tensor(TensorCore, OperatorMethods, PointwiseMethods, ReductionMethods, Sh
         from .sparse import to_sparse
         return to_sparse(self, sparse_dim, layout=layout)
 
-    to_sparse_coo = to_sparse
+    def to_sparse_coo(self):
+        return self.to_sparse()
 
     def to_dense(self, dtype=None, *, masked_grad=None):
         return self if dtype is None else self.to(dtype)

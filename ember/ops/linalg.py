@@ -1,6 +1,7 @@
 """Products: matmul/@ (1-D, 2-D, batched with broadcasting), mm, bmm, mv, dot, outer, einsum — all through BLAS."""
 import string
 
+from .. import _tensor_core as _core  # (_core.Tensor: ember.Tensor itself, for the dense fast path)
 from ._util import Tensor, record, unbroadcast, same_device, _wrap, broadcast_error, renamed
 from ..amp.autocast_mode import state as _amp, cast_inputs as _amp_cast
 
@@ -37,8 +38,8 @@ def _mm_core(a, b):
 
 
 def matmul(a, b):
-    if (type(a) is not Tensor or type(b) is not Tensor) and (getattr(a, 'is_sparse', False) or
-                                                            getattr(b, 'is_sparse', False)):
+    if (type(a) is not _core.Tensor or type(b) is not _core.Tensor) and (getattr(a, 'is_sparse', False) or
+                                                                      getattr(b, 'is_sparse', False)):
         from ..sparse import matmul as sparse_matmul
         return sparse_matmul(a, b)
     if _amp.active:
@@ -61,8 +62,8 @@ def matmul(a, b):
 
 
 def mm(a, b):
-    if (type(a) is not Tensor or type(b) is not Tensor) and (getattr(a, 'is_sparse', False) or
-                                                            getattr(b, 'is_sparse', False)):
+    if (type(a) is not _core.Tensor or type(b) is not _core.Tensor) and (getattr(a, 'is_sparse', False) or
+                                                                      getattr(b, 'is_sparse', False)):
         from ..sparse import mm as sparse_mm
         return sparse_mm(a, b)
     if _amp.active:

@@ -205,8 +205,8 @@ def movedim(a, source, destination):
     return permute(a, order)
 
 
-def expand(a, *sizes):
-    sizes = _sizes(sizes, 'expand', 'size')
+def expand(a, *size):
+    sizes = _sizes(size, 'expand', 'size')
     if len(sizes) < a.ndim:
         raise RuntimeError(f'expand(torch.FloatTensor{{{list(a.shape)}}}, size=[{len(sizes)}]): the number of sizes '
                            f'provided ({len(sizes)}) must be greater or equal to the number of dimensions in the '
@@ -231,8 +231,8 @@ def broadcast_to(a, shape):
     return expand(a, shape)
 
 
-def repeat(a, *sizes):
-    sizes = _sizes(sizes, 'repeat', 'repeats')
+def repeat(a, *repeats):
+    sizes = _sizes(repeats, 'repeat', 'repeats')
     if len(sizes) < a.ndim:
         raise RuntimeError('Number of dimensions of repeat dims can not be smaller than number of dimensions of '
                            'tensor')
