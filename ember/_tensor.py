@@ -17,7 +17,7 @@ class Tensor(TensorCore, OperatorMethods, PointwiseMethods, ReductionMethods, Sh
     Where a method is written: storage, type, place, autograd state, conversions and the Python protocol in
     ``ember/_tensor_core.py``; the op methods in ``ember/_tensor_methods/<family>.py`` (operators, pointwise,
     reductions, shapes, indexing, linalg, inplace); below, the methods that reach the tensor extensions (sparse,
-    shared memory, DLPack, pickling).
+    shared memory).
     """
     __slots__ = ()
 
@@ -26,20 +26,13 @@ class Tensor(TensorCore, OperatorMethods, PointwiseMethods, ReductionMethods, Sh
     __itruediv__, __ipow__ = InplaceMethods.div_, InplaceMethods.pow_
     __imod__, __ifloordiv__ = InplaceMethods.remainder_, InplaceMethods.floor_divide_
 
-    # ---- the tensor extensions' methods -------------------------------------------------------------------------
-    @property
-    def is_sparse(self):
-        return False
-
+    # ---- the methods that reach the tensor extensions (sparse, shared memory) ---------------------------------
     def to_sparse(self, sparse_dim=None, *, layout=None, blocksize=None, dense_dim=None):
         from .sparse import to_sparse
         return to_sparse(self, sparse_dim, layout=layout)
 
     def to_sparse_coo(self):
         return self.to_sparse()
-
-    def to_dense(self, dtype=None, *, masked_grad=None):
-        return self if dtype is None else self.to(dtype)
 
     def share_memory_(self):
         """Move the storage into shared memory (cpu), so that worker processes see and make updates in place."""
@@ -49,18 +42,6 @@ class Tensor(TensorCore, OperatorMethods, PointwiseMethods, ReductionMethods, Sh
     def is_shared(self):
         from .multiprocessing._shared import is_shared
         return is_shared(self)
-
-    def __dlpack__(self, stream=None, *, max_version=None, dl_device=None, copy=None):
-        from .utils.dlpack import tensor_dlpack
-        return tensor_dlpack(self, stream, max_version, dl_device, copy)
-
-    def __dlpack_device__(self):
-        return self._data.__dlpack_device__()
-
-    def __reduce_ex__(self, protocol):
-        from .serialization import _rebuild_tensor
-        return (_rebuild_tensor, (self.numpy(force=True), str(self._device), self._rg))
-
 
 _tensor_core.Tensor = Tensor  # what _wrap (every op's result) creates
 __all__ = ['Tensor', 'Size', '_wrap']  # (Size and _wrap are imported from here by the layers above)

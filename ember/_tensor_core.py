@@ -142,6 +142,34 @@ class TensorCore:
         return self._data.__array_interface__['data'][0] if self._device is cpu else self._data.data.ptr
 
     @property
+    def is_sparse(self):
+        return False  # (ember.sparse's tensors say True)
+
+    def to_dense(self, dtype=None, *, masked_grad=None):
+        return self if dtype is None else self.to(dtype)
+
+    def __dlpack__(self, stream=None, *, max_version=None, dl_device=None, copy=None):
+        """The array's own DLPack capsule (NumPy's on cpu, CuPy's on cuda), so memory is shared."""
+        if self._rg:
+            raise RuntimeError("Can't export tensors that require gradient, use tensor.detach()")
+        if self.is_sparse:
+            raise RuntimeError('Cannot export sparse tensors through DLPack: call .to_dense() first')
+        kwargs = {k: v for k, v in (('max_version', max_version), ('dl_device', dl_device), ('copy', copy))
+                  if v is not None}
+        if stream is not None:
+            kwargs['stream'] = stream
+        try:
+            return self._data.__dlpack__(**kwargs)
+        except TypeError:
+            if 'max_version' not in kwargs and 'dl_device' not in kwargs and 'copy' not in kwargs:
+                raise
+            # an older producer without the DLPack 1.0 keywords: the unversioned capsule is what consumers fall back to
+            return self._data.__dlpack__(**({'stream': stream} if stream is not None else {}))
+
+    def __dlpack_device__(self):
+        return self._data.__dlpack_device__()
+
+    @property
     def layout(self):
         from ._dtype import strided
         return strided
@@ -423,6 +451,9 @@ class TensorCore:
             return format(self.item(), spec)
         return repr(self)
 
+    def __reduce_ex__(self, protocol):
+        return (_rebuild_tensor, (self.numpy(force=True), str(self._device), self._rg))
+
     def __deepcopy__(self, memo):
         if self.grad_fn is not None:
             raise RuntimeError('Only Tensors created explicitly by the user (graph leaves) support the deepcopy '
@@ -441,5 +472,14 @@ class TensorCore:
             if k != '_view':  # a copy has storage of its own
                 self.__dict__[k] = v
 
+
+
+def _rebuild_tensor(array, device, requires_grad):
+    """Unpickling target for tensors (sent between processes, DataLoader workers): see __reduce_ex__."""
+    t = _wrap(array, cpu)
+    if device != 'cpu':
+        t = t.to(device)
+    t.requires_grad = requires_grad
+    return t
 
 Tensor = TensorCore  # rebound to ember.Tensor by ember/_tensor.py once its methods are mixed in (for _wrap)

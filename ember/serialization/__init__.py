@@ -27,6 +27,7 @@ from ._atomic import _atomic_write
 from ._safetensors import _load_safetensors, _serialize, _write
 from ._restricted import _replace_builders, add_safe_globals, clear_safe_globals, get_safe_globals, safe_globals
 from ._pickle_format import _rebuild_pickled_tensor  # noqa: F401 (pickles name it ember.serialization.*)
+from .._tensor_core import _rebuild_tensor  # noqa: F401 (pickles made before it moved to the core name it here)
 from ._pickle_format import (
     DEFAULT_PROTOCOL, _EmberUnpickler, _PICKLE_PROTOCOL, _TrustingEmberUnpickler, _ZIP_MAGIC, _ZIP_MARKER,
     _ZIP_PREFIX, _pickle_archive)
@@ -292,13 +293,3 @@ def get_unsafe_globals_in_checkpoint(f):
                 unsafe.append(f'{module}.{name}')
         return unsafe
 
-
-def _rebuild_tensor(array, device, requires_grad):
-    """Unpickling target for tensors sent between processes (DataLoader workers)."""
-    from .._tensor import _wrap
-    from ..backends import get_device
-    t = _wrap(array, get_device('cpu'))
-    if device != 'cpu':
-        t = t.to(device)
-    t.requires_grad = requires_grad
-    return t

@@ -15,23 +15,8 @@ _CUDA_TYPES = (DLDeviceType.kDLCUDA, DLDeviceType.kDLCUDAManaged, DLDeviceType.k
 
 
 def tensor_dlpack(t, stream=None, max_version=None, dl_device=None, copy=None):
-    """Tensor.__dlpack__: the array's own capsule (NumPy's on cpu, CuPy's on cuda), so memory is shared."""
-    if t.requires_grad:
-        raise RuntimeError("Can't export tensors that require gradient, use tensor.detach()")
-    if t.is_sparse:
-        raise RuntimeError('Cannot export sparse tensors through DLPack: call .to_dense() first')
-    arr = t._data
-    kwargs = {k: v for k, v in (('max_version', max_version), ('dl_device', dl_device), ('copy', copy))
-              if v is not None}
-    if stream is not None:
-        kwargs['stream'] = stream
-    try:
-        return arr.__dlpack__(**kwargs)
-    except TypeError:
-        if 'max_version' not in kwargs and 'dl_device' not in kwargs and 'copy' not in kwargs:
-            raise
-        # an older producer without the DLPack 1.0 keywords: the unversioned capsule is what consumers fall back to
-        return arr.__dlpack__(**({'stream': stream} if stream is not None else {}))
+    """``t.__dlpack__(...)`` (written in ember/_tensor_core.py)."""
+    return t.__dlpack__(stream, max_version=max_version, dl_device=dl_device, copy=copy)
 
 
 def to_dlpack(tensor):
