@@ -96,8 +96,6 @@ KNOWN_FAILING = {
     'fft.irfftn': 'missing: no ember function or Tensor method',
     'fft.fftshift': 'missing: no ember function or Tensor method',
     'fft.ifftshift': 'missing: no ember function or Tensor method',
-    'linalg.eig': 'missing: no ember function or Tensor method',
-    'linalg.eigvals': 'missing: no ember function or Tensor method',
     'linalg.householder_product': 'missing: no ember function or Tensor method',
     'linalg.ldl_factor': 'missing: no ember function or Tensor method',
     'linalg.ldl_factor_ex': 'missing: no ember function or Tensor method',

@@ -334,3 +334,46 @@ def test_refusals_match_torch(name):
     with pytest.raises(type(te.value)) as ee:
         fn(ember, ember.tensor([1 + 2j, 3 - 1j]))
     assert str(ee.value) == str(te.value)
+
+
+# ---- linalg.eig / eigvals ------------------------------------------------------------------------------------------
+@needs_torch
+@pytest.mark.parametrize('cplx', [False, True])
+def test_eig_values_and_gradients(cplx):
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal((2, 3, 3)) + (1j * rng.standard_normal((2, 3, 3)) if cplx else 0)
+    wts = np.arange(9.).reshape(3, 3)
+    res = []
+    for L in (ember, torch):
+        A = L.tensor(a, requires_grad=True)
+        w, v = L.linalg.eig(A)
+        # a loss that does not depend on the eigenvectors' arbitrary phases
+        loss = (w.real * L.tensor([0.3, -1.2, 0.5], dtype=L.float64)).sum() + (w.imag * 0.7).sum() + \
+            (v.abs() * L.tensor(wts)).sum()
+        g, = L.autograd.grad(loss, A)
+        ev = L.linalg.eigvals(A)
+        g2, = L.autograd.grad((ev * (1 - 2j)).real.sum(), A)
+        res.append((w.detach().numpy(), v.detach().abs().numpy(), g.numpy(), ev.detach().numpy(), g2.numpy(),
+                    str(w.dtype), str(v.dtype)))
+    for e, t in zip(*res):
+        if isinstance(e, str):
+            assert e == t
+        else:
+            assert e.dtype == t.dtype
+            np.testing.assert_allclose(e, t, rtol=1e-6, atol=1e-9)
+
+
+def test_eig_basics_and_errors():
+    w, v = ember.linalg.eig(ember.tensor([[2., 0.], [0., 1.]]))
+    assert w.dtype is ember.complex64 and v.dtype is ember.complex64 and w.tolist() == [2, 1]
+    assert repr(ember.linalg.eig(ember.eye(1))) == ('torch.return_types.linalg_eig(\neigenvalues=tensor([1.+0.j]),'
+                                                  '\neigenvectors=tensor([[1.+0.j]]))')
+    assert ember.linalg.eigvals(ember.zeros(0, 0, dtype=ember.float64)).dtype is ember.complex128
+    with pytest.raises(RuntimeError, match='must be batches of square matrices'):
+        ember.linalg.eig(ember.ones(2, 3))
+    with pytest.raises(RuntimeError, match='Unknown Complex ScalarType for Long'):
+        ember.linalg.eig(ember.ones(2, 2, dtype=ember.int64))
+    with pytest.raises(NotImplementedError, match='"linalg_eig_out_cpu" not implemented for \'Half\''):
+        ember.linalg.eig(ember.ones(2, 2, dtype=ember.float16))
+    with pytest.raises(RuntimeError, match='should not contain infs or NaNs'):
+        ember.linalg.eigvals(ember.tensor([[float('nan'), 0.], [0., 1.]]))

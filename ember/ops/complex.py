@@ -3,7 +3,7 @@ gradient convention (a real loss's gradient w.r.t. z is dL/dRe(z) + i dL/dIm(z))
 from ._util import Tensor, record, record_c, _wrap, KERNEL_NAMES
 from ..autograd.grad_mode import _State
 
-KERNEL_NAMES.update({'complex64': 'ComplexFloat', 'complex128': 'ComplexDouble'})
+KERNEL_NAMES.update({'complex64': 'ComplexFloat', 'complex128': 'ComplexDouble', 'bfloat16': 'BFloat16'})
 
 
 def _cview(data, a, name, fns, step, arg=None):
