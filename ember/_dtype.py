@@ -94,8 +94,16 @@ def set_default_dtype(d):
 
 def no_complex32():
     """complex32 (chalf) has no NumPy storage: ember refuses it plainly rather than store it as complex64."""
-    return TypeError(f'ember has no complex32 (chalf) dtype: NumPy has no half-precision complex type to store it; '
-                     f'use complex64 (cfloat) instead')
+    return TypeError('ember has no complex32 (chalf) dtype: NumPy has no half-precision complex type to store it; '
+                     'use complex64 (cfloat) instead')
+
+
+def real_only(d, exc, msg):
+    """``d``, or ``exc(msg)`` (``{}`` in msg: PyTorch's name for d) when d is complex: for the ops PyTorch has no
+    complex kernel for."""
+    if d is not None and d.is_complex:
+        raise exc(msg.format(_LEGACY_NAMES[d.name][:-len('Tensor')]))
+    return d
 
 
 def from_np(np_dtype):

@@ -61,6 +61,8 @@ def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None, out=None):
         x = x.to(dtype)
     if isinstance(dim, int):
         dim = (dim,)
+    if x._data.dtype.kind == 'c':  # the norm of the moduli (a real result)
+        x = x.abs()
     if x._data.dtype.kind != 'f':
         raise RuntimeError(f'linalg.vector_norm: Expected a floating point or complex tensor as input. Got '
                            f'{x.dtype.name}')

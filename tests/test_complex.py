@@ -377,3 +377,61 @@ def test_eig_basics_and_errors():
         ember.linalg.eig(ember.ones(2, 2, dtype=ember.float16))
     with pytest.raises(RuntimeError, match='should not contain infs or NaNs'):
         ember.linalg.eigvals(ember.tensor([[float('nan'), 0.], [0., 1.]]))
+
+
+# ---- reductions with real results, conj, creation refusals, save/load --------------------------------------------
+@needs_torch
+@pytest.mark.parametrize('name', ['var', 'std', 'norm', 'vector_norm', 'vdot', 'logsumexp', 'where', 'sigmoid',
+                                  'linspace_real', 'mean_dim'])
+def test_more_parity(name):
+    fn = {'var': lambda L, a: a.reshape(3, 1).expand(3, 2).var(0),
+          'std': lambda L, a: L.std(a, correction=0),
+          'norm': lambda L, a: a.norm(),
+          'vector_norm': lambda L, a: L.linalg.vector_norm(a, 3),
+          'vdot': lambda L, a, b: L.vdot(a, b),
+          'logsumexp': lambda L, a: a.logsumexp(0),
+          'where': lambda L, a: L.where(L.tensor([True, False, True]), a, 0.),
+          'sigmoid': lambda L, a: a.sigmoid(),
+          'linspace_real': lambda L, a: a * L.linspace(0, 1, 3),
+          'mean_dim': lambda L, a: (a.reshape(3, 1) * a).mean(1)}[name]
+    arrays = (Z1, Z2) if name == 'vdot' else (Z1,)
+    parity(fn, *arrays)
+
+
+def test_creation_refusals():
+    with pytest.raises(NotImplementedError, match='"arange_cpu" not implemented for \'ComplexDouble\''):
+        ember.arange(3, dtype=ember.cdouble)
+    with pytest.raises(RuntimeError, match='check_random_bounds handles only integral'):
+        ember.randint(3, (2,), dtype=ember.cfloat)
+
+
+def test_conj_flags_and_hermitian_views():
+    z = ember.tensor([[1 + 2j, 3j], [1, -1j]])
+    c = z.conj()
+    assert c.is_conj() and not z.is_conj() and not c.resolve_conj().is_conj() and not c.conj().is_conj()
+    assert ember.is_conj(c) and c.tolist() == [[1 - 2j, -3j], [1, 1j]]
+    assert z.mH.tolist() == [[1 - 2j, 1], [-3j, 1j]] and z.mT.tolist() == [[1 + 2j, 1], [3j, -1j]]
+    assert z.H.tolist() == z.mH.tolist() and z.adjoint().tolist() == z.mH.tolist()
+    x = ember.ones(2)
+    assert x.conj() is x and not x.conj().is_conj() and ember.conj_physical(x).tolist() == [1, 1]
+    assert ember.isreal(ember.tensor([1 + 0j, 1j])).tolist() == [True, False]
+
+
+def test_save_load_roundtrip(tmp_path):
+    z = ember.tensor([1 + 2j, 3 - 4j])
+    d = ember.tensor([[1j, 2]], dtype=ember.cdouble)
+    for i, obj in enumerate(({'z': z}, {'z': z, 'd': d}, [z, d])):
+        ember.save(obj, tmp_path / f'{i}.pt')
+        out = ember.load(tmp_path / f'{i}.pt')
+        vals = out.values() if isinstance(out, dict) else out
+        for a, b in zip(vals, obj.values() if isinstance(obj, dict) else obj):
+            assert a.dtype is b.dtype and a.tolist() == b.tolist()
+
+
+@needs_torch
+def test_loads_pytorch_complex_checkpoints(tmp_path):
+    torch.save({'z': torch.tensor([1 + 2j, 5j]), 'd': torch.tensor([[2j, 1]], dtype=torch.cdouble).t()},
+               tmp_path / 'c.pt')
+    out = ember.load(tmp_path / 'c.pt')
+    assert out['z'].dtype is ember.complex64 and out['z'].tolist() == [1 + 2j, 5j]
+    assert out['d'].dtype is ember.complex128 and out['d'].tolist() == [[2j], [1]]
