@@ -435,3 +435,89 @@ def test_loads_pytorch_complex_checkpoints(tmp_path):
     out = ember.load(tmp_path / 'c.pt')
     assert out['z'].dtype is ember.complex64 and out['z'].tolist() == [1 + 2j, 5j]
     assert out['d'].dtype is ember.complex128 and out['d'].tolist() == [[2j], [1]]
+
+
+# ---- autograd through in-place edits, views, double backward and mixed real/complex graphs -------------------------
+def _inplace_mul_then_real_view(L):
+    z = L.tensor([1 + 2j, -0.5 + 0.3j], requires_grad=True)
+    y = z * 2
+    y.mul_(1 - 1j)
+    y.real.mul_(3)
+    (y.abs() * L.tensor([0.3, 0.7])).sum().backward()
+    return [y, z.grad]
+
+
+def _write_through_view_as_complex(L):
+    x = L.tensor([[1., 2.], [3., 4.]], requires_grad=True)
+    y = x * 1
+    L.view_as_complex(y).mul_(1j)
+    (y * L.tensor([[1., 2.], [3., 4.]])).sum().backward()
+    return [y, x.grad]
+
+
+def _imag_setter(L):
+    z = L.tensor([1 + 2j, 3 - 1j], requires_grad=True)
+    w = z.clone()
+    w.imag = L.tensor([5., 6.])
+    (w.abs() ** 2).sum().backward()
+    return [w, z.grad]
+
+
+def _setitem_view_as_real(L):
+    z = L.tensor([1 + 2j, 3 - 1j], requires_grad=True)
+    w = L.view_as_real(z * 1)
+    w[0, 1] = 10.
+    (w ** 2).sum().backward()
+    return [w, z.grad]
+
+
+def _double_backward(L):
+    z = L.tensor([1 + 2j, 3 - 1j], requires_grad=True)
+    g, = L.autograd.grad((z * z).real.sum(), z, create_graph=True)
+    g2, = L.autograd.grad(g.abs().sum(), z)
+    return [g, g2]
+
+
+def _complex_grad_outputs(L):
+    z = L.tensor([1 + 2j, 3 - 1j], requires_grad=True)
+    y = (z.exp() * z.sin() / (z + 2)).sqrt().log()
+    gz, = L.autograd.grad(y, z, grad_outputs=L.tensor([1 - 1j, 0.5j]))
+    return [y, gz]
+
+
+def _real_leaf_complex_graph(L):
+    x = L.tensor([0.5, -1.], requires_grad=True)
+    z = x * (1 + 2j)
+    (z.real + z.imag + (z ** 2.5).abs()).sum().backward()
+    return [x.grad]
+
+
+def _conj_grad(L):
+    z = L.tensor([1 + 2j, 3 - 1j], requires_grad=True)
+    w = z.conj()
+    (w * L.tensor([1j, 2])).real.sum().backward()
+    return [w.resolve_conj(), z.grad.resolve_conj(), z.grad.is_conj(), w.is_conj()]
+
+
+GRAPHS = [_inplace_mul_then_real_view, _write_through_view_as_complex, _imag_setter, _setitem_view_as_real,
+          _double_backward, _complex_grad_outputs, _real_leaf_complex_graph, _conj_grad]
+
+
+@needs_torch
+@pytest.mark.parametrize('make', GRAPHS, ids=[f.__name__[1:] for f in GRAPHS])
+def test_graph_parity(make):
+    for e, t in zip(make(ember), make(torch)):
+        if isinstance(t, bool):
+            assert e == t
+            continue
+        assert str(e.dtype) == str(t.dtype)
+        np.testing.assert_allclose(e.detach().numpy(), t.detach().numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_conj_bit_numpy_refusal():
+    c = ember.tensor([1j]).conj()
+    with pytest.raises(RuntimeError, match='conjugate bit set'):
+        c.numpy()
+    with pytest.raises(RuntimeError, match='conjugate bit set'):
+        c.detach().numpy()
+    assert c.resolve_conj().numpy().tolist() == [-1j]
