@@ -521,3 +521,19 @@ def test_conj_bit_numpy_refusal():
     with pytest.raises(RuntimeError, match='conjugate bit set'):
         c.detach().numpy()
     assert c.resolve_conj().numpy().tolist() == [-1j]
+
+
+@needs_torch
+def test_inplace_random_and_casts_match_torch():
+    for name, args in (('normal_', ()), ('normal_', (2., 3.)), ('uniform_', (2., 3.))):
+        ember.manual_seed(0)
+        torch.manual_seed(0)
+        e = getattr(ember.zeros(3, dtype=ember.cfloat), name)(*args)
+        t = getattr(torch.zeros(3, dtype=torch.cfloat), name)(*args)
+        np.testing.assert_allclose(e.numpy(), t.numpy(), rtol=1e-5)
+    with pytest.raises(NotImplementedError, match='bernoulli_'):
+        ember.zeros(2, dtype=ember.cfloat).bernoulli_()
+    z = [0j, 1j, 2 + 0j]
+    assert ember.tensor(z).bool().tolist() == torch.tensor(z).bool().tolist() == [False, True, True]
+    assert ember.tensor(z).any().item() and not ember.tensor(z).all().item()
+    parity(lambda L, a: 2 ** a + 0.5 ** a, Z1)
