@@ -54,8 +54,8 @@ def _infer_array(data, exact=False):
         return data._data if data._device is cpu else data._data.get()
     if isinstance(data, _np.ndarray):
         if data.dtype.kind not in 'biufc':
-            raise TypeError(f"can't convert np.ndarray of type {data.dtype}. The only supported types are: "
-                            f"float64, float32, float16, complex64, complex128, int64, int32, int16, int8, uint8, and bool.")
+            raise TypeError(f"can't convert np.ndarray of type {data.dtype}. The only supported types are: float64, "
+                            f"float32, float16, complex64, complex128, int64, int32, int16, int8, uint8, and bool.")
         return data
     if hasattr(data, '__cuda_array_interface__'):
         return data.get()

@@ -67,7 +67,8 @@ def _nodes(A, w, v, want_v):
 
     def grad_of(i):
         def grad(g):
-            return _wrap(_grad(A._device.xp, a, w, v, g._data if i == 0 else None, g._data if i == 1 else None), g._device)
+            gw, gv = (g._data, None) if i == 0 else (None, g._data)
+            return _wrap(_grad(A._device.xp, a, w, v, gw, gv), g._device)
         return grad
     # one graph node per output; the engine sums their contributions into A
     ow = record_c(w, A._device, (A,), 'LinalgEigBackward0', (grad_of(0),))
