@@ -538,3 +538,22 @@ def test_inplace_random_and_casts_match_torch():
     assert ember.tensor(z).bool().tolist() == torch.tensor(z).bool().tolist() == [False, True, True]
     assert ember.tensor(z).any().item() and not ember.tensor(z).all().item()
     parity(lambda L, a: 2 ** a + 0.5 ** a, Z1)
+
+
+@needs_torch
+@pytest.mark.parametrize('name,kw', [('SGD', dict(lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.1)),
+                                     ('Adam', dict(lr=0.1, amsgrad=True, weight_decay=0.1)), ('AdamW', dict(lr=0.1)),
+                                     ('RMSprop', dict(lr=0.01)), ('Adagrad', dict(lr=0.1)), ('NAdam', dict(lr=0.1))])
+def test_optimizers_update_complex_parameters_as_pairs(name, kw):
+    res = []
+    for L in (ember, torch):
+        p = L.nn.Parameter(L.tensor([1 + 2j, -0.5 + 0.3j]))
+        q = L.nn.Parameter(L.tensor([0.5, 1.5]))
+        opt = getattr(L.optim, name)([p, q], **kw)
+        for _ in range(4):
+            opt.zero_grad()
+            ((p * L.tensor([1 - 1j, 2j])).abs().sum() + (q * p).abs().sum()).backward()
+            opt.step()
+        res.append((p.detach().numpy().copy(), q.detach().numpy().copy()))
+    for e, t in zip(*res):
+        np.testing.assert_allclose(e, t, rtol=1e-5, atol=1e-6)
