@@ -5,10 +5,10 @@ from contextlib import nullcontext as _nullcontext
 
 import numpy as _np
 
-from ._dtype import to_dtype, get_default_dtype, from_np, int64, bool_, float32
-from ._tensor_core import TensorCore as Tensor, Size, _wrap  # (isinstance only: every ember.Tensor is one)
+from ._dtype import to_dtype, get_default_dtype, from_np, int64, bool_, real_only
+from ._tensor_core import TensorCore as Tensor, _wrap  # (isinstance only: every ember.Tensor is one)
 from .backends import get_device, cpu
-from .backends.random import generator_for
+from .backends.random import generator_for, complex_pairs as _pairs
 
 
 def _finish(data, device, requires_grad):
@@ -53,9 +53,9 @@ def _infer_array(data, exact=False):
     if isinstance(data, Tensor):
         return data._data if data._device is cpu else data._data.get()
     if isinstance(data, _np.ndarray):
-        if data.dtype.kind not in 'biuf':
-            raise TypeError(f"can't convert np.ndarray of type {data.dtype}. The only supported types are: "
-                            f"float64, float32, float16, int64, int32, int16, int8, uint8, and bool.")
+        if data.dtype.kind not in 'biufc':
+            raise TypeError(f"can't convert np.ndarray of type {data.dtype}. The only supported types are: float64, "
+                            f"float32, float16, complex64, complex128, int64, int32, int16, int8, uint8, and bool.")
         return data
     if hasattr(data, '__cuda_array_interface__'):
         return data.get()
@@ -73,8 +73,9 @@ def _infer_array(data, exact=False):
         return arr if exact else arr.astype(_float_of_sequence(data))
     if arr.dtype.kind in 'iu':  # Python ints make int64; NumPy int8/16/32/uint8 scalars keep their dtype
         return arr if arr.dtype in (_np.int8, _np.int16, _np.int32, _np.uint8) else arr.astype(_np.int64)
-    if arr.dtype.kind == 'b':
-        return arr
+    if arr.dtype.kind in 'bc':  # (Python complex numbers: the default complex dtype, cdouble under float64)
+        return arr if arr.dtype.kind == 'b' or exact or arr.dtype != _np.complex128 else arr.astype(
+            get_default_dtype().to_complex().np)
     if arr.dtype.kind == 'O':
         raise TypeError(f'Could not infer dtype of {type(_flat_first(data)[0]).__name__}')
     raise TypeError(f"can't build a tensor from data of type {arr.dtype}")
@@ -182,7 +183,8 @@ def empty(*size, out=None, dtype=None, device=None, requires_grad=False, layout=
 def full(size, fill_value, *, out=None, dtype=None, device=None, requires_grad=False, layout=None):
     if isinstance(fill_value, Tensor):
         fill_value = fill_value.item()
-    default = bool_ if isinstance(fill_value, bool) else int64 if isinstance(fill_value, int) else None
+    default = bool_ if isinstance(fill_value, bool) else int64 if isinstance(fill_value, int) else \
+        get_default_dtype().to_complex() if isinstance(fill_value, complex) else None
     return _filled(fill_value, (size,) if isinstance(size, int) else size, dtype, device, requires_grad, default)
 
 
@@ -211,7 +213,8 @@ def arange(start, end=None, step=1, *, out=None, dtype=None, device=None, requir
         start, end = 0, start
     vals = [v.item() if isinstance(v, Tensor) else v for v in (start, end, step)]
     start, end, step = vals
-    dt = to_dtype(dtype) or (int64 if all(isinstance(v, int) for v in vals) else get_default_dtype())
+    dt = real_only(to_dtype(dtype), NotImplementedError, '"arange_cpu" not implemented for \'{}\'') or (
+        int64 if all(isinstance(v, int) for v in vals) else get_default_dtype())
     if not dt.is_floating_point:  # PyTorch truncates the bounds and step to the integer type first
         start, end, step = int(start), int(end), int(step)
     if step == 0:
@@ -236,7 +239,7 @@ def range_(start, end, step=1, *, dtype=None, device=None, requires_grad=False):
 
 def linspace(start, end, steps, *, out=None, dtype=None, device=None, requires_grad=False, layout=None):
     dev = get_device(device)
-    dt = to_dtype(dtype) or get_default_dtype()
+    dt = real_only(to_dtype(dtype), NotImplementedError, 'ember has no complex linspace') or get_default_dtype()
     start, end, steps = (v.item() if isinstance(v, Tensor) else v for v in (start, end, steps))
     steps = int(steps)
     if steps < 0:
@@ -279,7 +282,7 @@ def eye(n, m=None, *, out=None, dtype=None, device=None, requires_grad=False, la
 
 def _float_dt(dtype):
     dt = to_dtype(dtype) or get_default_dtype()
-    if not dt.is_floating_point:
+    if not (dt.is_floating_point or dt.is_complex):
         raise NotImplementedError(f'"check_uniform_bounds" not implemented for \'{dt.name}\' (random floats need a '
                            f'floating dtype)')
     return dt
@@ -293,16 +296,18 @@ def _gen_dtype(dt):
 def rand(*size, generator=None, out=None, dtype=None, device=None, requires_grad=False, layout=None,
          pin_memory=False):
     dev, dt = get_device(device), _float_dt(dtype)
+    rt, shape = dt.to_real(), _sizes(size) + (2,) * dt.is_complex  # complex: (real, imag) pairs, viewed
     # cpu draws float16 itself (a float32 uniform that rounds up to 1 becomes 0, as in PyTorch)
-    data = generator_for(dev, generator).random(_sizes(size), dtype=dt.np if dev is cpu else _gen_dtype(dt))
-    return _finish(data.astype(dt.np, copy=False), dev, requires_grad)
+    data = generator_for(dev, generator).random(shape, dtype=rt.np if dev is cpu else _gen_dtype(rt))
+    return _finish(_pairs(data.astype(rt.np, copy=False), dt, 1), dev, requires_grad)
 
 
 def randn(*size, generator=None, out=None, dtype=None, device=None, requires_grad=False, layout=None,
           pin_memory=False):
     dev, dt = get_device(device), _float_dt(dtype)
-    data = generator_for(dev, generator).standard_normal(_sizes(size), dtype=dt.np if dev is cpu else _gen_dtype(dt))
-    return _finish(data.astype(dt.np, copy=False), dev, requires_grad)
+    rt, shape = dt.to_real(), _sizes(size) + (2,) * dt.is_complex  # complex: pairs of normals over sqrt(2)
+    data = generator_for(dev, generator).standard_normal(shape, dtype=rt.np if dev is cpu else _gen_dtype(rt))
+    return _finish(_pairs(data.astype(rt.np, copy=False), dt, 2 ** 0.5), dev, requires_grad)
 
 
 def randint(low, high=None, size=None, *, generator=None, out=None, dtype=None, device=None, requires_grad=False,
@@ -317,7 +322,8 @@ def randint(low, high=None, size=None, *, generator=None, out=None, dtype=None, 
     if low >= high:
         raise RuntimeError(f'random_ expects \'from\' to be less than \'to\', but got from={low} >= to={high}')
     dev = get_device(device)
-    dt = to_dtype(dtype) or int64
+    dt = real_only(to_dtype(dtype), RuntimeError, 'check_random_bounds handles only integral, floating-point and '
+                   'boolean types') or int64
     data = generator_for(dev, generator).integers(low, high, size=_sizes((size,)), dtype=_np.int64)
     return _finish(data.astype(dt.np, copy=False), dev, requires_grad)
 

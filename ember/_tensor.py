@@ -8,10 +8,11 @@ from ._tensor_methods.shapes import ShapeMethods
 from ._tensor_methods.indexing import IndexingMethods
 from ._tensor_methods.linalg import LinalgMethods
 from ._tensor_methods.inplace import InplaceMethods
+from ._tensor_methods.complex import ComplexMethods
 
 
 class Tensor(TensorCore, OperatorMethods, PointwiseMethods, ReductionMethods, ShapeMethods, IndexingMethods,
-             LinalgMethods, InplaceMethods):
+             LinalgMethods, InplaceMethods, ComplexMethods):
     """A multi-dimensional array on a device, recording the ops applied to it when it requires grad.
 
     Where a method is written: storage, type, place, autograd state, conversions and the Python protocol in

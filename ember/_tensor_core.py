@@ -126,7 +126,7 @@ class TensorCore:
         return self._data.dtype.kind in 'fV'  # 'V': ml_dtypes' bfloat16, the only void-kind dtype ember stores
 
     def is_complex(self):
-        return False
+        return self._data.dtype.kind == 'c'
 
     def is_contiguous(self, memory_format=None):
         return self._data.flags.c_contiguous
@@ -201,7 +201,7 @@ class TensorCore:
                                    'computed variable in a subgraph that doesn\'t require differentiation use '
                                    'var_no_grad = var.detach().')
             return
-        if flag and self._data.dtype.kind not in 'fV':
+        if flag and self._data.dtype.kind not in 'fVc':
             raise RuntimeError(f'only Tensors of floating point and complex dtype can require gradients (got '
                                f'{self.dtype.name})')
         self._rg = flag
@@ -275,6 +275,8 @@ class TensorCore:
 
     def detach(self):
         t = _wrap(self._data, self._device)
+        if self.__dict__ and '_conj' in self.__dict__:  # (the conj flag stays, as PyTorch's conj bit)
+            t.__dict__['_conj'] = self.__dict__['_conj']
         if self._vc is None:
             self._vc = [0]
         t._vc = self._vc
@@ -322,6 +324,9 @@ class TensorCore:
         if self._rg and not force:
             raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() "
                                "instead.")
+        if self.__dict__.get('_conj') and not force:  # (ember's conj() is a copy, flagged as PyTorch's lazy one)
+            raise RuntimeError("Can't call numpy() on Tensor that has conjugate bit set. Use "
+                               "tensor.resolve_conj().numpy() instead.")
         if self._device is not cpu:
             if force:
                 return self._data.get()

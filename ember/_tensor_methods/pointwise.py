@@ -49,8 +49,6 @@ class PointwiseMethods:
     clamp = E.clamp
     clamp_max = M.clamp_max
     clamp_min = M.clamp_min
-    conj = M.conj
-    conj_physical = M.conj_physical
     copysign = M.copysign
     cos = E.cos
     cosh = M.cosh
@@ -177,7 +175,6 @@ class PointwiseMethods:
 
     round = E.round
     rsqrt = E.rsqrt
-    sgn = M.sgn
     sigmoid = E.sigmoid
     sign = E.sign
     signbit = M.signbit
@@ -207,5 +204,3 @@ class PointwiseMethods:
 
     def where(self, condition, other):
         return E.where(condition, self, other)
-
-    real = property(M.real)

@@ -79,9 +79,3 @@ class ShapeMethods:
     @property
     def mT(self):
         return S.transpose(self, -2, -1)
-
-    @property
-    def H(self):
-        return S.transpose(self, -2, -1) if self.ndim >= 2 else self
-
-    mH = H

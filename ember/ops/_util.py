@@ -3,12 +3,12 @@ import builtins
 import os
 import traceback
 
-from .._dtype import _FROM_NP, result_type, get_default_dtype, int64, bool_
+from .._dtype import _FROM_NP, result_type, get_default_dtype, int64, bool_, complex64 as _c64
 from ..autograd.grad_mode import _State
 from ..autograd.graph import Node, make_saved_output
 from .._tensor_core import TensorCore as Tensor, _wrap  # (isinstance only: every ember.Tensor is one)
 
-_SCALARS = (builtins.int, builtins.float, builtins.bool)
+_SCALARS = (builtins.int, builtins.float, builtins.bool, builtins.complex)
 _PKG_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep  # .../ember/
 
 
@@ -20,6 +20,8 @@ def record(data, device, inputs, name, fns, saved=()):
     out = _wrap(data, device)
     if not _State.grad_enabled:
         return out
+    if out._data.dtype.kind == 'c' and fns is not None:
+        fns = conj_fns(fns, inputs)
     edges = None
     for i, t in enumerate(inputs):
         if t is not None and t.requires_grad:
@@ -34,11 +36,39 @@ def record(data, device, inputs, name, fns, saved=()):
     return out
 
 
+def record_c(data, device, inputs, name, fns, saved=()):
+    """record for ops whose backward already follows PyTorch's complex convention (conj, abs, view_as_real...)."""
+    out = record(data, device, inputs, name, None, saved)
+    if out.grad_fn is not None:
+        out.grad_fn.fns = fns
+    return out
+
+
+def conj_fns(fns, inputs):
+    """Backward fns for a complex result written as real formulas (``g * f'(z)``): PyTorch's gradient of a
+    holomorphic op is ``g * conj(f'(z))`` = conj(fn(conj(g))); a real input keeps the real part."""
+    def wrap(fn, real):
+        if fn is None:
+            return None
+
+        def conj_fn(g):  # (conj_physical: a gradient carries no conj flag)
+            r = fn(g.conj_physical())
+            if r is None:
+                return None
+            if r._data.dtype.kind != 'c':
+                return r
+            return r.real if real else r.conj_physical()
+        return conj_fn
+    return tuple(wrap(fn, t is not None and t._data.dtype.kind != 'c') for fn, t in zip(fns, inputs)) + \
+        tuple(fns[len(inputs):])
+
+
 def record_with_output(data, device, inputs, name, make_fns, saved=()):
     """Like record, for ops whose backward reuses their own output: ``make_fns(out_getter)`` builds the fns."""
     out = record(data, device, inputs, name, None, saved)
     if out.grad_fn is not None:
-        out.grad_fn.fns = make_fns(make_saved_output(out.grad_fn, data, device))
+        fns = make_fns(make_saved_output(out.grad_fn, data, device))
+        out.grad_fn.fns = conj_fns(fns, inputs) if out._data.dtype.kind == 'c' else fns
         out._vc = out.grad_fn.out_vc = [0]  # an in-place edit of the output must fail its backward, not corrupt it
     return out
 
@@ -130,8 +160,12 @@ def coerce_pair(a, b, op):
     kind = a._data.dtype.kind
     if isinstance(b, builtins.bool):
         return a, b
+    if isinstance(b, builtins.complex):
+        if kind != 'c':
+            a = a.to(result_type(_FROM_NP[a._data.dtype], 2, _c64, 0))
+        return a, b
     if isinstance(b, builtins.float):
-        if kind not in 'fV':  # 'V': bfloat16 (ml_dtypes)
+        if kind not in 'fVc':  # 'V': bfloat16 (ml_dtypes)
             a = a.to(get_default_dtype())
     elif kind == 'b':
         a = a.to(int64)
@@ -159,6 +193,33 @@ _C_NAMES = {'uint8': 'uint8_t', 'int8': 'int8_t', 'int16': 'int16_t', 'int32': '
 
 def not_implemented(kernel, np_dtype):
     return NotImplementedError(f'"{kernel}" not implemented for \'{KERNEL_NAMES.get(np_dtype.name, np_dtype.name)}\'')
+
+
+# PyTorch's refusals of complex inputs where it has no complex kernel (orderings, rounding, clamping); others read
+# '"<kernel>" not implemented for 'ComplexFloat''
+_COMPLEX_REFUSED = {
+    'floor_vml_cpu': (NotImplementedError, 'floor is not supported for complex inputs'),
+    'ceil_vml_cpu': (NotImplementedError, 'ceil is not supported for complex inputs'),
+    'trunc_vml_cpu': (NotImplementedError, 'trunc is not supported for complex inputs'),
+    'sign': (NotImplementedError, 'Unlike NumPy, torch.sign is not intended to support complex numbers. Please use '
+                                  'torch.sgn instead.'),
+    'clamp': (NotImplementedError, 'clamp is not supported for complex types'),
+    'maximum': (RuntimeError, 'maximum not implemented for complex tensors.'),
+    'minimum': (RuntimeError, 'minimum not implemented for complex tensors.'),
+    'max': (RuntimeError, 'max(): does not support complex input'),
+    'min': (RuntimeError, 'min(): does not support complex input'),
+    'argmax': (RuntimeError, 'argmax(): does not support complex input'),
+    'argmin': (RuntimeError, 'argmin(): does not support complex input'),
+    'sort': (RuntimeError, ' Sort does not support complex dtypes on CPU'),
+    'topk': (RuntimeError, ' topk does not support complex dtypes on CPU'),
+}
+
+
+def no_complex(a, kernel):
+    """Raise PyTorch's error for ``kernel`` when ``a`` is a complex tensor."""
+    if isinstance(a, Tensor) and a._data.dtype.kind == 'c':
+        exc, msg = _COMPLEX_REFUSED.get(kernel, (None, None))
+        raise exc(msg) if exc else not_implemented(kernel, a._data.dtype)
 
 
 def fit_scalar(v, np_dtype):

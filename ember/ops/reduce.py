@@ -3,7 +3,7 @@ import builtins
 import math
 
 from .._dtype import to_dtype, get_default_dtype
-from ._util import Tensor, record, record_with_output, norm_dim, norm_dims, _wrap, renamed
+from ._util import Tensor, record, record_with_output, norm_dim, norm_dims, _wrap, renamed, no_complex
 from .elementwise import masked_grad
 from .._printing import return_type
 
@@ -51,7 +51,7 @@ def mean(a, dim=None, keepdim=False, dtype=None, *, axis=None, keepdims=None):
         dim, keepdim = _np_names(dim, keepdim, axis, keepdims)
     if dtype is not None:
         a = a.to(to_dtype(dtype))
-    if a._data.dtype.kind not in 'fV':  # 'V': bfloat16 (ml_dtypes)
+    if a._data.dtype.kind not in 'fVc':  # 'V': bfloat16 (ml_dtypes)
         raise RuntimeError(f'mean(): could not infer output dtype. Input dtype must be either a floating point or '
                            f'complex dtype. Got: {a.dtype.name}')
     dims = norm_dims(dim, a.ndim)
@@ -103,6 +103,7 @@ def prod(a, dim=None, keepdim=False, dtype=None, *, axis=None, keepdims=None):
 def _extreme(a, dim, keepdim, is_max):
     xp = a._device.xp
     name = 'max' if is_max else 'min'
+    no_complex(a, name + '_all' if dim is None else name)
     if dim is None:
         if a.numel() == 0:
             raise RuntimeError(f'{name}(): Expected reduction dim to be specified for input.numel() == 0. '
@@ -149,6 +150,7 @@ def min(a, dim=None, keepdim=False, *, out=None, axis=None, keepdims=None):
 
 
 def _amaxmin(a, dim, keepdim, is_max, name):
+    no_complex(a, 'max_values_cpu' if is_max else 'min_values_cpu')
     dims = norm_dims(dim, a.ndim)
     x = a._data
     if dim is None and x.size == 0:
@@ -200,6 +202,7 @@ def _argext(a, dim, keepdim, is_max):
     xp = a._device.xp
     fn = xp.argmax if is_max else xp.argmin
     name = 'argmax' if is_max else 'argmin'
+    no_complex(a, name)
     if a._data.dtype.kind == 'b':
         raise RuntimeError(f'{name}(): does not support bool input')
     if dim is None and a._data.size == 0:
@@ -228,6 +231,8 @@ def _var(a, dim, unbiased, keepdim, correction):
         dim, unbiased = None, dim
     if correction is None:
         correction = 1 if unbiased is None or unbiased else 0
+    if a._data.dtype.kind == 'c':  # a real variance: the spreads of the real and imaginary parts add up
+        return _var(a.real, dim, unbiased, keepdim, correction) + _var(a.imag, dim, unbiased, keepdim, correction)
     if a._data.dtype.kind != 'f':
         raise RuntimeError('std and var only support floating point and complex dtypes')
     dims = norm_dims(dim, a.ndim)
@@ -292,6 +297,8 @@ def norm(a, p='fro', dim=None, keepdim=False, dtype=None):
 def _norm(a, p, dim, keepdim, dtype):
     if dtype is not None:
         a = a.to(to_dtype(dtype))
+    if a._data.dtype.kind == 'c':  # the norm of the moduli (a real result)
+        a = a.abs()
     if a._data.dtype.kind != 'f':
         raise RuntimeError(f'linalg.vector_norm: Expected a floating point or complex tensor as input. '
                            f'Got {a.dtype.name}')
@@ -340,9 +347,9 @@ def _norm(a, p, dim, keepdim, dtype):
 def logsumexp(a, dim, keepdim=False):
     dims = norm_dims(dim, a.ndim)
     xp = a._device.xp
-    x = a._data if a._data.dtype.kind == 'f' else a._data.astype(get_default_dtype().np)
+    x = a._data if a._data.dtype.kind in 'fc' else a._data.astype(get_default_dtype().np)
     if x.size:
-        m = x.max(axis=dims, keepdims=True)
+        m = x.real.max(axis=dims, keepdims=True)  # (complex: shifted by the largest real part)
         m = xp.where(xp.isfinite(m), m, 0)
         data = xp.log(xp.exp(x - m).sum(axis=dims, keepdims=True)) + m
     else:  # an empty sum is 0: its log is -inf (the max, which has no identity, is not needed)
