@@ -101,8 +101,6 @@ KNOWN_FAILING = {
     'fft.irfft': 'missing: no ember function or Tensor method',
     'fft.irfft2': 'missing: no ember function or Tensor method',
     'fft.irfftn': 'missing: no ember function or Tensor method',
-    'fft.fftshift': 'missing: no ember function or Tensor method',
-    'fft.ifftshift': 'missing: no ember function or Tensor method',
     'linalg.eig': 'missing: no ember function or Tensor method',
     'linalg.eigvals': 'missing: no ember function or Tensor method',
     'linalg.householder_product': 'missing: no ember function or Tensor method',
