@@ -1,0 +1,199 @@
+"""Short-time Fourier transforms (stft, istft): framing, windows and overlap-add around the kernels of ops/fft.py."""
+import warnings
+
+from .._dtype import int64
+from ._util import Tensor, record, _wrap
+from .conv import pad_constant
+from .fft import fft_c2c, fft_r2c, fft_c2r
+from .index import index_select
+from .misc_extra import unfold
+
+_NAMES = {'float32': 'Float', 'float64': 'Double', 'complex64': 'ComplexFloat', 'complex128': 'ComplexDouble'}
+
+
+def _desc(x):
+    return f'torch.{_NAMES.get(x._data.dtype.name, x._data.dtype.name)}Tensor{list(x.shape)}'
+
+
+def _edge_index(xp, n, pad, mode):
+    """Indices that pad a length-n axis by ``pad`` on both sides as reflect/replicate/circular padding does."""
+    i = xp.arange(-pad, n + pad)
+    if mode == 'reflect':
+        if pad >= n:
+            raise RuntimeError(f'Argument #4: Padding size should be less than the corresponding input dimension, '
+                               f'but got: padding ({pad}, {pad}) at dimension 1 of input [1, {n}]')
+        i = xp.abs(i)
+        i = xp.where(i >= n, 2 * (n - 1) - i, i)
+    elif mode == 'replicate':
+        i = xp.clip(i, 0, n - 1)
+    elif mode == 'circular':
+        if pad > n:
+            raise RuntimeError('Padding value causes wrapping around more than once.')
+        i = i % n
+    else:
+        raise NotImplementedError(f"stft: pad_mode '{mode}' is not one of constant, reflect, replicate, circular")
+    return i.astype(int64.np)
+
+
+def _pad_signal(x, pad, mode):
+    if mode == 'constant':
+        return pad_constant(x, ((pad, pad),))
+    return index_select(x, -1, _wrap(_edge_index(x._device.xp, x.shape[-1], pad, mode), x._device))
+
+
+def _window(window, n_fft, win_length, like, fn):
+    """The window zero-padded (centred) to n_fft; None for the rectangular one."""
+    if window is None:
+        if win_length == n_fft:
+            return None
+        xp = like._device.xp
+        window = _wrap(xp.ones(win_length, dtype=like._data.dtype if like._data.dtype.kind == 'f'
+                               else ('float32' if like._data.dtype.name == 'complex64' else 'float64')),
+                       like._device)
+    elif window.ndim != 1 or window.shape[0] != win_length:
+        raise RuntimeError(f'{fn}: expected a 1D window tensor of size equal to win_length={win_length}, but got '
+                           f'window with size {list(window.shape)}')
+    left = (n_fft - win_length) // 2
+    if left or n_fft - win_length - left:
+        window = pad_constant(window, ((left, n_fft - win_length - left),))
+    return window
+
+
+def stft(input, n_fft, hop_length=None, win_length=None, window=None, center=True, pad_mode='reflect',
+         normalized=False, onesided=None, return_complex=None, align_to_window=None):
+    if window is None:
+        warnings.warn('A window was not provided. A rectangular window will be applied,which is known to cause '
+                      'spectral leakage. Other windows such as torch.hann_window or torch.hamming_window are '
+                      'recommended to reduce spectral leakage.To suppress this warning and use a rectangular window, '
+                      'explicitly set `window=torch.ones(n_fft, device=<device>)`.', UserWarning, stacklevel=2)
+    cplx = input._data.dtype.kind == 'c' or window is not None and window._data.dtype.kind == 'c'
+    if return_complex is None:
+        if not cplx:
+            raise RuntimeError('stft requires the return_complex parameter be given for real inputs, and will '
+                               'further require that return_complex=True in a future PyTorch release.')
+        return_complex = True
+    if align_to_window is not None and center:
+        raise RuntimeError('stft align_to_window should only be set when center = false')
+    if input._data.dtype.kind in 'biu':
+        raise RuntimeError(f'stft: expected a tensor of floating point or complex values, got {input.dtype}')
+    hop = n_fft // 4 if hop_length is None else hop_length
+    win = n_fft if win_length is None else win_length
+    x = input
+    if center:
+        if x.ndim in (1, 2):
+            x = _pad_signal(x, n_fft // 2, pad_mode)
+    fn = (f'stft({_desc(x)}, n_fft={n_fft}, hop_length={hop}, win_length={win}, window='
+          f'{"None" if window is None else _desc(window).replace("[", "{[").replace("]", "]}")}, '
+          f'normalized={int(normalized)}, onesided={"None" if onesided is None else int(onesided)}, '
+          f'return_complex={int(return_complex)}, align_to_window={align_to_window}) ')
+    if x.ndim not in (1, 2):
+        raise RuntimeError(fn + ': expected a 1D or 2D tensor')
+    length = x.shape[-1]
+    if not 0 < n_fft <= length:
+        raise RuntimeError(fn + f': expected 0 < n_fft < {length}, but got n_fft={n_fft}')
+    if hop <= 0:
+        raise RuntimeError(fn + f': expected hop_length > 0, but got hop_length={hop}')
+    if not 0 < win <= n_fft:
+        raise RuntimeError(fn + f': expected 0 < win_length <= n_fft, but got win_length={win}')
+    w = _window(window, n_fft, win, x, fn)
+    if align_to_window:  # frames are placed by the (shorter) window, not by its n_fft-long zero padding
+        left = (n_fft - win) // 2
+        x = pad_constant(x, ((left, n_fft - win - left),))
+    if onesided is None:
+        onesided = not cplx
+    elif onesided and cplx:
+        raise RuntimeError('Cannot have onesided output if window or input is complex')
+    frames = unfold(x, -1, n_fft, hop)  # (..., n_frames, n_fft)
+    if w is not None:
+        frames = frames * w
+    scale = 'sqrt' if normalized else 'none'
+    if frames._data.dtype.kind == 'c':
+        spec = fft_c2c(frames, (frames.ndim - 1,), True, scale)
+    else:
+        spec = fft_r2c(frames, (frames.ndim - 1,), True, scale, onesided)
+    spec = spec.transpose(-1, -2)
+    if not return_complex:
+        warnings.warn('stft with return_complex=False is deprecated. In a future pytorch release, stft will return '
+                      'complex tensors for all inputs, and return_complex=False will raise an error.\nNote: you can '
+                      'still call torch.view_as_real on the complex output to recover the old return format.',
+                      UserWarning, stacklevel=2)
+        return view_as_real(spec)
+    return spec
+
+
+def _overlap_add(frames, hop):
+    """(..., n_frames, n_fft) frames summed into a signal, frame t starting at t * hop (the adjoint of framing)."""
+    xp = frames._device.xp
+    *lead, count, size = frames.shape
+    total = size + hop * (count - 1)
+    out = xp.zeros(tuple(lead) + (total,), dtype=frames._data.dtype)
+    for t in range(count):
+        out[..., t * hop:t * hop + size] += frames._data[..., t, :]
+    return record(out, frames._device, (frames,), 'OverlapAddBackward0', (lambda g: unfold(g, -1, size, hop),))
+
+
+def istft(input, n_fft, hop_length=None, win_length=None, window=None, center=True, normalized=False,
+          onesided=None, length=None, return_complex=False):
+    if not isinstance(input, Tensor) or input._data.dtype.kind != 'c':
+        raise RuntimeError('istft requires a complex-valued input tensor matching the output from stft with '
+                           'return_complex=True.')
+    hop = n_fft // 4 if hop_length is None else hop_length
+    win = n_fft if win_length is None else win_length
+    fn = (f'istft({_desc(input)}, n_fft={n_fft}, hop_length={hop}, win_length={win}, window='
+          f'{"None" if window is None else _desc(window).replace("[", "{[").replace("]", "]}")}, '
+          f'center={int(center)}, normalized={int(normalized)}, onesided={"None" if onesided is None else int(onesided)}'
+          f', length={"None" if length is None else length}, return_complex={int(return_complex)}) ')
+    if input.ndim not in (2, 3):
+        raise RuntimeError(fn + f': expected a tensor with 2 or 3 dimensions of complex, but got {input.ndim}')
+    batched = input.ndim == 3
+    x = input if batched else input.unsqueeze(0)
+    n_frames, fft_size = x.shape[-1], x.shape[-2]
+    if onesided is None:
+        onesided = fft_size != n_fft
+    if onesided:
+        if n_fft // 2 + 1 != fft_size:
+            raise RuntimeError(fn + f': expected the frequency dimension (3rd to the last) of the input tensor to '
+                               f'match n_fft / 2 + 1 when onesided=True, but got {fft_size}')
+    elif n_fft != fft_size:
+        raise RuntimeError(fn + f': expected the frequency dimension (3rd to the last) of the input tensor to match '
+                           f'n_fft when onesided=False, but got {fft_size}')
+    if not 0 < hop <= win:
+        raise RuntimeError(fn + f': expected 0 < hop_length <= win_length')
+    if not 0 < win <= n_fft:
+        raise RuntimeError(fn + f': expected 0 < win_length <= n_fft, but got win_length={win}')
+    cplx_window = window is not None and window._data.dtype.kind == 'c'
+    if return_complex:
+        if onesided:
+            raise RuntimeError(fn + ': cannot have onesided output if window or input is complex')
+    elif cplx_window:
+        raise RuntimeError(fn + ': Complex windows are incompatible with return_complex=False')
+    w = _window(window, n_fft, win, x, fn)
+    scale = 'sqrt' if normalized else 'n'
+    spec = x.transpose(-1, -2)  # (B, n_frames, freq)
+    if return_complex:
+        frames = fft_c2c(spec, (2,), False, scale)
+    else:  # PyTorch reads only the first half of a two-sided spectrum here
+        frames = fft_c2r(spec if onesided else spec[..., :n_fft // 2 + 1], (2,), False, scale, n_fft)
+    xp = x._device.xp
+    if w is not None:
+        frames = frames * w
+        wsq = (w * w)._data if w._data.dtype.kind != 'c' else xp.abs(w._data) ** 2
+    else:
+        wsq = xp.ones(n_fft, dtype=frames._data.dtype if frames._data.dtype.kind == 'f' else
+                      ('float32' if frames._data.dtype.name == 'complex64' else 'float64'))
+    y = _overlap_add(frames, hop)  # (B, expected)
+    expected = n_fft + hop * (n_frames - 1)
+    env = xp.zeros(expected, dtype=wsq.dtype)
+    for t in range(n_frames):
+        env[t * hop:t * hop + n_fft] += wsq
+    start = n_fft // 2 if center else 0
+    end = expected if length is None and not center else (expected - n_fft // 2 if length is None else start + length)
+    end = min(end, expected)
+    y = y[..., start:end]
+    env = env[start:end]
+    if env.size and float(xp.abs(env).min()) < 1e-11:
+        raise RuntimeError(fn + 'window overlap add min: 1')
+    y = y / _wrap(env.astype(y._data.dtype if y._data.dtype.kind == 'f' else wsq.dtype), x._device)
+    if length is not None and y.shape[-1] < length:
+        y = pad_constant(y, ((0, length - y.shape[-1]),))
+    return y if batched else y.squeeze(0)
