@@ -201,6 +201,7 @@ from .nn.functional import (conv1d, conv2d, conv3d, conv_transpose1d, conv_trans
                             max_pool2d, avg_pool1d, dropout, layer_norm, batch_norm, group_norm, embedding,
                             cosine_similarity, pairwise_distance, pixel_shuffle, selu, celu)
 from . import sparse, multiprocessing, amp, accelerator, testing, hub, onnx, special, fft  # noqa: E402
+from .ops.spectral import stft, istft  # noqa: E402
 from . import version  # noqa: E402,F401  (torch.version: the PyTorch API version, no CUDA build)
 from .sparse import sparse_coo_tensor, spmm  # noqa: E402
 from .amp import autocast  # noqa: E402

@@ -23,6 +23,7 @@ def install(T):
                      ('cholesky', LA._cholesky_legacy), ('qr', LA._qr_legacy), ('pinverse', LA._pinverse_legacy),
                      ('cross', LA._cross_legacy), ('lu', LU.lu_legacy), ('lu_solve', LU.lu_solve_legacy)):
         setattr(T, name, fn)
-    from . import reduce_extra as RX, shape_extra as SX, misc_extra as MX
+    from . import reduce_extra as RX, shape_extra as SX, misc_extra as MX, spectral as SPC
+    T.stft, T.istft = SPC.stft, SPC.istft
     for fn in RX.METHODS + SX.METHODS + MX.METHODS:
         setattr(T, fn.__name__, fn)

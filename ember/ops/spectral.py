@@ -121,15 +121,23 @@ def stft(input, n_fft, hop_length=None, win_length=None, window=None, center=Tru
     return spec
 
 
-def _overlap_add(frames, hop):
-    """(..., n_frames, n_fft) frames summed into a signal, frame t starting at t * hop (the adjoint of framing)."""
-    xp = frames._device.xp
+def _overlap_add_array(xp, frames, hop):
+    """(..., n_frames, n_fft) frames summed into one signal, frame t starting at t * hop: hop-long blocks, one
+    vectorised add per block of a frame (n_fft / hop of them) rather than one per frame."""
     *lead, count, size = frames.shape
-    total = size + hop * (count - 1)
-    out = xp.zeros(tuple(lead) + (total,), dtype=frames._data.dtype)
-    for t in range(count):
-        out[..., t * hop:t * hop + size] += frames._data[..., t, :]
-    return record(out, frames._device, (frames,), 'OverlapAddBackward0', (lambda g: unfold(g, -1, size, hop),))
+    per = -(-size // hop)
+    buf = xp.zeros(tuple(lead) + (count - 1 + per, hop), dtype=frames.dtype)
+    for j in range(per):
+        seg = frames[..., j * hop:(j + 1) * hop]
+        buf[..., j:j + count, :seg.shape[-1]] += seg
+    return buf.reshape(tuple(lead) + (-1,))[..., :size + hop * (count - 1)]
+
+
+def _overlap_add(frames, hop):
+    """The adjoint of framing (unfold), recorded so that its gradient is framing again."""
+    size = frames.shape[-1]
+    return record(_overlap_add_array(frames._device.xp, frames._data, hop), frames._device, (frames,),
+                  'OverlapAddBackward0', (lambda g: unfold(g, -1, size, hop),))
 
 
 def istft(input, n_fft, hop_length=None, win_length=None, window=None, center=True, normalized=False,
@@ -183,9 +191,7 @@ def istft(input, n_fft, hop_length=None, win_length=None, window=None, center=Tr
                       ('float32' if frames._data.dtype.name == 'complex64' else 'float64'))
     y = _overlap_add(frames, hop)  # (B, expected)
     expected = n_fft + hop * (n_frames - 1)
-    env = xp.zeros(expected, dtype=wsq.dtype)
-    for t in range(n_frames):
-        env[t * hop:t * hop + n_fft] += wsq
+    env = _overlap_add_array(xp, xp.broadcast_to(wsq, (n_frames, n_fft)), hop)
     start = n_fft // 2 if center else 0
     end = expected if length is None and not center else (expected - n_fft // 2 if length is None else start + length)
     end = min(end, expected)
