@@ -8,7 +8,7 @@ _np.seterr(divide='ignore', invalid='ignore', over='ignore')
 
 from ._dtype import (dtype, float16, float32, float64, int8, int16, int32, int64, uint8, bool_ as bool,  # noqa: E402
                      half, float, double, short, int, long, bfloat16, get_default_dtype, set_default_dtype, finfo,
-                     iinfo)
+                     iinfo, complex64, complex128, cfloat, cdouble)
 from ._tensor import Tensor, Size  # noqa: E402
 from .backends import device, cpu as _cpu_device  # noqa: E402
 from .backends.random import (Generator, default_generator, manual_seed, seed, initial_seed,  # noqa: E402
@@ -50,6 +50,7 @@ from .ops.math_extra import (asin, acos, asinh, acosh, atanh, sinh, cosh, exp2, 
                              isreal, real, conj, resolve_conj, resolve_neg, conj_physical, angle, atan2, arctan2,
                              hypot, copysign, logaddexp, logaddexp2, xlogy, fmax, fmin, float_power, ldexp, nextafter,
                              gcd, lcm, bitwise_left_shift, bitwise_right_shift, heaviside, rsub)
+from .ops.complex import view_as_real, view_as_complex, imag, complex, polar, is_conj, is_complex  # noqa: E402
 from .ops.special import erf, erfc, erfinv, lgamma, digamma, polygamma, mvlgamma, i0, igamma, igammac  # noqa
 arcsin, arccos, arcsinh, arccosh, arctanh = asin, acos, asinh, acosh, atanh
 from . import linalg  # noqa: E402
@@ -232,4 +233,7 @@ def __getattr__(name):
     # scripts run through `ember run` see this for torch.X: say plainly that ember lacks it
     if name.startswith('__'):
         raise AttributeError(name)
+    if name in ('complex32', 'chalf'):
+        from ._dtype import no_complex32
+        raise AttributeError(str(no_complex32(name)))
     raise AttributeError(f"module 'ember' has no attribute '{name}' (torch.{name} is not supported by ember)")

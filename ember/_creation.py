@@ -5,10 +5,10 @@ from contextlib import nullcontext as _nullcontext
 
 import numpy as _np
 
-from ._dtype import to_dtype, get_default_dtype, from_np, int64, bool_, float32
+from ._dtype import to_dtype, get_default_dtype, from_np, int64, bool_
 from ._tensor import Tensor, Size, _wrap
 from .backends import get_device, cpu
-from .backends.random import generator_for
+from .backends.random import generator_for, complex_pairs as _pairs
 
 
 def _finish(data, device, requires_grad):
@@ -53,9 +53,9 @@ def _infer_array(data, exact=False):
     if isinstance(data, Tensor):
         return data._data if data._device is cpu else data._data.get()
     if isinstance(data, _np.ndarray):
-        if data.dtype.kind not in 'biuf':
+        if data.dtype.kind not in 'biufc':
             raise TypeError(f"can't convert np.ndarray of type {data.dtype}. The only supported types are: "
-                            f"float64, float32, float16, int64, int32, int16, int8, uint8, and bool.")
+                            f"float64, float32, float16, complex64, complex128, int64, int32, int16, int8, uint8, and bool.")
         return data
     if hasattr(data, '__cuda_array_interface__'):
         return data.get()
@@ -73,8 +73,9 @@ def _infer_array(data, exact=False):
         return arr if exact else arr.astype(_float_of_sequence(data))
     if arr.dtype.kind in 'iu':  # Python ints make int64; NumPy int8/16/32/uint8 scalars keep their dtype
         return arr if arr.dtype in (_np.int8, _np.int16, _np.int32, _np.uint8) else arr.astype(_np.int64)
-    if arr.dtype.kind == 'b':
-        return arr
+    if arr.dtype.kind in 'bc':  # (Python complex numbers: the default complex dtype, cdouble under float64)
+        return arr if arr.dtype.kind == 'b' or exact or arr.dtype != _np.complex128 else arr.astype(
+            get_default_dtype().to_complex().np)
     if arr.dtype.kind == 'O':
         raise TypeError(f'Could not infer dtype of {type(_flat_first(data)[0]).__name__}')
     raise TypeError(f"can't build a tensor from data of type {arr.dtype}")
@@ -182,7 +183,8 @@ def empty(*size, out=None, dtype=None, device=None, requires_grad=False, layout=
 def full(size, fill_value, *, out=None, dtype=None, device=None, requires_grad=False, layout=None):
     if isinstance(fill_value, Tensor):
         fill_value = fill_value.item()
-    default = bool_ if isinstance(fill_value, bool) else int64 if isinstance(fill_value, int) else None
+    default = bool_ if isinstance(fill_value, bool) else int64 if isinstance(fill_value, int) else \
+        get_default_dtype().to_complex() if isinstance(fill_value, complex) else None
     return _filled(fill_value, (size,) if isinstance(size, int) else size, dtype, device, requires_grad, default)
 
 
@@ -279,7 +281,7 @@ def eye(n, m=None, *, out=None, dtype=None, device=None, requires_grad=False, la
 
 def _float_dt(dtype):
     dt = to_dtype(dtype) or get_default_dtype()
-    if not dt.is_floating_point:
+    if not (dt.is_floating_point or dt.is_complex):
         raise NotImplementedError(f'"check_uniform_bounds" not implemented for \'{dt.name}\' (random floats need a '
                            f'floating dtype)')
     return dt
@@ -292,17 +294,21 @@ def _gen_dtype(dt):
 
 def rand(*size, generator=None, out=None, dtype=None, device=None, requires_grad=False, layout=None,
          pin_memory=False):
-    dev, dt = get_device(device), _float_dt(dtype)
+    dev, dt, shape = get_device(device), _float_dt(dtype), _sizes(size)
+    rt = dt.to_real()  # complex: the real dtype drawn as (..., 2) pairs, then viewed (PyTorch's numbers)
     # cpu draws float16 itself (a float32 uniform that rounds up to 1 becomes 0, as in PyTorch)
-    data = generator_for(dev, generator).random(_sizes(size), dtype=dt.np if dev is cpu else _gen_dtype(dt))
-    return _finish(data.astype(dt.np, copy=False), dev, requires_grad)
+    data = generator_for(dev, generator).random(shape + (2,) * dt.is_complex, dtype=rt.np if dev is cpu else
+                                                _gen_dtype(rt))
+    return _finish(_pairs(data.astype(rt.np, copy=False), dt, 1), dev, requires_grad)
 
 
 def randn(*size, generator=None, out=None, dtype=None, device=None, requires_grad=False, layout=None,
           pin_memory=False):
-    dev, dt = get_device(device), _float_dt(dtype)
-    data = generator_for(dev, generator).standard_normal(_sizes(size), dtype=dt.np if dev is cpu else _gen_dtype(dt))
-    return _finish(data.astype(dt.np, copy=False), dev, requires_grad)
+    dev, dt, shape = get_device(device), _float_dt(dtype), _sizes(size)
+    rt = dt.to_real()  # complex: unit variance over both parts, each drawn as a real normal over sqrt(2)
+    data = generator_for(dev, generator).standard_normal(shape + (2,) * dt.is_complex, dtype=rt.np if dev is cpu
+                                                         else _gen_dtype(rt))
+    return _finish(_pairs(data.astype(rt.np, copy=False), dt, 2 ** 0.5), dev, requires_grad)
 
 
 def randint(low, high=None, size=None, *, generator=None, out=None, dtype=None, device=None, requires_grad=False,

@@ -16,9 +16,9 @@ class dtype:
     def __init__(self, name, np_dtype, category):
         self.name, self.np = name, _np.dtype(np_dtype)
         self.is_floating_point = category == 2
-        self.is_signed = self.np.kind in 'if' or category == 2
+        self.is_signed = self.np.kind in 'ifc' or category == 2
         self.itemsize = self.np.itemsize
-        self._category = category  # 0 bool, 1 integer, 2 floating: the order PyTorch promotes in
+        self._category = category  # 0 bool, 1 integer, 2 floating, 3 complex: the order PyTorch promotes in
 
     def __repr__(self):
         return f'torch.{self.name}'  # one printed text under any import name: see README
@@ -28,10 +28,17 @@ class dtype:
 
     @property
     def is_complex(self):
-        return False
+        return self._category == 3
 
     def to_real(self):
-        return self
+        return _REAL_OF.get(self.name, self)
+
+    def to_complex(self):
+        if self._category == 3:
+            return self
+        if self._category != 2:
+            raise RuntimeError(f'to_complex is only supported for floating point types, got {self}')
+        return complex128 if self.name == 'float64' else complex64  # (no complex32 storage: see complex32 below)
 
 
 float16 = dtype('float16', 'float16', 2)
@@ -44,11 +51,16 @@ int64 = dtype('int64', 'int64', 1)
 uint8 = dtype('uint8', 'uint8', 1)
 bool_ = dtype('bool', 'bool', 0)
 bfloat16 = dtype('bfloat16', _np_bfloat16, 2) if _np_bfloat16 is not None else None
+complex64 = dtype('complex64', 'complex64', 3)
+complex128 = dtype('complex128', 'complex128', 3)
+cfloat, cdouble = complex64, complex128
+_REAL_OF = {'complex64': float32, 'complex128': float64}
 
 half, float, double = float16, float32, float64
 short, int, long = int16, int32, int64
 
-ALL = (float16, float32, float64, int8, int16, int32, int64, uint8, bool_) + ((bfloat16,) if bfloat16 else ())
+ALL = (float16, float32, float64, int8, int16, int32, int64, uint8, bool_, complex64, complex128) + (
+    (bfloat16,) if bfloat16 else ())
 _FROM_NP = {d.np: d for d in ALL}
 _BY_NAME = {d.name: d for d in ALL}
 
@@ -56,7 +68,8 @@ _BY_NAME = {d.name: d for d in ALL}
 # the legacy tensor-type names x.type() reports and accepts ('torch.FloatTensor')
 _LEGACY_NAMES = {'float16': 'HalfTensor', 'float32': 'FloatTensor', 'float64': 'DoubleTensor', 'int8': 'CharTensor',
                  'int16': 'ShortTensor', 'int32': 'IntTensor', 'int64': 'LongTensor', 'uint8': 'ByteTensor',
-                 'bool': 'BoolTensor', 'bfloat16': 'BFloat16Tensor'}
+                 'bool': 'BoolTensor', 'bfloat16': 'BFloat16Tensor', 'complex64': 'ComplexFloatTensor',
+                 'complex128': 'ComplexDoubleTensor'}
 _FROM_LEGACY = {v: _BY_NAME[k] for k, v in _LEGACY_NAMES.items() if k in _BY_NAME}
 
 
@@ -79,6 +92,12 @@ def set_default_dtype(d):
     _Defaults.float_dtype = d
 
 
+def no_complex32(name='complex32'):
+    """complex32 (chalf) has no NumPy storage: ember refuses it plainly rather than store it as complex64."""
+    return TypeError(f'ember has no complex32 (chalf) dtype ({name}): NumPy has no half-precision complex type to store it; '
+                     f'use complex64 (cfloat) instead')
+
+
 def from_np(np_dtype):
     """The ember dtype of a NumPy/CuPy dtype; float64 Python data is kept as it is."""
     try:
@@ -98,15 +117,20 @@ def to_dtype(d):
             return _BY_NAME[d]
         if d in _FROM_LEGACY:
             return _FROM_LEGACY[d]
-        alias = {'float': float32, 'double': float64, 'half': float16, 'long': int64, 'int': int32, 'short': int16}
+        alias = {'float': float32, 'double': float64, 'half': float16, 'long': int64, 'int': int32, 'short': int16,
+                 'cfloat': complex64, 'cdouble': complex128}
         if d in alias:
             return alias[d]
+        if d in ('complex32', 'chalf'):
+            raise no_complex32(d)
     if d is builtins.float:
         return get_default_dtype()
     if d is builtins.int:
         return int64
     if d is builtins.bool:
         return bool_
+    if d is builtins.complex:
+        return get_default_dtype().to_complex()
     try:
         return from_np(_np.dtype(d))
     except TypeError:
@@ -119,6 +143,8 @@ def scalar_dtype(value):
         return bool_
     if isinstance(value, (builtins.int, _np.integer)):
         return int64
+    if isinstance(value, (builtins.complex, _np.complexfloating)):
+        return get_default_dtype().to_complex()
     return get_default_dtype()
 
 
@@ -126,6 +152,10 @@ def promote(a, b):
     """Result dtype of two dtypes of equal priority (both tensors or both scalars)."""
     if a is b:
         return a
+    if a._category == 3 or b._category == 3:  # complex keeps the wider float's precision (float64+cfloat: cdouble)
+        ra = a.to_real() if a._category >= 2 else float32
+        rb = b.to_real() if b._category >= 2 else float32
+        return promote(ra, rb).to_complex() if ra is not bfloat16 and rb is not bfloat16 else complex64
     if a._category != b._category:  # PyTorch: the higher category's dtype wins (float32 + int64 -> float32)
         return a if a._category > b._category else b
     return _FROM_NP[_np.promote_types(a.np, b.np)]
@@ -144,6 +174,10 @@ def result_type(a_dtype, a_dim, b_dtype, b_dim):
     hi, lo = (a_dtype, b_dtype) if a_dim > b_dim else (b_dtype, a_dtype)
     if lo._category <= hi._category:
         return hi
+    if lo._category == 3:  # complex of lower priority: a floating operand keeps its precision (float64 + 1j)
+        if hi._category == 2:
+            return hi.to_complex() if hi is not bfloat16 else complex64
+        return get_default_dtype().to_complex() if min(a_dim, b_dim) == 0 else lo
     if min(a_dim, b_dim) == 0:  # a Python scalar of higher category: that category's default dtype
         return get_default_dtype() if lo._category == 2 else (int64 if lo._category == 1 else lo)
     return lo
@@ -158,6 +192,7 @@ class finfo:
 
     def __init__(self, type=None):
         d = get_default_dtype() if type is None else to_dtype(type)
+        d = d.to_real()  # a complex dtype's limits are its parts' (finfo(complex64) is float32's)
         if not d.is_floating_point:
             raise TypeError("torch.finfo() requires a floating point input type. Use torch.iinfo to handle "
                             "'torch.finfo'")
@@ -182,7 +217,7 @@ class iinfo:
 
     def __init__(self, type):
         d = to_dtype(type)
-        if d.is_floating_point or d is bool_:
+        if d.is_floating_point or d is bool_ or d.is_complex:
             raise TypeError("torch.iinfo() requires an integer input type. Use torch.finfo to handle 'torch.iinfo'")
         info = _np.iinfo(d.np)
         self.bits, self.min, self.max, self.dtype = info.bits, builtins.int(info.min), builtins.int(info.max), d.name

@@ -64,7 +64,7 @@ mode out; msort out; mvlgamma out; nan_to_num out; nanmean out; nanquantile out;
 qr out; quantile out; rad2deg out; renorm out; searchsorted +values=input out; sgn out; signbit out; sinc out; sinh out;
 slogdet input=A; svd out; take_along_dim out; triangular_solve out; unsafe_chunk input=a; unsafe_split tensor=a;
 vsplit +indices=indices_or_sections +sections=indices_or_sections; xlogy out; histogramdd out; index_reduce out;
-lu_solve out; lu_unpack out; nanmedian out;
+lu_solve out; lu_unpack out; nanmedian out; complex out; polar out;
 """
 
 # factory functions: out= gives the result's dtype and is resized silently
@@ -75,8 +75,9 @@ _VARSIZE = frozenset(('zeros', 'ones', 'empty', 'rand', 'randn'))
 # reductions write any result dtype into out (PyTorch casts them); elementwise ops refuse a lower category
 _FREE_CAST = frozenset(('sum', 'prod', 'mean', 'cumsum', 'cumprod', 'norm', 'var', 'std', 'amax', 'amin'))
 _SCALAR_NAMES = {'float32': 'Float', 'float64': 'Double', 'float16': 'Half', 'bfloat16': 'BFloat16', 'int64': 'Long',
-                 'int32': 'Int', 'int16': 'Short', 'int8': 'Char', 'uint8': 'Byte', 'bool': 'Bool'}
-_CATEGORY = {'b': 0, 'u': 1, 'i': 1, 'f': 2, 'V': 2}  # 'V': ml_dtypes' bfloat16 is a floating type
+                 'int32': 'Int', 'int16': 'Short', 'int8': 'Char', 'uint8': 'Byte', 'bool': 'Bool',
+                 'complex64': 'ComplexFloat', 'complex128': 'ComplexDouble'}
+_CATEGORY = {'b': 0, 'u': 1, 'i': 1, 'f': 2, 'V': 2, 'c': 3}  # 'V': ml_dtypes' bfloat16 is a floating type
 
 
 def _parse(text):

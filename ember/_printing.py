@@ -45,7 +45,8 @@ def _float_formatter(arr):
         fmt = lambda x: f'{x:.0f}.'  # noqa: E731
     else:
         fmt = lambda x: f'{x:.{p}f}'  # noqa: E731
-    width = max(len(fmt(x)) for x in finite.ravel()[:10000]) if finite.size else 1
+    # (PyTorch judges the width on the nonzero finite values: a -0. is not padded for)
+    width = max((len(fmt(x)) for x in finite[finite != 0].ravel()[:10000]), default=1)
     return lambda x: (fmt(x) if _np.isfinite(x) else str(x)).rjust(width)
 
 
@@ -56,6 +57,34 @@ def _summarized(arr):
         if arr.shape[axis] > 2 * e:
             arr = _np.concatenate([_np.take(arr, range(e), axis), _np.take(arr, range(-e, 0), axis)], axis)
     return arr
+
+
+def _complex_body(arr, summarize):
+    """A complex array's text as PyTorch lays it out: real and imaginary parts each with their own formatter
+    (judged on the shown elements), ``re+imj`` per element, a fixed number of elements per line."""
+    shown = _summarized(arr) if summarize else arr
+    fr = _float_formatter(shown.real.astype(_np.float64))
+    fi = _float_formatter(shown.imag.astype(_np.float64))
+    wr, wi = len(fr(0.0)), len(fi(0.0))
+    e = _Options.edgeitems
+
+    def val(z):
+        im = (fi(z.imag) + 'j').lstrip()
+        return fr(z.real) + (im if im[0] in '+-' else '+' + im)
+
+    def rows(a, indent):
+        if a.ndim == 0:
+            return val(a.item())
+        n = a.shape[0]
+        idx = list(range(e)) + [None] + list(range(n - e, n)) if summarize and n > 2 * e else list(range(n))
+        if a.ndim == 1:
+            per_line = max(1, int((_Options.linewidth - indent) // (wr + wi + 3)))
+            data = [' ...' if i is None else val(a[i].item()) for i in idx] if e or not summarize else ['...']
+            lines = [', '.join(data[i:i + per_line]) for i in range(0, len(data), per_line)]
+            return '[' + (',\n' + ' ' * (indent + 1)).join(lines) + ']'
+        parts = ['...' if i is None else rows(a[i], indent + 1) for i in idx]
+        return '[' + (',' + '\n' * (a.ndim - 1) + ' ' * (indent + 1)).join(parts) + ']'
+    return rows(arr, len('tensor('))
 
 
 def format_tensor(t):
@@ -73,6 +102,8 @@ def format_tensor(t):
         formatter = None
     if arr.size == 0:
         body = '[]'
+    elif arr.dtype.kind == 'c':
+        body = _complex_body(arr, arr.size > _Options.threshold)
     elif arr.ndim == 0:
         body = formatter['float_kind'](arr.item()).strip() if formatter and 'float_kind' in formatter else (
             ('True' if arr.item() else 'False') if arr.dtype.kind == 'b' else str(arr.item()))
@@ -84,7 +115,8 @@ def format_tensor(t):
     extras = []
     if t._device.type != 'cpu':
         extras.append(f"device='{t._device}'")
-    default = {'f': get_default_dtype().np, 'i': _np.dtype(_np.int64), 'b': _np.dtype(_np.bool_)}
+    default = {'f': get_default_dtype().np, 'i': _np.dtype(_np.int64), 'b': _np.dtype(_np.bool_),
+               'c': get_default_dtype().to_complex().np}
     if arr.size == 0 and arr.ndim != 1:
         extras.append(f'size={tuple(arr.shape)}')
     if default.get(arr.dtype.kind) != t._data.dtype or (arr.size == 0 and arr.dtype.kind != 'f'):

@@ -123,7 +123,7 @@ class Tensor:
         return self._data.dtype.kind in 'fV'  # 'V': ml_dtypes' bfloat16, the only void-kind dtype ember stores
 
     def is_complex(self):
-        return False
+        return self._data.dtype.kind == 'c'
 
     def is_contiguous(self, memory_format=None):
         return self._data.flags.c_contiguous
@@ -199,7 +199,7 @@ class Tensor:
                                    'computed variable in a subgraph that doesn\'t require differentiation use '
                                    'var_no_grad = var.detach().')
             return
-        if flag and self._data.dtype.kind not in 'fV':
+        if flag and self._data.dtype.kind not in 'fVc':
             raise RuntimeError(f'only Tensors of floating point and complex dtype can require gradients (got '
                                f'{self.dtype.name})')
         self._rg = flag

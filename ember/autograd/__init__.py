@@ -63,6 +63,8 @@ def _seed_grads(outputs, grad_outputs, who):
                 raise RuntimeError(f'grad can be implicitly created only for scalar outputs (element {i} has shape '
                                    f'{tuple(t.shape)}); pass a gradient of that shape, or reduce it with .sum() '
                                    f'or .mean() first')
+            if t.is_complex():
+                raise RuntimeError(f'grad can be implicitly created only for real scalar outputs but got {t.dtype}')
             g = ones_like(t)
         elif not isinstance(g, Tensor):
             from .._creation import tensor

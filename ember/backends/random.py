@@ -267,3 +267,9 @@ def inplace_random(name):
         return self
     method.__name__ = name
     return method
+
+
+def complex_pairs(data, dt, scale):
+    """Random reals of shape (..., 2) as one complex number each (divided by scale), or data unchanged: PyTorch
+    draws a complex tensor's numbers as its real dtype's, in (real, imag) pairs."""
+    return (data / data.dtype.type(scale)).view(dt.np)[..., 0] if dt.is_complex else data

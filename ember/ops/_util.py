@@ -3,12 +3,12 @@ import builtins
 import os
 import traceback
 
-from .._dtype import _FROM_NP, result_type, get_default_dtype, int64, bool_
+from .._dtype import _FROM_NP, result_type, get_default_dtype, int64, bool_, complex64 as _c64
 from ..autograd.grad_mode import _State
 from ..autograd.graph import Node, make_saved_output
 from .._tensor import Tensor, _wrap
 
-_SCALARS = (builtins.int, builtins.float, builtins.bool)
+_SCALARS = (builtins.int, builtins.float, builtins.bool, builtins.complex)
 _PKG_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep  # .../ember/
 
 
@@ -20,6 +20,8 @@ def record(data, device, inputs, name, fns, saved=()):
     out = _wrap(data, device)
     if not _State.grad_enabled:
         return out
+    if out._data.dtype.kind == 'c' and fns is not None:
+        fns = conj_fns(fns, inputs)
     edges = None
     for i, t in enumerate(inputs):
         if t is not None and t.requires_grad:
@@ -34,11 +36,37 @@ def record(data, device, inputs, name, fns, saved=()):
     return out
 
 
+def record_c(data, device, inputs, name, fns, saved=()):
+    """record for ops whose backward already follows PyTorch's complex convention (conj, abs, view_as_real...)."""
+    out = record(data, device, inputs, name, None, saved)
+    if out.grad_fn is not None:
+        out.grad_fn.fns = fns
+    return out
+
+
+def conj_fns(fns, inputs):
+    """Backward fns for a complex result written as real formulas (``g * f'(z)``): PyTorch's gradient of a
+    holomorphic op is ``g * conj(f'(z))`` = conj(fn(conj(g))); a real input keeps the real part."""
+    def wrap(fn, real):
+        if fn is None:
+            return None
+
+        def conj_fn(g):
+            r = fn(g.conj())
+            if r is None:
+                return None
+            return r.real if real and r._data.dtype.kind == 'c' else r.conj()
+        return conj_fn
+    return tuple(wrap(fn, t is not None and t._data.dtype.kind != 'c') for fn, t in zip(fns, inputs)) + \
+        tuple(fns[len(inputs):])
+
+
 def record_with_output(data, device, inputs, name, make_fns, saved=()):
     """Like record, for ops whose backward reuses their own output: ``make_fns(out_getter)`` builds the fns."""
     out = record(data, device, inputs, name, None, saved)
     if out.grad_fn is not None:
-        out.grad_fn.fns = make_fns(make_saved_output(out.grad_fn, data, device))
+        fns = make_fns(make_saved_output(out.grad_fn, data, device))
+        out.grad_fn.fns = conj_fns(fns, inputs) if out._data.dtype.kind == 'c' else fns
         out._vc = out.grad_fn.out_vc = [0]  # an in-place edit of the output must fail its backward, not corrupt it
     return out
 
@@ -130,8 +158,12 @@ def coerce_pair(a, b, op):
     kind = a._data.dtype.kind
     if isinstance(b, builtins.bool):
         return a, b
+    if isinstance(b, builtins.complex):
+        if kind != 'c':
+            a = a.to(result_type(_FROM_NP[a._data.dtype], 2, _c64, 0))
+        return a, b
     if isinstance(b, builtins.float):
-        if kind not in 'fV':  # 'V': bfloat16 (ml_dtypes)
+        if kind not in 'fVc':  # 'V': bfloat16 (ml_dtypes)
             a = a.to(get_default_dtype())
     elif kind == 'b':
         a = a.to(int64)

@@ -1,17 +1,25 @@
 """Copies and conversions: dtype casts, device moves and clone, each differentiable; plus the in-place machinery."""
-from ._util import Tensor, record, unbroadcast, wrap_int, fit_scalar, _wrap
+from ._util import Tensor, record, record_c, unbroadcast, wrap_int, fit_scalar, _wrap
 from ..autograd.grad_mode import _State
 
-_CAT = {'b': 0, 'u': 1, 'i': 1, 'f': 2}
+_CAT = {'b': 0, 'u': 1, 'i': 1, 'f': 2, 'V': 2, 'c': 3}
 
 
 def to_dtype_op(a, dt):
     src = a.dtype
-    data = a._data.astype(dt.np)
-    if not dt.is_floating_point:
+    if src.is_complex and not dt.is_complex:
+        import warnings
+        warnings.warn('Casting complex values to real discards the imaginary part', UserWarning, stacklevel=3)
+        data = a._data.real.astype(dt.np)
+    else:
+        data = a._data.astype(dt.np)
+    if not (dt.is_floating_point or dt.is_complex):
         return _wrap(data, a._device)
-    return record(data, a._device, (a,), 'ToCopyBackward0',
-                  (lambda g: g.to(src) if src.is_floating_point else None,))
+    if dt.is_complex and not src.is_complex:  # PyTorch's convention: a real input gets the real part
+        return record_c(data, a._device, (a,), 'ToCopyBackward0',
+                        (lambda g: g.real.to(src) if src.is_floating_point else None,))
+    return record_c(data, a._device, (a,), 'ToCopyBackward0',
+                    (lambda g: g.to(src) if src.is_floating_point or src.is_complex else None,))
 
 
 def to_device(a, dev):
@@ -23,7 +31,7 @@ def to_device(a, dev):
         with dev.xp.cuda.Device(dev.index):
             # ndarray.copy() copies onto the current device, from another GPU too
             data = dev.xp.asarray(a._data) if src.type == 'cpu' else a._data.copy()
-    if a._data.dtype.kind != 'f':
+    if a._data.dtype.kind not in 'fc':
         return _wrap(data, dev)
     return record(data, dev, (a,), 'ToCopyBackward0', (lambda g: g.to(src),))
 

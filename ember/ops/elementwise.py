@@ -14,7 +14,7 @@ from .logic import (masked_grad, where, eq, ne, lt, le, gt, ge, logical_and, log
 
 def _floating(a):
     """Math on integer tensors computes in the default float dtype, as in PyTorch."""
-    return a if a._data.dtype.kind in 'fV' else a.to(get_default_dtype())  # 'V': bfloat16 (ml_dtypes)
+    return a if a._data.dtype.kind in 'fVc' else a.to(get_default_dtype())  # 'V': bfloat16 (ml_dtypes)
 
 
 def _zero_grad(g):
@@ -418,6 +418,9 @@ def square(a):
 
 def abs(a):
     _no_bool(a, 'abs_cpu')
+    if a._data.dtype.kind == 'c':  # a real result: the complex module's gradient
+        from .complex import abs_complex
+        return abs_complex(a)
     return record(a._device.xp.abs(a._data), a._device, (a,), 'AbsBackward0', (lambda g: g * sign(a),), (a,))
 
 

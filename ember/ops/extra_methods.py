@@ -11,7 +11,8 @@ def install(T):
                SP.erf, SP.erfc, SP.erfinv, SP.lgamma, SP.digamma, SP.i0, SP.igamma, SP.igammac, SP.mvlgamma):
         setattr(T, fn.__name__, fn)
     T.arcsin, T.arccos, T.arcsinh, T.arccosh, T.arctanh = M.asin, M.acos, M.asinh, M.acosh, M.atanh
-    T.real = property(M.real)
+    from . import complex as CX
+    CX.install(T)
     T.polygamma = lambda self, n: SP.polygamma(n, self)
     T.__lshift__, T.__rshift__ = M.bitwise_left_shift, M.bitwise_right_shift
     from .. import linalg as LA

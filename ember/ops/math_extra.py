@@ -4,7 +4,9 @@ from collections import namedtuple
 
 from .._dtype import float64 as _f64, int32 as _i32
 from ._util import Tensor, record, record_with_output, unbroadcast, coerce_pair, _wrap, broadcasting
-from .elementwise import _floating, _zero_grad, clamp, exp, log, sqrt, cos, sin, sign, where, sub
+from .elementwise import _floating, _zero_grad, clamp, exp, log, sqrt, cos, sin, where, sub
+from .complex import (real, conj, conj_physical, resolve_conj, resolve_neg, sgn, angle_complex,  # noqa: F401
+                      isreal_complex)
 
 _LN2 = math.log(2.0)
 
@@ -80,10 +82,6 @@ def sinc(input):
     return _unary(input, 'SincBackward0', data, grad)
 
 
-def sgn(input):
-    return sign(input)
-
-
 def signbit(input):
     return _wrap(input._device.xp.signbit(input._data), input._device)
 
@@ -145,25 +143,14 @@ def isneginf(input):
 
 
 def isreal(input):
+    if input._data.dtype.kind == 'c':
+        return isreal_complex(input)
     return _wrap(input._device.xp.ones(input._data.shape, bool), input._device)
 
 
-def real(input):
-    return input
-
-
-def conj(input):
-    return input
-
-
-resolve_conj = resolve_neg = conj
-
-
-def conj_physical(input):
-    return input.clone()
-
-
 def angle(input):
+    if input._data.dtype.kind == 'c':
+        return angle_complex(input)
     xp = input._device.xp
     a = _floating(input)
     x = a._data

@@ -51,7 +51,7 @@ def mean(a, dim=None, keepdim=False, dtype=None, *, axis=None, keepdims=None):
         dim, keepdim = _np_names(dim, keepdim, axis, keepdims)
     if dtype is not None:
         a = a.to(to_dtype(dtype))
-    if a._data.dtype.kind not in 'fV':  # 'V': bfloat16 (ml_dtypes)
+    if a._data.dtype.kind not in 'fVc':  # 'V': bfloat16 (ml_dtypes)
         raise RuntimeError(f'mean(): could not infer output dtype. Input dtype must be either a floating point or '
                            f'complex dtype. Got: {a.dtype.name}')
     dims = norm_dims(dim, a.ndim)

@@ -1,0 +1,306 @@
+"""Complex tensors: dtypes, promotion, creation, printing, views, ops and autograd, against PyTorch."""
+import warnings
+
+import numpy as np
+import pytest
+
+import ember
+from conftest import torch, needs_torch
+
+Z1 = np.array([1 + 2j, -0.5 + 0.3j, 0.25 - 1.5j])
+Z2 = np.array([0.3 - 1j, 2 + 0.5j, -1.25 + 0.75j])
+R1 = np.array([0.7, -1.3, 0.45])
+R2 = np.array([1.5, 0.4, 2.2])
+
+
+def _run(lib, fn, arrays, grad=True):
+    """fn(lib, *leaves) with float and complex leaves requiring grad; the loss projects each complex output with
+    fixed real weights on its real and imaginary parts (so both libraries see the same real loss)."""
+    leaves = []
+    for x in arrays:
+        t = lib.tensor(x.copy()) if isinstance(x, np.ndarray) else x
+        if grad and isinstance(x, np.ndarray) and x.dtype.kind in 'fc':
+            t.requires_grad_()
+        leaves.append(t)
+    out = fn(lib, *leaves)
+    outs = list(out) if isinstance(out, (tuple, list)) else [out]
+    vals = [o.detach().numpy().copy() for o in outs]
+    dts = [str(o.dtype).split('.')[-1] for o in outs]
+    grads = None
+    if grad:
+        loss = None
+        for o in outs:
+            if not o.requires_grad:
+                continue
+            n = o.numel()
+            w1 = lib.tensor(np.cos(np.arange(n) * 0.7 + 0.3).reshape(tuple(o.shape)))
+            if o.is_complex():
+                w2 = lib.tensor(np.sin(np.arange(n) * 1.3 - 0.2).reshape(tuple(o.shape)))
+                term = (o.real * w1.to(o.real.dtype)).sum() + (o.imag * w2.to(o.real.dtype)).sum()
+            else:
+                term = (o * w1.to(o.dtype)).sum()
+            loss = term if loss is None else loss + term
+        if loss is not None:
+            grads = list(lib.autograd.grad(loss, [t for t in leaves if getattr(t, 'requires_grad', False)],
+                                           allow_unused=True))
+            grads = [None if g is None else g.numpy() for g in grads]
+    return vals, dts, grads
+
+
+def parity(fn, *arrays, grad=True, rtol=1e-6, atol=1e-8):
+    ev, ed, eg = _run(ember, fn, arrays, grad)
+    tv, td, tg = _run(torch, fn, arrays, grad)
+    assert ed == td
+    for e, t in zip(ev, tv):
+        assert e.shape == t.shape and e.dtype == t.dtype, (e.shape, t.shape, e.dtype, t.dtype)
+        np.testing.assert_allclose(e, t, rtol=rtol, atol=atol, equal_nan=True)
+    if grad:
+        assert (eg is None) == (tg is None)
+        for i, (e, t) in enumerate(zip(eg or [], tg or [])):
+            assert (e is None) == (t is None), i
+            if e is not None:
+                assert e.dtype == t.dtype, (i, e.dtype, t.dtype)
+                np.testing.assert_allclose(e, t, rtol=rtol, atol=atol, err_msg=f'gradient of input {i}')
+
+
+# ---- dtypes ---------------------------------------------------------------------------------------------------------
+def test_dtype_objects():
+    assert ember.cfloat is ember.complex64 and ember.cdouble is ember.complex128
+    assert repr(ember.complex64) == 'torch.complex64' and str(ember.cdouble) == 'torch.complex128'
+    assert ember.complex64.is_complex and not ember.complex64.is_floating_point and ember.complex64.is_signed
+    assert ember.complex64.itemsize == 8 and ember.complex128.itemsize == 16
+    assert ember.complex64.to_real() is ember.float32 and ember.complex128.to_real() is ember.float64
+    assert ember.float64.to_complex() is ember.complex128 and ember.float32.to_complex() is ember.complex64
+    assert not ember.float32.is_complex
+    z = ember.tensor([1j])
+    assert z.is_complex() and ember.is_complex(z) and not z.is_floating_point()
+    assert not ember.ones(1).is_complex()
+    assert z.type() == 'torch.ComplexFloatTensor' and ember.typename(z) == 'torch.ComplexFloatTensor'
+    assert ember.finfo(ember.complex64) == ember.finfo(ember.float32)
+    assert ember.zeros(1, dtype='cdouble').dtype is ember.complex128
+
+
+def test_complex32_is_refused_plainly():
+    for name in ('complex32', 'chalf'):
+        with pytest.raises(AttributeError, match='ember has no complex32'):
+            getattr(ember, name)
+    with pytest.raises(TypeError, match='complex32'):
+        ember.ones(2).chalf()
+    with pytest.raises(TypeError, match='complex32'):
+        ember.view_as_complex(ember.ones(2, dtype=ember.float16))
+
+
+@needs_torch
+def test_promotion_table():
+    names = ['bool', 'uint8', 'int32', 'int64', 'float16', 'float32', 'float64', 'complex64', 'complex128']
+    for a in names:
+        for b in names:
+            if 'complex' not in a + b:
+                continue
+            for sa, sb in (((2,), (2,)), ((2,), ()), ((), (2,))):
+                e = ember.ones(sa, dtype=getattr(ember, a)) + ember.ones(sb, dtype=getattr(ember, b))
+                t = torch.ones(sa, dtype=getattr(torch, a)) + torch.ones(sb, dtype=getattr(torch, b))
+                if t.dtype == torch.complex32:  # (no complex32 storage in ember: the next wider complex)
+                    assert e.dtype is ember.complex64
+                    continue
+                assert str(e.dtype) == str(t.dtype), (a, sa, b, sb)
+    for a in names[:7]:
+        for s in (1j, 2 + 0j):
+            e, t = ember.ones(2, dtype=getattr(ember, a)), torch.ones(2, dtype=getattr(torch, a))
+            if a == 'float16':  # PyTorch gives complex32, which ember has no storage for
+                assert (e + s).dtype is ember.complex64
+                continue
+            assert str((e + s).dtype) == str((t + s).dtype), a
+            assert str((e * s).dtype) == str((t * s).dtype), a
+
+
+def test_python_complex_follows_default_dtype():
+    assert ember.tensor([1j]).dtype is ember.complex64
+    assert (ember.ones(2, dtype=ember.int64) + 1j).dtype is ember.complex64
+    ember.set_default_dtype(ember.float64)
+    try:
+        assert ember.tensor([1j]).dtype is ember.complex128
+        assert (ember.ones(2, dtype=ember.int64) + 1j).dtype is ember.complex128
+        assert (ember.ones(2, dtype=ember.float32) + 1j).dtype is ember.complex64
+        assert repr(ember.tensor([1j])) == 'tensor([0.+1.j])'
+    finally:
+        ember.set_default_dtype(ember.float32)
+
+
+# ---- creation and conversion ---------------------------------------------------------------------------------------
+def test_creation():
+    assert ember.zeros(2, dtype=ember.cfloat).tolist() == [0j, 0j]
+    assert ember.ones((), dtype=ember.cdouble).item() == 1 + 0j
+    assert ember.empty(0, 3, dtype=ember.complex64).shape == (0, 3)
+    assert ember.full((2,), 1 + 2j).dtype is ember.complex64
+    assert ember.full((2,), 1 + 2j).tolist() == [1 + 2j, 1 + 2j]
+    a = ember.tensor([1 + 2j, 3j])
+    assert a.item if a.numel() != 1 else True
+    assert a[0].item() == 1 + 2j and isinstance(a[0].item(), complex)
+    assert a.numpy().dtype == np.complex64
+    assert ember.from_numpy(np.array([1j])).dtype is ember.complex128
+    assert ember.tensor(np.array([1j], dtype=np.complex64)).dtype is ember.complex64
+    assert ember.tensor([1, 2]).cfloat().dtype is ember.complex64
+    assert ember.tensor([1., 2]).cdouble().tolist() == [1 + 0j, 2 + 0j]
+    assert ember.tensor([1, 2]).to(ember.complex64).dtype is ember.complex64
+    z = ember.zeros(2, dtype=ember.complex64, requires_grad=True)
+    assert z.requires_grad
+    with pytest.warns(UserWarning, match='discards the imaginary part'):
+        assert ember.tensor([1 + 2j]).to(ember.float32).tolist() == [1.0]
+
+
+@needs_torch
+def test_random_matches_torch():
+    for dt in ('complex64', 'complex128'):
+        for f in ('randn', 'rand'):
+            ember.manual_seed(3)
+            torch.manual_seed(3)
+            e = getattr(ember, f)(2, 3, dtype=getattr(ember, dt))
+            t = getattr(torch, f)(2, 3, dtype=getattr(torch, dt))
+            assert e.dtype is getattr(ember, dt)
+            np.testing.assert_allclose(e.numpy(), t.numpy(), rtol=1e-6)
+
+
+# ---- printing --------------------------------------------------------------------------------------------------
+PRINTS = [
+    (lambda L: L.tensor([1 + 2j, 3j]), 'tensor([1.+2.j, 0.+3.j])'),
+    (lambda L: L.tensor([1 + 2j, -10 - 30j, 100 + 1j]), 'tensor([  1.+2.j, -10.-30.j, 100.+1.j])'),
+    (lambda L: L.tensor([1.5 + 2j, -1 - 10.25j]), 'tensor([ 1.5000+2.0000j, -1.0000-10.2500j])'),
+    (lambda L: L.tensor(-1.5 - 2j), 'tensor(-1.5000-2.j)'),
+    (lambda L: L.tensor(float('nan') * 1j), 'tensor(nan+nanj)'),
+    (lambda L: L.zeros(2, 0, dtype=L.cfloat), 'tensor([], size=(2, 0), dtype=torch.complex64)'),
+    (lambda L: L.zeros(0, dtype=L.cdouble), 'tensor([], dtype=torch.complex128)'),
+    (lambda L: L.tensor([[1 + 2j], [3.25j]], dtype=L.cdouble),
+     'tensor([[1.+2.0000j],\n        [0.+3.2500j]], dtype=torch.complex128)'),
+    (lambda L: L.tensor([1e-5 + 1j, 1e5j]), 'tensor([1.0000e-05+1.0000e+00j, 0.0000e+00+1.0000e+05j])'),
+    (lambda L: L.tensor([1 + 2j], requires_grad=True), 'tensor([1.+2.j], requires_grad=True)'),
+    (lambda L: L.tensor([1 + 2j], requires_grad=True) * 2, 'tensor([2.+4.j], grad_fn=<MulBackward0>)'),
+]
+
+
+@pytest.mark.parametrize('i', range(len(PRINTS)))
+def test_printing(i):
+    make, text = PRINTS[i]
+    assert repr(make(ember)) == text
+
+
+@needs_torch
+@pytest.mark.parametrize('make', [
+    lambda L: L.arange(30, dtype=L.float32).to(L.cfloat) * (1 + 1.5j),
+    lambda L: (L.arange(2000.) * (1 + 0.5j)).reshape(40, 50),
+    lambda L: (L.arange(24.) * (1 - 2j)).reshape(2, 3, 4),
+    lambda L: L.tensor([[0.1234 + 5j, -2j], [7 - 0.5j, 1e3 + 0j]], dtype=L.cdouble),
+])
+def test_printing_matches_torch(make):
+    assert repr(make(ember)) == repr(make(torch))
+
+
+# ---- views -------------------------------------------------------------------------------------------------------
+def test_view_as_real_and_complex_share_memory():
+    z = ember.tensor([1 + 2j, 3 - 4j])
+    r = ember.view_as_real(z)
+    assert r.shape == (2, 2) and r.dtype is ember.float32 and r.tolist() == [[1, 2], [3, -4]]
+    r[0, 1] = 7.
+    assert z.tolist() == [1 + 7j, 3 - 4j]
+    z[1] = 5j
+    assert r.tolist() == [[1, 7], [0, 5]]
+    x = ember.zeros(3, 2, dtype=ember.float64)
+    c = ember.view_as_complex(x)
+    assert c.shape == (3,) and c.dtype is ember.complex128
+    c[2] = 4 + 4j
+    assert x[2].tolist() == [4, 4]
+    x[0, 0] = 9
+    assert c[0].item() == 9
+    assert ember.view_as_real(ember.tensor(1j)).shape == (2,)
+    assert ember.view_as_complex(ember.ones(2)).shape == ()
+    assert ember.view_as_complex(ember.ones(0, 2)).shape == (0,)
+    assert ember.view_as_complex(ember.ones(3, 4)[:, :2]).tolist() == [1 + 1j] * 3
+
+
+def test_real_imag_views_and_setters():
+    z = ember.tensor([1 + 2j, 3 - 4j])
+    re, im = z.real, z.imag
+    assert re.tolist() == [1, 3] and im.tolist() == [2, -4] and re.dtype is ember.float32
+    re[0] = 10
+    im.mul_(2)
+    assert z.tolist() == [10 + 4j, 3 - 8j]
+    z.imag = ember.tensor([5., 6.])
+    z.real = 0
+    assert z.tolist() == [5j, 6j]
+    assert ember.real(z).tolist() == [0, 0] and ember.imag(z).tolist() == [5, 6]
+    x = ember.ones(2)
+    assert x.real is x and ember.real(x) is x
+    with pytest.raises(RuntimeError, match='imag is not implemented for tensors with non-complex dtypes.'):
+        x.imag
+
+
+def test_view_errors():
+    with pytest.raises(RuntimeError, match='view_as_real is only supported for complex tensors'):
+        ember.view_as_real(ember.ones(2))
+    with pytest.raises(RuntimeError, match='Tensor must have a last dimension of size 2'):
+        ember.view_as_complex(ember.ones(3))
+    with pytest.raises(RuntimeError, match='Tensor must have a last dimension with stride 1'):
+        ember.view_as_complex(ember.ones(2, 2).t())
+    with pytest.raises(RuntimeError, match='but got a tensor of scalar type: Long'):
+        ember.view_as_complex(ember.ones(2, 2, dtype=ember.int64))
+
+
+def test_backward_needs_real_output():
+    z = ember.tensor(1 + 2j, requires_grad=True)
+    with pytest.raises(RuntimeError, match='grad can be implicitly created only for real scalar outputs but got '
+                                           r'torch.complex64'):
+        (z * 2).backward()
+    with pytest.raises(RuntimeError, match='only for scalar outputs'):
+        (z.expand(2) * 2).backward()
+
+
+# ---- ops and gradients against PyTorch ------------------------------------------------------------------------------
+CASES = {
+    'mul': (lambda L, a, b: a * b, Z1, Z2),
+    'mul_real': (lambda L, a, b: a * b, Z1, R1),
+    'div': (lambda L, a, b: a / b, Z1, Z2),
+    'rdiv_real': (lambda L, a, b: b / a, Z1, R1),
+    'add_sub': (lambda L, a, b: (a + b) - 2 * b + 1j, Z1, Z2),
+    'scalar': (lambda L, a: a * (2 - 3j) + 1j, Z1),
+    'real_times_scalar': (lambda L, r: r * (2 - 3j), R1),
+    'abs': (lambda L, a: a.abs(), Z1),
+    'angle': (lambda L, a: a.angle(), Z1),
+    'sgn': (lambda L, a: a.sgn(), Z1),
+    'exp': (lambda L, a: a.exp(), Z1),
+    'log': (lambda L, a: L.log(a), Z1),
+    'sqrt': (lambda L, a: a.sqrt(), Z1),
+    'rsqrt': (lambda L, a: a.rsqrt(), Z1),
+    'pow2': (lambda L, a: a ** 2, Z1),
+    'pow_complex': (lambda L, a, b: a ** b, Z1, Z2),
+    'reciprocal': (lambda L, a: a.reciprocal(), Z1),
+    'sin_tanh': (lambda L, a: a.sin() + a.tanh(), Z1),
+    'conj': (lambda L, a: a.conj() * a, Z1),
+    'conj_physical': (lambda L, a: L.conj_physical(a) * 2, Z1),
+    'real_imag': (lambda L, a: a.real * 2 + a.imag * 3, Z1),
+    'real_imag_fns': (lambda L, a: L.real(a) - L.imag(a), Z1),
+    'view_as_real': (lambda L, a: L.view_as_real(a) * L.tensor([[1., 2.]], dtype=L.float64), Z1),
+    'view_as_complex': (lambda L, r: L.view_as_complex(r) * (1 + 2j), np.array([[1., 2.], [3., 4.]])),
+    'complex': (lambda L, a, b: L.complex(a, b) * (2 - 1j), R1, R2),
+    'complex_broadcast': (lambda L, a, b: L.complex(a, b), R1, np.array(0.5)),
+    'polar': (lambda L, a, b: L.polar(a, b), R2, R1),
+    'matmul': (lambda L, a, b: a.reshape(3, 1) @ b.reshape(1, 3), Z1, Z2),
+    'mm_square': (lambda L, a: a.reshape(3, 1) @ a.reshape(1, 3) @ a.reshape(3, 1), Z1),
+    'sum_mean': (lambda L, a: (a * a).sum() + (a * 2).mean(), Z1),
+    'sum_dim': (lambda L, a: (a.reshape(3, 1) * a).sum(0), Z1),
+    'cast_up': (lambda L, r: r.to(L.complex128) * (1 + 1j), R1),
+    'prod': (lambda L, a: a.prod(), Z1),
+    'index_stack': (lambda L, a, b: L.stack([a[1] * a[0], b[2]]), Z1, Z2),
+    'mH': (lambda L, a: a.reshape(3, 1).mH @ a.reshape(3, 1), Z1),
+    'zero_dim': (lambda L, a: a * a, np.array(1 - 2j)),
+    'empty': (lambda L, a: a * 2 + a.abs(), np.zeros(0, complex)),
+    'complex64': (lambda L, a, b: a * b + a.abs(), Z1.astype(np.complex64), Z2.astype(np.complex64)),
+}
+
+
+@needs_torch
+@pytest.mark.parametrize('name', sorted(CASES))
+def test_op_parity(name):
+    fn, *arrays = CASES[name]
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        parity(fn, *arrays, rtol=1e-5 if name == 'complex64' else 1e-6)
