@@ -35,7 +35,10 @@ def _floating(x, name, real_only=False):
         raise TypeError(f"fft_{name}(): argument 'input' (position 1) must be Tensor, not {type(x).__name__}")
     kind, dname = x._data.dtype.kind, x._data.dtype.name
     if kind == 'c' and real_only:
-        raise RuntimeError(f'{name} expects a real input tensor, but got {_SCALAR_NAMES.get(dname, dname)}')
+        got = _SCALAR_NAMES.get(dname, dname)
+        raise RuntimeError(f'{name} expects a real input tensor, but got {got}' if name in ('rfft', 'ihfft') else
+                           f'rfftn expects a real-valued input tensor, but got {got}' if name == 'rfftn' else
+                           f'Only supports floating-point dtypes, but found: {got}')
     if kind in 'biu':
         return x.to(get_default_dtype())
     if dname not in ('float32', 'float64', 'complex64', 'complex128'):

@@ -19,9 +19,10 @@ for complex gradients):
   itself and its mirrored conjugate in E z, entry 0 (and n/2 for even n) only for itself.
 
 r2c* and c2r* are recorded ops too, whose adjoints are r2c and c2r again, so gradients of any order stay exact.
+The formulas are adjoints already, in PyTorch's convention: complex results record them with ``record_c``.
 """
 from .._dtype import _FROM_NP
-from ._util import record
+from ._util import record, record_c
 
 # NumPy/CuPy's norm= for a direction and a scale (their 'backward' means: scale the inverse by 1/N)
 _XP_NORM = {True: {'none': 'backward', 'sqrt': 'ortho', 'n': 'forward'},
@@ -79,13 +80,13 @@ def c2r_adjoint_array(xp, g, axes, forward, scale, last_size):
 # ---- recorded ops ------------------------------------------------------------------------------------------------
 def fft_c2c(x, axes, forward, scale):
     xp = x._device.xp
-    return record(c2c_array(xp, x._data, axes, forward, scale), x._device, (x,), 'FftC2CBackward0',
+    return record_c(c2c_array(xp, x._data, axes, forward, scale), x._device, (x,), 'FftC2CBackward0',
                   (lambda g: fft_c2c(g, axes, not forward, scale),))
 
 
 def fft_r2c(x, axes, forward, scale, onesided):
     xp, n = x._device.xp, x.shape[axes[-1]]
-    return record(r2c_array(xp, x._data, axes, forward, scale, onesided), x._device, (x,), 'FftR2CBackward0',
+    return record_c(r2c_array(xp, x._data, axes, forward, scale, onesided), x._device, (x,), 'FftR2CBackward0',
                   (lambda g: _r2c_adjoint(g, axes, forward, scale, onesided, n),))
 
 
@@ -103,7 +104,7 @@ def fft_c2r(z, axes, forward, scale, last_size):
 
 def _c2r_adjoint(g, axes, forward, scale, last_size):
     data = c2r_adjoint_array(g._device.xp, g._data, axes, forward, scale, last_size)
-    return record(data, g._device, (g,), 'FftC2RBackwardBackward0',
+    return record_c(data, g._device, (g,), 'FftC2RBackwardBackward0',
                   (lambda gg: fft_c2r(gg, axes, forward, scale, last_size),))
 
 

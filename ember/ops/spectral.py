@@ -3,6 +3,7 @@ import warnings
 
 from .._dtype import int64
 from ._util import Tensor, record, _wrap
+from .complex import view_as_real
 from .conv import pad_constant
 from .fft import fft_c2c, fft_r2c, fft_c2r
 from .index import index_select
@@ -41,15 +42,17 @@ def _pad_signal(x, pad, mode):
     return index_select(x, -1, _wrap(_edge_index(x._device.xp, x.shape[-1], pad, mode), x._device))
 
 
+def _real_name(np_dtype):
+    return 'float32' if np_dtype.name in ('float32', 'complex64') else 'float64'
+
+
 def _window(window, n_fft, win_length, like, fn):
     """The window zero-padded (centred) to n_fft; None for the rectangular one."""
     if window is None:
         if win_length == n_fft:
             return None
         xp = like._device.xp
-        window = _wrap(xp.ones(win_length, dtype=like._data.dtype if like._data.dtype.kind == 'f'
-                               else ('float32' if like._data.dtype.name == 'complex64' else 'float64')),
-                       like._device)
+        window = _wrap(xp.ones(win_length, dtype=_real_name(like._data.dtype)), like._device)
     elif window.ndim != 1 or window.shape[0] != win_length:
         raise RuntimeError(f'{fn}: expected a 1D window tensor of size equal to win_length={win_length}, but got '
                            f'window with size {list(window.shape)}')
@@ -183,23 +186,22 @@ def istft(input, n_fft, hop_length=None, win_length=None, window=None, center=Tr
     else:  # PyTorch reads only the first half of a two-sided spectrum here
         frames = fft_c2r(spec if onesided else spec[..., :n_fft // 2 + 1], (2,), False, scale, n_fft)
     xp = x._device.xp
-    if w is not None:
+    if w is not None:  # the envelope divided out is the overlap-added squared window (a function of it: its grad)
         frames = frames * w
-        wsq = (w * w)._data if w._data.dtype.kind != 'c' else xp.abs(w._data) ** 2
+        wsq = w * w
     else:
-        wsq = xp.ones(n_fft, dtype=frames._data.dtype if frames._data.dtype.kind == 'f' else
-                      ('float32' if frames._data.dtype.name == 'complex64' else 'float64'))
+        wsq = _wrap(xp.ones(n_fft, dtype=_real_name(frames._data.dtype)), x._device)
     y = _overlap_add(frames, hop)  # (B, expected)
+    env = _overlap_add(wsq.expand(n_frames, n_fft), hop)
     expected = n_fft + hop * (n_frames - 1)
-    env = _overlap_add_array(xp, xp.broadcast_to(wsq, (n_frames, n_fft)), hop)
     start = n_fft // 2 if center else 0
     end = expected if length is None and not center else (expected - n_fft // 2 if length is None else start + length)
     end = min(end, expected)
     y = y[..., start:end]
     env = env[start:end]
-    if env.size and float(xp.abs(env).min()) < 1e-11:
+    if env.numel() and float(xp.abs(env._data).min()) < 1e-11:
         raise RuntimeError(fn + 'window overlap add min: 1')
-    y = y / _wrap(env.astype(y._data.dtype if y._data.dtype.kind == 'f' else wsq.dtype), x._device)
+    y = y / env
     if length is not None and y.shape[-1] < length:
         y = pad_constant(y, ((0, length - y.shape[-1]),))
     return y if batched else y.squeeze(0)
