@@ -21,7 +21,6 @@ for complex gradients):
 r2c* and c2r* are recorded ops too, whose adjoints are r2c and c2r again, so gradients of any order stay exact.
 The formulas are adjoints already, in PyTorch's convention: complex results record them with ``record_c``.
 """
-from .._dtype import _FROM_NP
 from ._util import record, record_c
 
 # NumPy/CuPy's norm= for a direction and a scale (their 'backward' means: scale the inverse by 1/N)
@@ -107,10 +106,3 @@ def _c2r_adjoint(g, axes, forward, scale, last_size):
     return record_c(data, g._device, (g,), 'FftC2RBackwardBackward0',
                   (lambda gg: fft_c2r(gg, axes, forward, scale, last_size),))
 
-
-def is_complex_array(a):
-    return a.dtype.kind == 'c'
-
-
-def real_dtype_name(np_dtype):
-    return _FROM_NP[np_dtype].name if np_dtype.kind != 'c' else _real_of(np_dtype)

@@ -145,6 +145,10 @@ def _overlap_add(frames, hop):
 
 def istft(input, n_fft, hop_length=None, win_length=None, window=None, center=True, normalized=False,
           onesided=None, length=None, return_complex=False):
+    if window is None:
+        warnings.warn('A window was not provided. A rectangular window will be applied.Please provide the same window '
+                      'used by stft to make the inversion lossless.To suppress this warning and use a rectangular '
+                      'window, explicitly set `window=torch.ones(n_fft, device=<device>)`.', UserWarning, stacklevel=2)
     if not isinstance(input, Tensor) or input._data.dtype.kind != 'c':
         raise RuntimeError('istft requires a complex-valued input tensor matching the output from stft with '
                            'return_complex=True.')
@@ -169,7 +173,7 @@ def istft(input, n_fft, hop_length=None, win_length=None, window=None, center=Tr
         raise RuntimeError(fn + f': expected the frequency dimension (3rd to the last) of the input tensor to match '
                            f'n_fft when onesided=False, but got {fft_size}')
     if not 0 < hop <= win:
-        raise RuntimeError(fn + f': expected 0 < hop_length <= win_length')
+        raise RuntimeError(fn + ': expected 0 < hop_length <= win_length')
     if not 0 < win <= n_fft:
         raise RuntimeError(fn + f': expected 0 < win_length <= n_fft, but got win_length={win}')
     cplx_window = window is not None and window._data.dtype.kind == 'c'
