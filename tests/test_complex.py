@@ -304,3 +304,33 @@ def test_op_parity(name):
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
         parity(fn, *arrays, rtol=1e-5 if name == 'complex64' else 1e-6)
+
+
+# ---- PyTorch's refusals on complex inputs ---------------------------------------------------------------------------
+REFUSALS = {
+    'lt': lambda L, z: z < 1, 'gt': lambda L, z: z > z, 'le': lambda L, z: z <= z, 'ge': lambda L, z: L.ge(z, z),
+    'max': lambda L, z: z.max(), 'min': lambda L, z: L.min(z), 'max_dim': lambda L, z: z.max(0),
+    'amax': lambda L, z: z.amax(), 'argmax': lambda L, z: z.argmax(), 'argmin': lambda L, z: z.argmin(0),
+    'sort': lambda L, z: z.sort(), 'argsort': lambda L, z: z.argsort(), 'topk': lambda L, z: z.topk(1),
+    'clamp': lambda L, z: z.clamp(0, 1), 'relu': lambda L, z: L.relu(z), 'maximum': lambda L, z: L.maximum(z, z),
+    'minimum': lambda L, z: L.minimum(z, z), 'floor': lambda L, z: z.floor(), 'ceil': lambda L, z: z.ceil(),
+    'trunc': lambda L, z: z.trunc(), 'round': lambda L, z: z.round(), 'sign': lambda L, z: z.sign(),
+    'remainder': lambda L, z: z % 2, 'fmod': lambda L, z: L.fmod(z, 2), 'floordiv': lambda L, z: z // 2,
+    'median': lambda L, z: z.median(), 'cummax': lambda L, z: z.cummax(0), 'kthvalue': lambda L, z: z.kthvalue(1),
+    'aminmax': lambda L, z: z.aminmax(), 'atan2': lambda L, z: L.atan2(z, z), 'real_lt_complex': lambda L, z: z.real < 1j,
+    'imag_of_real': lambda L, z: z.real.imag,
+    'complex_mixed': lambda L, z: L.complex(L.ones(2), L.ones(2, dtype=L.float64)),
+    'complex_int': lambda L, z: L.complex(L.ones(2, dtype=L.long), L.ones(2, dtype=L.long)),
+    'polar_mixed': lambda L, z: L.polar(L.ones(2), L.ones(2, dtype=L.float64)),
+}
+
+
+@needs_torch
+@pytest.mark.parametrize('name', sorted(REFUSALS))
+def test_refusals_match_torch(name):
+    fn = REFUSALS[name]
+    with pytest.raises(Exception) as te:
+        fn(torch, torch.tensor([1 + 2j, 3 - 1j]))
+    with pytest.raises(type(te.value)) as ee:
+        fn(ember, ember.tensor([1 + 2j, 3 - 1j]))
+    assert str(ee.value) == str(te.value)

@@ -193,6 +193,33 @@ def not_implemented(kernel, np_dtype):
     return NotImplementedError(f'"{kernel}" not implemented for \'{KERNEL_NAMES.get(np_dtype.name, np_dtype.name)}\'')
 
 
+# PyTorch's refusals of complex inputs where it has no complex kernel (orderings, rounding, clamping); others read
+# '"<kernel>" not implemented for 'ComplexFloat''
+_COMPLEX_REFUSED = {
+    'floor_vml_cpu': (NotImplementedError, 'floor is not supported for complex inputs'),
+    'ceil_vml_cpu': (NotImplementedError, 'ceil is not supported for complex inputs'),
+    'trunc_vml_cpu': (NotImplementedError, 'trunc is not supported for complex inputs'),
+    'sign': (NotImplementedError, 'Unlike NumPy, torch.sign is not intended to support complex numbers. Please use '
+                                  'torch.sgn instead.'),
+    'clamp': (NotImplementedError, 'clamp is not supported for complex types'),
+    'maximum': (RuntimeError, 'maximum not implemented for complex tensors.'),
+    'minimum': (RuntimeError, 'minimum not implemented for complex tensors.'),
+    'max': (RuntimeError, 'max(): does not support complex input'),
+    'min': (RuntimeError, 'min(): does not support complex input'),
+    'argmax': (RuntimeError, 'argmax(): does not support complex input'),
+    'argmin': (RuntimeError, 'argmin(): does not support complex input'),
+    'sort': (RuntimeError, ' Sort does not support complex dtypes on CPU'),
+    'topk': (RuntimeError, ' topk does not support complex dtypes on CPU'),
+}
+
+
+def no_complex(a, kernel):
+    """Raise PyTorch's error for ``kernel`` when ``a`` is a complex tensor."""
+    if isinstance(a, Tensor) and a._data.dtype.kind == 'c':
+        exc, msg = _COMPLEX_REFUSED.get(kernel, (None, None))
+        raise exc(msg) if exc else not_implemented(kernel, a._data.dtype)
+
+
 def fit_scalar(v, np_dtype):
     """A Python number stored into a tensor of np_dtype (fill_, masked_fill, clamp), checked as PyTorch does: an
     integer out of the dtype's range is refused (unsigned ones also take negatives down to -max, which wrap)."""

@@ -4,7 +4,7 @@ import builtins
 
 from .._dtype import get_default_dtype
 from ._util import (Tensor, record, record_with_output, unbroadcast, coerce_pair, as_tensor_like, _wrap,
-                    broadcasting, renamed, wrap_int, not_implemented, fit_scalar)
+                    broadcasting, renamed, wrap_int, not_implemented, fit_scalar, no_complex)
 from ..backends import checks_values, fused
 from ..autograd.grad_mode import _State
 from .logic import (masked_grad, where, eq, ne, lt, le, gt, ge, logical_and, logical_or, logical_xor,  # noqa: F401
@@ -25,6 +25,7 @@ def _no_bool(a, kernel):
     """PyTorch has no bool kernel for some math (abs, floor, ...): the same NotImplementedError, naming it."""
     if a._data.dtype.kind == 'b':
         raise NotImplementedError(f'"{kernel}" not implemented for \'Bool\'')
+    no_complex(a, kernel)
 
 
 # ---- arithmetic ---------------------------------------------------------------------------------------------
@@ -171,7 +172,7 @@ def _no_derivative(name, a, data, inputs):
 @broadcasting
 def floor_divide(a, b):
     a, b = coerce_pair(a, b, 'floor_divide')
-    if a._data.dtype.kind == 'b' and (not isinstance(b, Tensor) or b._data.dtype.kind == 'b'):
+    if a._data.dtype.kind in 'bc' and (not isinstance(b, Tensor) or b._data.dtype.kind in 'bc'):
         raise not_implemented('div_floor_cpu', a._data.dtype)
     bd = b._data if isinstance(b, Tensor) else b
     _check_int_divisor(a, bd)
@@ -191,7 +192,7 @@ def rfloordiv(a, b):
 def remainder(a, b):
     a, b = coerce_pair(a, b, 'remainder')
     xp = a._device.xp
-    if a._data.dtype.kind == 'b':
+    if a._data.dtype.kind in 'bc':
         raise not_implemented('remainder_cpu', a._data.dtype)
     _check_int_divisor(a, b._data if isinstance(b, Tensor) else b)
     if isinstance(b, Tensor):
@@ -203,7 +204,7 @@ def remainder(a, b):
 
 def rremainder(a, b):
     a, b = coerce_pair(a, b, 'remainder')
-    if a._data.dtype.kind == 'b':
+    if a._data.dtype.kind in 'bc':
         raise not_implemented('remainder_cpu', a._data.dtype)
     _check_int_divisor(a, a._data)
     return _no_derivative('remainder', a, a._device.xp.remainder(b, a._data), (a,))
@@ -214,7 +215,7 @@ def fmod(a, b):
     """C's remainder: the result has the sign of the dividend (``remainder`` takes the divisor's)."""
     a, b = coerce_pair(a, b, 'fmod')
     xp = a._device.xp
-    if a._data.dtype.kind == 'b':
+    if a._data.dtype.kind in 'bc':
         raise not_implemented('fmod_cpu', a._data.dtype)
     _check_int_divisor(a, b._data if isinstance(b, Tensor) else b)
     if isinstance(b, Tensor):
@@ -343,6 +344,7 @@ def _minmax(a, b, is_max):
         raise TypeError(f"{'maximum' if is_max else 'minimum'}(): argument 'other' (position 2) must be Tensor, not "
                         f"{type(b).__name__}")
     a, b = coerce_pair(a, b, 'maximum' if is_max else 'minimum')
+    no_complex(a, 'maximum' if is_max else 'minimum')
     xp = a._device.xp
     data = xp.maximum(a._data, b._data) if is_max else xp.minimum(a._data, b._data)
     sa, sb = a.shape, b.shape
@@ -417,10 +419,10 @@ def square(a):
 
 
 def abs(a):
-    _no_bool(a, 'abs_cpu')
     if a._data.dtype.kind == 'c':  # a real result: the complex module's gradient
         from .complex import abs_complex
         return abs_complex(a)
+    _no_bool(a, 'abs_cpu')
     return record(a._device.xp.abs(a._data), a._device, (a,), 'AbsBackward0', (lambda g: g * sign(a),), (a,))
 
 
@@ -451,8 +453,8 @@ def sigmoid(a):
     xp = a._device.xp
     x = a._data
     # two-sided form: no overflow warning for large negative x
-    e = xp.exp(-xp.abs(x))
-    data = xp.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+    e = xp.exp(-xp.abs(x)) if x.dtype.kind != 'c' else xp.exp(-x)  # (complex: no ordering, the plain form)
+    data = (xp.where(x >= 0, 1 / (1 + e), e / (1 + e)) if x.dtype.kind != 'c' else 1 / (1 + e)).astype(x.dtype)
     return record_with_output(data, a._device, (a,), 'SigmoidBackward0',
                               lambda out: (lambda g: g * out() * (1 - out()),))
 
@@ -463,6 +465,7 @@ def atan(a):
 
 
 def sign(a):
+    no_complex(a, 'sign')
     if a._data.dtype.kind == 'b':
         return _wrap(a._data.copy(), a._device)
     data = a._device.xp.sign(a._data)
@@ -510,6 +513,7 @@ def frac(a):
 def relu(a):
     if a._data.dtype.kind == 'b':
         raise RuntimeError('Boolean inputs not supported for relu')
+    no_complex(a, 'clamp')
     data = a._device.xp.maximum(a._data, 0)
     if fused(a._device):
         return record(data, a._device, (a,), 'ReluBackward0', (lambda g: _relu_grad_fused(g, data),))
@@ -529,6 +533,7 @@ def _relu_grad_fused(g, data):
 def clamp(a, min=None, max=None):
     if min is None and max is None:
         raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
+    no_complex(a, 'clamp')
     if isinstance(min, Tensor) or isinstance(max, Tensor):
         return _clamp_tensors(a, min, max)
     xp = a._device.xp

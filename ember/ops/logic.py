@@ -61,6 +61,7 @@ def where(cond, a=None, b=None):
 
 def _compare(ufunc_name, op):
     bitwise = op.startswith('bitwise')
+    ordered = op in ('lt', 'le', 'gt', 'ge')  # (complex numbers have no order)
 
     def compare(a, b):
         if isinstance(b, Tensor):
@@ -77,6 +78,8 @@ def _compare(ufunc_name, op):
             bd = wrap_int(b, a._data.dtype) if type(b) is builtins.int and a._data.dtype.kind in 'iu' else b
         else:
             bd = as_tensor_like(b, a)._data
+        if ordered and (a._data.dtype.kind == 'c' or getattr(bd, 'dtype', a._data.dtype).kind == 'c'):
+            raise not_implemented(op + '_cpu', a._data.dtype if a._data.dtype.kind == 'c' else bd.dtype)
         return _wrap(getattr(a._device.xp, ufunc_name)(a._data, bd), a._device)
     compare.__name__ = op
     compare.__doc__ = f'Elementwise {op} (bool result, broadcasting).'

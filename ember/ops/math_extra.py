@@ -3,7 +3,8 @@ import math
 from collections import namedtuple
 
 from .._dtype import float64 as _f64, int32 as _i32
-from ._util import Tensor, record, record_with_output, unbroadcast, coerce_pair, _wrap, broadcasting
+from ._util import (Tensor, record, record_with_output, unbroadcast, coerce_pair, _wrap, broadcasting,
+                    no_complex)
 from .elementwise import _floating, _zero_grad, clamp, exp, log, sqrt, cos, sin, where, sub
 from .complex import (real, conj, conj_physical, resolve_conj, resolve_neg, sgn, angle_complex,  # noqa: F401
                       isreal_complex)
@@ -166,6 +167,7 @@ def _pair(a, b, op, floating=True):
         b, a = _pair(b, a, op, floating)
         return a, b
     a, b = coerce_pair(a, b, op)
+    no_complex(a, op + '_cpu')  # (these binary ops have no complex kernels in PyTorch)
     if not isinstance(b, Tensor):
         b = _wrap(a._device.xp.asarray(b, dtype=a._data.dtype), a._device)
     if floating and a._data.dtype.kind != 'f':

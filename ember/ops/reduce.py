@@ -3,7 +3,7 @@ import builtins
 import math
 
 from .._dtype import to_dtype, get_default_dtype
-from ._util import Tensor, record, record_with_output, norm_dim, norm_dims, _wrap, renamed
+from ._util import Tensor, record, record_with_output, norm_dim, norm_dims, _wrap, renamed, no_complex
 from .elementwise import masked_grad
 from .._printing import return_type
 
@@ -103,6 +103,7 @@ def prod(a, dim=None, keepdim=False, dtype=None, *, axis=None, keepdims=None):
 def _extreme(a, dim, keepdim, is_max):
     xp = a._device.xp
     name = 'max' if is_max else 'min'
+    no_complex(a, name + '_all' if dim is None else name)
     if dim is None:
         if a.numel() == 0:
             raise RuntimeError(f'{name}(): Expected reduction dim to be specified for input.numel() == 0. '
@@ -149,6 +150,7 @@ def min(a, dim=None, keepdim=False, *, out=None, axis=None, keepdims=None):
 
 
 def _amaxmin(a, dim, keepdim, is_max, name):
+    no_complex(a, 'max_values_cpu' if is_max else 'min_values_cpu')
     dims = norm_dims(dim, a.ndim)
     x = a._data
     if dim is None and x.size == 0:
@@ -200,6 +202,7 @@ def _argext(a, dim, keepdim, is_max):
     xp = a._device.xp
     fn = xp.argmax if is_max else xp.argmin
     name = 'argmax' if is_max else 'argmin'
+    no_complex(a, name)
     if a._data.dtype.kind == 'b':
         raise RuntimeError(f'{name}(): does not support bool input')
     if dim is None and a._data.size == 0:

@@ -3,7 +3,7 @@ import builtins
 from collections import namedtuple
 
 from .._dtype import int64, get_default_dtype
-from ._util import Tensor, record, norm_dim, _wrap
+from ._util import Tensor, record, norm_dim, _wrap, no_complex
 from .elementwise import where, isnan, exp, sqrt, clamp, logical_xor
 from .reduce import values_indices, sum as _sum, amin, amax, cumsum
 from .shape import flip, narrow, cat, diagonal, stack
@@ -30,6 +30,7 @@ def nanmean(input, dim=None, keepdim=False, *, dtype=None):
 
 
 def aminmax(input, *, dim=None, keepdim=False):
+    no_complex(input, 'aminmax_cpu')
     if input.numel() == 0 and (dim is None or input.shape[norm_dim(dim, input.ndim)] == 0):
         raise RuntimeError('aminmax(): cannot compute aminmax over an empty dimension as the operation has no '
                            'identity.')
@@ -63,10 +64,12 @@ def _cum_extreme(input, dim, is_max):
 
 
 def cummax(input, dim):
+    no_complex(input, 'cummax_cpu')
     return _cum_extreme(input, dim, True)
 
 
 def cummin(input, dim):
+    no_complex(input, 'cummin_cpu')
     return _cum_extreme(input, dim, False)
 
 

@@ -1,9 +1,10 @@
 """Order statistics and counting: sort, argsort, topk, kthvalue, median, unique, bincount, histc."""
-from ._util import Tensor, norm_dim, _wrap, record, renamed
+from ._util import Tensor, norm_dim, _wrap, record, renamed, no_complex
 from .reduce import values_indices
 
 
 def sort(a, dim=-1, descending=False, stable=False):
+    no_complex(a, 'sort')
     xp = a._device.xp
     d = norm_dim(dim, a.ndim)
     x = a._data if a.ndim else a._data.reshape(1)
@@ -31,6 +32,7 @@ def argsort(a, dim=-1, descending=False, stable=False):
 
 
 def topk(a, k, dim=-1, largest=True, sorted=True):
+    no_complex(a, 'topk')
     d = norm_dim(dim, a.ndim)
     n = a.shape[d] if a.ndim else 1
     if not 0 <= k <= n:
@@ -42,6 +44,7 @@ def topk(a, k, dim=-1, largest=True, sorted=True):
 
 
 def kthvalue(a, k, dim=-1, keepdim=False):
+    no_complex(a, 'kthvalue_cpu')
     d = norm_dim(dim, a.ndim)
     n = a.shape[d]
     if not 1 <= k <= n:
@@ -55,6 +58,7 @@ def kthvalue(a, k, dim=-1, keepdim=False):
 
 
 def median(a, dim=None, keepdim=False):
+    no_complex(a, 'median_cpu')
     if dim is None:
         flat = a._data.reshape(-1)
         xp = a._device.xp
