@@ -29,10 +29,12 @@ def _scale(norm, forward):
         raise RuntimeError(f'Invalid normalization mode: "{norm}"') from None
 
 
-def _floating(x, name, real_only=False):
+def _floating(x, name, real_only=False, check_dtype=True):
     """The tensor a transform works on: integers and bool become the default float dtype, as in PyTorch."""
     if not isinstance(x, Tensor):
         raise TypeError(f"fft_{name}(): argument 'input' (position 1) must be Tensor, not {type(x).__name__}")
+    if not check_dtype:
+        return x
     kind, dname = x._data.dtype.kind, x._data.dtype.name
     if kind == 'c' and real_only:
         got = _SCALAR_NAMES.get(dname, dname)
@@ -64,7 +66,7 @@ def _one_dim(x, n, dim, c2r=False):
     if x.ndim == 0:
         raise IndexError(f'Dimension specified as {dim} but tensor has no dimensions')
     d = norm_dim(dim, x.ndim)
-    if n is None or n == -1:
+    if n is None:
         n = 2 * (x.shape[d] - 1) if c2r else x.shape[d]
     return (d,), (_points(int(n)),)
 
@@ -73,6 +75,8 @@ def _many_dims(x, s, dim, c2r=False):
     """(dims, sizes) of an n-D transform from s= and dim=, with PyTorch's checks (s entries of -1 keep the size)."""
     if dim is not None:
         dims = (dim,) if isinstance(dim, int) else tuple(dim)
+        if x.ndim == 0 and dims:
+            raise IndexError(f'Dimension specified as {dims[0]} but tensor has no dimensions')
         dims = tuple(norm_dim(d, x.ndim) for d in dims)
         if len(set(dims)) != len(dims):
             raise RuntimeError('FFT dims must be unique')
@@ -87,8 +91,8 @@ def _many_dims(x, s, dim, c2r=False):
     sizes = []
     for i, d in enumerate(dims):
         v = -1 if s is None else int(s[i])
-        if v == -1:
-            v = 2 * (x.shape[d] - 1) if c2r and i == len(dims) - 1 else x.shape[d]
+        if v == -1:  # the input's size (checked as such first), or the Hermitian half's full length
+            v = 2 * (_points(x.shape[d]) - 1) if c2r and i == len(dims) - 1 else x.shape[d]
         sizes.append(_points(v))
     return dims, tuple(sizes)
 
@@ -146,17 +150,17 @@ def _c2c(name, x, dims, sizes, norm, forward, out):
 
 def _r2c(name, x, dims, sizes, norm, forward, out):
     """onesided transform of real input (rfft, and ihfft: its inverse direction)."""
-    scale = _scale(norm, forward)
     if not dims:
         raise RuntimeError(f'{name}n must transform at least one axis')
+    scale = _scale(norm, forward)
     return _out(name, fft_r2c(_resize(x, dims, sizes), dims, forward, scale, True), out)
 
 
 def _c2r(name, x, dims, sizes, norm, forward, out):
     """real output from a Hermitian half (irfft, and hfft: its forward direction); ``sizes`` are the output's."""
-    scale = _scale(norm, forward)
     if not dims:
         raise RuntimeError(f'{name}n must transform at least one axis')
+    scale = _scale(norm, forward)
     half = sizes[:-1] + (sizes[-1] // 2 + 1,)
     return _out(name, fft_c2r(_complex(_resize(x, dims, half)), dims, forward, scale, sizes[-1]), out)
 
@@ -219,8 +223,11 @@ def hfftn(input, s=None, dim=None, norm=None, *, out=None):
 
 
 def ihfftn(input, s=None, dim=None, norm=None, *, out=None):
-    x = _floating(input, 'ihfftn', real_only=True)
-    return _r2c('ihfft', x, *_many_dims(x, s, dim), norm, False, out)
+    dims, sizes = _many_dims(_floating(input, 'ihfftn', check_dtype=False), s, dim)
+    if not dims:  # PyTorch checks the dims and the norm before the dtype here
+        raise RuntimeError('ihfftn must transform at least one axis')
+    _scale(norm, False)
+    return _r2c('ihfft', _floating(input, 'ihfftn', real_only=True), dims, sizes, norm, False, out)
 
 
 def fft2(input, s=None, dim=(-2, -1), norm=None, *, out=None):
