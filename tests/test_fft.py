@@ -137,6 +137,11 @@ def test_zero_dim_and_empty():
     (lambda F, x: F.irfftn(x, norm='Ortho'), RuntimeError, 'Invalid normalization mode: "Ortho"'),
     (lambda F, x: F.fft(x, n=0), RuntimeError, r'Invalid number of data points \(0\) specified'),
     (lambda F, x: F.rfft(x, n=-3), RuntimeError, r'Invalid number of data points \(-3\) specified'),
+    (lambda F, x: F.fft(x, n=-1), RuntimeError, r'Invalid number of data points \(-1\) specified'),
+    (lambda F, x: F.hfftn(x[:, :0]), RuntimeError, r'Invalid number of data points \(0\) specified'),
+    (lambda F, x: F.ihfft2(F.fft(x), norm='bad'), RuntimeError, 'Invalid normalization mode: "bad"'),
+    (lambda F, x: F.ihfftn(F.fft(x), dim=()), RuntimeError, 'ihfftn must transform at least one axis'),
+    (lambda F, x: F.fft2(x.sum()), IndexError, 'Dimension specified as -2 but tensor has no dimensions'),
     (lambda F, x: F.irfft(x, n=0), RuntimeError, r'Invalid number of data points \(0\) specified'),
     (lambda F, x: F.fft(x, dim=2), IndexError, r'Dimension out of range \(expected to be in range of \[-2, 1\], '
                                                r'but got 2\)'),
