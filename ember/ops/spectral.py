@@ -12,17 +12,20 @@ from .misc_extra import unfold
 _NAMES = {'float32': 'Float', 'float64': 'Double', 'complex64': 'ComplexFloat', 'complex128': 'ComplexDouble'}
 
 
-def _desc(x):
-    return f'torch.{_NAMES.get(x._data.dtype.name, x._data.dtype.name)}Tensor{list(x.shape)}'
+def _desc(x, braces=False):
+    """How PyTorch names a tensor in stft/istft errors: torch.DoubleTensor[29], CPUComplexDoubleType{[16]}."""
+    name = _NAMES.get(x._data.dtype.name, x._data.dtype.name)
+    shape = f'{{{list(x.shape)}}}' if braces else f'{list(x.shape)}'
+    return f'CPU{name}Type{shape}' if x._data.dtype.kind == 'c' else f'torch.{name}Tensor{shape}'
 
 
-def _edge_index(xp, n, pad, mode):
+def _edge_index(xp, n, pad, mode, batch):
     """Indices that pad a length-n axis by ``pad`` on both sides as reflect/replicate/circular padding does."""
     i = xp.arange(-pad, n + pad)
     if mode == 'reflect':
         if pad >= n:
             raise RuntimeError(f'Argument #4: Padding size should be less than the corresponding input dimension, '
-                               f'but got: padding ({pad}, {pad}) at dimension 1 of input [1, {n}]')
+                               f'but got: padding ({pad}, {pad}) at dimension 2 of input [1, {batch}, {n}]')
         i = xp.abs(i)
         i = xp.where(i >= n, 2 * (n - 1) - i, i)
     elif mode == 'replicate':
@@ -39,7 +42,8 @@ def _edge_index(xp, n, pad, mode):
 def _pad_signal(x, pad, mode):
     if mode == 'constant':
         return pad_constant(x, ((pad, pad),))
-    return index_select(x, -1, _wrap(_edge_index(x._device.xp, x.shape[-1], pad, mode), x._device))
+    idx = _edge_index(x._device.xp, x.shape[-1], pad, mode, x.shape[0] if x.ndim == 2 else 1)
+    return index_select(x, -1, _wrap(idx, x._device))
 
 
 def _real_name(np_dtype):
@@ -86,14 +90,15 @@ def stft(input, n_fft, hop_length=None, win_length=None, window=None, center=Tru
         if x.ndim in (1, 2):
             x = _pad_signal(x, n_fft // 2, pad_mode)
     fn = (f'stft({_desc(x)}, n_fft={n_fft}, hop_length={hop}, win_length={win}, window='
-          f'{"None" if window is None else _desc(window).replace("[", "{[").replace("]", "]}")}, '
+          f'{"None" if window is None else _desc(window, True)}, '
           f'normalized={int(normalized)}, onesided={"None" if onesided is None else int(onesided)}, '
           f'return_complex={int(return_complex)}, align_to_window={align_to_window}) ')
     if x.ndim not in (1, 2):
         raise RuntimeError(fn + ': expected a 1D or 2D tensor')
     length = x.shape[-1]
     if not 0 < n_fft <= length:
-        raise RuntimeError(fn + f': expected 0 < n_fft < {length}, but got n_fft={n_fft}')
+        # sic: PyTorch shows win_length as n_fft here
+        raise RuntimeError(fn + f': expected 0 < n_fft < {length}, but got n_fft={win}')
     if hop <= 0:
         raise RuntimeError(fn + f': expected hop_length > 0, but got hop_length={hop}')
     if not 0 < win <= n_fft:
@@ -155,11 +160,13 @@ def istft(input, n_fft, hop_length=None, win_length=None, window=None, center=Tr
     hop = n_fft // 4 if hop_length is None else hop_length
     win = n_fft if win_length is None else win_length
     fn = (f'istft({_desc(input)}, n_fft={n_fft}, hop_length={hop}, win_length={win}, window='
-          f'{"None" if window is None else _desc(window).replace("[", "{[").replace("]", "]}")}, '
-          f'center={int(center)}, normalized={int(normalized)}, onesided={"None" if onesided is None else int(onesided)}'
+          f'{"None" if window is None else _desc(window, True)}, '
+          f'center={int(center)}, normalized={int(normalized)}, '
+          f'onesided={"None" if onesided is None else int(onesided)}'
           f', length={"None" if length is None else length}, return_complex={int(return_complex)}) ')
     if input.ndim not in (2, 3):
-        raise RuntimeError(fn + f': expected a tensor with 2 or 3 dimensions of complex, but got {input.ndim}')
+        raise RuntimeError(fn + f': expected a tensor with 2 or 3 dimensions of complex, but got '
+                                f'{input.ndim}')
     batched = input.ndim == 3
     x = input if batched else input.unsqueeze(0)
     n_frames, fft_size = x.shape[-1], x.shape[-2]
@@ -204,7 +211,7 @@ def istft(input, n_fft, hop_length=None, win_length=None, window=None, center=Tr
     y = y[..., start:end]
     env = env[start:end]
     if env.numel() and float(xp.abs(env._data).min()) < 1e-11:
-        raise RuntimeError(fn + 'window overlap add min: 1')
+        raise RuntimeError(fn + 'window overlap add min: 1\n[ CPUBoolType{} ]')
     y = y / env
     if length is not None and y.shape[-1] < length:
         y = pad_constant(y, ((0, length - y.shape[-1]),))
