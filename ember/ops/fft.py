@@ -28,6 +28,23 @@ _XP_NORM = {True: {'none': 'backward', 'sqrt': 'ortho', 'n': 'forward'},
             False: {'none': 'forward', 'sqrt': 'ortho', 'n': 'backward'}}
 
 
+_CPU_FFT = []
+
+
+def _fft_module(xp):
+    """scipy.fft on cpu when SciPy is installed (the same PocketFFT, vectorised over the batch: 2-7x numpy.fft's
+    speed on multi-dim transforms), else numpy.fft; cupy.fft (cuFFT) on cuda."""
+    if xp.__name__ != 'numpy':
+        return xp.fft
+    if not _CPU_FFT:
+        try:
+            import scipy.fft as fft_module
+        except ImportError:
+            fft_module = xp.fft
+        _CPU_FFT.append(fft_module)
+    return _CPU_FFT[0]
+
+
 def _complex_of(np_dtype):
     """complex64 for float32 (never an upcast to complex128), complex128 for float64."""
     return 'complex64' if np_dtype.itemsize == 4 or np_dtype.name == 'complex64' else 'complex128'
@@ -37,17 +54,17 @@ def _real_of(np_dtype):
     return 'float32' if np_dtype.name in ('complex64', 'float32') else 'float64'
 
 
-# ---- the kernels on arrays (xp is NumPy or CuPy: both have xp.fft with norm=) ------------------------------------
+# ---- the kernels on arrays (NumPy/SciPy or CuPy: all take norm=) --------------------------------------------------
 def c2c_array(xp, a, axes, forward, scale):
     if not axes:
         return a.copy()
-    f = xp.fft.fftn if forward else xp.fft.ifftn
+    f = _fft_module(xp).fftn if forward else _fft_module(xp).ifftn
     return f(a, axes=axes, norm=_XP_NORM[forward][scale]).astype(_complex_of(a.dtype), copy=False)
 
 
 def r2c_array(xp, a, axes, forward, scale, onesided):
     """A real array's transform; the inverse direction is the conjugate of the forward one (real input)."""
-    f = xp.fft.rfftn if onesided else xp.fft.fftn
+    f = _fft_module(xp).rfftn if onesided else _fft_module(xp).fftn
     r = f(a, axes=axes, norm=_XP_NORM[True][scale]).astype(_complex_of(a.dtype), copy=False)
     return r if forward else r.conj()
 
@@ -65,7 +82,7 @@ def c2r_array(xp, z, axes, forward, scale, last_size):
     s = [z.shape[ax] for ax in axes[:-1]] + [last_size]
     if forward:  # F E z is real, so it equals its conjugate, F^H E conj(z)
         z = z.conj()
-    return xp.fft.irfftn(z, s=s, axes=axes, norm=_XP_NORM[False][scale]).astype(_real_of(z.dtype), copy=False)
+    return _fft_module(xp).irfftn(z, s=s, axes=axes, norm=_XP_NORM[False][scale]).astype(_real_of(z.dtype), copy=False)
 
 
 def c2r_adjoint_array(xp, g, axes, forward, scale, last_size):

@@ -6,8 +6,6 @@ from ._util import Tensor, record, _wrap
 from .complex import view_as_real
 from .conv import pad_constant
 from .fft import fft_c2c, fft_r2c, fft_c2r
-from .index import index_select
-from .misc_extra import unfold
 
 _NAMES = {'float32': 'Float', 'float64': 'Double', 'complex64': 'ComplexFloat', 'complex128': 'ComplexDouble'}
 
@@ -43,7 +41,40 @@ def _pad_signal(x, pad, mode):
     if mode == 'constant':
         return pad_constant(x, ((pad, pad),))
     idx = _edge_index(x._device.xp, x.shape[-1], pad, mode, x.shape[0] if x.ndim == 2 else 1)
-    return index_select(x, -1, _wrap(idx, x._device))
+    return _edge_pad(x, idx, pad, mode == 'replicate')
+
+
+def _edge_pad(x, idx, pad, same):
+    """x's last axis gathered at ``idx`` (the padded signal); recorded, its adjoint sums each edge back."""
+    n = x.shape[-1]
+    return record(x._device.xp.take(x._data, idx, axis=-1), x._device, (x,), 'ReflectionPad1DBackward0',
+                  (lambda g: _edge_unpad(g, idx, pad, n, same),))
+
+
+def _edge_unpad(g, idx, pad, n, same):
+    """The adjoint of _edge_pad: the centre plus each edge added where it was read from (one index for all of a
+    replicated edge; distinct indices for reflected and circular ones)."""
+    a = g._data
+    out = a[..., pad:pad + n].copy()
+    for part, ids in ((a[..., :pad], idx[:pad]), (a[..., pad + n:], idx[pad + n:])):
+        if not pad:
+            continue
+        if same:
+            out[..., int(ids[0])] += part.sum(-1)
+        else:
+            out[..., ids] += part
+    return record(out, g._device, (g,), 'ReflectionPad1DBackwardBackward0', (lambda gg: _edge_pad(gg, idx, pad, same),))
+
+
+def _frames(x, size, hop):
+    """Every ``size``-long frame of the last axis, ``hop`` apart, as (..., n_frames, size): one strided copy."""
+    xp, a = x._device.xp, x._data
+    count = (a.shape[-1] - size) // hop + 1
+    view = xp.lib.stride_tricks.as_strided(a, a.shape[:-1] + (count, size),
+                                           a.strides[:-1] + (hop * a.strides[-1], a.strides[-1]))
+    rest = a.shape[-1] - (size + hop * (count - 1))  # a tail no frame reaches gets a zero gradient
+    return record(xp.ascontiguousarray(view), x._device, (x,), 'UnfoldBackward0',
+                  (lambda g: pad_constant(_overlap_add(g, hop), ((0, rest),)) if rest else _overlap_add(g, hop),))
 
 
 def _real_name(np_dtype):
@@ -111,7 +142,7 @@ def stft(input, n_fft, hop_length=None, win_length=None, window=None, center=Tru
         onesided = not cplx
     elif onesided and cplx:
         raise RuntimeError('Cannot have onesided output if window or input is complex')
-    frames = unfold(x, -1, n_fft, hop)  # (..., n_frames, n_fft)
+    frames = _frames(x, n_fft, hop)  # (..., n_frames, n_fft)
     if w is not None:
         frames = frames * w
     scale = 'sqrt' if normalized else 'none'
@@ -145,7 +176,7 @@ def _overlap_add(frames, hop):
     """The adjoint of framing (unfold), recorded so that its gradient is framing again."""
     size = frames.shape[-1]
     return record(_overlap_add_array(frames._device.xp, frames._data, hop), frames._device, (frames,),
-                  'OverlapAddBackward0', (lambda g: unfold(g, -1, size, hop),))
+                  'OverlapAddBackward0', (lambda g: _frames(g, size, hop),))
 
 
 def istft(input, n_fft, hop_length=None, win_length=None, window=None, center=True, normalized=False,
