@@ -235,5 +235,5 @@ def __getattr__(name):
         raise AttributeError(name)
     if name in ('complex32', 'chalf'):
         from ._dtype import no_complex32
-        raise AttributeError(str(no_complex32(name)))
+        raise AttributeError(str(no_complex32()))
     raise AttributeError(f"module 'ember' has no attribute '{name}' (torch.{name} is not supported by ember)")

@@ -5,7 +5,7 @@ from contextlib import nullcontext as _nullcontext
 
 import numpy as _np
 
-from ._dtype import to_dtype, get_default_dtype, from_np, int64, bool_
+from ._dtype import to_dtype, get_default_dtype, from_np, int64, bool_, real_only
 from ._tensor import Tensor, Size, _wrap
 from .backends import get_device, cpu
 from .backends.random import generator_for, complex_pairs as _pairs
@@ -54,8 +54,8 @@ def _infer_array(data, exact=False):
         return data._data if data._device is cpu else data._data.get()
     if isinstance(data, _np.ndarray):
         if data.dtype.kind not in 'biufc':
-            raise TypeError(f"can't convert np.ndarray of type {data.dtype}. The only supported types are: "
-                            f"float64, float32, float16, complex64, complex128, int64, int32, int16, int8, uint8, and bool.")
+            raise TypeError(f"can't convert np.ndarray of type {data.dtype}. The only supported types are: float64, "
+                            f"float32, float16, complex64, complex128, int64, int32, int16, int8, uint8, and bool.")
         return data
     if hasattr(data, '__cuda_array_interface__'):
         return data.get()
@@ -213,7 +213,8 @@ def arange(start, end=None, step=1, *, out=None, dtype=None, device=None, requir
         start, end = 0, start
     vals = [v.item() if isinstance(v, Tensor) else v for v in (start, end, step)]
     start, end, step = vals
-    dt = to_dtype(dtype) or (int64 if all(isinstance(v, int) for v in vals) else get_default_dtype())
+    dt = real_only(to_dtype(dtype), NotImplementedError, '"arange_cpu" not implemented for \'{}\'') or (
+        int64 if all(isinstance(v, int) for v in vals) else get_default_dtype())
     if not dt.is_floating_point:  # PyTorch truncates the bounds and step to the integer type first
         start, end, step = int(start), int(end), int(step)
     if step == 0:
@@ -238,7 +239,7 @@ def range_(start, end, step=1, *, dtype=None, device=None, requires_grad=False):
 
 def linspace(start, end, steps, *, out=None, dtype=None, device=None, requires_grad=False, layout=None):
     dev = get_device(device)
-    dt = to_dtype(dtype) or get_default_dtype()
+    dt = real_only(to_dtype(dtype), NotImplementedError, 'ember has no complex linspace') or get_default_dtype()
     start, end, steps = (v.item() if isinstance(v, Tensor) else v for v in (start, end, steps))
     steps = int(steps)
     if steps < 0:
@@ -294,20 +295,18 @@ def _gen_dtype(dt):
 
 def rand(*size, generator=None, out=None, dtype=None, device=None, requires_grad=False, layout=None,
          pin_memory=False):
-    dev, dt, shape = get_device(device), _float_dt(dtype), _sizes(size)
-    rt = dt.to_real()  # complex: the real dtype drawn as (..., 2) pairs, then viewed (PyTorch's numbers)
+    dev, dt = get_device(device), _float_dt(dtype)
+    rt, shape = dt.to_real(), _sizes(size) + (2,) * dt.is_complex  # complex: (real, imag) pairs, viewed
     # cpu draws float16 itself (a float32 uniform that rounds up to 1 becomes 0, as in PyTorch)
-    data = generator_for(dev, generator).random(shape + (2,) * dt.is_complex, dtype=rt.np if dev is cpu else
-                                                _gen_dtype(rt))
+    data = generator_for(dev, generator).random(shape, dtype=rt.np if dev is cpu else _gen_dtype(rt))
     return _finish(_pairs(data.astype(rt.np, copy=False), dt, 1), dev, requires_grad)
 
 
 def randn(*size, generator=None, out=None, dtype=None, device=None, requires_grad=False, layout=None,
           pin_memory=False):
-    dev, dt, shape = get_device(device), _float_dt(dtype), _sizes(size)
-    rt = dt.to_real()  # complex: unit variance over both parts, each drawn as a real normal over sqrt(2)
-    data = generator_for(dev, generator).standard_normal(shape + (2,) * dt.is_complex, dtype=rt.np if dev is cpu
-                                                         else _gen_dtype(rt))
+    dev, dt = get_device(device), _float_dt(dtype)
+    rt, shape = dt.to_real(), _sizes(size) + (2,) * dt.is_complex  # complex: pairs of normals over sqrt(2)
+    data = generator_for(dev, generator).standard_normal(shape, dtype=rt.np if dev is cpu else _gen_dtype(rt))
     return _finish(_pairs(data.astype(rt.np, copy=False), dt, 2 ** 0.5), dev, requires_grad)
 
 
@@ -323,7 +322,8 @@ def randint(low, high=None, size=None, *, generator=None, out=None, dtype=None, 
     if low >= high:
         raise RuntimeError(f'random_ expects \'from\' to be less than \'to\', but got from={low} >= to={high}')
     dev = get_device(device)
-    dt = to_dtype(dtype) or int64
+    dt = real_only(to_dtype(dtype), RuntimeError, 'check_random_bounds handles only integral, floating-point and '
+                   'boolean types') or int64
     data = generator_for(dev, generator).integers(low, high, size=_sizes((size,)), dtype=_np.int64)
     return _finish(data.astype(dt.np, copy=False), dev, requires_grad)
 

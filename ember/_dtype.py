@@ -92,10 +92,18 @@ def set_default_dtype(d):
     _Defaults.float_dtype = d
 
 
-def no_complex32(name='complex32'):
+def no_complex32():
     """complex32 (chalf) has no NumPy storage: ember refuses it plainly rather than store it as complex64."""
-    return TypeError(f'ember has no complex32 (chalf) dtype ({name}): NumPy has no half-precision complex type to store it; '
-                     f'use complex64 (cfloat) instead')
+    return TypeError('ember has no complex32 (chalf) dtype: NumPy has no half-precision complex type to store it; '
+                     'use complex64 (cfloat) instead')
+
+
+def real_only(d, exc, msg):
+    """``d``, or ``exc(msg)`` (``{}`` in msg: PyTorch's name for d) when d is complex: for the ops PyTorch has no
+    complex kernel for."""
+    if d is not None and d.is_complex:
+        raise exc(msg.format(_LEGACY_NAMES[d.name][:-len('Tensor')]))
+    return d
 
 
 def from_np(np_dtype):
@@ -122,7 +130,7 @@ def to_dtype(d):
         if d in alias:
             return alias[d]
         if d in ('complex32', 'chalf'):
-            raise no_complex32(d)
+            raise no_complex32()
     if d is builtins.float:
         return get_default_dtype()
     if d is builtins.int:

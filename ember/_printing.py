@@ -125,7 +125,16 @@ def format_tensor(t):
         extras.append(f'grad_fn=<{t.grad_fn._name}>')
     elif t._rg:
         extras.append('requires_grad=True')
-    return prefix + body + ''.join(', ' + e for e in extras) + ')'
+    out = prefix + body
+    last = len(out) - out.rfind('\n') + 1
+    for e in extras:  # PyTorch moves a suffix that would pass the line width onto a line of its own
+        if last + len(e) + 2 > _Options.linewidth:
+            out += ',\n' + ' ' * len(prefix) + e
+            last = len(prefix) + len(e)
+        else:
+            out += ', ' + e
+            last += len(e) + 2
+    return out + ')'
 
 
 def return_type(name, fields):

@@ -273,6 +273,8 @@ class Tensor:
 
     def detach(self):
         t = _wrap(self._data, self._device)
+        if self.__dict__ and '_conj' in self.__dict__:  # (the conj flag stays, as PyTorch's conj bit)
+            t.__dict__['_conj'] = self.__dict__['_conj']
         if self._vc is None:
             self._vc = [0]
         t._vc = self._vc
@@ -320,6 +322,9 @@ class Tensor:
         if self._rg and not force:
             raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() "
                                "instead.")
+        if self.__dict__.get('_conj') and not force:  # (ember's conj() is a copy, flagged as PyTorch's lazy one)
+            raise RuntimeError("Can't call numpy() on Tensor that has conjugate bit set. Use "
+                               "tensor.resolve_conj().numpy() instead.")
         if self._device is not cpu:
             if force:
                 return self._data.get()

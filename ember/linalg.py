@@ -7,6 +7,7 @@ from .ops.linalg_extra import (LinAlgError, inv, inv_ex, det, slogdet, solve, so
                                cholesky, cholesky_ex, eigh, eigvalsh, svd, svdvals, qr, _square)
 from .ops.linalg import matmul  # noqa: F401
 from .ops.lu import lu_factor, lu_factor_ex, lu, lu_solve  # noqa: F401,E402
+from .ops.linalg_eig import eig, eigvals  # noqa: F401
 from .ops.reduce import norm as _norm
 from .ops.shape import diagonal as _diagonal
 from .ops._util import Tensor, norm_dim
@@ -60,6 +61,8 @@ def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None, out=None):
         x = x.to(dtype)
     if isinstance(dim, int):
         dim = (dim,)
+    if x._data.dtype.kind == 'c':  # the norm of the moduli (a real result)
+        x = x.abs()
     if x._data.dtype.kind != 'f':
         raise RuntimeError(f'linalg.vector_norm: Expected a floating point or complex tensor as input. Got '
                            f'{x.dtype.name}')

@@ -2,10 +2,11 @@
 
 Per entry, with at most ``MAX_SAMPLES`` of its CPU sample inputs per pass (the first ones PyTorch generates, which
 cover its 0-dim, empty, broadcast and non-contiguous cases for most ops):
-- forward in float32 and float64 (or, for ops without floating support, int64/bool): ember's result must match
-  PyTorch's in type, dtype, shape and values;
-- float64 gradients of a random projection of the (``output_process_fn_grad``-processed) outputs with respect to
-  every input that requires grad.
+- forward in float32 and float64 (or, for ops without floating support, complex64/complex128, else int64/bool):
+  ember's result must match PyTorch's in type, dtype, shape and values (complex ones too);
+- float64 (or, for complex-only ops, complex128) gradients of a random projection of the
+  (``output_process_fn_grad``-processed) outputs with respect to every input that requires grad; a complex output is
+  projected with random real weights on its real and imaginary parts.
 Both frameworks are seeded with 0 before each call. Inputs cross over through NumPy as copies that keep the
 layout (transposed and strided samples stay non-contiguous).
 
@@ -28,7 +29,7 @@ _EXCLUDE_PREFIX = ('_', 'torch._', 'masked.', 'signal.', 'sparse.', 'special.', 
 
 
 class Unsupported(Exception):
-    """A sample input of a kind ember cannot represent (complex or bfloat16 tensors, ...)."""
+    """A sample input of a kind ember cannot represent (complex32 or bfloat16 tensors, ...)."""
 
 
 def entry_name(op):
@@ -62,11 +63,11 @@ def to_ember(x, memo):
     if id(x) in memo:
         return memo[id(x)]
     if isinstance(x, torch.Tensor):
-        if x.is_complex() or x.dtype in (torch.bfloat16,) or x.dtype.is_floating_point and x.dtype.itemsize < 2:
+        if x.dtype in (torch.bfloat16, torch.complex32) or x.dtype.is_floating_point and x.dtype.itemsize < 2:
             raise Unsupported(f'{x.dtype} input')
         if x.layout != torch.strided:
             raise Unsupported(f'{x.layout} input')
-        t = ember.from_numpy(_layout_copy(x.detach().numpy()))
+        t = ember.from_numpy(_layout_copy(x.detach().resolve_conj().resolve_neg().numpy()))
         if x.requires_grad:
             t.requires_grad_()
         memo[id(x)] = t
@@ -133,6 +134,7 @@ _NO_VALUES = {'empty', 'empty_like', 'new_empty', 'new_empty_strided', 'empty_st
 
 # ---- comparison ------------------------------------------------------------------------------------------------
 _TOL = {'float32': (1e-4, 1e-5), 'float64': (1e-6, 1e-7), 'grad': (1e-5, 1e-6)}
+_TOL.update(complex64=_TOL['float32'], complex128=_TOL['float64'])
 
 
 def compare(t, e, tol, path='output'):
@@ -141,7 +143,7 @@ def compare(t, e, tol, path='output'):
     if isinstance(t, torch.Tensor):
         if not isinstance(e, ember.Tensor):
             return f'{path}: expected a Tensor, got {type(e).__name__}'
-        if t.layout != torch.strided or t.is_complex():
+        if t.layout != torch.strided or t.dtype == torch.complex32:
             return f'{path}: PyTorch returns a {t.layout} {t.dtype} tensor'
         tdt = str(t.dtype).split('.')[-1]
         if tdt != e.dtype.name:
@@ -152,11 +154,12 @@ def compare(t, e, tol, path='output'):
             return None
         if t.dtype == torch.bfloat16:  # NumPy has no bfloat16 of its own: compare the (exactly widened) float32 values
             t, e = t.float(), e.float()
-        a, b = t.detach().resolve_neg().numpy(force=True), e.detach().numpy(force=True)
-        if a.dtype.kind in 'biu' and not np.array_equal(a, b) or a.dtype.kind == 'f' and not np.allclose(
+        a, b = t.detach().resolve_conj().resolve_neg().numpy(force=True), e.detach().numpy(force=True)
+        if a.dtype.kind in 'biu' and not np.array_equal(a, b) or a.dtype.kind in 'fc' and not np.allclose(
                 b, a, rtol=tol[0], atol=tol[1], equal_nan=True):
             with np.errstate(invalid='ignore'):
-                err = np.nanmax(np.abs(a.astype(float) - b.astype(float))) if a.size else 0
+                ac, bc = (a, b) if a.dtype.kind == 'c' else (a.astype(float), b.astype(float))
+                err = np.nanmax(np.abs(ac - bc)) if a.size else 0
             return f'{path}: values differ (max abs diff {err:.3g})'
         return None
     if isinstance(t, (tuple, list)):
@@ -207,6 +210,9 @@ def _dtypes(op):
     floats = [d for d in (torch.float32, torch.float64) if d in sup]
     if floats:
         return floats
+    complexes = [d for d in (torch.complex64, torch.complex128) if d in sup]
+    if complexes:  # complex-only ops (view_as_real, imag): their complex samples
+        return complexes
     return [d for d in (torch.int64, torch.bool) if d in sup][:1]
 
 
@@ -227,7 +233,7 @@ def _forward(op, fn, dtype):
             got = _call(fn, ember, args, kwargs, seed=_seed_of(op))
         except Exception as e:
             return f'raises {type(e).__name__}: {str(e).splitlines()[0][:120] if str(e) else ""}'
-        tol = _TOL[str(dtype).split('.')[-1]] if dtype.is_floating_point else (0, 0)
+        tol = _TOL[str(dtype).split('.')[-1]] if dtype.is_floating_point or dtype.is_complex else (0, 0)
         r = compare(expected, got, None if op.name in _NO_VALUES else tol)
         if r and r.split(': ')[-1].startswith('values differ'):
             # outputs defined up to sign/phase (eigenvectors, singular vectors): compare what the entry's own
@@ -242,10 +248,30 @@ def _forward(op, fn, dtype):
     return None
 
 
+def _grad_dtype(op):
+    """float64, or complex128 for complex-only ops; None when the entry has no gradient to check."""
+    import torch
+    if not op.supports_autograd:
+        return None
+    sup = op.supported_dtypes('cpu')
+    return torch.float64 if torch.float64 in sup else torch.complex128 if torch.complex128 in sup else None
+
+
+def _projection(lib, outs, ws):
+    """The real loss sum(w * out) over the outputs; a complex output is weighted on its real and imaginary parts."""
+    loss = 0
+    for o, (w1, w2) in zip(outs, ws):
+        if o.is_complex():
+            loss = loss + (o.real * lib.from_numpy(w1.copy())).sum() + (o.imag * lib.from_numpy(w2.copy())).sum()
+        else:
+            loss = loss + (o * lib.from_numpy(w1.copy())).sum()
+    return loss
+
+
 def _backward(op, fn):
     import torch
     n = 0
-    for s in itertools.islice(op.sample_inputs('cpu', torch.float64, requires_grad=True), MAX_SAMPLES):
+    for s in itertools.islice(op.sample_inputs('cpu', _grad_dtype(op), requires_grad=True), MAX_SAMPLES):
         t_in = [x for x in _flat([s.input, s.args, s.kwargs]) if isinstance(x, torch.Tensor) and x.requires_grad]
         if not t_in:
             continue
@@ -270,9 +296,8 @@ def _backward(op, fn):
             if len(e_outs) != len(t_outs):
                 return f'grad sample {n}: {len(e_outs)} outputs require grad, PyTorch has {len(t_outs)}'
             rng = np.random.default_rng(0)
-            ws = [rng.standard_normal(tuple(o.shape)) for o in t_outs]
-            t_loss = sum((o * torch.from_numpy(w)).sum() for o, w in zip(t_outs, ws))
-            e_loss = sum((o * ember.from_numpy(w.copy())).sum() for o, w in zip(e_outs, ws))
+            ws = [(rng.standard_normal(tuple(o.shape)), rng.standard_normal(tuple(o.shape))) for o in t_outs]
+            t_loss, e_loss = _projection(torch, t_outs, ws), _projection(ember, e_outs, ws)
             t_g = torch.autograd.grad(t_loss, t_in, allow_unused=True)
             e_g = ember.autograd.grad(e_loss, e_in, allow_unused=True)
         except Exception as e:
@@ -304,7 +329,7 @@ def check(op):
                 return 'missing: the entry calls a PyTorch function ember lacks: ' + r
             if r:
                 return ('raises: ' if r.startswith('raises') else 'values: ') + r
-        if op.supports_autograd and torch.float64 in op.supported_dtypes('cpu'):
+        if _grad_dtype(op) is not None:
             r = _backward(op, fn)
             if r:
                 return ('raises: ' if 'raises' in r else 'grad: ') + r

@@ -317,7 +317,8 @@ REFUSALS = {
     'trunc': lambda L, z: z.trunc(), 'round': lambda L, z: z.round(), 'sign': lambda L, z: z.sign(),
     'remainder': lambda L, z: z % 2, 'fmod': lambda L, z: L.fmod(z, 2), 'floordiv': lambda L, z: z // 2,
     'median': lambda L, z: z.median(), 'cummax': lambda L, z: z.cummax(0), 'kthvalue': lambda L, z: z.kthvalue(1),
-    'aminmax': lambda L, z: z.aminmax(), 'atan2': lambda L, z: L.atan2(z, z), 'real_lt_complex': lambda L, z: z.real < 1j,
+    'aminmax': lambda L, z: z.aminmax(), 'atan2': lambda L, z: L.atan2(z, z),
+    'real_lt_complex': lambda L, z: z.real < 1j,
     'imag_of_real': lambda L, z: z.real.imag,
     'complex_mixed': lambda L, z: L.complex(L.ones(2), L.ones(2, dtype=L.float64)),
     'complex_int': lambda L, z: L.complex(L.ones(2, dtype=L.long), L.ones(2, dtype=L.long)),
@@ -334,3 +335,225 @@ def test_refusals_match_torch(name):
     with pytest.raises(type(te.value)) as ee:
         fn(ember, ember.tensor([1 + 2j, 3 - 1j]))
     assert str(ee.value) == str(te.value)
+
+
+# ---- linalg.eig / eigvals ------------------------------------------------------------------------------------------
+@needs_torch
+@pytest.mark.parametrize('cplx', [False, True])
+def test_eig_values_and_gradients(cplx):
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal((2, 3, 3)) + (1j * rng.standard_normal((2, 3, 3)) if cplx else 0)
+    wts = np.arange(9.).reshape(3, 3)
+    res = []
+    for L in (ember, torch):
+        A = L.tensor(a, requires_grad=True)
+        w, v = L.linalg.eig(A)
+        # a loss that does not depend on the eigenvectors' arbitrary phases
+        loss = (w.real * L.tensor([0.3, -1.2, 0.5], dtype=L.float64)).sum() + (w.imag * 0.7).sum() + \
+            (v.abs() * L.tensor(wts)).sum()
+        g, = L.autograd.grad(loss, A)
+        ev = L.linalg.eigvals(A)
+        g2, = L.autograd.grad((ev * (1 - 2j)).real.sum(), A)
+        res.append((w.detach().numpy(), v.detach().abs().numpy(), g.numpy(), ev.detach().numpy(), g2.numpy(),
+                    str(w.dtype), str(v.dtype)))
+    for e, t in zip(*res):
+        if isinstance(e, str):
+            assert e == t
+        else:
+            assert e.dtype == t.dtype
+            np.testing.assert_allclose(e, t, rtol=1e-6, atol=1e-9)
+
+
+def test_eig_basics_and_errors():
+    w, v = ember.linalg.eig(ember.tensor([[2., 0.], [0., 1.]]))
+    assert w.dtype is ember.complex64 and v.dtype is ember.complex64 and w.tolist() == [2, 1]
+    assert repr(ember.linalg.eig(ember.eye(1))) == ('torch.return_types.linalg_eig(\neigenvalues=tensor([1.+0.j]),'
+                                                  '\neigenvectors=tensor([[1.+0.j]]))')
+    assert ember.linalg.eigvals(ember.zeros(0, 0, dtype=ember.float64)).dtype is ember.complex128
+    with pytest.raises(RuntimeError, match='must be batches of square matrices'):
+        ember.linalg.eig(ember.ones(2, 3))
+    with pytest.raises(RuntimeError, match='Unknown Complex ScalarType for Long'):
+        ember.linalg.eig(ember.ones(2, 2, dtype=ember.int64))
+    with pytest.raises(NotImplementedError, match='"linalg_eig_out_cpu" not implemented for \'Half\''):
+        ember.linalg.eig(ember.ones(2, 2, dtype=ember.float16))
+    with pytest.raises(RuntimeError, match='should not contain infs or NaNs'):
+        ember.linalg.eigvals(ember.tensor([[float('nan'), 0.], [0., 1.]]))
+
+
+# ---- reductions with real results, conj, creation refusals, save/load --------------------------------------------
+@needs_torch
+@pytest.mark.parametrize('name', ['var', 'std', 'norm', 'vector_norm', 'vdot', 'logsumexp', 'where', 'sigmoid',
+                                  'linspace_real', 'mean_dim'])
+def test_more_parity(name):
+    fn = {'var': lambda L, a: a.reshape(3, 1).expand(3, 2).var(0),
+          'std': lambda L, a: L.std(a, correction=0),
+          'norm': lambda L, a: a.norm(),
+          'vector_norm': lambda L, a: L.linalg.vector_norm(a, 3),
+          'vdot': lambda L, a, b: L.vdot(a, b),
+          'logsumexp': lambda L, a: a.logsumexp(0),
+          'where': lambda L, a: L.where(L.tensor([True, False, True]), a, 0.),
+          'sigmoid': lambda L, a: a.sigmoid(),
+          'linspace_real': lambda L, a: a * L.linspace(0, 1, 3),
+          'mean_dim': lambda L, a: (a.reshape(3, 1) * a).mean(1)}[name]
+    arrays = (Z1, Z2) if name == 'vdot' else (Z1,)
+    parity(fn, *arrays)
+
+
+def test_creation_refusals():
+    with pytest.raises(NotImplementedError, match='"arange_cpu" not implemented for \'ComplexDouble\''):
+        ember.arange(3, dtype=ember.cdouble)
+    with pytest.raises(RuntimeError, match='check_random_bounds handles only integral'):
+        ember.randint(3, (2,), dtype=ember.cfloat)
+
+
+def test_conj_flags_and_hermitian_views():
+    z = ember.tensor([[1 + 2j, 3j], [1, -1j]])
+    c = z.conj()
+    assert c.is_conj() and not z.is_conj() and not c.resolve_conj().is_conj() and not c.conj().is_conj()
+    assert ember.is_conj(c) and c.tolist() == [[1 - 2j, -3j], [1, 1j]]
+    assert z.mH.tolist() == [[1 - 2j, 1], [-3j, 1j]] and z.mT.tolist() == [[1 + 2j, 1], [3j, -1j]]
+    assert z.H.tolist() == z.mH.tolist() and z.adjoint().tolist() == z.mH.tolist()
+    x = ember.ones(2)
+    assert x.conj() is x and not x.conj().is_conj() and ember.conj_physical(x).tolist() == [1, 1]
+    assert ember.isreal(ember.tensor([1 + 0j, 1j])).tolist() == [True, False]
+
+
+def test_save_load_roundtrip(tmp_path):
+    z = ember.tensor([1 + 2j, 3 - 4j])
+    d = ember.tensor([[1j, 2]], dtype=ember.cdouble)
+    for i, obj in enumerate(({'z': z}, {'z': z, 'd': d}, [z, d])):
+        ember.save(obj, tmp_path / f'{i}.pt')
+        out = ember.load(tmp_path / f'{i}.pt')
+        vals = out.values() if isinstance(out, dict) else out
+        for a, b in zip(vals, obj.values() if isinstance(obj, dict) else obj):
+            assert a.dtype is b.dtype and a.tolist() == b.tolist()
+
+
+@needs_torch
+def test_loads_pytorch_complex_checkpoints(tmp_path):
+    torch.save({'z': torch.tensor([1 + 2j, 5j]), 'd': torch.tensor([[2j, 1]], dtype=torch.cdouble).t()},
+               tmp_path / 'c.pt')
+    out = ember.load(tmp_path / 'c.pt')
+    assert out['z'].dtype is ember.complex64 and out['z'].tolist() == [1 + 2j, 5j]
+    assert out['d'].dtype is ember.complex128 and out['d'].tolist() == [[2j], [1]]
+
+
+# ---- autograd through in-place edits, views, double backward and mixed real/complex graphs -------------------------
+def _inplace_mul_then_real_view(L):
+    z = L.tensor([1 + 2j, -0.5 + 0.3j], requires_grad=True)
+    y = z * 2
+    y.mul_(1 - 1j)
+    y.real.mul_(3)
+    (y.abs() * L.tensor([0.3, 0.7])).sum().backward()
+    return [y, z.grad]
+
+
+def _write_through_view_as_complex(L):
+    x = L.tensor([[1., 2.], [3., 4.]], requires_grad=True)
+    y = x * 1
+    L.view_as_complex(y).mul_(1j)
+    (y * L.tensor([[1., 2.], [3., 4.]])).sum().backward()
+    return [y, x.grad]
+
+
+def _imag_setter(L):
+    z = L.tensor([1 + 2j, 3 - 1j], requires_grad=True)
+    w = z.clone()
+    w.imag = L.tensor([5., 6.])
+    (w.abs() ** 2).sum().backward()
+    return [w, z.grad]
+
+
+def _setitem_view_as_real(L):
+    z = L.tensor([1 + 2j, 3 - 1j], requires_grad=True)
+    w = L.view_as_real(z * 1)
+    w[0, 1] = 10.
+    (w ** 2).sum().backward()
+    return [w, z.grad]
+
+
+def _double_backward(L):
+    z = L.tensor([1 + 2j, 3 - 1j], requires_grad=True)
+    g, = L.autograd.grad((z * z).real.sum(), z, create_graph=True)
+    g2, = L.autograd.grad(g.abs().sum(), z)
+    return [g, g2]
+
+
+def _complex_grad_outputs(L):
+    z = L.tensor([1 + 2j, 3 - 1j], requires_grad=True)
+    y = (z.exp() * z.sin() / (z + 2)).sqrt().log()
+    gz, = L.autograd.grad(y, z, grad_outputs=L.tensor([1 - 1j, 0.5j]))
+    return [y, gz]
+
+
+def _real_leaf_complex_graph(L):
+    x = L.tensor([0.5, -1.], requires_grad=True)
+    z = x * (1 + 2j)
+    (z.real + z.imag + (z ** 2.5).abs()).sum().backward()
+    return [x.grad]
+
+
+def _conj_grad(L):
+    z = L.tensor([1 + 2j, 3 - 1j], requires_grad=True)
+    w = z.conj()
+    (w * L.tensor([1j, 2])).real.sum().backward()
+    return [w.resolve_conj(), z.grad.resolve_conj(), z.grad.is_conj(), w.is_conj()]
+
+
+GRAPHS = [_inplace_mul_then_real_view, _write_through_view_as_complex, _imag_setter, _setitem_view_as_real,
+          _double_backward, _complex_grad_outputs, _real_leaf_complex_graph, _conj_grad]
+
+
+@needs_torch
+@pytest.mark.parametrize('make', GRAPHS, ids=[f.__name__[1:] for f in GRAPHS])
+def test_graph_parity(make):
+    for e, t in zip(make(ember), make(torch)):
+        if isinstance(t, bool):
+            assert e == t
+            continue
+        assert str(e.dtype) == str(t.dtype)
+        np.testing.assert_allclose(e.detach().numpy(), t.detach().numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_conj_bit_numpy_refusal():
+    c = ember.tensor([1j]).conj()
+    with pytest.raises(RuntimeError, match='conjugate bit set'):
+        c.numpy()
+    with pytest.raises(RuntimeError, match='conjugate bit set'):
+        c.detach().numpy()
+    assert c.resolve_conj().numpy().tolist() == [-1j]
+
+
+@needs_torch
+def test_inplace_random_and_casts_match_torch():
+    for name, args in (('normal_', ()), ('normal_', (2., 3.)), ('uniform_', (2., 3.))):
+        ember.manual_seed(0)
+        torch.manual_seed(0)
+        e = getattr(ember.zeros(3, dtype=ember.cfloat), name)(*args)
+        t = getattr(torch.zeros(3, dtype=torch.cfloat), name)(*args)
+        np.testing.assert_allclose(e.numpy(), t.numpy(), rtol=1e-5)
+    with pytest.raises(NotImplementedError, match='bernoulli_'):
+        ember.zeros(2, dtype=ember.cfloat).bernoulli_()
+    z = [0j, 1j, 2 + 0j]
+    assert ember.tensor(z).bool().tolist() == torch.tensor(z).bool().tolist() == [False, True, True]
+    assert ember.tensor(z).any().item() and not ember.tensor(z).all().item()
+    parity(lambda L, a: 2 ** a + 0.5 ** a, Z1)
+
+
+@needs_torch
+@pytest.mark.parametrize('name,kw', [('SGD', dict(lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.1)),
+                                     ('Adam', dict(lr=0.1, amsgrad=True, weight_decay=0.1)), ('AdamW', dict(lr=0.1)),
+                                     ('RMSprop', dict(lr=0.01)), ('Adagrad', dict(lr=0.1)), ('NAdam', dict(lr=0.1))])
+def test_optimizers_update_complex_parameters_as_pairs(name, kw):
+    res = []
+    for L in (ember, torch):
+        p = L.nn.Parameter(L.tensor([1 + 2j, -0.5 + 0.3j]))
+        q = L.nn.Parameter(L.tensor([0.5, 1.5]))
+        opt = getattr(L.optim, name)([p, q], **kw)
+        for _ in range(4):
+            opt.zero_grad()
+            ((p * L.tensor([1 - 1j, 2j])).abs().sum() + (q * p).abs().sum()).backward()
+            opt.step()
+        res.append((p.detach().numpy().copy(), q.detach().numpy().copy()))
+    for e, t in zip(*res):
+        np.testing.assert_allclose(e, t, rtol=1e-5, atol=1e-6)

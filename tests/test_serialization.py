@@ -268,7 +268,7 @@ def test_crafted_headers():
             change(h['w'])
         return _rewrite(good, ed)
     _fails(entry(lambda e: e.update(dtype='X9')), "unknown dtype 'X9'")
-    _fails(entry(lambda e: e.update(dtype='C64')), 'does not support')
+    _fails(entry(lambda e: e.update(dtype='C128')), 'does not support')
     _fails(entry(lambda e: e.update(shape=[10 ** 9])), 'needs 4000000000 bytes')
     _fails(entry(lambda e: e.update(shape=[-1])), 'invalid shape')
     _fails(entry(lambda e: e.update(data_offsets=[0, 10 ** 12], shape=[25 * 10 ** 10])), 'truncated')
@@ -435,8 +435,8 @@ def test_pytorch_unsupported_contents_are_refused(tmp_path):
     torch.save({'u16': torch.zeros(2, dtype=torch.uint16)}, tmp_path / 'u16.pt')
     with pytest.raises(SerializationError, match='uint16'):
         ember.load(tmp_path / 'u16.pt')
-    torch.save({'c': torch.zeros(2, dtype=torch.complex64)}, tmp_path / 'c.pt')
-    with pytest.raises(SerializationError, match='ComplexFloatStorage'):
+    torch.save({'c': torch.zeros(2, dtype=torch.complex32)}, tmp_path / 'c.pt')
+    with pytest.raises(SerializationError, match='complex32'):
         ember.load(tmp_path / 'c.pt')
     torch.save(torch.nn.Linear(2, 2), tmp_path / 'model.pt')
     with pytest.raises(pickle.UnpicklingError, match=r"refused the global 'torch\.nn\.modules\.linear\.Linear'"):

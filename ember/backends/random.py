@@ -262,6 +262,10 @@ def inplace_random(name):
         from .._creation import random_fill
         check_inplace_leaf(self, name)
         gen = generator_for(self._device, generator)
+        if self._data.dtype.kind == 'c':
+            _complex_fill(self, gen, name, args, kwargs, random_fill)
+            self._bump()
+            return self
         self._data[...] = random_fill(self, gen, name, args, kwargs)
         self._bump()
         return self
@@ -273,3 +277,17 @@ def complex_pairs(data, dt, scale):
     """Random reals of shape (..., 2) as one complex number each (divided by scale), or data unchanged: PyTorch
     draws a complex tensor's numbers as its real dtype's, in (real, imag) pairs."""
     return (data / data.dtype.type(scale)).view(dt.np)[..., 0] if dt.is_complex else data
+
+
+def _complex_fill(t, gen, name, args, kwargs, random_fill):
+    """normal_/uniform_ on a complex tensor: its (real, imag) pairs drawn as reals, as PyTorch draws them (normal_'s
+    std shared out over the two parts, its mean added to both)."""
+    from .._tensor import _wrap
+    if name not in ('normal_', 'uniform_'):
+        kname = {'complex64': 'ComplexFloat', 'complex128': 'ComplexDouble'}[t._data.dtype.name]
+        raise NotImplementedError(f'"{name}" not implemented for \'{kname}\'')
+    pairs = _wrap(t._data[..., None].view(t._data.real.dtype), t._device)
+    if name == 'normal_':
+        mean, std = (list(args) + [kwargs.get('mean', 0.0), kwargs.get('std', 1.0)][len(args):])[:2]
+        args, kwargs = (mean, std / 2 ** 0.5), {}
+    pairs._data[...] = random_fill(pairs, gen, name, args, kwargs)

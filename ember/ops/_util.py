@@ -51,11 +51,13 @@ def conj_fns(fns, inputs):
         if fn is None:
             return None
 
-        def conj_fn(g):
-            r = fn(g.conj())
+        def conj_fn(g):  # (conj_physical: a gradient carries no conj flag)
+            r = fn(g.conj_physical())
             if r is None:
                 return None
-            return r.real if real and r._data.dtype.kind == 'c' else r.conj()
+            if r._data.dtype.kind != 'c':
+                return r
+            return r.real if real else r.conj_physical()
         return conj_fn
     return tuple(wrap(fn, t is not None and t._data.dtype.kind != 'c') for fn, t in zip(fns, inputs)) + \
         tuple(fns[len(inputs):])

@@ -3,7 +3,7 @@ gradient convention (a real loss's gradient w.r.t. z is dL/dRe(z) + i dL/dIm(z))
 from ._util import Tensor, record, record_c, _wrap, KERNEL_NAMES
 from ..autograd.grad_mode import _State
 
-KERNEL_NAMES.update({'complex64': 'ComplexFloat', 'complex128': 'ComplexDouble'})
+KERNEL_NAMES.update({'complex64': 'ComplexFloat', 'complex128': 'ComplexDouble', 'bfloat16': 'BFloat16'})
 
 
 def _cview(data, a, name, fns, step, arg=None):
@@ -121,8 +121,8 @@ def polar(abs, angle):
     from ._util import unbroadcast
     sr, st = r.shape, th.shape
     return record_c(data, r._device, (r, th), 'PolarBackward0',
-                    (lambda g: unbroadcast(real(g * conj(complex(cos(th), sin(th)))), sr),
-                     lambda g: unbroadcast(real(g * conj(complex(-sin(th), cos(th)) * r)), st)), (r, th))
+                    (lambda g: unbroadcast(real(g * conj_physical(complex(cos(th), sin(th)))), sr),
+                     lambda g: unbroadcast(real(g * conj_physical(complex(-sin(th), cos(th)) * r)), st)), (r, th))
 
 
 # ---- conjugation --------------------------------------------------------------------------------------------------
@@ -130,6 +130,7 @@ def conj(input):
     """The conjugate. ember materializes it (a copy, not PyTorch's lazy view), but reports is_conj() as PyTorch."""
     if not _is_c(input):
         return input
+    # (its gradient is conj(g) with the flag too, as PyTorch's lazy conj bit shows on z.grad)
     out = record_c(input._device.xp.conj(input._data), input._device, (input,), 'ConjBackward0', (conj,))
     out.__dict__['_conj'] = not input.__dict__.get('_conj', False)
     return out
@@ -182,7 +183,7 @@ def sgn(input):
         s = sgn(input)
         ab = abs_complex(input)
         safe = ab + (ab == 0).to(ab.dtype)
-        return (g - real(g * conj(s)) * s) / safe * (ab != 0).to(ab.dtype)
+        return (g - real(g * conj_physical(s)) * s) / safe * (ab != 0).to(ab.dtype)
     return record_c(data, input._device, (input,), 'SgnBackward0', (back,), (input,))
 
 
@@ -191,7 +192,7 @@ def angle_complex(a):
     xp = a._device.xp
 
     def back(g):
-        ab2 = real(a * conj(a))
+        ab2 = real(a * conj_physical(a))
         safe = ab2 + (ab2 == 0).to(ab2.dtype)
         return (g * (a * 1j)) / safe * (ab2 != 0).to(ab2.dtype)
     return record_c(xp.angle(a._data), a._device, (a,), 'AngleBackward0', (back,), (a,))

@@ -7,6 +7,8 @@ _CAT = {'b': 0, 'u': 1, 'i': 1, 'f': 2, 'V': 2, 'c': 3}
 
 def to_dtype_op(a, dt):
     src = a.dtype
+    if src.is_complex and dt.name == 'bool':  # (nonzero in either part; nothing is discarded)
+        return _wrap(a._data != 0, a._device)
     if src.is_complex and not dt.is_complex:
         import warnings
         warnings.warn('Casting complex values to real discards the imaginary part', UserWarning, stacklevel=3)
@@ -104,7 +106,8 @@ def rebind_inplace(a, out):
     steps = tuple((link[1][1], link[1][2]) for link in links)
     shape = root.shape
     old = root._snapshot()
-    node_holder = record(root._data, root._device, (old, out), 'CopySlices',
+    # (record_c: the view steps carry their own complex convention, view_as_real's included)
+    node_holder = record_c(root._data, root._device, (old, out), 'CopySlices',
                          (lambda g: outside_view(g, steps, shape), lambda g: replay_view(g, steps)))
     root._rebind(node_holder)
     for view, (parent, step, arg, _) in links:
@@ -145,7 +148,7 @@ def outside_view(g, steps, shape):
             z.reshape(-1)[idx.reshape(-1)] = 0
     finally:
         _State.grad_enabled = prev
-    return record(z, g._device, (g,), 'CopySlicesBackward0', (lambda gg: outside_view(gg, steps, shape),))
+    return record_c(z, g._device, (g,), 'CopySlicesBackward0', (lambda gg: outside_view(gg, steps, shape),))
 
 
 def copy_result(a, src):

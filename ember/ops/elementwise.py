@@ -304,7 +304,7 @@ def rpow(a, b):
     import math
     lb = math.log(b) if b > 0 else float('nan')
     dt = a._data.dtype
-    if dt.kind == 'f':
+    if dt.kind in 'fc':
         data = xp.power(b, a._data)
     elif isinstance(b, builtins.float):
         data = xp.power(b, a._data.astype(get_default_dtype().np))

@@ -231,6 +231,8 @@ def _var(a, dim, unbiased, keepdim, correction):
         dim, unbiased = None, dim
     if correction is None:
         correction = 1 if unbiased is None or unbiased else 0
+    if a._data.dtype.kind == 'c':  # a real variance: the spreads of the real and imaginary parts add up
+        return _var(a.real, dim, unbiased, keepdim, correction) + _var(a.imag, dim, unbiased, keepdim, correction)
     if a._data.dtype.kind != 'f':
         raise RuntimeError('std and var only support floating point and complex dtypes')
     dims = norm_dims(dim, a.ndim)
@@ -295,6 +297,8 @@ def norm(a, p='fro', dim=None, keepdim=False, dtype=None):
 def _norm(a, p, dim, keepdim, dtype):
     if dtype is not None:
         a = a.to(to_dtype(dtype))
+    if a._data.dtype.kind == 'c':  # the norm of the moduli (a real result)
+        a = a.abs()
     if a._data.dtype.kind != 'f':
         raise RuntimeError(f'linalg.vector_norm: Expected a floating point or complex tensor as input. '
                            f'Got {a.dtype.name}')
@@ -343,9 +347,9 @@ def _norm(a, p, dim, keepdim, dtype):
 def logsumexp(a, dim, keepdim=False):
     dims = norm_dims(dim, a.ndim)
     xp = a._device.xp
-    x = a._data if a._data.dtype.kind == 'f' else a._data.astype(get_default_dtype().np)
+    x = a._data if a._data.dtype.kind in 'fc' else a._data.astype(get_default_dtype().np)
     if x.size:
-        m = x.max(axis=dims, keepdims=True)
+        m = x.real.max(axis=dims, keepdims=True)  # (complex: shifted by the largest real part)
         m = xp.where(xp.isfinite(m), m, 0)
         data = xp.log(xp.exp(x - m).sum(axis=dims, keepdims=True)) + m
     else:  # an empty sum is 0: its log is -inf (the max, which has no identity, is not needed)

@@ -327,7 +327,7 @@ def addr(input, vec1, vec2, *, beta=1, alpha=1, out=None):
 
 def vdot(input, other, *, out=None):
     from .linalg import dot
-    return dot(input, other)
+    return dot(input.conj_physical(), other)  # (the first argument conjugated)
 
 
 def sum_to_size(input, *size):

@@ -93,7 +93,7 @@ class _ElementwiseOptimizer(Optimizer):
                     fz = self._fused_mode(group)
                     if fz and len({id(q) for q in params}) != len(params):
                         fz = 'one by one'  # a duplicated parameter is updated twice, in order
-                if fz and _fused_device(p._device):
+                if fz and _fused_device(p._device) and p._data.dtype.kind != 'c':
                     item = self._plan_direct(p, group, hp, names)
                     if fz == 'one by one':
                         work.append((item[0], 2, ([item[2]], hp, names)))
@@ -103,7 +103,7 @@ class _ElementwiseOptimizer(Optimizer):
                         fused.append(item[2])
                     continue
             d = p._data
-            if d.size < limit:
+            if d.size < limit and d.dtype.kind != 'c':  # (complex parameters: one by one, as real pairs)
                 key = (d.dtype, p._device)
                 if small is None:
                     small = {key: [p]}
@@ -181,19 +181,20 @@ class _ElementwiseOptimizer(Optimizer):
 
     def _run_direct(self, item, scratch):
         p, st, fresh, hp, names = item
-        d = p._data
+        d, g, bufs = p._data, p.grad._data, [st[n]._data for n in names]
+        if d.dtype.kind == 'c':  # PyTorch updates a complex parameter as its (real, imag) pairs (view_as_real)
+            d, g, bufs = _pairs(d), _pairs(g), [_pairs(b) for b in bufs]
         xp = p._device.xp
         tmp = scratch.get((d.dtype, xp, d.shape))
         if tmp is None:
             tmp = self._tmp(scratch, xp, d.dtype, d.shape, d.size)
         snames = self._scalar_names
         if snames:
-            new = self._kernel(xp, hp, d, p.grad._data, False, [st[n]._data for n in names],
-                               [float(st[n]._data) for n in snames], fresh, tmp)
+            new = self._kernel(xp, hp, d, g, False, bufs, [float(st[n]._data) for n in snames], fresh, tmp)
             for n, v in zip(snames, new):
                 st[n]._data[...] = v
         else:
-            self._kernel(xp, hp, d, p.grad._data, False, [st[n]._data for n in names], (), fresh, tmp)
+            self._kernel(xp, hp, d, g, False, bufs, (), fresh, tmp)
         p._bump()
 
     # -- scratch arrays, one set per worker thread ---------------------------------------------------------------
@@ -337,3 +338,8 @@ def _fused_device(dev):
     """Whether parameters on ``dev`` (not cpu) can take the fused kernels: the cuda device (a test may stand a
     NumPy-backed fake 'cuda' device in; the kernels then run their NumPy emulation)."""
     return dev.type == 'cuda'
+
+
+def _pairs(x):
+    """A complex array's memory as (..., 2) reals: its real and imaginary parts, updated in place."""
+    return x[..., None].view(x.real.dtype)

@@ -169,7 +169,7 @@ def load(f, map_location=None, pickle_module=None, *, weights_only=None, mmap=No
 
       In PyTorch files tensors that are views of one storage share its memory after loading, as in PyTorch
       (expanded, stride-0 views are read-only, as ember's own expanded tensors); bfloat16 storages are widened,
-      exactly, to float32; complex, float8 and uint16/32/64 tensors are refused; the legacy pre-1.6 format is
+      exactly, to float32; complex32, float8 and uint16/32/64 tensors are refused; the legacy pre-1.6 format is
       refused. Plain pickle files are never unpickled. A crafted file cannot change a class: state is only ever set
       on objects the file built, of the types listed above.
     - ``map_location``: None (the saved device), a device or string (everything there), a dict mapping saved

@@ -22,11 +22,11 @@ _FORMAT_VERSION = 1
 _MAX_HEADER = 100_000_000  # the safetensors package's own limit on the JSON header
 
 _ST_TO_NP = {'F16': '<f2', 'F32': '<f4', 'F64': '<f8', 'I8': 'i1', 'I16': '<i2', 'I32': '<i4', 'I64': '<i8',
-             'U8': 'u1', 'BOOL': '?'}
+             'U8': 'u1', 'BOOL': '?', 'C64': '<c8'}
 _NP_TO_ST = {_np.dtype(v).newbyteorder('='): k for k, v in _ST_TO_NP.items()}
 _NP_SCALAR_TYPES = frozenset(_np.dtype(c).type
                              for c in ('?', 'i1', 'i2', 'i4', 'i8', 'u1', 'u2', 'u4', 'u8', 'f2', 'f4', 'f8'))
-_UNSUPPORTED_ST = {'U16', 'U32', 'U64', 'F8_E4M3', 'F8_E5M2', 'F8_E8M0', 'F4', 'F6_E2M3', 'F6_E3M2', 'C64', 'C128'}
+_UNSUPPORTED_ST = {'U16', 'U32', 'U64', 'F8_E4M3', 'F8_E5M2', 'F8_E8M0', 'F4', 'F6_E2M3', 'F6_E3M2', 'C128'}
 
 
 class _Encoder:

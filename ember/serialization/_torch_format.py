@@ -19,14 +19,14 @@ _LEGACY_MAGIC = b'\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19'
 _STORAGE_TYPES = {
     'FloatStorage': 'f4', 'DoubleStorage': 'f8', 'HalfStorage': 'f2', 'BFloat16Storage': 'bf16',
     'LongStorage': 'i8', 'IntStorage': 'i4', 'ShortStorage': 'i2', 'CharStorage': 'i1', 'ByteStorage': 'u1',
-    'BoolStorage': '?', 'UntypedStorage': 'u1',
+    'BoolStorage': '?', 'UntypedStorage': 'u1', 'ComplexFloatStorage': 'c8', 'ComplexDoubleStorage': 'c16',
 }
 _TORCH_DTYPES = {
     'float32': 'f4', 'float': 'f4', 'float64': 'f8', 'double': 'f8', 'float16': 'f2', 'half': 'f2',
     'bfloat16': 'bf16', 'int64': 'i8', 'long': 'i8', 'int32': 'i4', 'int': 'i4', 'int16': 'i2', 'short': 'i2',
-    'int8': 'i1', 'uint8': 'u1', 'bool': '?',
+    'int8': 'i1', 'uint8': 'u1', 'bool': '?', 'complex64': 'c8', 'cfloat': 'c8', 'complex128': 'c16', 'cdouble': 'c16',
 }
-_TORCH_UNSUPPORTED = {'complex32', 'complex64', 'complex128', 'cfloat', 'cdouble', 'chalf', 'uint16', 'uint32',
+_TORCH_UNSUPPORTED = {'complex32', 'chalf', 'uint16', 'uint32',
                       'uint64', 'float8_e4m3fn', 'float8_e5m2', 'float8_e4m3fnuz', 'float8_e5m2fnuz',
                       'float8_e8m0fnu', 'float4_e2m1fn_x2', 'qint8', 'quint8', 'qint32', 'quint4x2', 'bits8'}
 
@@ -172,7 +172,7 @@ class _TorchReader:
         if module == 'torch' and name.endswith('Storage'):
             raise SerializationError(f'ember.load: the checkpoint holds a torch.{name}, a storage type ember does '
                                      f'not support (supported element types: float16/32/64, bfloat16 (loaded as '
-                                     f'float32), int8/16/32/64, uint8, bool)')
+                                     f'float32), complex64/128, int8/16/32/64, uint8, bool)')
         user = _user_global(asked, name)
         if user is not None:
             return user

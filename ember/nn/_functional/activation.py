@@ -213,6 +213,8 @@ def silu(input, inplace=False):
     """x * sigmoid(x)."""
     if inplace:
         return _inplace(input, silu, 'silu_')
+    if isinstance(input, Tensor) and input.is_complex():  # (PyTorch's complex silu: z * sigmoid(z), no ordering)
+        return _renamed(input * input.sigmoid(), 'SiluBackward0', input)
     x = _check(input, 'silu')
     xp, xd = x._device.xp, x._data
     s = _sigmoid_array(xp, xd)
