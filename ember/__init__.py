@@ -201,7 +201,8 @@ from .utils import data as _data  # noqa: E402,F401
 from .nn.functional import (conv1d, conv2d, conv3d, conv_transpose1d, conv_transpose2d, max_pool1d,  # noqa
                             max_pool2d, avg_pool1d, dropout, layer_norm, batch_norm, group_norm, embedding,
                             cosine_similarity, pairwise_distance, pixel_shuffle, selu, celu)
-from . import sparse, multiprocessing, amp, accelerator, testing, hub, onnx, special  # noqa: E402
+from . import sparse, multiprocessing, amp, accelerator, testing, hub, onnx, special, fft  # noqa: E402
+from .ops.spectral import stft, istft  # noqa: E402
 from . import version  # noqa: E402,F401  (torch.version: the PyTorch API version, no CUDA build)
 from .sparse import sparse_coo_tensor, spmm  # noqa: E402
 from .amp import autocast  # noqa: E402

@@ -1,5 +1,6 @@
-"""Tensor methods of the linear-algebra ops (ember/ops/linalg, linalg_extra, lu; legacy forms in ember.linalg)."""
-from ..ops import linalg as L, lu as LU, linalg_extra as LX
+"""Tensor methods of the linear-algebra and spectral ops (ember/ops/linalg, linalg_extra, lu, spectral; legacy forms in
+ember.linalg)."""
+from ..ops import linalg as L, lu as LU, linalg_extra as LX, spectral as SPC
 from .. import linalg as LA
 
 
@@ -54,3 +55,5 @@ class LinalgMethods:
     slogdet = LX.slogdet
     svd = LX.svd_legacy
     triangular_solve = LX.triangular_solve
+    stft = SPC.stft
+    istft = SPC.istft
