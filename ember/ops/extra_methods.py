@@ -15,13 +15,14 @@ def install(T):
     T.polygamma = lambda self, n: SP.polygamma(n, self)
     T.__lshift__, T.__rshift__ = M.bitwise_left_shift, M.bitwise_right_shift
     from .. import linalg as LA
-    from . import linalg_extra as LX, lu as LU
+    from . import linalg_extra as LX, lu as LU, lapack as LP
     for name, fn in (('det', LX.det), ('slogdet', LX.slogdet), ('logdet', LX.logdet),
                      ('cholesky_inverse', LX.cholesky_inverse), ('cholesky_solve', LX.cholesky_solve),
                      ('triangular_solve', LX.triangular_solve), ('svd', LX.svd_legacy),
                      ('matrix_power', LA.matrix_power), ('matrix_exp', LA.matrix_exp), ('inverse', LA.inv),
                      ('cholesky', LA._cholesky_legacy), ('qr', LA._qr_legacy), ('pinverse', LA._pinverse_legacy),
-                     ('cross', LA._cross_legacy), ('lu', LU.lu_legacy), ('lu_solve', LU.lu_solve_legacy)):
+                     ('cross', LA._cross_legacy), ('lu', LU.lu_legacy), ('lu_solve', LU.lu_solve_legacy),
+                     ('geqrf', LP.geqrf), ('ormqr', LP.ormqr), ('orgqr', LP.householder_product)):
         setattr(T, name, fn)
     from . import reduce_extra as RX, shape_extra as SX, misc_extra as MX
     for fn in RX.METHODS + SX.METHODS + MX.METHODS:
