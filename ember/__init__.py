@@ -70,6 +70,7 @@ from .linalg import (_cholesky_legacy as cholesky, _qr_legacy as qr, _pinverse_l
                      _cross_legacy as cross)
 from .ops.lu import lu_legacy as lu, lu_unpack, lu_solve_legacy as lu_solve  # noqa: E402
 from .ops.lapack import geqrf, ormqr, householder_product as orgqr  # noqa: E402
+from .ops.storage import as_strided, resize_as_  # noqa: E402
 
 __version__ = '0.1.0'
 
@@ -229,6 +230,9 @@ _install_keywords(globals())  # PyTorch's keyword names and out= on the function
 
 
 def __getattr__(name):
+    if name == 'slice':  # aten.slice (OpInfo's `slice`): here, not a global, so `from ember import *` keeps builtins
+        from .ops.storage import slice_op
+        return slice_op
     # scripts run through `ember run` see this for torch.X: say plainly that ember lacks it
     if name.startswith('__'):
         raise AttributeError(name)

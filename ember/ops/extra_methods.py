@@ -24,6 +24,9 @@ def install(T):
                      ('cross', LA._cross_legacy), ('lu', LU.lu_legacy), ('lu_solve', LU.lu_solve_legacy),
                      ('geqrf', LP.geqrf), ('ormqr', LP.ormqr), ('orgqr', LP.householder_product)):
         setattr(T, name, fn)
+    from . import storage as ST
+    T.as_strided, T.as_strided_, T.resize_, T.resize_as_ = ST.as_strided, ST.as_strided_, ST.resize_, ST.resize_as_
+    T.storage_offset = ST.storage_offset
     from . import reduce_extra as RX, shape_extra as SX, misc_extra as MX
     for fn in RX.METHODS + SX.METHODS + MX.METHODS:
         setattr(T, fn.__name__, fn)
