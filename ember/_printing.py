@@ -93,7 +93,14 @@ def format_tensor(t):
         extras.append(f'grad_fn=<{t.grad_fn._name}>')
     elif t._rg:
         extras.append('requires_grad=True')
-    return prefix + body + ''.join(', ' + e for e in extras) + ')'
+    out = prefix + body
+    last = len(out) - out.rfind('\n') + 1
+    for e in extras:  # PyTorch moves a suffix that would overflow the line width to a line of its own
+        if last + len(e) + 2 > _Options.linewidth:
+            out, last = out + ',\n' + ' ' * len(prefix) + e, len(prefix) + len(e)
+        else:
+            out, last = out + ', ' + e, last + len(e) + 2
+    return out + ')'
 
 
 def return_type(name, fields):
