@@ -7,7 +7,7 @@ _allocator.apply_if_requested()
 _np.seterr(divide='ignore', invalid='ignore', over='ignore')
 
 from ._dtype import (dtype, float16, float32, float64, int8, int16, int32, int64, uint8, bool_ as bool,  # noqa: E402
-                     half, float, double, short, int, long, bfloat16, get_default_dtype, set_default_dtype, finfo,
+                     uint16, uint32, uint64, half, float, double, short, int, long, bfloat16, get_default_dtype, set_default_dtype, finfo,
                      iinfo)
 from ._tensor import Tensor, Size  # noqa: E402
 from .backends import device, cpu as _cpu_device  # noqa: E402
@@ -71,6 +71,7 @@ from .linalg import (_cholesky_legacy as cholesky, _qr_legacy as qr, _pinverse_l
 from .ops.lu import lu_legacy as lu, lu_unpack, lu_solve_legacy as lu_solve  # noqa: E402
 from .ops.lapack import geqrf, ormqr, householder_product as orgqr  # noqa: E402
 from .ops.storage import as_strided, resize_as_  # noqa: E402
+from .ops.hashing import hash_tensor  # noqa: E402
 
 __version__ = '0.1.0'
 

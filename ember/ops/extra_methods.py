@@ -27,6 +27,8 @@ def install(T):
     from . import storage as ST
     T.as_strided, T.as_strided_, T.resize_, T.resize_as_ = ST.as_strided, ST.as_strided_, ST.resize_, ST.resize_as_
     T.storage_offset = ST.storage_offset
+    from .hashing import hash_tensor
+    T.hash_tensor = hash_tensor
     from . import reduce_extra as RX, shape_extra as SX, misc_extra as MX
     for fn in RX.METHODS + SX.METHODS + MX.METHODS:
         setattr(T, fn.__name__, fn)
