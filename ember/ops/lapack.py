@@ -28,8 +28,30 @@ def _need_float(t, op):
 
 def _no_derivative(name):
     def fn(g):
-        raise RuntimeError(f"the derivative for '{name}' is not implemented.")
+        if name == 'geqrf':
+            raise NotImplementedError("the derivative for 'geqrf' is not implemented.")
+        raise RuntimeError(f'derivative for aten::{name} is not implemented')
     return fn
+
+
+def _write_out(name, res, out):
+    """PyTorch's out=: the results' values written into the given tensors (resized when their shape differs)."""
+    if out is None:
+        return res
+    many = isinstance(res, tuple)
+    results, outs = (res, tuple(out)) if many else ((res,), (out,))
+    if len(outs) != len(results) or not all(isinstance(o, Tensor) for o in outs):
+        raise TypeError(f"{name}(): argument 'out' must be " + (f'tuple of {len(results)} Tensors' if many else
+                                                                 'Tensor'))
+    if any(r.requires_grad for r in results):
+        raise RuntimeError(f"{name}(): functions with out=... arguments don't support automatic differentiation, but "
+                           f"one of the arguments requires grad.")
+    for r, o in zip(results, outs):
+        if tuple(o.shape) != tuple(r.shape):
+            o._data = o._device.xp.empty(tuple(r.shape), o._data.dtype)
+        o._device.xp.copyto(o._data, r._data, casting='unsafe')
+        o._bump()
+    return type(res)(*outs) if many else out
 
 
 # ---- geqrf ------------------------------------------------------------------------------------------------------
@@ -51,11 +73,16 @@ def geqrf(input, *, out=None):
         h, tau = xp.linalg.qr(A._data, mode='raw')  # h: the packed factor, transposed (Fortran order)
         a, tau = xp.ascontiguousarray(xp.swapaxes(h, -1, -2)).astype(dt, copy=False), tau.astype(dt, copy=False)
     fns = (_no_derivative('geqrf'),)
-    return _geqrf(record(a, A._device, (A,), 'GeqrfBackward0', fns), record(tau, A._device, (A,), 'GeqrfBackward0',
-                                                                            fns))
+    res = _geqrf(record(a, A._device, (A,), 'GeqrfBackward0', fns), record(tau, A._device, (A,), 'GeqrfBackward0',
+                                                                           fns))
+    return _write_out('geqrf', res, out)
 
 
 # ---- Householder reflectors as tensor ops -------------------------------------------------------------------------
+def _none(g):
+    return None
+
+
 def _reflector(A, i):
     """v_i: column i of A below the diagonal, 1 on it, 0 above (as a tensor op of A, so differentiable)."""
     xp = A._device.xp
@@ -87,15 +114,16 @@ def householder_product(A, tau, *, out=None):
                            f'{list(tau.shape[:-1])}')
     if tau.dtype != A.dtype:
         raise RuntimeError(f'{op}: tau dtype {_tname(tau)} does not match input dtype {_tname(A)}')
-    _need_float(A, op)
+    if A._data.dtype.kind != 'f':
+        raise NotImplementedError(f'"orgqr_{A._device.type}" not implemented for \'{_tname(A)}\'')
     xp = A._device.xp
     Q = _wrap(xp.broadcast_to(xp.eye(m, n, dtype=A._data.dtype), tuple(A.shape)).copy(), A._device)
     for i in reversed(range(tau.shape[-1])):
         v = _reflector(A, i)[..., :, None]
         Q = Q - tau[..., i, None, None] * v * (v.mT @ Q)
-    if not tau.shape[-1]:  # no reflectors: still a function of A and tau (zero gradients), as in PyTorch
-        Q = Q + A * 0 + (tau.sum(-1) * 0)[..., None, None]
-    return Q
+    if not tau.shape[-1]:  # no reflectors: in the graph, as in PyTorch, but sending no gradient to A or tau
+        Q = record(Q._data, A._device, (A, tau), 'LinalgHouseholderProductBackward0', (_none, _none))
+    return _write_out('linalg_householder_product', Q, out)
 
 
 def ormqr(input, tau, other, left=True, transpose=False, *, out=None):
@@ -113,11 +141,10 @@ def ormqr(input, tau, other, left=True, transpose=False, *, out=None):
     if tau.ndim != A.ndim - 1:
         raise RuntimeError(f'torch.ormqr: Expected tau to have one dimension less than input, but got tau.ndim '
                            f'equal to {tau.ndim} and input.ndim is equal to {A.ndim}')
-    if k > min(C.shape[side], A.shape[-1]):
-        raise RuntimeError(f'torch.ormqr: tau.shape[-1] must be less than or equal to min(other.shape[{side}], '
-                           f'input.shape[-1])')
     if C.shape[side] != A.shape[-2]:
         raise RuntimeError(f'torch.ormqr: other.shape[{side}] must be equal to input.shape[-2]')
+    if k != min(C.shape[side], A.shape[-1]):
+        raise RuntimeError(f'torch.ormqr: tau.shape[-1] must be equal to min(other.shape[{side}], input.shape[-1])')
     if tuple(tau.shape[:-1]) != tuple(A.shape[:-2]):
         raise RuntimeError(f'torch.ormqr: Expected batch dimensions of tau to be equal to input.shape[:-2], but got '
                            f'{list(tau.shape[:-1])}')
@@ -130,7 +157,8 @@ def ormqr(input, tau, other, left=True, transpose=False, *, out=None):
     if C.dtype != A.dtype:
         raise RuntimeError(f'torch.ormqr: Expected input and other to have the same dtype, but input has dtype'
                            f'{_tname(A)} and other has dtype {_tname(C)}')
-    _need_float(A, 'torch.ormqr')
+    if A._data.dtype.kind != 'f':
+        raise NotImplementedError(f'"ormqr_{A._device.type}" not implemented for \'{_tname(A)}\'')
     # Q C applies H_{k-1} first; Q^T C applies H_0 first; C Q applies H_0 first; C Q^T applies H_{k-1} first
     order = range(k) if left == transpose else reversed(range(k))
     out_ = C
@@ -138,7 +166,7 @@ def ormqr(input, tau, other, left=True, transpose=False, *, out=None):
         v = _reflector(A, i)[..., :, None]
         t = tau[..., i, None, None]
         out_ = out_ - t * v * (v.mT @ out_) if left else out_ - t * (out_ @ v) * v.mT
-    return out_ if k else C.clone()
+    return _write_out('ormqr', out_ if k else C.clone(), out)
 
 
 # ---- LDL^T (Bunch-Kaufman) ----------------------------------------------------------------------------------------
@@ -191,18 +219,17 @@ def ldl_factor_ex(A, *, hermitian=False, check_errors=False, out=None):
         raise RuntimeError(f'{op}: The factorization could not be completed because the input is singular '
                            f'(info = {int(info.max())}).')
     fns = (_no_derivative('linalg_ldl_factor_ex'),)
-    return _ldl_ex(record(LD.reshape(batch + (n, n)), A._device, (A,), 'LinalgLdlFactorExBackward0', fns),
-                   _wrap(piv.reshape(batch + (n,)), A._device), _wrap(info.reshape(batch), A._device))
+    res = _ldl_ex(record(LD.reshape(batch + (n, n)), A._device, (A,), 'torch::autograd::NotImplemented', fns),
+                  _wrap(piv.reshape(batch + (n,)), A._device), _wrap(info.reshape(batch), A._device))
+    return _write_out('linalg_ldl_factor_ex', res, out)
 
 
 def ldl_factor(A, *, hermitian=False, out=None):
     """(LD, pivots) of ldl_factor_ex; a singular D fails as in PyTorch (whose message is its LAPACK code)."""
-    if isinstance(A, Tensor) and A.ndim >= 2:
-        _square(A, 'torch.linalg.ldl_factor')
     LD, piv, info = ldl_factor_ex(A, hermitian=hermitian)
     if info.numel() and int(info.max()) > 0:
         raise RuntimeError(f'torch.linalg.ldl_factor: Unknown error code: {int(info.max())}.')
-    return _ldl(LD, piv)
+    return _write_out('linalg_ldl_factor', _ldl(LD, piv), out)
 
 
 def _broadcast_shapes(a, b):
@@ -245,4 +272,5 @@ def ldl_solve(LD, pivots, B, *, hermitian=False, out=None):
         for i in range(b.shape[0]):
             X[i] = sytrs(ld[i], pv[i].astype(int32.np), b[i], lower=1)[0]
     fns = (_no_derivative('linalg_ldl_solve'),) * 3
-    return record(X.reshape(batch + tuple(B.shape[-2:])), B._device, (LD, None, B), 'LinalgLdlSolveBackward0', fns)
+    X = record(X.reshape(batch + tuple(B.shape[-2:])), B._device, (LD, None, B), 'torch::autograd::NotImplemented', fns)
+    return _write_out('linalg_ldl_solve', X, out)
