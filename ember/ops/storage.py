@@ -65,9 +65,8 @@ def _check_geometry(size, stride, op='as_strided'):
         if s < 0:
             raise RuntimeError(f'{op}: Negative strides are not supported at the moment, got strides: '
                                f'{list(stride)}')
-    for n in size:
-        if n < 0:
-            raise RuntimeError(f'Trying to create tensor with negative dimension {n}: {list(size)}')
+    if any(n < 0 for n in size):
+        raise RuntimeError(f'Storage size calculation overflowed with sizes={list(size)} and strides={list(stride)}')
 
 
 def _extent(size, stride, offset):
