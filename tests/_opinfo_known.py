@@ -67,7 +67,6 @@ KNOWN_FAILING = {
     'nn.functional.grid_sample': 'missing: no ember function or Tensor method',
     'grid_sampler_2d': 'missing: no ember function or Tensor method',
     'grid_sampler_3d': 'missing: no ember function or Tensor method',
-    'hash_tensor': 'missing: no ember function or Tensor method',
     'nn.functional.ctc_loss': 'missing: no ember function or Tensor method',
     'nn.functional.pdist': 'grad: grad sample 4: 0 outputs require grad, PyTorch has 1',
     'nn.functional.channel_shuffle': 'missing: no ember function or Tensor method',

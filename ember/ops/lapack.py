@@ -70,7 +70,12 @@ def geqrf(input, *, out=None):
     if k == 0 or A.numel() == 0:
         a, tau = A._data.copy(), xp.zeros(batch + (k,), dt)
     else:
-        h, tau = xp.linalg.qr(A._data, mode='raw')  # h: the packed factor, transposed (Fortran order)
+        if A._device.type == 'cpu':  # h: the packed factor, transposed (Fortran order)
+            h, tau = xp.linalg.qr(A._data, mode='raw')
+        else:  # (CuPy's raw QR takes one matrix at a time)
+            parts = [xp.linalg.qr(mat, mode='raw') for mat in A._data.reshape((-1, m, n))]
+            h = xp.stack([p[0] for p in parts]).reshape(batch + (n, m))
+            tau = xp.stack([p[1] for p in parts]).reshape(batch + (k,))
         a, tau = xp.ascontiguousarray(xp.swapaxes(h, -1, -2)).astype(dt, copy=False), tau.astype(dt, copy=False)
     fns = (_no_derivative('geqrf'),)
     res = _geqrf(record(a, A._device, (A,), 'GeqrfBackward0', fns), record(tau, A._device, (A,), 'GeqrfBackward0',
