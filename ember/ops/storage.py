@@ -96,7 +96,7 @@ def _as_strided_grad(g, in_shape, in_strides, in_off, size, stride, offset):
 def _as_strided_step(t, arg):
     """The as_strided view remade from a tensor of the base's shape: a gather of the base's elements (used only to
     rebuild graphs after in-place edits, whose values are written into the shared memory directly)."""
-    gidx = arg
+    gidx = _gather_index(*arg, t._device.xp)
     if gidx is None:
         raise RuntimeError('as_strided: an in-place operation on this view, which reaches storage outside its '
                            'base tensor, cannot be differentiated by ember')
@@ -121,17 +121,9 @@ def as_strided(input, size, stride, storage_offset=None):
     data = xp.lib.stride_tricks.as_strided(flat[offset:] if offset < flat.size else flat[:0], shape=size,
                                            strides=tuple(s * isz for s in stride))
     in_shape, in_strides = tuple(a.shape), a.stride()
-    fn = (lambda g: _as_strided_grad(g, in_shape, in_strides, in_off, size, stride, offset),)
-    if not _State_grad():
-        gidx = None
-    else:
-        gidx = _gather_index(in_shape, in_strides, in_off, size, stride, offset, xp)
-    return _view(data, a, 'AsStridedBackward0', fn, _as_strided_step, gidx)
-
-
-def _State_grad():
-    from ..autograd.grad_mode import _State
-    return _State.grad_enabled
+    geometry = (in_shape, in_strides, in_off, size, stride, offset)
+    return _view(data, a, 'AsStridedBackward0', (lambda g: _as_strided_grad(g, *geometry),), _as_strided_step,
+                 geometry)
 
 
 def _gather_index(in_shape, in_strides, in_off, size, stride, offset, xp):
