@@ -7,8 +7,8 @@ _allocator.apply_if_requested()
 _np.seterr(divide='ignore', invalid='ignore', over='ignore')
 
 from ._dtype import (dtype, float16, float32, float64, int8, int16, int32, int64, uint8, bool_ as bool,  # noqa: E402
-                     uint16, uint32, uint64, half, float, double, short, int, long, bfloat16, get_default_dtype, set_default_dtype, finfo,
-                     iinfo)
+                     uint16, uint32, uint64, half, float, double, short, int, long, bfloat16, get_default_dtype,
+                     set_default_dtype, finfo, iinfo)
 from ._tensor import Tensor, Size  # noqa: E402
 from .backends import device, cpu as _cpu_device  # noqa: E402
 from .backends.random import (Generator, default_generator, manual_seed, seed, initial_seed,  # noqa: E402

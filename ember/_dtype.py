@@ -52,7 +52,8 @@ bfloat16 = dtype('bfloat16', _np_bfloat16, 2) if _np_bfloat16 is not None else N
 half, float, double = float16, float32, float64
 short, int, long = int16, int32, int64
 
-ALL = (float16, float32, float64, int8, int16, int32, int64, uint8, uint16, uint32, uint64, bool_) + ((bfloat16,) if bfloat16 else ())
+ALL = (float16, float32, float64, int8, int16, int32, int64, uint8, uint16, uint32, uint64, bool_) + (
+    (bfloat16,) if bfloat16 else ())
 _FROM_NP = {d.np: d for d in ALL}
 _BY_NAME = {d.name: d for d in ALL}
 
