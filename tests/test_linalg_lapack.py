@@ -211,6 +211,24 @@ def test_ldl_errors_and_no_derivative():
         ember.linalg.ldl_solve(LDd, piv, a).sum().backward()
 
 
+@needs_torch
+def test_keyword_names_are_torchs():
+    e, t = ember.eye(3, dtype=ember.float64), torch.eye(3, dtype=torch.float64)
+    for T, x in ((ember, e), (torch, t)):
+        tau = x[0] * 0
+        T.linalg.householder_product(input=x, tau=tau)
+        T.orgqr(input=x, input2=tau)
+        T.ormqr(input=x, input2=tau, input3=x, left=False, transpose=True)
+        x.ormqr(input2=tau, input3=x)
+        T.linalg.ldl_factor(input=x, hermitian=True)
+        T.linalg.ldl_factor_ex(input=x, check_errors=True)
+        T.linalg.ldl_solve(LD=x, pivots=T.arange(1, 4, dtype=T.int32), B=x, hermitian=False)
+        T.geqrf(input=x)
+    for T in (ember, torch):
+        with pytest.raises(TypeError, match=r"argument 'input' \(position 1\) must be Tensor, not list"):
+            T.linalg.householder_product([1.], T.zeros(1))
+
+
 def test_ldl_out():
     a = ember.tensor(_sym(3, 3))
     LD, piv = ember.empty(0, dtype=ember.float64), ember.empty(0, dtype=ember.int32)

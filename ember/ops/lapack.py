@@ -97,13 +97,14 @@ def _reflector(A, i):
     return A[..., :, i] * below + unit
 
 
-def householder_product(A, tau, *, out=None):
+def householder_product(input, tau, *, out=None):
     """Q's first n columns, Q = H_0 H_1 ... H_{k-1} (LAPACK's orgqr), from geqrf's compact form."""
+    A = input
     op = 'torch.linalg.householder_product'
     if not isinstance(A, Tensor) or not isinstance(tau, Tensor):
-        bad = 'A' if not isinstance(A, Tensor) else 'tau'
-        raise TypeError(f"linalg_householder_product(): argument '{bad}' must be Tensor, not "
-                        f'{type(A if bad == "A" else tau).__name__}')
+        bad, pos, obj = ('input', 1, A) if not isinstance(A, Tensor) else ('tau', 2, tau)
+        raise TypeError(f"linalg_householder_product(): argument '{bad}' (position {pos}) must be Tensor, not "
+                        f'{type(obj).__name__}')
     if A.ndim < 2:
         raise RuntimeError(f'{op}: input must have at least 2 dimensions.')
     m, n = A.shape[-2:]
@@ -131,9 +132,10 @@ def householder_product(A, tau, *, out=None):
     return _write_out('linalg_householder_product', Q, out)
 
 
-def ormqr(input, tau, other, left=True, transpose=False, *, out=None):
-    """op(Q) @ other (left) or other @ op(Q), op = transpose or identity, Q = H_0 ... H_{k-1} from geqrf."""
-    A, C = input, other
+def ormqr(input, input2, input3, left=True, transpose=False, *, out=None):
+    """op(Q) @ C (left) or C @ op(Q), op = transpose or identity, Q = H_0 ... H_{k-1} from geqrf's (input, tau =
+    input2); C = input3 (PyTorch documents input2/input3 as tau/other, and takes these names as keywords)."""
+    A, tau, C = input, input2, input3
     if A.ndim < 2:
         raise RuntimeError('torch.ormqr: input must have at least 2 dimensions.')
     if C.ndim < 2:
@@ -203,10 +205,11 @@ def _square(A, op):
     _need_float(A, op)
 
 
-def ldl_factor_ex(A, *, hermitian=False, check_errors=False, out=None):
+def ldl_factor_ex(input, *, hermitian=False, check_errors=False, out=None):
     """(LD, pivots, info): LAPACK sytrf's lower factorisation A = L D L^T, L unit lower and D 1x1/2x2 blocks; LD
     holds D's blocks and L below them (upper triangle zero), pivots are 1-based, negative for a 2x2 block."""
     op = 'torch.linalg.ldl_factor_ex'
+    A = input
     _square(A, op)
     xp = A._device.xp
     n = A.shape[-1]
@@ -229,9 +232,9 @@ def ldl_factor_ex(A, *, hermitian=False, check_errors=False, out=None):
     return _write_out('linalg_ldl_factor_ex', res, out)
 
 
-def ldl_factor(A, *, hermitian=False, out=None):
+def ldl_factor(input, *, hermitian=False, out=None):
     """(LD, pivots) of ldl_factor_ex; a singular D fails as in PyTorch (whose message is its LAPACK code)."""
-    LD, piv, info = ldl_factor_ex(A, hermitian=hermitian)
+    LD, piv, info = ldl_factor_ex(input, hermitian=hermitian)
     if info.numel() and int(info.max()) > 0:
         raise RuntimeError(f'torch.linalg.ldl_factor: Unknown error code: {int(info.max())}.')
     return _write_out('linalg_ldl_factor', _ldl(LD, piv), out)
