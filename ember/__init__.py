@@ -7,8 +7,8 @@ _allocator.apply_if_requested()
 _np.seterr(divide='ignore', invalid='ignore', over='ignore')
 
 from ._dtype import (dtype, float16, float32, float64, int8, int16, int32, int64, uint8, bool_ as bool,  # noqa: E402
-                     half, float, double, short, int, long, bfloat16, get_default_dtype, set_default_dtype, finfo,
-                     iinfo, complex64, complex128, cfloat, cdouble)
+                     uint16, uint32, uint64, half, float, double, short, int, long, bfloat16, get_default_dtype,
+                     set_default_dtype, finfo, iinfo, complex64, complex128, cfloat, cdouble)
 from ._tensor import Tensor, Size  # noqa: E402
 from .backends import device, cpu as _cpu_device  # noqa: E402
 from .backends.random import (Generator, default_generator, manual_seed, seed, initial_seed,  # noqa: E402
@@ -70,6 +70,9 @@ from .linalg import matrix_power, matrix_exp, inv as inverse  # noqa: E402
 from .linalg import (_cholesky_legacy as cholesky, _qr_legacy as qr, _pinverse_legacy as pinverse,  # noqa: E402
                      _cross_legacy as cross)
 from .ops.lu import lu_legacy as lu, lu_unpack, lu_solve_legacy as lu_solve  # noqa: E402
+from .ops.lapack import geqrf, ormqr, householder_product as orgqr  # noqa: E402
+from .ops.storage import as_strided, resize_as_  # noqa: E402
+from .ops.hashing import hash_tensor  # noqa: E402
 
 __version__ = '0.1.0'
 
@@ -230,6 +233,9 @@ _install_keywords(globals())  # PyTorch's keyword names and out= on the function
 
 
 def __getattr__(name):
+    if name == 'slice':  # aten.slice (OpInfo's `slice`): here, not a global, so `from ember import *` keeps builtins
+        from .ops.storage import slice_op
+        return slice_op
     # scripts run through `ember run` see this for torch.X: say plainly that ember lacks it
     if name.startswith('__'):
         raise AttributeError(name)

@@ -49,6 +49,10 @@ int16 = dtype('int16', 'int16', 1)
 int32 = dtype('int32', 'int32', 1)
 int64 = dtype('int64', 'int64', 1)
 uint8 = dtype('uint8', 'uint8', 1)
+# PyTorch's "limited support" unsigned types: storage, copies, comparisons and hash_tensor's result; no promotion
+uint16 = dtype('uint16', 'uint16', 1)
+uint32 = dtype('uint32', 'uint32', 1)
+uint64 = dtype('uint64', 'uint64', 1)
 bool_ = dtype('bool', 'bool', 0)
 bfloat16 = dtype('bfloat16', _np_bfloat16, 2) if _np_bfloat16 is not None else None
 complex64 = dtype('complex64', 'complex64', 3)
@@ -59,7 +63,8 @@ _REAL_OF = {'complex64': float32, 'complex128': float64}
 half, float, double = float16, float32, float64
 short, int, long = int16, int32, int64
 
-ALL = (float16, float32, float64, int8, int16, int32, int64, uint8, bool_, complex64, complex128) + (
+ALL = (float16, float32, float64, int8, int16, int32, int64, uint8, uint16, uint32, uint64, bool_, complex64,
+       complex128) + (
     (bfloat16,) if bfloat16 else ())
 _FROM_NP = {d.np: d for d in ALL}
 _BY_NAME = {d.name: d for d in ALL}
@@ -69,7 +74,8 @@ _BY_NAME = {d.name: d for d in ALL}
 _LEGACY_NAMES = {'float16': 'HalfTensor', 'float32': 'FloatTensor', 'float64': 'DoubleTensor', 'int8': 'CharTensor',
                  'int16': 'ShortTensor', 'int32': 'IntTensor', 'int64': 'LongTensor', 'uint8': 'ByteTensor',
                  'bool': 'BoolTensor', 'bfloat16': 'BFloat16Tensor', 'complex64': 'ComplexFloatTensor',
-                 'complex128': 'ComplexDoubleTensor'}
+                 'complex128': 'ComplexDoubleTensor', 'uint16': 'UInt16Tensor', 'uint32': 'UInt32Tensor',
+                 'uint64': 'UInt64Tensor'}
 _FROM_LEGACY = {v: _BY_NAME[k] for k, v in _LEGACY_NAMES.items() if k in _BY_NAME}
 
 
@@ -160,6 +166,9 @@ def promote(a, b):
     """Result dtype of two dtypes of equal priority (both tensors or both scalars)."""
     if a is b:
         return a
+    if a in _NO_PROMOTION or b in _NO_PROMOTION:
+        raise RuntimeError(f'Promotion for uint16, uint32, uint64 types is not supported, attempted to promote '
+                           f'{_SCALAR[a.name]} and {_SCALAR[b.name]}')
     if a._category == 3 or b._category == 3:  # complex keeps the wider float's precision (float64+cfloat: cdouble)
         ra = a.to_real() if a._category >= 2 else float32
         rb = b.to_real() if b._category >= 2 else float32
@@ -189,6 +198,12 @@ def result_type(a_dtype, a_dim, b_dtype, b_dim):
     if min(a_dim, b_dim) == 0:  # a Python scalar of higher category: that category's default dtype
         return get_default_dtype() if lo._category == 2 else (int64 if lo._category == 1 else lo)
     return lo
+
+
+_NO_PROMOTION = (uint16, uint32, uint64)
+_SCALAR = {'float16': 'Half', 'float32': 'Float', 'float64': 'Double', 'int8': 'Char', 'int16': 'Short', 'int32': 'Int',
+           'int64': 'Long', 'uint8': 'Byte', 'uint16': 'UInt16', 'uint32': 'UInt32', 'uint64': 'UInt64', 'bool': 'Bool',
+           'bfloat16': 'BFloat16'}
 
 
 def _g(x):

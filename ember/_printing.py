@@ -127,13 +127,11 @@ def format_tensor(t):
         extras.append('requires_grad=True')
     out = prefix + body
     last = len(out) - out.rfind('\n') + 1
-    for e in extras:  # PyTorch moves a suffix that would pass the line width onto a line of its own
+    for e in extras:  # PyTorch moves a suffix that would overflow the line width to a line of its own
         if last + len(e) + 2 > _Options.linewidth:
-            out += ',\n' + ' ' * len(prefix) + e
-            last = len(prefix) + len(e)
+            out, last = out + ',\n' + ' ' * len(prefix) + e, len(prefix) + len(e)
         else:
-            out += ', ' + e
-            last += len(e) + 2
+            out, last = out + ', ' + e, last + len(e) + 2
     return out + ')'
 
 

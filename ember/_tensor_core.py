@@ -135,9 +135,6 @@ class TensorCore:
         st = tuple(s // self._data.itemsize for s in self._data.strides)
         return st if dim is None else st[dim]
 
-    def storage_offset(self):
-        return 0
-
     def data_ptr(self):
         return self._data.__array_interface__['data'][0] if self._device is cpu else self._data.data.ptr
 

@@ -8,6 +8,7 @@ from .ops.linalg_extra import (LinAlgError, inv, inv_ex, det, slogdet, solve, so
 from .ops.linalg import matmul  # noqa: F401
 from .ops.lu import lu_factor, lu_factor_ex, lu, lu_solve  # noqa: F401,E402
 from .ops.linalg_eig import eig, eigvals  # noqa: F401
+from .ops.lapack import householder_product, ldl_factor, ldl_factor_ex, ldl_solve  # noqa: F401,E402
 from .ops.reduce import norm as _norm
 from .ops.shape import diagonal as _diagonal
 from .ops._util import Tensor, norm_dim

@@ -67,7 +67,13 @@ def to_ember(x, memo):
             raise Unsupported(f'{x.dtype} input')
         if x.layout != torch.strided:
             raise Unsupported(f'{x.layout} input')
-        t = ember.from_numpy(_layout_copy(x.detach().resolve_conj().resolve_neg().numpy()))
+        xs = x.detach().resolve_conj().resolve_neg()
+        if xs.storage_offset():  # a view into a larger storage: cross the whole storage (as_strided reads it)
+            n = xs.untyped_storage().nbytes() // xs.element_size()
+            whole = torch.empty(0, dtype=xs.dtype).set_(xs.untyped_storage(), 0, (n,), (1,))
+            t = ember.from_numpy(whole.numpy().copy()).as_strided(tuple(xs.shape), xs.stride(), xs.storage_offset())
+        else:
+            t = ember.from_numpy(_layout_copy(xs.numpy()))
         if x.requires_grad:
             t.requires_grad_()
         memo[id(x)] = t
@@ -143,6 +149,8 @@ def compare(t, e, tol, path='output'):
     if isinstance(t, torch.Tensor):
         if not isinstance(e, ember.Tensor):
             return f'{path}: expected a Tensor, got {type(e).__name__}'
+        if t.layout == torch.sparse_coo and not t.is_complex():
+            return _compare_coo(t, e, tol, path)
         if t.layout != torch.strided or t.dtype == torch.complex32:
             return f'{path}: PyTorch returns a {t.layout} {t.dtype} tensor'
         tdt = str(t.dtype).split('.')[-1]
@@ -180,6 +188,19 @@ def compare(t, e, tol, path='output'):
     if type(t).__name__ == 'Size' and isinstance(e, tuple):
         return None if tuple(t) == tuple(e) else f'{path}: {tuple(e)} != {tuple(t)}'
     return None if t == e else f'{path}: {e!r} != {t!r}'
+
+
+def _compare_coo(t, e, tol, path):
+    """A sparse COO result: same layout, shape, dtype, sparse/dense dims, then the coalesced indices and values."""
+    if str(getattr(e, 'layout', None)) != 'torch.sparse_coo':
+        return f'{path}: PyTorch returns a torch.sparse_coo tensor, ember a {getattr(e, "layout", None)} one'
+    if tuple(t.shape) != tuple(e.shape):
+        return f'{path}: shape {tuple(e.shape)} != {tuple(t.shape)}'
+    if (t.sparse_dim(), t.dense_dim()) != (e.sparse_dim(), e.dense_dim()):
+        return f'{path}: sparse/dense dims {(e.sparse_dim(), e.dense_dim())} != {(t.sparse_dim(), t.dense_dim())}'
+    tc, ec = t.detach().coalesce(), e.detach().coalesce()
+    return (compare(tc.indices(), ec.indices(), tol and (0, 0), path + '.indices()')
+            or compare(tc.values(), ec.values(), tol, path + '.values()'))
 
 
 def _flat(x):

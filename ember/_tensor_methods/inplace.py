@@ -1,7 +1,7 @@
 """Tensor's in-place methods (``add_``, ``exp_``, ``masked_fill_``, ``uniform_``, ``zero_``, ...) and ``new_*``."""
 from .._creation import _filled, tensor as _tensor
 from ..backends.random import fill_random_
-from ..ops import elementwise as E, index as I, shape as S, convert as C
+from ..ops import elementwise as E, index as I, shape as S, convert as C, storage as ST
 from ..ops.convert import inplace_binary, inplace_unary
 
 
@@ -181,6 +181,11 @@ class InplaceMethods:
 
     def new_tensor(self, data, dtype=None, device=None, requires_grad=False):
         return _tensor(data, dtype=dtype or self.dtype, device=device or self._device, requires_grad=requires_grad)
+
+    # ---- storage geometry (ember/ops/storage.py) ----------------------------------------------------------------
+    as_strided_ = ST.as_strided_
+    resize_ = ST.resize_
+    resize_as_ = ST.resize_as_
 
 
 def _new_filled(self, fill, name, size, dtype, device, requires_grad, kw):

@@ -1,6 +1,6 @@
-"""Tensor methods of the linear-algebra and spectral ops (ember/ops/linalg, linalg_extra, lu, spectral; legacy forms in
-ember.linalg)."""
-from ..ops import linalg as L, lu as LU, linalg_extra as LX, spectral as SPC
+"""Tensor methods of the linear-algebra and spectral ops (ember/ops/linalg, linalg_extra, lu, lapack, spectral;
+legacy forms in ember.linalg)."""
+from ..ops import linalg as L, lu as LU, linalg_extra as LX, spectral as SPC, lapack as LP
 from .. import linalg as LA
 
 
@@ -57,3 +57,8 @@ class LinalgMethods:
     triangular_solve = LX.triangular_solve
     stft = SPC.stft
     istft = SPC.istft
+    geqrf = LP.geqrf
+    ormqr = LP.ormqr
+
+    def orgqr(self, input2):
+        return LP.householder_product(self, input2)

@@ -1,5 +1,5 @@
-"""Tensor methods of the reductions, scans and sorting ops (ember/ops/reduce, reduce_extra, sorting)."""
-from ..ops import sorting as O, reduce as R, reduce_extra as RX
+"""Tensor methods of the reductions, scans and sorting ops (ember/ops/reduce, reduce_extra, sorting, hashing)."""
+from ..ops import sorting as O, reduce as R, reduce_extra as RX, hashing as HS
 
 
 class ReductionMethods:
@@ -54,3 +54,4 @@ class ReductionMethods:
     unique = O.unique
     unique_consecutive = RX.unique_consecutive
     var = R.var
+    hash_tensor = HS.hash_tensor

@@ -1,5 +1,5 @@
-"""Tensor methods of the shape and view ops (ember/ops/shape, shape_extra) and the transpose properties."""
-from ..ops import shape as S, shape_extra as SX
+"""Tensor methods of the shape and view ops (ember/ops/shape, shape_extra, storage) and the transpose properties."""
+from ..ops import shape as S, shape_extra as SX, storage as ST
 
 
 class ShapeMethods:
@@ -8,6 +8,8 @@ class ShapeMethods:
     __slots__ = ()
 
     addbmm = SX.addbmm
+    as_strided = ST.as_strided
+    storage_offset = ST.storage_offset
     addmv = SX.addmv
     addr = SX.addr
     baddbmm = SX.baddbmm

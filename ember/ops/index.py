@@ -179,7 +179,6 @@ def setitem(a, key, value):
         _bump(a)
         return a
     old = a._snapshot()
-    shape = a.shape
     fns = [lambda g: _zero_at(g, k)]
     ins = [old]
     if isinstance(v, Tensor):
