@@ -539,6 +539,13 @@ def _install_methods():
             return inplace_binary(self, other, _u, _f, _n)
         method.__name__ = name
         setattr(T, name, method)
+    plain_div_ = T.div_
+
+    def div_(self, other, *, rounding_mode=None):
+        if rounding_mode is None:
+            return plain_div_(self, other)
+        return inplace_unary(self, lambda a, b: E.div(a, b, rounding_mode=rounding_mode), 'div_', other)
+    T.div_ = div_
     T.__iadd__, T.__isub__, T.__imul__, T.__itruediv__ = T.add_, T.sub_, T.mul_, T.div_
     T.__ipow__, T.__imod__, T.__ifloordiv__ = T.pow_, T.remainder_, T.floor_divide_
     T.multiply_, T.subtract_, T.divide_, T.true_divide_ = T.mul_, T.sub_, T.div_, T.div_

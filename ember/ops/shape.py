@@ -404,17 +404,29 @@ def select(a, dim, index):
     return a[(slice(None),) * d + (index,)]
 
 
-def flip(a, *dims):
-    dims = norm_dims(_sizes(dims), a.ndim)
+def flip(a, *args, dims=None):
+    if dims is not None and args:
+        raise TypeError("flip() got multiple values for argument 'dims'")
+    dims = _sizes(args, 'flip', 'dims') if dims is None else _sizes((dims,))
+    dims = tuple(norm_dim(d, a.ndim) for d in dims)
+    if len(set(dims)) != len(dims):
+        raise RuntimeError(f'dim {next(d for d in dims if dims.count(d) > 1)} appears multiple times in the list '
+                           f'of dims')
+    if not a.ndim:
+        dims = ()
     return record(a._device.xp.flip(a._data, axis=dims), a._device, (a,), 'FlipBackward0',
                   (lambda g: g.flip(dims),))
 
 
 def fliplr(a):
+    if a.ndim < 2:
+        raise RuntimeError('Input must be >= 2-d.')
     return flip(a, 1)
 
 
 def flipud(a):
+    if a.ndim < 1:
+        raise RuntimeError('Input must be >= 1-d.')
     return flip(a, 0)
 
 
