@@ -101,8 +101,8 @@ def to_dtype(d):
         alias = {'float': float32, 'double': float64, 'half': float16, 'long': int64, 'int': int32, 'short': int16}
         if d in alias:
             return alias[d]
-    if d is builtins.float:
-        return get_default_dtype()
+    if d is builtins.float:  # Python's float is a double, whatever the default dtype (as in PyTorch)
+        return float64
     if d is builtins.int:
         return int64
     if d is builtins.bool:

@@ -167,7 +167,7 @@ def gradient(input, *, spacing=1, dim=None, edge_order=1):
         n = input.shape[d]
         if n < edge_order + 1:
             raise RuntimeError('torch.gradient expected each dimension size to be at least edge_order+1')
-        f = input if input._data.dtype.kind == 'f' else input.to('float32')
+        f = input if input._data.dtype.kind == 'f' else input.float()
         x = h._data.astype(float) if isinstance(h, Tensor) else np.arange(n) * float(1 if h is None else h)
 
         def sl(start, length):
