@@ -2,7 +2,7 @@
 import builtins
 
 from ._dtype import _FROM_NP, to_dtype, get_default_dtype
-from .backends import cpu, get_device
+from .backends import cpu
 
 
 class Size(tuple):
