@@ -528,7 +528,8 @@ def _install_methods():
     T.multiply_, T.subtract_, T.divide_, T.true_divide_ = T.mul_, T.sub_, T.div_, T.div_
     for fn in (E.exp, E.log, E.sqrt, E.abs, E.neg, E.relu, E.sigmoid, E.tanh, E.clamp, E.floor, E.ceil, E.round,
                E.sign, E.sin, E.cos, E.reciprocal, E.log1p, E.expm1, E.trunc, E.rsqrt, E.square,
-               I.masked_fill, I.scatter, I.scatter_add, I.index_add, S.tril, S.triu, E.maximum, E.minimum):
+               I.masked_fill, I.scatter, I.scatter_add, I.scatter_reduce, I.index_add, S.tril, S.triu, E.maximum,
+               E.minimum):
         def method(self, *args, _f=fn, **kwargs):
             return inplace_unary(self, _f, _f.__name__ + '_', *args, **kwargs)
         method.__name__ = fn.__name__ + '_'

@@ -5,7 +5,8 @@ from collections import namedtuple
 from .._dtype import float64 as _f64, int32 as _i32
 from ._util import (Tensor, record, record_with_output, unbroadcast, coerce_pair, _wrap, broadcasting,
                     as_tensor_like)
-from .elementwise import _floating, _zero_grad, _floor_div_data, _trunc_div, clamp, exp, log, sqrt, cos, sin, sign, where, sub
+from .elementwise import (_floating, _zero_grad, _floor_div_data, _trunc_div, clamp, exp, log, sqrt, cos, sin, sign,
+                          where, sub)
 
 _LN2 = math.log(2.0)
 
