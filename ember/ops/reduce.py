@@ -276,11 +276,15 @@ def _std_sqrt(v):
 
 
 def var_mean(a, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    if isinstance(dim, bool):  # var_mean(x, False): the old positional 'unbiased'
+        dim, unbiased = None, dim
     v, m = var(a, dim, unbiased, keepdim, correction=correction), a.mean(dim, keepdim=keepdim)
     return renamed(v, 'VarMeanBackward0', a), renamed(m, 'VarMeanBackward0', a)
 
 
 def std_mean(a, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    if isinstance(dim, bool):
+        dim, unbiased = None, dim
     s, m = std(a, dim, unbiased, keepdim, correction=correction), a.mean(dim, keepdim=keepdim)
     return renamed(s, 'StdMeanBackward0', a), renamed(m, 'StdMeanBackward0', a)
 
