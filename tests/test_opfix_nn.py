@@ -35,8 +35,8 @@ CASES = [
     ('ml_1d', lambda L, x: F(L).multilabel_margin_loss(x, L.tensor(ML[0])), X[0]),
     ('ml_none', lambda L, x: F(L).multilabel_margin_loss(x, L.tensor(ML), reduction='none'), X),
     ('ml_sum', lambda L, x: F(L).multilabel_margin_loss(x, L.tensor(ML), reduction='sum'), X),
-    ('ml_empty_sum', lambda L, x: F(L).multilabel_margin_loss(x, L.zeros(0, 4, dtype=L.int64), reduction='sum'),
-     np.zeros((0, 4))),
+    ('ml_empty_none', lambda L, x: F(L).multilabel_margin_loss(x, L.zeros(0, 4, dtype=L.int64), reduction='none'),
+     np.zeros((0, 4))),  # (PyTorch's mean and sum over no samples read uninitialised memory)
     ('prelu_0d_weight', lambda L, x, w: F(L).prelu(x, w), X, np.array(0.25)),
     ('prelu_0d_input', lambda L, x, w: F(L).prelu(x, w), np.array(-2.), np.array(0.25)),
     ('prelu_0d_input_1d_weight', lambda L, x, w: F(L).prelu(x, w), np.array(-2.), np.array([0.25])),
