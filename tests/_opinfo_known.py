@@ -5,7 +5,6 @@ raises on a valid sample), values (forward result differs), grad (gradients diff
 they pass once ember's generator reproduces PyTorch's streams). Regenerate with `python tests/_opinfo.py --known`.
 """
 KNOWN_FAILING = {
-    'cdist': 'grad: grad sample 0: 0 outputs require grad, PyTorch has 1',
     'view_as_real': 'missing: no ember function or Tensor method',
     'view_as_complex': 'missing: no ember function or Tensor method',
     'complex': 'missing: no ember function or Tensor method',
@@ -49,15 +48,12 @@ KNOWN_FAILING = {
     'resize_': "missing: the entry calls a PyTorch function ember lacks: raises AttributeError: 'Tensor' object has no attribute 'resize_'",
     'resize_as_': "missing: the entry calls a PyTorch function ember lacks: raises AttributeError: module 'ember' has no attribute 'resize_as_' (torch.resize_as_ is not ",
     'to_sparse': 'values: float32 sample 0: output: PyTorch returns a torch.sparse_coo torch.float32 tensor',
-    'norm': 'grad: grad sample 1: 0 outputs require grad, PyTorch has 1',
-    'norm/nuc': "raises: raises NotImplementedError: norm(p='nuc') is not supported by ember",
     'native_dropout_backward': 'missing: no ember function or Tensor method',
     'nn.functional.grid_sample': 'missing: no ember function or Tensor method',
     'grid_sampler_2d': 'missing: no ember function or Tensor method',
     'grid_sampler_3d': 'missing: no ember function or Tensor method',
     'hash_tensor': 'missing: no ember function or Tensor method',
     'nn.functional.ctc_loss': 'missing: no ember function or Tensor method',
-    'nn.functional.pdist': 'grad: grad sample 4: 0 outputs require grad, PyTorch has 1',
     'nn.functional.channel_shuffle': 'missing: no ember function or Tensor method',
     'fft.fft': 'missing: no ember function or Tensor method',
     'fft.fft2': 'missing: no ember function or Tensor method',
