@@ -44,7 +44,6 @@ KNOWN_FAILING = {
     'normal': 'random: grad sample 0: 0 outputs require grad, PyTorch has 1',
     'normal/number_mean': 'random: grad sample 0: 0 outputs require grad, PyTorch has 1',
     'bernoulli': 'random: grad sample 0: 0 outputs require grad, PyTorch has 1',
-    'histogramdd': 'raises: raises ValueError: `bins[4]` must be monotonically increasing, when an array',
     'resize_': "missing: the entry calls a PyTorch function ember lacks: raises AttributeError: 'Tensor' object has no attribute 'resize_'",
     'resize_as_': "missing: the entry calls a PyTorch function ember lacks: raises AttributeError: module 'ember' has no attribute 'resize_as_' (torch.resize_as_ is not ",
     'to_sparse': 'values: float32 sample 0: output: PyTorch returns a torch.sparse_coo torch.float32 tensor',
