@@ -24,7 +24,6 @@ KNOWN_FAILING = {
     'nn.functional.adaptive_max_pool3d': 'missing: no ember function or Tensor method',
     'nn.functional.fractional_max_pool2d': "random: raises AttributeError: module 'ember.nn.functional' has no attribute 'fractional_max_pool2d' (torch.nn.functional.fractional_max_pool2d is not",
     'nn.functional.fractional_max_pool3d': "random: raises AttributeError: module 'ember.nn.functional' has no attribute 'fractional_max_pool3d' (torch.nn.functional.fractional_max_pool3d is not",
-    'max_pool2d_with_indices_backward': "raises: raises AttributeError: module 'ember.ops' has no attribute 'aten'",
     'nn.functional.max_unpool1d': 'missing: no ember function or Tensor method',
     'nn.functional.max_unpool1d/grad': 'missing: no ember function or Tensor method',
     'nn.functional.max_unpool2d': 'missing: no ember function or Tensor method',
