@@ -1,6 +1,7 @@
 """Copies and conversions: dtype casts, device moves and clone, each differentiable; plus the in-place machinery."""
 from ._util import Tensor, record, unbroadcast, wrap_int, fit_scalar, _wrap
 from ..autograd.grad_mode import _State
+from .._dtype import dtype as _DtypeClass
 
 _CAT = {'b': 0, 'u': 1, 'i': 1, 'f': 2}
 
@@ -59,6 +60,8 @@ def _type_name(v):
 def tensor_to(a, args, kwargs):
     """Tensor.to(device=None, dtype=None, non_blocking=False, copy=False), .to(dtype, non_blocking, copy) or
     .to(tensor, non_blocking, copy), each with memory_format=: the first signature the arguments fit."""
+    if not kwargs and len(args) == 1 and type(args[0]) is _DtypeClass:  # the common .to(dtype): no parsing
+        return to_dtype_op(a, args[0]) if args[0].np != a._data.dtype else a
     if len(args) > 4:
         raise TypeError(f'to() takes from 0 to 4 positional arguments but {len(args)} were given')
     for i, (first, _) in enumerate(_TO_SIGNATURES):
