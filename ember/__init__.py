@@ -37,6 +37,7 @@ from .ops.shape import (reshape, flatten, unflatten, squeeze, unsqueeze, permute
 from .ops.index import (gather, scatter, scatter_add, scatter_reduce, index_select, index_add,  # noqa: E402
                         masked_fill, masked_select, take, nonzero, argwhere)
 from .ops.linalg import matmul, mm, bmm, mv, dot, inner, outer, ger, addmm, einsum  # noqa: E402
+from .ops.distance import cdist  # noqa: E402
 from .ops.sorting import sort, argsort, topk, kthvalue, median, unique, bincount, histc  # noqa: E402
 
 multiply, subtract, divide, true_divide, negative, absolute, arctan = mul, sub, div, div, neg, abs, atan
@@ -129,11 +130,6 @@ def meshgrid(*tensors, indexing='ij'):
         view[pos] = -1
         out.append(x.reshape(view).expand(shape))
     return tuple(out)
-
-
-def cdist(x1, x2, p=2.0, compute_mode='use_mm_for_euclid_dist_if_necessary'):
-    diff = x1.unsqueeze(-2) - x2.unsqueeze(-3)
-    return _renamed(diff.norm(p=p, dim=-1), 'CdistBackward0')
 
 
 def lerp(start, end, weight):

@@ -137,8 +137,8 @@ def to_dtype(d):
             return alias[d]
         if d in ('complex32', 'chalf'):
             raise no_complex32()
-    if d is builtins.float:
-        return get_default_dtype()
+    if d is builtins.float:  # Python's float is a double, whatever the default dtype (as in PyTorch)
+        return float64
     if d is builtins.int:
         return int64
     if d is builtins.bool:

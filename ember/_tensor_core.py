@@ -2,7 +2,7 @@
 import builtins
 
 from ._dtype import _FROM_NP, to_dtype, get_default_dtype
-from .backends import cpu, get_device
+from .backends import cpu
 
 
 class Size(tuple):
@@ -335,38 +335,15 @@ class TensorCore:
         arr = self.numpy()
         return arr if dtype is None else arr.astype(dtype)
 
-    def to(self, *args, dtype=None, device=None, non_blocking=False, copy=False, memory_format=None):
-        for a in args:
-            if isinstance(a, TensorCore):
-                dtype, device = a.dtype, a._device
-            elif isinstance(a, str) and a.split(':')[0] in ('cpu', 'cuda'):
-                device = a
-            elif a is not None and type(a).__name__ == 'device':
-                device = a
-            elif isinstance(a, builtins.int) and not isinstance(a, builtins.bool):
-                device = a
-            elif a is not None:
-                dtype = a
-        out = self
-        if device is not None:
-            dev = get_device(device)
-            if dev is not self._device:
-                from .ops.convert import to_device
-                out = to_device(out, dev)
-        if dtype is not None:
-            dt = to_dtype(dtype)
-            if dt.np != out._data.dtype:
-                from .ops.convert import to_dtype_op
-                out = to_dtype_op(out, dt)
-        if copy and out is self:
-            out = self.clone()
-        return out
+    def to(self, *args, **kwargs):
+        from .ops.convert import tensor_to
+        return tensor_to(self, args, kwargs)
 
     def type(self, dtype=None, non_blocking=False):
         from ._dtype import _LEGACY_NAMES
         if dtype is None:
             return f'torch.{_LEGACY_NAMES[self.dtype.name]}'
-        return self.to(dtype)
+        return self.to(to_dtype(dtype))
 
     def cpu(self, memory_format=None):
         return self.to('cpu')

@@ -28,7 +28,7 @@ def test_dtype_aliases():
     assert ember.long is ember.int64 and ember.int is ember.int32 and ember.short is ember.int16
     assert ember.zeros(1, dtype=ember.long).dtype is ember.int64
     assert ember.zeros(1, dtype='float64').dtype is ember.float64
-    assert ember.zeros(1, dtype=float).dtype is ember.float32
+    assert ember.zeros(1, dtype=float).dtype is ember.float64  # Python's float is a double, as in PyTorch
     assert ember.zeros(1, dtype=int).dtype is ember.int64
     assert ember.zeros(1, dtype=bool).dtype is ember.bool
     assert ember.zeros(1, dtype=np.float64).dtype is ember.float64

@@ -112,6 +112,10 @@ class InplaceMethods:
     def scatter_add_(self, dim, index, src):
         return inplace_unary(self, I.scatter_add, 'scatter_add_', dim, index, src)
 
+    def scatter_reduce_(self, dim, index, src, reduce, *, include_self=True):
+        return inplace_unary(self, I.scatter_reduce, 'scatter_reduce_', dim, index, src, reduce,
+                             include_self=include_self)
+
     def index_add_(self, dim, index, source, *, alpha=1):
         return inplace_unary(self, I.index_add, 'index_add_', dim, index, source, alpha=alpha)
 

@@ -170,17 +170,23 @@ def scatter_add(arr, key, values):
 _ATOMIC_ADD = frozenset(('float16', 'float32', 'float64', 'int32', 'int64', 'uint32', 'uint64'))
 
 
-def scatter_mul(arr, key, values):
-    """``arr[key] *= values`` with repeated positions multiplied. CuPy has no atomic multiply: on cuda this runs on
-    the host (a sync and two copies; scatter(reduce='multiply') is rare enough for that)."""
+def scatter_ufunc(arr, key, values, name):
+    """``arr[key] = ufunc(arr[key], values)`` with repeated positions combined (NumPy's ufunc.at, for multiply,
+    maximum and minimum). CuPy has no such atomics for every dtype: on cuda this runs on the host (a sync and two
+    copies; scatter's multiply and scatter_reduce's prod/amax/amin are rare enough for that)."""
     if isinstance(arr, _np.ndarray):
-        _np.multiply.at(arr, key, values)
+        getattr(_np, name).at(arr, key, values)
         return
     host = arr.get()
     hkey = tuple(k.get() if hasattr(k, 'get') and not isinstance(k, slice) else k for k in key) \
         if isinstance(key, tuple) else (key.get() if hasattr(key, 'get') else key)
-    _np.multiply.at(host, hkey, values.get() if hasattr(values, 'get') else values)
+    getattr(_np, name).at(host, hkey, values.get() if hasattr(values, 'get') else values)
     arr.set(host)
+
+
+def scatter_mul(arr, key, values):
+    """``arr[key] *= values`` with repeated positions multiplied (see scatter_ufunc)."""
+    scatter_ufunc(arr, key, values, 'multiply')
 
 
 def _as_device(values, dtype):

@@ -281,10 +281,11 @@ def norm_dims(dim, ndim):
         d = norm_dim(int(dim), ndim)
         return (d,) if ndim else ()  # a 0-d tensor takes dim 0 or -1 and has no axis to reduce
     dims = tuple(norm_dim(d, ndim) for d in dim)
+    if len(set(dims)) != len(dims):
+        raise RuntimeError(f'dim {next(d for d in dims if dims.count(d) > 1)} appears multiple times in the list of '
+                           f'dims')
     if not ndim:
         return ()
-    if len(set(dims)) != len(dims):
-        raise RuntimeError(f'dim {dims} appears multiple times in the list of dims')
     return dims if dims or ndim == 0 else tuple(range(ndim))
 
 

@@ -289,7 +289,10 @@ def unfold(x, g):
     nd = g.nd
     shape = (N, C) + g.k + g.OS
     strides = s[:2] + tuple(s[2 + i] * g.dl[i] for i in range(nd)) + tuple(s[2 + i] * g.st[i] for i in range(nd))
-    out = xp.ascontiguousarray(_as_strided(xp, buf, shape, strides)).reshape(N, C * g.K, -1)
+    L = 1
+    for o in g.OS:
+        L *= o
+    out = xp.ascontiguousarray(_as_strided(xp, buf, shape, strides)).reshape(N, C * g.K, L)
     return record(out, x._device, (x,), 'Im2ColBackward0', (lambda gt: fold(gt, g),))
 
 

@@ -114,11 +114,8 @@ def mul(a, b):
 @broadcasting
 def div(a, b, rounding_mode=None):
     if rounding_mode is not None:
-        if rounding_mode not in ('trunc', 'floor'):
-            raise ValueError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found "
-                             f"'{rounding_mode}'")
-        q = floor_divide(a, b) if rounding_mode == 'floor' else _trunc_div(a, b)
-        return q
+        from .math_extra import rounded_div
+        return rounded_div(a, b, rounding_mode)
     if isinstance(a, Tensor) and not isinstance(b, Tensor):
         a = _floating(a)  # (first: an integer scalar is divided by exactly, not cast to an integer tensor's dtype)
     a, b = coerce_pair(a, b, 'div')
@@ -143,14 +140,17 @@ def rdiv(a, b):
 
 
 def _trunc_div(a, b):
-    a, b = coerce_pair(a, b, 'div')
+    """The array of a / b rounded toward zero (a, b already coerced)."""
     xp = a._device.xp
+    if a._data.dtype.kind == 'b':
+        raise not_implemented('div_trunc_cpu', a._data.dtype)
     bd = b._data if isinstance(b, Tensor) else b
-    if a._data.dtype.kind == 'f' or (isinstance(b, Tensor) and b._data.dtype.kind == 'f'):
-        return _wrap(xp.trunc(a._data / bd), a._device)
+    if a._data.dtype.kind == 'f':
+        return xp.trunc(a._data / bd)
+    _check_int_divisor(a, bd)
     q = xp.floor_divide(a._data, bd)
     fix = (q < 0) & (q * bd != a._data)
-    return _wrap(q + fix, a._device)
+    return q + fix
 
 
 def _check_int_divisor(a, bd):
@@ -172,12 +172,16 @@ def _no_derivative(name, a, data, inputs):
 @broadcasting
 def floor_divide(a, b):
     a, b = coerce_pair(a, b, 'floor_divide')
+    return _no_derivative('floor_divide', a, _floor_div_data(a, b), (a, b) if isinstance(b, Tensor) else (a,))
+
+
+def _floor_div_data(a, b):
+    """The array of a / b rounded down (a, b already coerced)."""
     if a._data.dtype.kind in 'bc' and (not isinstance(b, Tensor) or b._data.dtype.kind in 'bc'):
         raise not_implemented('div_floor_cpu', a._data.dtype)
     bd = b._data if isinstance(b, Tensor) else b
     _check_int_divisor(a, bd)
-    return _no_derivative('floor_divide', a, a._device.xp.floor_divide(a._data, bd),
-                          (a, b) if isinstance(b, Tensor) else (a,))
+    return a._device.xp.floor_divide(a._data, bd)
 
 
 def rfloordiv(a, b):
@@ -221,7 +225,8 @@ def fmod(a, b):
     if isinstance(b, Tensor):
         sa, sb = a.shape, b.shape
         return record(xp.fmod(a._data, b._data), a._device, (a, b), 'FmodBackward1',
-                      (lambda g: unbroadcast(g, sa), lambda g: unbroadcast(-g * _trunc_div(a, b), sb)), (a, b))
+                      (lambda g: unbroadcast(g, sa),
+                       lambda g: unbroadcast(-g * _wrap(_trunc_div(a, b), a._device), sb)), (a, b))
     return record(xp.fmod(a._data, b), a._device, (a,), 'FmodBackward0', (_identity,))
 
 
@@ -578,13 +583,8 @@ def _clamp_tensors(a, lo, hi):
     x = a._data
     data = x if lo is None else xp.maximum(x, lo._data)
     data = data if hi is None else xp.minimum(data, hi._data)
-    ins, masks = [a], []
-    if lo is None:
-        masks.append(x <= hi._data)
-    elif hi is None:
-        masks.append(x >= lo._data)
-    else:
-        masks.append((x >= lo._data) & (x <= hi._data))
+    inside = (x >= lo._data) if lo is not None else True
+    ins, masks = [a], [inside & (x <= hi._data) if hi is not None else inside]
     if lo is not None:
         ins.append(lo)
         masks.append((x < lo._data) & (lo._data < hi._data) if hi is not None else x < lo._data)

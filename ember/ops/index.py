@@ -2,10 +2,11 @@
 import builtins
 
 from ._util import Tensor, record, norm_dim, unbroadcast, same_device, fit_scalar, KERNEL_NAMES, _wrap, renamed
-from ..backends import scatter_add as _scatter_add, scatter_mul as _scatter_mul, checks_values, host_cast
+from ..backends import scatter_add as _scatter_add, checks_values, host_cast
 from .shape import _view
 from .convert import check_inplace_leaf, rebind_inplace, overlaps, _OVERLAP
 from ..autograd.grad_mode import _State
+from .scatter import gather, scatter, scatter_add, scatter_reduce  # noqa: F401  (re-exported: index ops' home)
 
 
 class _Split(tuple):
@@ -230,112 +231,6 @@ def _zero_at(g, k):
     return record(z, g._device, (g,), 'IndexPutBackwardBackward0', (lambda gg: _zero_at(gg, k),))
 
 
-def _along(dim, index, xp):
-    """Fancy-index tuple addressing element [i0, .., index[i], ..] for every position i of ``index``."""
-    nd = index.ndim
-    key = []
-    for d in range(nd):
-        if d == dim:
-            key.append(index)
-        else:
-            shape = [1] * nd
-            shape[d] = index.shape[d]
-            key.append(xp.arange(index.shape[d]).reshape(shape))
-    return tuple(key)
-
-
-def _check_index(a, dim, index, op):
-    if not isinstance(index, Tensor) or index._data.dtype.kind not in 'iu':
-        raise RuntimeError(f'{op}(): Expected dtype int64 for index')
-    same_device(a, index, op)
-    if index.ndim != a.ndim and not (index.ndim <= 1 and a.ndim <= 1):
-        raise RuntimeError(f'Index tensor must have the same number of dimensions as input tensor '
-                           f'({op}: input {tuple(a.shape)}, index {tuple(index.shape)})')
-    d = norm_dim(dim, a.ndim)
-    for i in range(index.ndim):
-        if i != d and index.shape[i] > a.shape[i]:
-            raise RuntimeError(f'Size does not match at dimension {i} expected index {list(index.shape)} to be '
-                               f'smaller than self {list(a.shape)} apart from dimension {d}')
-    n = a.shape[d] if a.ndim else 1
-    # a host sync on cuda: checked there only with EMBER_CUDA_CHECKS=1 (PyTorch asserts on the device instead)
-    if index.numel() and checks_values(a._device) and (int(index._data.max()) >= n or int(index._data.min()) < -n):
-        raise RuntimeError(f'index {int(index._data.max())} is out of bounds for dimension {d} with size {n} ({op})')
-    return d
-
-
-def gather(a, dim, index, *, sparse_grad=False):
-    d = _check_index(a, dim, index, 'gather')
-    key = _along(d, index._data, a._device.xp)
-    shape = a.shape
-    return record(a._data[key], a._device, (a,), 'GatherBackward0',
-                  (lambda g: _scatter_into_zeros(g, shape, d, index),))
-
-
-def _scatter_into_zeros(g, shape, d, index):
-    xp = g._device.xp
-    z = _wrap(xp.zeros(shape, dtype=g._data.dtype), g._device)
-    return scatter_add(z, d, index, g)
-
-
-def scatter(a, dim, index, src=None, value=None, *, reduce=None):
-    if src is None and value is None:
-        raise TypeError('scatter() missing 1 required argument: src or value')
-    if src is not None and not isinstance(src, Tensor):
-        value, src = src, None
-    d = _check_index(a, dim, index, 'scatter')
-    xp = a._device.xp
-    key = _along(d, index._data, xp)
-    data = a._data.copy()
-    if src is not None:
-        same_device(a, src, 'scatter')
-        vals = src._data[tuple(slice(0, n) for n in index.shape)]
-    else:
-        vals = value
-    if reduce is None:
-        data[key] = vals
-    elif reduce == 'add':
-        _scatter_add(data, key, vals)
-    elif reduce == 'multiply':
-        _scatter_mul(data, key, vals)
-    else:
-        raise RuntimeError(f"reduce argument must be either add or multiply, got '{reduce}'")
-    ins, fns = [a], [lambda g: g.scatter(d, index, 0)]
-    if src is not None:
-        ss = src.shape
-        ins.append(src)
-        fns.append(lambda g: _pad_to(g.gather(d, index), ss))
-    return record(data, a._device, tuple(ins), 'ScatterBackward0', tuple(fns))
-
-
-def _pad_to(g, shape):
-    """A gradient for the index-shaped corner of a larger src."""
-    if g.shape == shape:
-        return g
-    xp = g._device.xp
-    z = xp.zeros(shape, dtype=g._data.dtype)
-    z[tuple(slice(0, n) for n in g.shape)] = g._data
-    return _wrap(z, g._device)
-
-
-def scatter_add(a, dim, index, src):
-    d = _check_index(a, dim, index, 'scatter_add')
-    same_device(a, src, 'scatter_add')
-    xp = a._device.xp
-    key = _along(d, index._data, xp)
-    data = a._data.copy()
-    _scatter_add(data, key, src._data[tuple(slice(0, n) for n in index.shape)])
-    ss = src.shape
-    return record(data, a._device, (a, src), 'ScatterAddBackward0',
-                  (lambda g: g, lambda g: _pad_to(g.gather(d, index), ss)))
-
-
-def scatter_reduce(a, dim, index, src, reduce, *, include_self=True):
-    if reduce == 'sum':
-        return scatter_add(a, dim, index, src) if include_self else scatter_add(
-            a.scatter(dim, index, 0), dim, index, src)
-    raise NotImplementedError(f"scatter_reduce(reduce='{reduce}') is not supported by ember; use 'sum'")
-
-
 def index_select(a, dim, index):
     if not isinstance(index, Tensor) or index.ndim > 1 or index._data.dtype.kind not in 'iu':
         raise IndexError('index_select(): Expected index to be a 1-D tensor of integers')
@@ -351,16 +246,48 @@ def index_select(a, dim, index):
     return renamed(getitem(a, (slice(None),) * d + (index.reshape(-1),)), 'IndexSelectBackward0', a)
 
 
+def _check_index_add(a, d, index, source):
+    """PyTorch's checks of an index_add call, in its order."""
+    if index.ndim > 1:
+        raise IndexError(f'index_add_(): Index is supposed to be a vector, but got dim: {index.ndim} with type: '
+                         f'{KERNEL_NAMES.get(index.dtype.name, index.dtype.name)} and size: {list(index.shape)}')
+    if index._data.dtype.name not in ('int32', 'int64'):
+        raise RuntimeError(f'index_add_(): Expected dtype int32/int64 for index but got: '
+                           f'{KERNEL_NAMES.get(index.dtype.name, index.dtype.name)}')
+    if source._data.dtype != a._data.dtype:
+        raise RuntimeError(f'index_add_(): self ({KERNEL_NAMES[a.dtype.name]}) and source '
+                           f'({KERNEL_NAMES[source.dtype.name]}) must have the same scalar type')
+    if d >= builtins.max(source.ndim, 1):
+        raise RuntimeError(f'index_add_(): Indexing dim {d} is out of bounds of the source tensor with dim '
+                           f'{source.ndim}')
+    n_src = source.shape[d] if source.ndim else 1
+    if index.numel() != n_src:
+        raise RuntimeError(f'index_add_(): Number of indices ({index.numel()}) should be equal to source.size(dim): '
+                           f'({n_src}), for dim: {d}')
+    if source.ndim != a.ndim or any(i != d and source.shape[i] != a.shape[i] for i in range(a.ndim)):
+        raise RuntimeError(f'source tensor shape must match self tensor shape, excluding the specified dimension. '
+                           f'Got self.shape = {list(a.shape)} source.shape = {list(source.shape)}')
+    n = a.shape[d] if a.ndim else 1
+    if index.numel() and checks_values(a._device) and not ((index._data >= 0) & (index._data < n)).all():
+        raise IndexError('index out of range in self')
+
+
 def index_add(a, dim, index, source, *, alpha=1):
     same_device(a, index, 'index_add')
     same_device(a, source, 'index_add')
     d = norm_dim(dim, a.ndim)
+    _check_index_add(a, d, index, source)
+    if not a.ndim:  # a 0-dim self adds along a one-element vector
+        return renamed(index_add(a.reshape(1), 0, index.reshape(-1), source.reshape(1), alpha=alpha).reshape(()),
+                       'IndexAddBackward0', a)
+    if a._data.dtype.kind in 'iub' and not isinstance(alpha, builtins.bool):
+        alpha = builtins.int(alpha)  # alpha in self's dtype, as PyTorch casts it
     data = a._data.copy()
-    key = (slice(None),) * d + (index._data,)
+    key = (slice(None),) * d + (index._data.reshape(-1),)
     src = source._data * alpha if alpha != 1 else source._data
-    _scatter_add(data, key, src)
+    _scatter_add(data, key, src.astype(data.dtype, copy=False))
     return record(data, a._device, (a, source), 'IndexAddBackward0',
-                  (lambda g: g, lambda g: g.index_select(d, index) * alpha))
+                  (lambda g: g, lambda g: g.index_select(d, index.reshape(-1)) * alpha))
 
 
 def masked_fill(a, mask, value):

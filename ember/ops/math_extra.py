@@ -4,12 +4,28 @@ from collections import namedtuple
 
 from .._dtype import float64 as _f64, int32 as _i32
 from ._util import (Tensor, record, record_with_output, unbroadcast, coerce_pair, _wrap, broadcasting,
-                    no_complex)
-from .elementwise import _floating, _zero_grad, clamp, exp, log, sqrt, cos, sin, where, sub
+                    no_complex, as_tensor_like)
+from .elementwise import (_floating, _zero_grad, _floor_div_data, _trunc_div, clamp, exp, log, sqrt, cos, sin,
+                          where, sub)
 from .complex import (real, conj, conj_physical, resolve_conj, resolve_neg, sgn, angle_complex,  # noqa: F401
                       isreal_complex)
 
 _LN2 = math.log(2.0)
+
+
+def rounded_div(a, b, rounding_mode):
+    """div(a, b, rounding_mode='trunc' or 'floor')."""
+    if rounding_mode not in ('trunc', 'floor'):
+        raise RuntimeError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found "
+                           f"'{rounding_mode}'")
+    a, b = coerce_pair(a, b, 'div')
+    ins = tuple(t for t in (a, b) if isinstance(t, Tensor))
+    if not isinstance(a, Tensor):  # a Python number divided by a tensor: the number in the tensor's dtype
+        a = as_tensor_like(a, b).to(b.dtype)
+    q = _floor_div_data(a, b) if rounding_mode == 'floor' else _trunc_div(a, b)
+    # rounding is piecewise constant: PyTorch's DivBackward2 gives zero gradients (floor_divide has none)
+    return record(q, a._device, ins, 'DivBackward2', tuple(
+        lambda g, s=t.shape: _wrap(g._device.xp.zeros(s, g._data.dtype), g._device) for t in ins))
 
 
 def _mask(g, m):

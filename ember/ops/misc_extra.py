@@ -167,7 +167,7 @@ def gradient(input, *, spacing=1, dim=None, edge_order=1):
         n = input.shape[d]
         if n < edge_order + 1:
             raise RuntimeError('torch.gradient expected each dimension size to be at least edge_order+1')
-        f = input if input._data.dtype.kind == 'f' else input.to('float32')
+        f = input if input._data.dtype.kind == 'f' else input.float()
         x = h._data.astype(float) if isinstance(h, Tensor) else np.arange(n) * float(1 if h is None else h)
 
         def sl(start, length):
@@ -199,18 +199,67 @@ def gradient(input, *, spacing=1, dim=None, edge_order=1):
     return tuple(outs)
 
 
+def _upper_bound(edges, v, xp):
+    """The index of the first edge > v by C++'s std::upper_bound probing (PyTorch's bin search; on unsorted edges
+    the probing order decides, so it is reproduced rather than delegated to searchsorted)."""
+    first = xp.zeros(v.shape, 'int64')
+    count = xp.full(v.shape, edges.shape[0], 'int64')
+    while bool((count > 0).any()):
+        step = count // 2
+        it = first + step
+        go = (count > 0) & ~(v < edges[xp.minimum(it, edges.shape[0] - 1)])
+        first = xp.where(go, it + 1, first)
+        count = xp.where(go, count - step - 1, xp.where(count > 0, step, 0))
+    return first
+
+
 def histogramdd(input, bins=10, *, range=None, weight=None, density=False):
-    from collections import namedtuple
-    res = namedtuple('histogramdd', ['hist', 'bin_edges'])
+    """Counts (or weights) of the rows of ``input`` (..., D) in a D-dim grid of bins: per dim a count of equal bins
+    over ``range`` (else the data's min..max, widened by 0.5 each way when empty) or explicit edges; a value on the
+    last edge is in the last bin, one outside the edges in none."""
+    from .._creation import linspace
+    from .._printing import return_type
     xp = input._device.xp
     D = input.shape[-1]
     pts = input._data.reshape(-1, D)
-    b = [x._data for x in bins] if isinstance(bins, (list, tuple)) and bins and isinstance(bins[0], Tensor) else bins
-    rng = None if range is None else [(range[2 * i], range[2 * i + 1]) for i in builtins.range(D)]
-    w = None if weight is None else weight._data.reshape(-1)
-    h, edges = xp.histogramdd(pts, bins=b, range=rng, weights=w, density=density)
     dt = input._data.dtype
-    return res(_wrap(h.astype(dt), input._device), [_wrap(e.astype(dt), input._device) for e in edges])
+    if isinstance(bins, int):
+        bins = [bins] * D
+    edges = []
+    for i, b in enumerate(bins):
+        if isinstance(b, Tensor):
+            edges.append(b._data.astype(dt, copy=False))
+            continue
+        if range is not None:
+            lo, hi = float(range[2 * i]), float(range[2 * i + 1])
+        elif pts.shape[0]:
+            lo, hi = float(pts[:, i].min()), float(pts[:, i].max())
+        else:
+            lo, hi = 0.0, 1.0
+        if lo == hi:
+            lo, hi = lo - 0.5, hi + 0.5
+        edges.append(linspace(lo, hi, int(b) + 1, dtype=input.dtype, device=input._device)._data)
+    nb = [e.shape[0] - 1 for e in edges]
+    flat = xp.zeros(pts.shape[0], 'int64')
+    inside = xp.ones(pts.shape[0], bool)
+    for i, e in enumerate(edges):
+        v = pts[:, i]
+        inside &= (v >= e[0]) & (v <= e[-1])
+        pos = xp.minimum(_upper_bound(e, v, xp) - 1, nb[i] - 1)  # (the last edge closes the last bin)
+        flat = flat * nb[i] + xp.clip(pos, 0, builtins.max(nb[i] - 1, 0))
+    w = xp.ones(pts.shape[0], dt) if weight is None else weight._data.reshape(-1).astype(dt, copy=False)
+    size = 1
+    for n in nb:
+        size *= n
+    hist = xp.bincount(flat[inside], weights=w[inside], minlength=size).astype(dt).reshape(tuple(nb))
+    if density:
+        hist = hist / hist.sum()
+        for i, e in enumerate(edges):
+            shape = [1] * D
+            shape[i] = nb[i]
+            hist = hist / (e[1:] - e[:-1]).reshape(shape)
+    res = return_type('histogramdd', ('hist', 'bin_edges'))
+    return res(_wrap(hist.astype(dt, copy=False), input._device), tuple(_wrap(e, input._device) for e in edges))
 
 
 def nonzero_static(input, *, size, fill_value=-1):

@@ -281,16 +281,22 @@ def _std_sqrt(v):
 
 
 def var_mean(a, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    if isinstance(dim, bool):  # var_mean(x, False): the old positional 'unbiased'
+        dim, unbiased = None, dim
     v, m = var(a, dim, unbiased, keepdim, correction=correction), a.mean(dim, keepdim=keepdim)
     return renamed(v, 'VarMeanBackward0', a), renamed(m, 'VarMeanBackward0', a)
 
 
 def std_mean(a, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    if isinstance(dim, bool):
+        dim, unbiased = None, dim
     s, m = std(a, dim, unbiased, keepdim, correction=correction), a.mean(dim, keepdim=keepdim)
     return renamed(s, 'StdMeanBackward0', a), renamed(m, 'StdMeanBackward0', a)
 
 
 def norm(a, p='fro', dim=None, keepdim=False, dtype=None):
+    if p == 'nuc':  # (PyTorch's nuclear norm is a matrix_norm: its node is the final sum's)
+        return _norm(a, p, dim, keepdim, dtype)
     return renamed(_norm(a, p, dim, keepdim, dtype), 'LinalgVectorNormBackward0', a)  # PyTorch's node for norm
 
 
@@ -322,12 +328,13 @@ def _norm(a, p, dim, keepdim, dtype):
         return a.abs().amax(() if dim is None else dim, keepdim)
     if p in (-math.inf, float('-inf')):
         return a.abs().amin(() if dim is None else dim, keepdim)
-    if p == 0:
-        return (a != 0).to(a.dtype).sum(dim, keepdim)
+    if p == 0:  # the count of nonzeros: recorded (PyTorch's result requires grad) but with no gradient to give
+        count = (a != 0).to(a.dtype).sum(dim, keepdim)
+        return record(count._data, a._device, (a,), 'NormBackward1', (lambda g: None,))
     if p == 1:
         return a.abs().sum(dim, keepdim)
     if p == 'nuc':
-        raise NotImplementedError("norm(p='nuc') is not supported by ember")
+        return _nuclear(a, dim, keepdim)
     dims = norm_dims(dim, a.ndim)
     xp = a._device.xp
     data = (xp.abs(a._data) ** p).sum(axis=dims, keepdims=keepdim) ** (1.0 / p)
@@ -342,6 +349,26 @@ def _norm(a, p, dim, keepdim, dtype):
             return _restore(g, shape, dims, keepdim) * a.sign() * a.abs() ** (p - 1) / safe ** (p - 1)
         return (grad,)
     return record_with_output(_arr(data, a), a._device, (a,), 'NormBackward1', make_p)
+
+
+def _nuclear(a, dim, keepdim):
+    """The sum of the singular values of the matrices over ``dim`` (the whole 2-D input by default)."""
+    if dim is None and a.ndim < 2:
+        raise RuntimeError('linalg.matrix_norm: The input tensor A must have at least 2 dimensions.')
+    dims = tuple(range(a.ndim)) if dim is None else ((dim,) if isinstance(dim, int) else tuple(dim))
+    if len(dims) != 2:
+        raise RuntimeError(f"linalg.matrix_norm: dim must be a 2-tuple. Got {' '.join(map(str, dims))}")
+    if a.ndim < 2:
+        raise RuntimeError('linalg.matrix_norm: The input tensor A must have at least 2 dimensions.')
+    d0, d1 = norm_dim(dims[0], a.ndim), norm_dim(dims[1], a.ndim)
+    if d0 == d1:
+        raise RuntimeError(f'linalg.matrix_norm: dims must be different. Got ({dims[0]}, {dims[1]})')
+    from .linalg_extra import svdvals
+    r = svdvals(a.movedim((d0, d1), (-2, -1))).sum(-1)
+    if keepdim:
+        for d in sorted((d0, d1)):
+            r = r.unsqueeze(d)
+    return r
 
 
 def logsumexp(a, dim, keepdim=False):

@@ -1,7 +1,8 @@
 """Shape ops: views (reshape, permute, expand, ...), joins (cat, stack), splits (via indexing), flips and rolls."""
 import builtins
 
-from ._util import Tensor, record, norm_dim, norm_dims, unbroadcast, coerce_pair, same_device, renamed
+from ._util import (Tensor, record, norm_dim, norm_dims, unbroadcast, coerce_pair, same_device, renamed,
+                    KERNEL_NAMES)
 from .._dtype import result_type, _FROM_NP
 from ..backends import reshape_nocopy
 from ..autograd.grad_mode import _State
@@ -146,8 +147,9 @@ def unflatten(a, dim, sizes):
 def squeeze(a, dim=None):
     if dim is None:
         dims = tuple(i for i, n in enumerate(a.shape) if n == 1)
-    else:
-        dims = tuple(d for d in norm_dims(dim, a.ndim) if a.ndim and a.shape[d] == 1)
+    else:  # (an empty tuple squeezes nothing, where norm_dims would read it as every dim)
+        dims = tuple(d for d in norm_dims(dim, a.ndim) if a.ndim and a.shape[d] == 1) if not isinstance(
+            dim, (tuple, list)) or len(dim) else ()
     # PyTorch's overloads: squeeze() / squeeze(int) / squeeze(tuple)
     name = 'SqueezeBackward0' if dim is None else 'SqueezeBackward1' if isinstance(dim, int) else 'SqueezeBackward2'
     if not dims:
@@ -356,16 +358,32 @@ def split(a, split_size_or_sections, dim=0):
 
 
 def tensor_split(a, indices_or_sections, dim=0):
+    if not a.ndim:
+        raise RuntimeError('tensor_split expected at least a 1-dimensional tensor, but got a tensor with 0 dims')
+    spec = indices_or_sections
+    if isinstance(spec, Tensor):  # a 0-dim tensor counts sections, a 1-dim one lists indices
+        if spec._data.dtype.name != 'int64':
+            raise RuntimeError(f'tensor_split expected tensor_indices_or_sections to have dtype of long, but got '
+                               f'{KERNEL_NAMES.get(spec.dtype.name, spec.dtype.name)}')
+        if spec.ndim > 1:
+            raise RuntimeError(f'tensor_split expected tensor_indices_or_sections to be a zero-dimensional or '
+                               f'one-dimensional tensor, but got a tensor with {spec.ndim} dims')
+        spec = spec.item() if not spec.ndim else spec.tolist()
     d = norm_dim(dim, a.ndim)
     n = a.shape[d]
-    if isinstance(indices_or_sections, int):
-        k = indices_or_sections
-        q, r = divmod(n, k)
-        sizes = [q + 1] * r + [q] * (k - r)
+    if isinstance(spec, int):
+        if spec <= 0:
+            raise RuntimeError(f'number of sections must be larger than 0, got {spec}')
+        q, r = divmod(n, spec)
+        sizes = [q + 1] * r + [q] * (spec - r)
+        bounds = [builtins.sum(sizes[:i]) for i in range(1, spec)]
     else:
-        bounds = [0] + list(indices_or_sections) + [n]
-        sizes = [builtins.max(0, bounds[i + 1] - bounds[i]) for i in range(len(bounds) - 1)]
-    return tuple(renamed(x, 'SliceBackward0', a) for x in split(a, sizes, d))
+        bounds = [int(i) for i in spec]
+    # each piece is the Python slice between two neighbouring indices (negative ones count from the end)
+    edges = [None] + bounds + [None]
+    key = (slice(None),) * d
+    return tuple(renamed(a[key + (slice(edges[i], edges[i + 1]),)], 'SliceBackward0', a)
+                 for i in range(len(edges) - 1))
 
 
 def chunk(a, chunks, dim=0):
@@ -404,17 +422,24 @@ def select(a, dim, index):
     return a[(slice(None),) * d + (index,)]
 
 
-def flip(a, *dims):
-    dims = norm_dims(_sizes(dims), a.ndim)
+def flip(a, *args, dims=None):
+    if dims is not None and args:
+        raise TypeError("flip() got multiple values for argument 'dims'")
+    dims = _sizes(args, 'flip', 'dims') if dims is None else _sizes((dims,))
+    dims = norm_dims(dims, a.ndim) if dims else ()
     return record(a._device.xp.flip(a._data, axis=dims), a._device, (a,), 'FlipBackward0',
                   (lambda g: g.flip(dims),))
 
 
 def fliplr(a):
+    if a.ndim < 2:
+        raise RuntimeError('Input must be >= 2-d.')
     return flip(a, 1)
 
 
 def flipud(a):
+    if a.ndim < 1:
+        raise RuntimeError('Input must be >= 1-d.')
     return flip(a, 0)
 
 

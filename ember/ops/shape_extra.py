@@ -228,9 +228,12 @@ def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
 
 
 def take_along_dim(input, indices, dim=None):
-    if dim is None:
-        return input.reshape(-1)[indices.reshape(-1)] if indices.ndim else input.reshape(-1)[indices]
+    if dim is None:  # PyTorch gathers from the flattened input (negative indices are out of bounds there)
+        return gather(input.reshape(-1), 0, indices.reshape(-1))
     d = norm_dim(dim, input.ndim)
+    n = input.shape[d] if input.ndim else 1
+    if n and indices.numel() and indices._data.dtype.kind in 'iu':  # along a dim, indices wrap as in PyTorch
+        indices = _wrap(indices._data % n, indices._device)
     import numpy as np
     shape_i = list(np.broadcast_shapes(tuple(n for i, n in enumerate(input.shape) if i != d),
                                        tuple(n for i, n in enumerate(indices.shape) if i != d)))

@@ -31,35 +31,70 @@ def argsort(a, dim=-1, descending=False, stable=False):
     return sort(a, dim, descending, stable).indices
 
 
+def _check_sortable(a, kernel):
+    if a._data.dtype.kind == 'b':
+        from ._util import not_implemented
+        raise not_implemented(kernel, a._data.dtype)
+
+
+def _scalar_pick(a, name, node):
+    """A 0-d input's kthvalue/median/topk: the value itself at index 0 (PyTorch's answer for every keepdim)."""
+    idx = _wrap(a._device.xp.zeros((), dtype='int64'), a._device)
+    return renamed(values_indices[name](a.clone(), idx), node, a)
+
+
 def topk(a, k, dim=-1, largest=True, sorted=True):
     no_complex(a, 'topk')
     d = norm_dim(dim, a.ndim)
     n = a.shape[d] if a.ndim else 1
     if not 0 <= k <= n:
-        raise RuntimeError(f'selected index k out of range (k={k}, size of dim {d} is {n})')
+        raise RuntimeError('selected index k out of range')
+    if a._data.dtype.kind == 'b':
+        raise RuntimeError('topk does not support bool dtypes on CPU')
+    if not a.ndim:  # even k=0 gives the 0-d value back, as in PyTorch
+        return _scalar_pick(a, 'topk', 'TopkBackward0')
     s = sort(a, d, descending=largest)
     key = (slice(None),) * d + (slice(0, k),)
     idx = s.indices[key]
     return renamed(values_indices['topk'](a.gather(d, idx), idx), 'TopkBackward0', a)
 
 
-def kthvalue(a, k, dim=-1, keepdim=False):
-    no_complex(a, 'kthvalue_cpu')
-    d = norm_dim(dim, a.ndim)
-    n = a.shape[d]
-    if not 1 <= k <= n:
-        raise RuntimeError(f'kthvalue(): selected number k out of range for dimension {d} (k={k}, size {n})')
-    s = sort(a, d)
-    idx = s.indices[(slice(None),) * d + (slice(k - 1, k),)]
+def _pick(a, d, pos, keepdim, name, node):
+    """The element at sorted position ``pos`` (an int, or an array broadcasting against the reduced shape) along d."""
+    xp = a._device.xp
+    order = _sort_index(a._data, d, False, xp)
+    if isinstance(pos, int):
+        pos = xp.full(a.shape[:d] + (1,) + a.shape[d + 1:], pos, dtype='int64')
+    idx = _wrap(xp.take_along_axis(order, pos, axis=d).astype('int64'), a._device)
     vals = a.gather(d, idx)
     if not keepdim:
         vals, idx = vals.squeeze(d), idx.squeeze(d)
-    return renamed(values_indices['kthvalue'](vals, idx), 'KthvalueBackward0', a)
+    return renamed(values_indices[name](vals, idx), node, a)
+
+
+def _reduce_dim(a, dim, kernel):
+    d = norm_dim(dim, a.ndim)
+    if a.ndim and a.shape[d] == 0:
+        raise IndexError(f'{kernel}(): Expected reduction dim {d} to have non-zero size.')
+    return d
+
+
+def kthvalue(a, k, dim=-1, keepdim=False):
+    no_complex(a, 'kthvalue_cpu')
+    d = _reduce_dim(a, dim, 'kthvalue')
+    n = a.shape[d] if a.ndim else 1
+    if not 1 <= k <= n:
+        raise RuntimeError(f'kthvalue(): selected number k out of range for dimension {d}')
+    _check_sortable(a, 'kthvalue_cpu')
+    if not a.ndim:
+        return _scalar_pick(a, 'kthvalue', 'KthvalueBackward0')
+    return _pick(a, d, k - 1, keepdim, 'kthvalue', 'KthvalueBackward0')
 
 
 def median(a, dim=None, keepdim=False):
     no_complex(a, 'median_cpu')
     if dim is None:
+        _check_sortable(a, 'median_cpu')
         flat = a._data.reshape(-1)
         xp = a._device.xp
         if not flat.size:
@@ -74,9 +109,17 @@ def median(a, dim=None, keepdim=False):
             mask = (a._data == v) | (xp.isnan(a._data) & xp.isnan(v)) if flat.dtype.kind == 'f' else a._data == v
             return g * _wrap((mask / mask.sum()).astype(g._data.dtype), g._device).reshape(shape)
         return record(xp.asarray(v, dtype=flat.dtype), a._device, (a,), 'MedianBackward0', (grad,))
-    d = norm_dim(dim, a.ndim)
-    r = kthvalue(a, (a.shape[d] + 1) // 2, d, keepdim)
-    return renamed(values_indices['median'](r.values, r.indices), 'MedianBackward1', a)
+    d = _reduce_dim(a, dim, 'median')
+    _check_sortable(a, 'median_out')
+    if not a.ndim:
+        return _scalar_pick(a, 'median', 'MedianBackward1')
+    n = a.shape[d]
+    pos = (n - 1) // 2
+    if a._data.dtype.kind == 'f':  # a slice holding NaN has median NaN: its first NaN, which sorts after the numbers
+        xp = a._device.xp
+        nans = xp.isnan(a._data).sum(axis=d, keepdims=True)
+        pos = xp.where(nans > 0, n - nans, pos).astype('int64')
+    return _pick(a, d, pos, keepdim, 'median', 'MedianBackward1')
 
 
 def unique(a, sorted=True, return_inverse=False, return_counts=False, dim=None):

@@ -367,23 +367,29 @@ def glu(input, dim=-1):
 
 
 def prelu(input, weight):
-    """max(0, x) + weight * min(0, x), weight broadcast over the channel dim (dim 1)."""
-    if weight.ndim != 1:
-        raise RuntimeError(f'prelu: weight must be 1-D, got shape {tuple(weight.shape)}')
-    n = weight.shape[0]
-    if n != 1:
-        if input.ndim < 2 and not (input.ndim == 1 and input.shape[0] == n):
-            raise RuntimeError(f'Mismatch of parameter numbers and input channel size. Found parameter numbers = '
-                               f'{n} and channel size = {input.shape[0] if input.ndim else 1}.')
-        ch = input.shape[1] if input.ndim >= 2 else input.shape[0]
+    """max(0, x) + weight * min(0, x); a weight of several elements runs along the channel dim (dim 1)."""
+    if not isinstance(weight, Tensor):
+        raise TypeError(f"prelu(): argument 'weight' (position 2) must be Tensor, not {type(weight).__name__}")
+    if weight.ndim > 1:
+        raise RuntimeError(f'prelu: Expected `weight` to be a scalar or 1D tensor, but got: ndim = {weight.ndim}')
+    if input._data.dtype.kind != 'f':
+        from ...ops._util import not_implemented
+        raise not_implemented('prelu_cpu', input._data.dtype)
+    if weight._data.dtype != input._data.dtype:
+        from ...ops._util import KERNEL_NAMES
+        raise RuntimeError(f'prelu: Type promoting not supported. Got {KERNEL_NAMES[input.dtype.name]} and '
+                           f'{KERNEL_NAMES[weight.dtype.name]}')
+    n = weight.numel()
+    if n == 1:
+        w = weight.reshape(())
+    else:
+        if not input.ndim:
+            raise RuntimeError('Not allow zero-dim input tensor.')
+        ch = input.shape[1] if input.ndim >= 2 else 1
         if ch != n:
             raise RuntimeError(f'Mismatch of parameter numbers and input channel size. Found parameter numbers = '
                                f'{n} and channel size = {ch}.')
-        shape = [1] * input.ndim
-        shape[1 if input.ndim >= 2 else 0] = n
-        w = weight.reshape(shape)
-    else:
-        w = weight
+        w = weight.reshape([n if i == 1 else 1 for i in range(input.ndim)])
     return _renamed(_E.where(input > 0, input, input * w), 'PreluKernelBackward0', input)
 
 

@@ -157,14 +157,30 @@ def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
     if input.ndim not in (3, 4):
         raise NotImplementedError(f'Input Error: Only 3D or 4D input Tensors are supported (got {input.ndim}D)')
     x, squeezed = _batched(input, 2, 'unfold')
+    if 0 in x.shape[1:] or input.ndim == 3 and not input.shape[0]:  # (only the batch may be empty)
+        raise RuntimeError(f'Expected 3D or 4D (batch mode) tensor with possibly 0 batch size and other non-zero '
+                           f'dimensions for input, but got: {list(input.shape)}')
     k, dl = _ntuple(kernel_size, 2, 'kernel_size'), _ntuple(dilation, 2, 'dilation')
     p, st = _ntuple(padding, 2, 'padding'), _ntuple(stride, 2, 'stride')
+    _check_positive(st, dl, k, p)
     g = _C.Geom(k, st, p, p, dl, x.shape[2:])
     if any(o <= 0 for o in g.OS):
         raise RuntimeError(f'Given input with spatial size ({_sizes_str(x.shape[2:])}), kernel_size={list(k)}, '
                            f'dilation={list(dl)}, padding={list(p)}, calculated shape of the array of sliding blocks '
                            f'as ({_sizes_str(g.OS)}), but its components must be at least one.')
     return _unbatch(_C.unfold(x, g), squeezed)
+
+
+def _check_positive(st, dl, k, p):
+    """im2col/col2im's argument checks, in PyTorch's order and words."""
+    for name, short, v in (('kernel size', 'kernel', k), ('dilation', 'dilation', dl)):
+        if min(v) <= 0:
+            raise RuntimeError(f'{name} should be greater than zero, but got {short}_height: {v[0]} {short}_width: '
+                               f'{v[1]}')
+    if min(p) < 0:
+        raise RuntimeError(f'padding should be non-negative, but got pad_height: {p[0]} pad_width: {p[1]}')
+    if min(st) <= 0:
+        raise RuntimeError(f'stride should be greater than zero, but got stride_height: {st[0]} stride_width: {st[1]}')
 
 
 def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
@@ -174,9 +190,13 @@ def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
         raise NotImplementedError(f'Input Error: Only unbatched (2D) or batched (3D) input Tensors are supported '
                                   f'(got {input.ndim}D)')
     x = input.unsqueeze(0) if input.ndim == 2 else input
+    if 0 in x.shape[1:] or input.ndim == 2 and not input.shape[0]:
+        raise RuntimeError(f'Expected 2D or 3D (batch mode) tensor for input with possibly 0 batch size and non-zero '
+                           f'dimensions for input, but got: {list(input.shape)}')
     S = _ntuple(output_size, 2, 'output_size')
     k, dl = _ntuple(kernel_size, 2, 'kernel_size'), _ntuple(dilation, 2, 'dilation')
     p, st = _ntuple(padding, 2, 'padding'), _ntuple(stride, 2, 'stride')
+    _check_positive(st, dl, k, p)
     g = _C.Geom(k, st, p, p, dl, S)
     if x.shape[1] % g.K:
         raise RuntimeError(f"Expected size of input's dimension 1 to be divisible by the product of kernel_size, "

@@ -1,4 +1,6 @@
 """ember.nn.functional: embedding lookups."""
+import builtins
+
 from ..._tensor import Tensor
 from ...autograd.grad_mode import no_grad
 from ...ops import nn_ops as _nn
@@ -60,37 +62,70 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, sca
     return _nn.embedding(input, weight, padding_idx, scale_grad_by_freq)
 
 
+def _bag_ids(input, offsets, include_last_offset, xp):
+    """(bag of each input position (-1: in no bag), number of bags) for 2-D input (one bag per row) or 1-D input
+    split at ``offsets``."""
+    if input.ndim == 2:
+        if offsets is not None:
+            raise ValueError(f'if input is 2D, then offsets has to be None, as input is treated is a mini-batch of '
+                             f'fixed length sequences. However, found offsets of type {type(offsets)}')
+        B, n = input.shape
+        return xp.repeat(xp.arange(B), n), B
+    if input.ndim != 1:
+        raise ValueError(f'input has to be 1D or 2D Tensor, but got Tensor of dimension {input.ndim}')
+    if offsets is None or offsets.ndim != 1:
+        raise ValueError(f'offsets has to be a 1D Tensor but got {None if offsets is None else offsets.ndim}')
+    off = offsets._data.astype('int64')
+    n = input.shape[0]
+    if off.size and int(off[0]) != 0:
+        raise RuntimeError(f'offsets[0] has to be 0, i.e., the first sequence in the mini-batch has to start from '
+                           f'position 0. However, got {int(off[0])}')
+    if off.size and int(off[-1]) > n:
+        raise RuntimeError(f"offsets[-1] can not be greater than input's length {n} but got offsets[-1] of "
+                           f"{int(off[-1])}")
+    B = off.size - 1 if include_last_offset else off.size
+    bag = xp.searchsorted(off, xp.arange(n), side='right') - 1
+    if include_last_offset:  # the last offset ends the last bag: what follows it is in none
+        bag = xp.where(bag >= B, -1, bag)
+    return bag, builtins.max(B, 0)
+
+
 def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2, scale_grad_by_freq=False, mode='mean',
                   sparse=False, per_sample_weights=None, include_last_offset=False, padding_idx=None):
-    """Sums/means/maxes of bags of embeddings: 2-D input (one bag per row) or 1-D input split at ``offsets``."""
-    from ...ops.shape import stack
-    if input.ndim == 2:
-        bags = [input[i] for i in range(input.shape[0])]
-        psw = [per_sample_weights[i] for i in range(input.shape[0])] if per_sample_weights is not None else None
+    """Sums/means/maxes of bags of embeddings: 2-D input (one bag per row) or 1-D input split at ``offsets``;
+    entries equal to ``padding_idx`` count in no bag, and an empty bag gives zeros."""
+    if mode not in ('sum', 'mean', 'max'):
+        raise ValueError('mode has to be one of sum, mean or max')
+    if per_sample_weights is not None:
+        if per_sample_weights.shape != input.shape:
+            raise ValueError(f'embedding_bag: If per_sample_weights ({per_sample_weights.shape}) is not None, then it '
+                             f'must have the same shape as the input ({input.shape})')
+        if mode != 'sum':
+            raise NotImplementedError(f"embedding_bag: per_sample_weights was not None. per_sample_weights is only "
+                                      f"supported for mode='sum' (got mode='{mode}'). Please open a feature request "
+                                      f"on GitHub.")
+    if input._data.dtype.kind not in 'iu':
+        raise RuntimeError(f"Expected tensor for argument #1 'indices' to have one of the following scalar types: "
+                           f"Long, Int; but got ember.{_NAMES.get(input.dtype.name, input.dtype.name)} instead "
+                           f"(while checking arguments for embedding_bag)")
+    xp = weight._device.xp
+    bag, B = _bag_ids(input, offsets, include_last_offset, xp)
+    idx = input._data.reshape(-1)
+    V = weight.shape[0]
+    keep = bag >= 0
+    if padding_idx is not None:
+        keep &= idx != (padding_idx + V if padding_idx < 0 else padding_idx)
+    from ..._tensor import _wrap
+    rows, bags = _wrap(idx[keep], input._device), _wrap(bag[keep].astype('int64'), input._device)
+    e = embedding(rows, weight, None, max_norm, norm_type)  # (M, D): one row per entry that counts
+    if per_sample_weights is not None:
+        e = e * per_sample_weights.reshape(-1)[_wrap(keep, input._device)].unsqueeze(-1)
+    zeros = weight.new_zeros((B, weight.shape[1]))
+    if mode == 'max':  # (an empty bag keeps its zeros)
+        out = zeros.scatter_reduce(0, bags.unsqueeze(1).expand(e.shape), e, 'amax', include_self=False)
     else:
-        if offsets is None:
-            raise ValueError('offsets has to be a 1D Tensor but got None')
-        off = [int(o) for o in offsets.tolist()]
-        ends = off[1:] + ([] if include_last_offset else [input.shape[0]])
-        starts = off[:len(ends)]
-        bags = [input[s:e] for s, e in zip(starts, ends)]
-        psw = [per_sample_weights[s:e] for s, e in zip(starts, ends)] if per_sample_weights is not None else None
-    out = []
-    for k, b in enumerate(bags):
-        if padding_idx is not None:
-            b = b[b != padding_idx]
-        if b.numel() == 0:
-            out.append(weight.new_zeros(weight.shape[1]))
-            continue
-        e = embedding(b, weight, None, max_norm, norm_type)
-        if psw is not None:
-            e = e * psw[k].unsqueeze(-1)
-        if mode == 'sum':
-            out.append(e.sum(0))
-        elif mode == 'mean':
-            out.append(e.mean(0))
-        elif mode == 'max':
-            out.append(e.amax(0))
-        else:
-            raise ValueError(f'mode has to be one of sum, mean or max, got {mode}')
-    return _renamed(stack(out), 'EmbeddingBagBackward0', weight)
+        out = zeros.index_add(0, bags, e)
+        if mode == 'mean':
+            count = xp.bincount(bags._data, minlength=B).astype(weight._data.dtype)
+            out = out / _wrap(xp.maximum(count, 1)[:, None], weight._device)
+    return _renamed(out, 'EmbeddingBagBackward0', weight)

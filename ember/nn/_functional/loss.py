@@ -373,60 +373,78 @@ def triplet_margin_with_distance_loss(anchor, positive, negative, *, distance_fu
     return _reduce((d_ap - d_an + margin).clamp(min=0), reduction)
 
 
+def _margin_input(input, target, op):
+    """(N, C) input and integer target checks shared by the multi-class margin losses; a 0-dim input is one class."""
+    _check_tensor(input, 'input', op)
+    _check_tensor(target, 'target', op)
+    if input.ndim > 2 or (input.ndim and 0 in input.shape[input.ndim - 1:]) or (input.ndim == 2 and not input.shape[1]):
+        raise RuntimeError(f'Expected non-empty vector or matrix with optional 0-dim batch size, but got: '
+                           f'{list(input.shape)}')
+    if target._data.dtype.name != 'int64':
+        from ...ops._util import KERNEL_NAMES
+        raise RuntimeError(f'expected scalar type Long but found {KERNEL_NAMES.get(target.dtype.name, target.dtype.name)}')
+    return input.reshape(1, -1) if input.ndim < 2 else input
+
+
+def _hinge(z):
+    """max(0, z) with the gradient PyTorch's margin losses give: only where z > 0."""
+    return z * _E.gt(z, 0).to(z.dtype)
+
+
 def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, size_average=None, reduce=None,
                       reduction='mean'):
-    """Multi-class hinge loss: mean over classes i != y of max(0, margin - x[y] + x[i])^p."""
+    """Multi-class hinge loss: sum over classes i != y of max(0, margin - x[y] + x[i])^p (times weight[y]), / C."""
     reduction = _legacy_reduction(size_average, reduce, reduction)
     if p not in (1, 2):
         raise ValueError('only p == 1 and p == 2 supported')
-    x = input if input.ndim == 2 else input.unsqueeze(0)
+    x = _margin_input(input, target, 'multi_margin_loss')
+    N, C = x.shape
+    if target.ndim > 1 or target.numel() != N:
+        raise RuntimeError(f'multi_margin_loss: target tensor should be 1-D with size equal to the number of input '
+                           f'samples (batch size). Expected target size [{N}], but got {list(target.shape)}. Input has '
+                           f'shape {list(input.shape)}.')
+    if weight is not None and (weight.ndim > 1 or weight.numel() != C):
+        raise RuntimeError(f'inconsistent weight size, expected {C} but got {list(weight.shape)}')
+    if weight is not None and weight.requires_grad and _State.grad_enabled:
+        raise RuntimeError("The function 'multi_margin_loss' is not differentiable with respect to argument 'weight'. "
+                           "This input cannot have requires_grad True.")
     t = target.reshape(-1, 1)
-    C = x.shape[1]
-    xy = x.gather(1, t)
-    m = (margin - xy + x).clamp(min=0)
+    xp = x._device.xp
+    if N and checks_values(x._device) and not ((t._data >= 0) & (t._data < C)).all():
+        raise RuntimeError('target out of range')
+    m = _hinge(margin - x.gather(1, t) + x)
     if p == 2:
         m = m * m
     if weight is not None:
-        m = m * weight[target.reshape(-1)].reshape(-1, 1)
-    from ..._creation import ones
-    mask = ones(tuple(x.shape), dtype=x.dtype, device=x.device)
-    mask._data[x._device.xp.arange(x.shape[0]), t._data.reshape(-1)] = 0
-    loss = (m * mask).sum(1) / C
-    if input.ndim == 1:
-        loss = loss.reshape(())
-    return _reduce(loss, reduction)
+        m = m * weight.reshape(-1)[t.reshape(-1)].reshape(-1, 1)
+    from ..._tensor import _wrap
+    others = _wrap(xp.arange(C)[None, :] != t._data, x._device)  # (the target's own class does not count)
+    loss = (m * others.to(m.dtype)).sum(1).reshape(target.shape) / C  # (one sample: shaped as its target)
+    return _renamed(_reduce(loss, reduction), 'MultiMarginLossBackward0', input)
 
 
 def multilabel_margin_loss(input, target, size_average=None, reduce=None, reduction='mean'):
-    """Multi-label hinge loss; target holds class indices padded with -1."""
+    """Multi-label hinge loss; each target row lists class indices up to the first -1: the sum over listed targets j
+    and unlisted classes i of max(0, 1 - x[j] + x[i]), / C."""
     reduction = _legacy_reduction(size_average, reduce, reduction)
-    x = input if input.ndim == 2 else input.unsqueeze(0)
-    t = target if target.ndim == 2 else target.unsqueeze(0)
-    xp = x._device.xp
+    x = _margin_input(input, target, 'multilabel_margin_loss')
     N, C = x.shape
+    if tuple(target.shape) != (tuple(input.shape) if input.ndim else (1,)) and not (
+            input.ndim == 0 and target.ndim == 0):
+        raise RuntimeError(f'inconsistent target size: {list(target.shape)} for input of size: {list(input.shape)}')
+    t = target.reshape(N, C)
+    xp = x._device.xp
     td = t._data
+    if N and checks_values(x._device) and not ((td >= -1) & (td < C)).all():
+        raise RuntimeError("argument #2 'target' is out of range")
+    listed = xp.cumprod(td >= 0, axis=1).astype(bool)  # the targets before the first -1
     is_target = xp.zeros((N, C), dtype=bool)
-    for n in range(N):
-        for j in range(C):
-            k = int(td[n, j])
-            if k < 0:
-                break
-            is_target[n, k] = True
+    rows = xp.broadcast_to(xp.arange(N)[:, None], (N, C))
+    is_target[rows[listed], td[listed]] = True
     from ..._tensor import _wrap
-    mask_other = _wrap((~is_target).astype(x._data.dtype), x._device)
-    rows = []
-    for n in range(N):
-        row = x[n] * 0.0
-        total = None
-        for j in range(C):
-            k = int(td[n, j])
-            if k < 0:
-                break
-            h = (1.0 - x[n, k] + x[n]).clamp(min=0) * mask_other[n]
-            total = h.sum() if total is None else total + h.sum()
-        rows.append((total if total is not None else row.sum()) / C)
-    from ...ops.shape import stack
-    loss = stack(rows)
-    if input.ndim == 1:
+    xt = x.gather(1, _wrap(xp.where(listed, td, 0), x._device))  # (N, C): x at each listed target
+    pair = _wrap((listed[:, :, None] & ~is_target[:, None, :]).astype(x._data.dtype), x._device)
+    loss = (_hinge(1 - xt.unsqueeze(2) + x.unsqueeze(1)) * pair).sum((1, 2)) / C
+    if input.ndim < 2:
         loss = loss.reshape(())
-    return _reduce(loss, reduction)
+    return _renamed(_reduce(loss, reduction), 'MultilabelMarginLossBackward0', input)

@@ -1,6 +1,7 @@
 """ember.nn.functional: one_hot, normalize, cosine_similarity, pairwise_distance, pdist."""
 from ..._tensor import Tensor, _wrap
 from ...ops._util import renamed
+from ...ops.distance import pdist
 
 __all__ = ['one_hot', 'normalize', 'cosine_similarity', 'pairwise_distance', 'pdist']
 
@@ -55,16 +56,5 @@ def cosine_similarity(x1, x2, dim=1, eps=1e-8):
 def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False):
     """||x1 - x2 + eps||_p along the last dim."""
     return renamed((x1 - x2 + eps).norm(p, -1, keepdim), 'NormBackward1')  # PyTorch's node (at::norm)
-
-
-def pdist(input, p=2):
-    """The p-norm distances between every pair of rows of a 2-D input (upper triangle, row-major)."""
-    if input.ndim != 2:
-        raise RuntimeError(f'pdist only supports 2D tensors, got: {input.ndim}D')
-    n = input.shape[0]
-    xp = input._device.xp
-    i, j = xp.triu_indices(n, 1)
-    diff = input[_wrap(i, input._device)] - input[_wrap(j, input._device)]
-    return diff.norm(p, -1)
 
 

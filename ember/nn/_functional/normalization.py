@@ -1,7 +1,7 @@
 """ember.nn.functional: batch, layer, group, instance and RMS normalisation."""
 from ..._tensor import Tensor
 from ...ops import nn_ops as _nn
-from ...ops._util import renamed as _renamed
+from ...ops._util import renamed as _renamed, norm_dim
 from ...backends import fused
 
 __all__ = ['batch_norm', 'layer_norm', 'group_norm', 'instance_norm', 'rms_norm', 'local_response_norm']
@@ -35,20 +35,23 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     ones: unbiased variance, exponential average with ``momentum``) or by the running statistics (eval)."""
     if not isinstance(input, Tensor):
         raise TypeError(f"batch_norm(): argument 'input' must be Tensor, not {type(input).__name__}")
-    if input.ndim < 2:
-        raise ValueError(f'batch_norm: expected an input of shape (N, C, *), got {input.ndim}D input of shape '
-                         f'{tuple(input.shape)}')
-    C = input.shape[1]
+    C = input.shape[1] if input.ndim >= 2 else 0  # (PyTorch counts no channels in a 0-dim or 1-dim input)
     for name, t in (('running_mean', running_mean), ('running_var', running_var), ('weight', weight),
                     ('bias', bias)):
         if t is not None and t.numel() != C:
-            raise RuntimeError(f'batch_norm: {name} should contain {C} elements (one per channel of the input of '
-                               f'shape {tuple(input.shape)}), not {t.numel()}')
+            raise RuntimeError(f'{name} should contain {C} elements not {t.numel()}')
+    if not training and (running_mean is None or running_var is None):
+        raise RuntimeError('running_mean must be defined in evaluation mode')
+    if not input.numel():  # nothing to normalise: the running statistics stay as they are
+        return _affine(input.clone(), weight, bias, input.ndim)
+    if input.ndim < 2:
+        norm_dim(1, input.ndim)  # PyTorch's IndexError: a non-empty input needs a channel dim
+    if training:
+        n = input.numel() // C
+        if n == 1:
+            raise ValueError(f'Expected more than 1 value per channel when training, got input size {input.shape}')
     axes = (0,) + tuple(range(2, input.ndim))
     if training:
-        n = input.numel() // C if C else 0
-        if n <= 1:
-            raise ValueError(f'Expected more than 1 value per channel when training, got input size {input.shape}')
         xhat, m, v = _nn.normalize_core(input, axes, eps)
         if momentum is None:
             momentum = 0.0
@@ -57,9 +60,6 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         if running_var is not None:
             _update_running(running_var, v.reshape(-1) * (n / (n - 1)), momentum)
     else:
-        if running_mean is None or running_var is None:
-            raise RuntimeError('running_mean and running_var must be defined in evaluation mode (or pass '
-                               'training=True to use batch statistics)')
         shape = (1, C) + (1,) * (input.ndim - 2)
         xhat, _, _ = _nn.normalize_core(input, axes, eps, running_mean._data.reshape(shape),
                                         running_var._data.reshape(shape))
@@ -108,7 +108,12 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
     if C % num_groups:
         raise RuntimeError(f'Expected number of channels in input to be divisible by num_groups, but got input of '
                            f'shape {list(input.shape)} and num_groups={num_groups}')
-    grouped = input.reshape(N, num_groups, -1)
+    if not input.numel():
+        return _affine(input.clone(), weight, bias, input.ndim)
+    per = C // num_groups  # (explicit, not -1: an empty batch has no size to infer from)
+    for n in input.shape[2:]:
+        per *= n
+    grouped = input.reshape(N, num_groups, per)
     xhat, _, _ = _nn.normalize_core(grouped, (2,), eps)
     return _renamed(_affine(xhat.reshape(tuple(input.shape)), weight, bias, input.ndim), 'NativeGroupNormBackward0',
                     input)

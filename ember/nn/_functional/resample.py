@@ -53,14 +53,15 @@ def pad(input, pad, mode='constant', value=None):
             raise RuntimeError(f'padding size is expected to be less than the input size for replicate padding '
                                f'(input of shape {list(input.shape)})')
         i = xp.arange(-a, size + b)
-        if mode == 'reflect':
+        if mode == 'circular':  # negative amounts crop first; the wrap then runs within what is left
+            lo, m = max(-a, 0), size - max(-a, 0) - max(-b, 0)
+            i = lo + xp.arange(-max(a, 0), m + max(b, 0)) % max(m, 1)
+        elif mode == 'reflect':
             period = 2 * (size - 1) if size > 1 else 1
             i = xp.abs(i) % period
             i = xp.where(i >= size, period - i, i)
         elif mode == 'replicate':
             i = xp.clip(i, 0, size - 1)
-        else:
-            i = i % size
         shape = [1] * n
         shape[d] = -1
         key.append(i.reshape(shape))
