@@ -23,7 +23,6 @@ KNOWN_FAILING = {
     'std_mean/unbiased': 'values: float32 sample 0: output[1]: shape (5,) != ()',
     'as_strided': 'missing: no ember function or Tensor method',
     'as_strided/partial_views': 'missing: no ember function or Tensor method',
-    'nn.functional.adaptive_max_pool3d': 'missing: no ember function or Tensor method',
     'nn.functional.pad/circular': 'values: float32 sample 7: output: values differ (max abs diff 14.2)',
     'nn.functional.unfold': 'raises: raises ValueError: cannot reshape array of size 0 into shape (0,4,newaxis)',
     'nn.functional.multi_margin_loss': 'raises: raises IndexError: tuple index out of range',

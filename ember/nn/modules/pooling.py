@@ -4,7 +4,8 @@ from .._functional import pooling as _F
 from .module import Module
 
 __all__ = ['MaxPool1d', 'MaxPool2d', 'MaxPool3d', 'AvgPool1d', 'AvgPool2d', 'AvgPool3d', 'AdaptiveAvgPool1d',
-           'AdaptiveAvgPool2d', 'AdaptiveAvgPool3d', 'AdaptiveMaxPool1d', 'AdaptiveMaxPool2d', 'LPPool1d',
+           'AdaptiveAvgPool2d', 'AdaptiveAvgPool3d', 'AdaptiveMaxPool1d', 'AdaptiveMaxPool2d', 'AdaptiveMaxPool3d',
+           'LPPool1d',
            'LPPool2d']
 
 _LAYOUTS = {1: '(C, L) or (N, C, L)', 2: '(C, H, W) or (N, C, H, W)', 3: '(C, D, H, W) or (N, C, D, H, W)'}
@@ -165,6 +166,14 @@ class AdaptiveMaxPool2d(_AdaptivePool):
 
     def forward(self, input):
         return self._run(_F._adaptive_max, input, self.output_size, self.return_indices, 2)
+
+
+class AdaptiveMaxPool3d(_AdaptivePool):
+    """Max pooling of (N, C, D, H, W) to a fixed output size (None keeps that input size)."""
+    _nd = 3
+
+    def forward(self, input):
+        return self._run(_F.adaptive_max_pool3d, input, self.output_size, self.return_indices)
 
 
 class _LPPool(_Pool):
