@@ -5,8 +5,7 @@ from .module import Module
 
 __all__ = ['MaxPool1d', 'MaxPool2d', 'MaxPool3d', 'AvgPool1d', 'AvgPool2d', 'AvgPool3d', 'AdaptiveAvgPool1d',
            'AdaptiveAvgPool2d', 'AdaptiveAvgPool3d', 'AdaptiveMaxPool1d', 'AdaptiveMaxPool2d', 'AdaptiveMaxPool3d',
-           'LPPool1d',
-           'LPPool2d']
+           'LPPool1d', 'LPPool2d']
 
 _LAYOUTS = {1: '(C, L) or (N, C, L)', 2: '(C, H, W) or (N, C, H, W)', 3: '(C, D, H, W) or (N, C, D, H, W)'}
 
