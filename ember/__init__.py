@@ -202,6 +202,7 @@ from .nn.functional import (conv1d, conv2d, conv3d, conv_transpose1d, conv_trans
                             cosine_similarity, pairwise_distance, pixel_shuffle, selu, celu, channel_shuffle)
 from .nn._functional.native import (native_layer_norm, native_group_norm, native_batch_norm,  # noqa: E402,F401
                                     native_dropout_backward)
+from .nn._functional.grid import grid_sampler, grid_sampler_2d, grid_sampler_3d  # noqa: E402,F401
 from . import sparse, multiprocessing, amp, accelerator, testing, hub, onnx, special  # noqa: E402
 from . import version  # noqa: E402,F401  (torch.version: the PyTorch API version, no CUDA build)
 from .sparse import sparse_coo_tensor, spmm  # noqa: E402
