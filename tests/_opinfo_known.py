@@ -58,7 +58,6 @@ KNOWN_FAILING = {
     'norm/nuc': "raises: raises NotImplementedError: norm(p='nuc') is not supported by ember",
     'nn.functional.embedding_bag': 'values: float32 sample 5: output: values differ (max abs diff 49.9)',
     'hash_tensor': 'missing: no ember function or Tensor method',
-    'nn.functional.ctc_loss': 'missing: no ember function or Tensor method',
     'nn.functional.pdist': 'grad: grad sample 4: 0 outputs require grad, PyTorch has 1',
     'scatter_reduce/prod': "raises: raises NotImplementedError: scatter_reduce(reduce='prod') is not supported by ember; use 'sum'",
     'scatter_reduce/mean': "raises: raises NotImplementedError: scatter_reduce(reduce='mean') is not supported by ember; use 'sum'",

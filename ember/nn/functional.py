@@ -10,6 +10,7 @@ from ._functional.conv import *  # noqa: F401,F403
 from ._functional.attention import *  # noqa: F401,F403
 from ._functional.unpool import *  # noqa: F401,F403
 from ._functional.grid import *  # noqa: F401,F403
+from ._functional.ctc import *  # noqa: F401,F403
 
 
 def __getattr__(name):
