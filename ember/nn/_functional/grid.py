@@ -4,7 +4,7 @@ import itertools
 import warnings
 
 from ..._tensor import Tensor, _wrap
-from ...ops._util import renamed as _renamed
+from ...ops._util import record, renamed as _renamed
 from ...ops.nn_ops import _dtname
 
 __all__ = ['grid_sample']
@@ -161,6 +161,10 @@ def grid_sampler(input, grid, interpolation_mode, padding_mode, align_corners):
     if grid._data.dtype != input._data.dtype:
         raise RuntimeError(f'expected scalar type {_dtname(input)} but found {_dtname(grid)}')
     out = _sample(input, grid, interpolation_mode, padding_mode, bool(align_corners))
+    if interpolation_mode == 1 and grid.requires_grad:  # nearest: PyTorch gives the grid a zero gradient, not None
+        shape = tuple(grid.shape)
+        out = record(out._data, out._device, (out, grid), 'GridSamplerBackward', (
+            lambda g: g, lambda g: _wrap(g._device.xp.zeros(shape, g._data.dtype), g._device)))
     return _renamed(out, f'GridSampler{nd}DBackward0', input, grid)
 
 

@@ -64,7 +64,10 @@ def _unpool(input, indices, size, nd):
     rows = 1
     for s in lead:
         rows *= s
-    idx = indices._data.reshape(rows, -1)
+    n_in = 1
+    for s in input.shape[input.ndim - nd:]:
+        n_in *= s
+    idx = indices._data.reshape(rows, n_in)
     if idx.size:
         bad = (idx < 0) | (idx >= P)
         if bool(bad.any()):
@@ -72,11 +75,11 @@ def _unpool(input, indices, size, nd):
             raise RuntimeError(f'Found an invalid max index: {v} (output volumes are of size '
                                f'{"x".join(map(str, size))})')
     out = xp.zeros((rows, P), input._data.dtype)
-    out[xp.arange(rows)[:, None], idx] = input._data.reshape(rows, -1)
+    out[xp.arange(rows)[:, None], idx] = input._data.reshape(rows, n_in)
     shape_in = tuple(input.shape)
 
     def grad(g):
-        return g.reshape(rows, P).gather(1, indices.reshape(rows, -1)).reshape(shape_in)
+        return g.reshape(rows, P).gather(1, indices.reshape(rows, n_in)).reshape(shape_in)
     return record(out.reshape(lead + tuple(size)), input._device, (input,), f'MaxUnpool{nd}DBackward0', (grad,),
                   (indices,))
 
