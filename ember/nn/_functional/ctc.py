@@ -118,8 +118,8 @@ def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=0, reducti
         if not isinstance(t, Tensor):
             raise TypeError(f"ctc_loss(): argument '{name}' must be Tensor, not {type(t).__name__}")
     unbatched = log_probs.ndim == 2
-    if unbatched:
-        log_probs, targets = log_probs.unsqueeze(1), targets.unsqueeze(0)
+    if unbatched:  # targets stay as given: 1-D ones are the (single) concatenated target
+        log_probs = log_probs.unsqueeze(1)
     if log_probs.ndim != 3:
         raise RuntimeError(f"Expected 3-dimensional tensor, but got {log_probs.ndim}-dimensional tensor for argument "
                            f"#1 'log_probs' (while checking arguments for ctc_loss_allocate_outputs)")
@@ -140,19 +140,22 @@ def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=0, reducti
     xp = log_probs._device.xp
     td = targets._data.astype('int64')
     Lmax = max(L, default=0)
-    if targets.ndim == 1 and not unbatched:  # concatenated targets
-        if sum(L) > td.shape[0]:
-            raise RuntimeError(f"Expected tensor to have size at least {sum(L)} at dimension 0, but got size "
-                               f"{td.shape[0]} for argument #2 'targets' {why}")
+    if targets.ndim == 1:  # concatenated targets
+        if sum(L) != td.shape[0]:
+            raise RuntimeError(f"Expected tensor to have size {sum(L)} at dimension 0, but got size {td.shape[0]} "
+                               f"for argument #2 'targets' {why}")
         tgt = xp.full((N, Lmax), blank, 'int64')
         off = 0
         for n, ln in enumerate(L):
             tgt[n, :ln] = td[off:off + ln]
             off += ln
     else:
-        if targets.ndim != 2 or targets.shape[0] != N:
-            raise RuntimeError(f'ctc_loss: expected targets of shape (N, S) with N={N} or concatenated 1-D targets, '
-                               f'got shape {list(targets.shape)}')
+        if targets.ndim != 2:
+            raise RuntimeError(f'Expected 2-dimensional tensor, but got {targets.ndim}-dimensional tensor for '
+                               f"argument #2 'targets' {why}")
+        if targets.shape[0] != N:
+            raise RuntimeError(f"Expected tensor to have size {N} at dimension 0, but got size {targets.shape[0]} "
+                               f"for argument #2 'targets' {why}")
         if Lmax > targets.shape[1]:
             raise RuntimeError(f"Expected tensor to have size at least {Lmax} at dimension 1, but got size "
                                f"{targets.shape[1]} for argument #2 'targets' {why}")
