@@ -46,7 +46,7 @@ def native_group_norm(input, weight, bias, N, C, HxW, group, eps):
                            'be improved?  If so, please report an enhancement request to PyTorch.)')
     out = group_norm(input, group, weight, bias, eps)
     grouped = input.reshape(N, group, -1)
-    mean = grouped.mean(-1)
+    mean = grouped.mean(-1) if grouped.shape[-1] else grouped.sum(-1)   # empty groups: mean 0 (rstd nan)
     rstd = (grouped.var(-1, unbiased=False) + eps).rsqrt()
     return out, _renamed(mean, 'NativeGroupNormBackward0', input), _renamed(rstd, 'NativeGroupNormBackward0', input)
 
@@ -58,6 +58,8 @@ def native_batch_norm(input, weight, bias, running_mean, running_var, training, 
     if input.ndim < 2:
         raise RuntimeError(f'native_batch_norm: expected an input of at least 2 dims (N, C, *), got '
                            f'{list(input.shape)}')
+    if input.numel() == 0:
+        raise RuntimeError(f'input tensor must have at least one element, but got input_sizes = {list(input.shape)}')
     C = input.shape[1]
     xp = input._device.xp
     dt = input._data.dtype
