@@ -93,7 +93,7 @@ def _ctc(lp, ext, L, Tl, blank, zero_infinity):
                 rec = xp.full((N, Sp), ninf, x.dtype)
             beta[t] = xp.where(valid & (T_a - 1 == t), init, xp.where(valid & (t < T_a - 1), rec, ninf))
         ab = alpha + beta                                                     # (T, N, Sp)
-        m = ab.max(axis=2, initial=ninf) if Sp else xp.full((T, N), ninf, x.dtype)
+        m = ab.max(axis=2)                                                    # Sp >= 1: the blank-only path
         m = xp.where(xp.isfinite(m), m, 0)
         acc = xp.zeros((N, C, T), x.dtype)
         vals = xp.exp(ab - m[..., None]).transpose(1, 2, 0)                  # (N, Sp, T)
