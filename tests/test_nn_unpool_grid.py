@@ -192,3 +192,34 @@ def test_grid_sample_default_align_corners_warns():
 def test_grid_sample_errors(call, exc, msg):
     with pytest.raises(exc, match=msg):
         call()
+
+
+# ---- affine_grid --------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize('size', [(2, 1, 3, 4), (2, 3, 1, 5), (1, 1, 2, 3, 4), (3, 2, 2, 1, 2)])
+@pytest.mark.parametrize('ac', [False, True])
+def test_affine_grid_and_spatial_transformer(size, ac):
+    nd = len(size) - 2
+    th = np.random.default_rng(len(size) + ac).standard_normal((size[0], nd, nd + 1))
+    x = np.random.default_rng(9).standard_normal(size)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')          # unit-size grids with align_corners=True warn, as in PyTorch
+        assert_parity(lambda lib, t: lib.nn.functional.affine_grid(t, size, align_corners=ac), th)
+        assert_parity(lambda lib, t, v: lib.nn.functional.grid_sample(
+            v, lib.nn.functional.affine_grid(t, size, align_corners=ac), align_corners=ac), th * 0.5, x)
+
+
+def test_affine_grid_errors():
+    with pytest.raises(ValueError, match=r'Expected a batch of 2D affine matrices of shape Nx2x3 for size \[2, 1, 3, '
+                                         r'4\]'):
+        F.affine_grid(ember.randn(2, 3, 3), (2, 1, 3, 4), align_corners=False)
+    with pytest.raises(ValueError, match='Expected theta to have floating point type'):
+        F.affine_grid(ember.zeros(2, 2, 3, dtype=ember.int64), (2, 1, 3, 4), align_corners=False)
+    with pytest.raises(NotImplementedError, match='affine_grid only supports 4D and 5D sizes'):
+        F.affine_grid(ember.randn(2, 2, 3), (2, 1, 3), align_corners=False)
+    with pytest.raises(ValueError, match=r'Expected non-zero, positive output size. Got \[2, 1, 0, 4\]'):
+        F.affine_grid(ember.randn(2, 2, 3), (2, 1, 0, 4), align_corners=False)
+    with pytest.warns(UserWarning, match='Default grid_sample and affine_grid behavior has changed'):
+        F.affine_grid(ember.randn(2, 2, 3), (2, 1, 3, 4))
+    with pytest.warns(UserWarning, match='affine_grid behavior has changed for unit-size grids'):
+        F.affine_grid(ember.randn(2, 2, 3), (2, 1, 1, 4), align_corners=True)

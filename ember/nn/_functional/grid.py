@@ -1,5 +1,5 @@
-"""ember.nn.functional.grid_sample and torch.grid_sampler/_2d/_3d: sampling an input at normalised grid points
-(bilinear, nearest, bicubic; zeros/border/reflection padding), built from differentiable tensor ops."""
+"""ember.nn.functional.grid_sample, affine_grid and torch.grid_sampler/_2d/_3d: sampling an input at normalised grid
+points (bilinear, nearest, bicubic; zeros/border/reflection padding), built from differentiable tensor ops."""
 import itertools
 import warnings
 
@@ -7,7 +7,7 @@ from ..._tensor import Tensor, _wrap
 from ...ops._util import record, renamed as _renamed
 from ...ops.nn_ops import _dtname
 
-__all__ = ['grid_sample']
+__all__ = ['grid_sample', 'affine_grid']
 
 _MODES = {'bilinear': 0, 'nearest': 1, 'bicubic': 2}
 _PADDINGS = {'zeros': 0, 'border': 1, 'reflection': 2}
@@ -195,8 +195,49 @@ def grid_sample(input, grid, mode='bilinear', padding_mode='zeros', align_corner
         raise ValueError(f"nn.functional.grid_sample(): expected padding_mode to be 'zeros', 'border', or "
                          f"'reflection', but got: '{padding_mode}'")
     if align_corners is None:
-        warnings.warn('Default grid_sample and affine_grid behavior has changed to align_corners=False since 1.3.0. '
-                      'Please specify align_corners=True if the old behavior is desired. See the documentation of '
-                      'grid_sample for details.', stacklevel=2)
+        _align_warning()
         align_corners = False
     return grid_sampler(input, grid, _MODES[mode], _PADDINGS[padding_mode], align_corners)
+
+
+def _align_warning():
+    warnings.warn('Default grid_sample and affine_grid behavior has changed to align_corners=False since 1.3.0. '
+                  'Please specify align_corners=True if the old behavior is desired. See the documentation of '
+                  'grid_sample for details.', stacklevel=3)
+
+
+def affine_grid(theta, size, align_corners=None):
+    """The sampling grid (N, *spatial, nd) of the affine maps theta (N, nd, nd + 1) over an output of ``size``
+    (N, C, H, W) or (N, C, D, H, W), for grid_sample."""
+    if align_corners is None:
+        _align_warning()
+        align_corners = False
+    if not isinstance(theta, Tensor):
+        raise TypeError(f"affine_grid(): argument 'theta' must be Tensor, not {type(theta).__name__}")
+    if theta.dtype.name not in ('float32', 'float64', 'float16', 'bfloat16'):
+        raise ValueError(f'Expected theta to have floating point type, but got {theta.dtype}')
+    size = [int(v) for v in size]
+    if len(size) not in (4, 5):
+        raise NotImplementedError(f'affine_grid only supports 4D and 5D sizes, for 2D and 3D affine transforms, '
+                                  f'respectively. Got size {size}.')
+    nd = len(size) - 2
+    if theta.ndim != 3 or tuple(theta.shape[1:]) != (nd, nd + 1):
+        raise ValueError(f'Expected a batch of {nd}D affine matrices of shape Nx{nd}x{nd + 1} for size {size}. Got '
+                         f'{theta.shape}.')
+    spatial = size[2:]
+    if align_corners and min(spatial) == 1:
+        warnings.warn('Since version 1.3.0, affine_grid behavior has changed for unit-size grids when '
+                      'align_corners=True. This is not an intended use case of affine_grid. See the documentation of '
+                      'affine_grid for details.', stacklevel=2)
+    elif min(size) <= 0:
+        raise ValueError(f'Expected non-zero, positive output size. Got {size}')
+    xp = theta._device.xp
+    dt = theta._data.dtype
+    axes = []
+    for n in reversed(spatial):  # x (width) first, as grid_sample reads the grid
+        v = xp.linspace(-1, 1, n, dtype=dt) if n > 1 else xp.zeros((n,), dt)
+        axes.append(v if align_corners or n <= 1 else v * ((n - 1) / n))
+    mesh = xp.meshgrid(*axes[::-1], indexing='ij')[::-1]                # each of shape spatial
+    base = xp.stack(list(mesh) + [xp.ones(tuple(spatial), dt)], -1).reshape(1, -1, nd + 1).astype(dt)
+    grid = _wrap(base, theta._device).matmul(theta.transpose(1, 2))         # (N, prod(spatial), nd)
+    return _renamed(grid.reshape([size[0]] + spatial + [nd]), 'AffineGridGeneratorBackward0', theta)
