@@ -223,3 +223,12 @@ def test_affine_grid_errors():
         F.affine_grid(ember.randn(2, 2, 3), (2, 1, 3, 4))
     with pytest.warns(UserWarning, match='affine_grid behavior has changed for unit-size grids'):
         F.affine_grid(ember.randn(2, 2, 3), (2, 1, 1, 4), align_corners=True)
+
+
+@pytest.mark.parametrize('mode', ['bilinear', 'bicubic'])
+def test_grid_sample_double_backward(mode):
+    rng = np.random.default_rng(4)
+    x = ember.tensor(rng.standard_normal((1, 2, 3, 4)), requires_grad=True)
+    g = ember.tensor(rng.random((1, 2, 3, 2)) * 2.4 - 1.2, requires_grad=True)
+    assert ember.autograd.gradgradcheck(lambda a, b: F.grid_sample(a, b, mode, 'reflection', align_corners=False),
+                                        (x, g))

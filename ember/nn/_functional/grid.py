@@ -44,22 +44,37 @@ def _pad_coords(c, size, padding_mode, align_corners):
     return c
 
 
+def _take(src, flat):
+    """src (M,) read at the integer positions ``flat`` (any shape). The backward sums the gradient into M slots
+    with bincount (much faster than ufunc.at for the many repeats of a sampling grid) and is itself differentiable:
+    its own backward reads at the same positions."""
+    M = src.shape[0]
+    return record(src._data[flat], src._device, (src,), 'TakeBackward0', (lambda g: _put(g, flat, M),))
+
+
+def _put(g, flat, M):
+    xp = g._device.xp
+    acc = xp.bincount(flat.reshape(-1), weights=g._data.reshape(-1), minlength=M).astype(g._data.dtype)
+    return record(acc, g._device, (g,), 'TakeBackwardBackward0', (lambda gg: _take(gg, flat),))
+
+
 def _gather(x, idx, valid):
     """x (N, C, *S) read at integer positions idx[d] (each (N, K, L) arrays, one per spatial dim) -> (N, C, K, L);
     positions outside S (where ``valid`` is False) read index 0 and are weighted out by the caller."""
     xp = x._device.xp
     N, C = x.shape[:2]
     S = x.shape[2:]
+    P = 1
+    for s in S:
+        P *= s
     flat = None
     for d, s in enumerate(S):
         i = xp.where(valid, idx[d], 0)
         flat = i if flat is None else flat * s + i
     K, L = flat.shape[1:]
-    flat = xp.ascontiguousarray(xp.broadcast_to(flat.reshape(N, 1, K * L), (N, C, K * L)))
-    P = 1
-    for s in S:
-        P *= s
-    return x.reshape(N, C, P).gather(2, _wrap(flat.astype('int64'), x._device)).reshape(N, C, K, L)
+    rows = (xp.arange(N)[:, None] * C + xp.arange(C)[None, :]) * P              # (N, C): each plane's start
+    flat = rows[:, :, None] + flat.reshape(N, 1, K * L).astype('int64')
+    return _take(x.reshape(N * C * P), flat).reshape(N, C, K, L)
 
 
 def _in_bounds(xp, idx, S):
