@@ -199,7 +199,10 @@ from . import nn, optim, utils, cuda, distributed  # noqa: E402
 from .utils import data as _data  # noqa: E402,F401
 from .nn.functional import (conv1d, conv2d, conv3d, conv_transpose1d, conv_transpose2d, max_pool1d,  # noqa
                             max_pool2d, avg_pool1d, dropout, layer_norm, batch_norm, group_norm, embedding,
-                            cosine_similarity, pairwise_distance, pixel_shuffle, selu, celu)
+                            cosine_similarity, pairwise_distance, pixel_shuffle, selu, celu, channel_shuffle)
+from .nn._functional.native import (native_layer_norm, native_group_norm, native_batch_norm,  # noqa: E402,F401
+                                    native_dropout_backward)
+from .nn._functional.grid import grid_sampler, grid_sampler_2d, grid_sampler_3d  # noqa: E402,F401
 from . import sparse, multiprocessing, amp, accelerator, testing, hub, onnx, special, fft  # noqa: E402
 from .ops.spectral import stft, istft  # noqa: E402
 from . import version  # noqa: E402,F401  (torch.version: the PyTorch API version, no CUDA build)

@@ -96,7 +96,36 @@ def to_ember(x, memo):
         return type(x)(out) if type(x) in (list, tuple) else tuple(out)
     if isinstance(x, dict):
         return {k: to_ember(v, memo) for k, v in x.items()}
+    if callable(x):  # a callable argument (distance_function=...): ember's counterpart
+        return _callable_to_ember(x, memo)
     return x
+
+
+def _callable_to_ember(fn, memo):
+    """A torch function (by module path and name), a torch.testing helper (rebound to ember) or a parameterless torch
+    layer (ember's layer of the same class name with the same public attributes) as ember's equivalent."""
+    import torch
+    if isinstance(fn, torch.nn.Module):
+        cls = getattr(ember.nn, type(fn).__name__, None)
+        if cls is None or any(True for _ in fn.parameters()) or any(True for _ in fn.buffers()):
+            raise Unsupported(f'layer argument {type(fn).__name__}')
+        layer = cls.__new__(cls)
+        ember.nn.Module.__init__(layer)
+        for k, v in vars(fn).items():
+            if not k.startswith('_'):
+                setattr(layer, k, to_ember(v, memo))
+        return layer
+    mod = getattr(fn, '__module__', None) or ''
+    if mod.startswith('torch.testing'):
+        return _on_ember(fn)
+    if isinstance(fn, type) or not (mod == 'torch' or mod.startswith('torch.')):
+        return fn
+    obj = ember
+    for part in (mod.split('.')[1:] if mod.startswith('torch.') else []) + [fn.__name__]:
+        obj = getattr(obj, part, None)
+        if obj is None:
+            raise Unsupported(f'function argument {mod}.{fn.__name__}')
+    return obj
 
 
 def _on_ember(fn):

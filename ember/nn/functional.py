@@ -8,6 +8,9 @@ from ._functional.embedding import *  # noqa: F401,F403
 from ._functional.misc import *  # noqa: F401,F403
 from ._functional.conv import *  # noqa: F401,F403
 from ._functional.attention import *  # noqa: F401,F403
+from ._functional.unpool import *  # noqa: F401,F403
+from ._functional.grid import *  # noqa: F401,F403
+from ._functional.ctc import *  # noqa: F401,F403
 
 
 def __getattr__(name):

@@ -363,14 +363,22 @@ def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, s
 
 def triplet_margin_with_distance_loss(anchor, positive, negative, *, distance_function=None, margin=1.0, swap=False,
                                       reduction='mean'):
-    """triplet_margin_loss with a custom distance function (default: pairwise_distance)."""
+    """triplet_margin_loss with any callable distance (default: pairwise_distance)."""
     from .misc import pairwise_distance
-    dist = distance_function or pairwise_distance
+    if reduction not in ('mean', 'sum', 'none'):
+        raise ValueError(f'{reduction} is not a valid value for reduction')
+    if margin <= 0:
+        raise ValueError(f'margin must be greater than 0, got {margin}')
+    if not anchor.ndim == positive.ndim == negative.ndim:
+        raise RuntimeError(f'The anchor, positive, and negative tensors are expected to have the same number of '
+                           f'dimensions, but got: anchor {anchor.ndim}D, positive {positive.ndim}D, and negative '
+                           f'{negative.ndim}D inputs')
+    dist = pairwise_distance if distance_function is None else distance_function
     d_ap = dist(anchor, positive)
     d_an = dist(anchor, negative)
     if swap:
         d_an = _E.minimum(d_an, dist(positive, negative))
-    return _reduce((d_ap - d_an + margin).clamp(min=0), reduction)
+    return _reduce((margin + d_ap - d_an).clamp(min=0), reduction)
 
 
 def _margin_input(input, target, op):

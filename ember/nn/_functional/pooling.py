@@ -8,7 +8,8 @@ from ._spatial import _ntuple, _check_tensor, _batched, _unbatch
 __all__ = ['max_pool1d', 'max_pool2d', 'max_pool3d', 'max_pool1d_with_indices', 'max_pool2d_with_indices',
            'max_pool3d_with_indices', 'avg_pool1d', 'avg_pool2d', 'avg_pool3d', 'adaptive_avg_pool1d',
            'adaptive_avg_pool2d', 'adaptive_avg_pool3d', 'adaptive_max_pool1d', 'adaptive_max_pool2d',
-           'adaptive_max_pool1d_with_indices', 'adaptive_max_pool2d_with_indices', 'lp_pool1d', 'lp_pool2d']
+           'adaptive_max_pool3d', 'adaptive_max_pool1d_with_indices', 'adaptive_max_pool2d_with_indices',
+           'adaptive_max_pool3d_with_indices', 'lp_pool1d', 'lp_pool2d']
 
 
 # ---- pooling ----------------------------------------------------------------------------------------------------
@@ -293,9 +294,18 @@ def adaptive_max_pool2d(input, output_size, return_indices=False):
     return _renamed(_adaptive_max(input, output_size, return_indices, 2), 'AdaptiveMaxPool2DBackward0', input)
 
 
+def adaptive_max_pool3d(input, output_size, return_indices=False):
+    """Max pooling of (N, C, D, H, W) to a fixed output size (None keeps that input size)."""
+    return _renamed(_adaptive_max(input, output_size, return_indices, 3), 'AdaptiveMaxPool3DBackward0', input)
+
+
 def adaptive_max_pool1d_with_indices(input, output_size, return_indices=True):
     return _adaptive_max(input, output_size, True, 1)
 
 
 def adaptive_max_pool2d_with_indices(input, output_size, return_indices=True):
     return _adaptive_max(input, output_size, True, 2)
+
+
+def adaptive_max_pool3d_with_indices(input, output_size, return_indices=False):
+    return _adaptive_max(input, output_size, True, 3)

@@ -8,7 +8,7 @@ from ._spatial import _check_tensor, _sizes_str
 from .pooling import _adaptive_avg, _apply_along
 
 __all__ = ['interpolate', 'upsample', 'upsample_nearest', 'upsample_bilinear', 'pad', 'pixel_shuffle',
-           'pixel_unshuffle']
+           'pixel_unshuffle', 'channel_shuffle']
 
 
 # ---- padding ----------------------------------------------------------------------------------------------------
@@ -234,3 +234,19 @@ def pixel_unshuffle(input, downscale_factor):
     x = input.reshape(*lead, c, h // r, r, w // r, r)
     x = x.permute(*range(n), n, n + 2, n + 4, n + 1, n + 3)
     return _renamed(x.reshape(*lead, c * r * r, h // r, w // r), 'PixelUnshuffleBackward0', input)
+
+
+def channel_shuffle(input, groups):
+    """(N, C, *) with C = g*k channels read as a (g, k) grid and written back transposed (k, g)."""
+    _check_tensor(input, 'channel_shuffle')
+    groups = int(groups)
+    if groups <= 0:
+        raise RuntimeError(f'Number of groups to divide channels in must be positive. Value of groups:{groups}')
+    if input.ndim <= 2:
+        raise RuntimeError(f'channel_shuffle expects input with > 2 dims, but got input with sizes '
+                           f'{list(input.shape)}')
+    n, c, *rest = input.shape
+    if c % groups:
+        raise RuntimeError(f'Number of channels must be divisible by groups. Got {c} channels and {groups} groups.')
+    x = input.reshape(n, groups, c // groups, *rest).transpose(1, 2)
+    return _renamed(x.reshape(n, c, *rest), 'ChannelShuffleBackward0', input)

@@ -17,5 +17,7 @@ from .rnn import *  # noqa: F401,F403
 from .attention import *  # noqa: F401,F403
 from .transformer import *  # noqa: F401,F403
 from .distance import *  # noqa: F401,F403
+from .channelshuffle import *  # noqa: F401,F403
+from .linear_cross_entropy_options import *  # noqa: F401,F403
 from . import batchnorm, instancenorm, pixelshuffle  # noqa: F401,E402  (PyTorch's module paths; utils.py is
 # imported on use, so that `from .modules import *` in ember.nn does not shadow ember.nn.utils)

@@ -3,11 +3,12 @@ from .module import Module
 from .._functional import loss as F
 from .._functional.loss import _legacy_reduction
 from .._functional.misc import pairwise_distance
+from .._functional.ctc import ctc_loss
 
 __all__ = ['L1Loss', 'MSELoss', 'SmoothL1Loss', 'HuberLoss', 'CrossEntropyLoss', 'NLLLoss', 'BCELoss',
            'BCEWithLogitsLoss', 'KLDivLoss', 'CosineEmbeddingLoss', 'MarginRankingLoss', 'HingeEmbeddingLoss',
            'SoftMarginLoss', 'PoissonNLLLoss', 'GaussianNLLLoss', 'TripletMarginLoss', 'MultiLabelSoftMarginLoss',
-           'MultiMarginLoss', 'MultiLabelMarginLoss', 'TripletMarginWithDistanceLoss', 'NLLLoss2d']
+           'MultiMarginLoss', 'MultiLabelMarginLoss', 'TripletMarginWithDistanceLoss', 'NLLLoss2d', 'CTCLoss']
 
 
 class _Loss(Module):
@@ -238,3 +239,15 @@ class TripletMarginWithDistanceLoss(_Loss):
         return F.triplet_margin_with_distance_loss(anchor, positive, negative,
                                                    distance_function=self.distance_function, margin=self.margin,
                                                    swap=self.swap, reduction=self.reduction)
+
+
+class CTCLoss(_Loss):
+    """Connectionist Temporal Classification loss of (T, N, C) log-probabilities against unaligned targets."""
+
+    def __init__(self, blank=0, reduction='mean', zero_infinity=False):
+        super().__init__(reduction=reduction)
+        self.blank, self.zero_infinity = blank, zero_infinity
+
+    def forward(self, log_probs, targets, input_lengths, target_lengths):
+        return ctc_loss(log_probs, targets, input_lengths, target_lengths, self.blank, self.reduction,
+                        self.zero_infinity)

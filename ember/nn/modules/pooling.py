@@ -1,11 +1,11 @@
 """ember.nn layers: max/average/adaptive/power-average pooling in 1, 2 and 3 dims."""
 from ..._tensor import Tensor
-from .._functional import pooling as _F
+from .._functional import pooling as _F, unpool as _U
 from .module import Module
 
 __all__ = ['MaxPool1d', 'MaxPool2d', 'MaxPool3d', 'AvgPool1d', 'AvgPool2d', 'AvgPool3d', 'AdaptiveAvgPool1d',
-           'AdaptiveAvgPool2d', 'AdaptiveAvgPool3d', 'AdaptiveMaxPool1d', 'AdaptiveMaxPool2d', 'LPPool1d',
-           'LPPool2d']
+           'AdaptiveAvgPool2d', 'AdaptiveAvgPool3d', 'AdaptiveMaxPool1d', 'AdaptiveMaxPool2d', 'AdaptiveMaxPool3d',
+           'LPPool1d', 'LPPool2d', 'MaxUnpool1d', 'MaxUnpool2d', 'MaxUnpool3d']
 
 _LAYOUTS = {1: '(C, L) or (N, C, L)', 2: '(C, H, W) or (N, C, H, W)', 3: '(C, D, H, W) or (N, C, D, H, W)'}
 
@@ -167,6 +167,14 @@ class AdaptiveMaxPool2d(_AdaptivePool):
         return self._run(_F._adaptive_max, input, self.output_size, self.return_indices, 2)
 
 
+class AdaptiveMaxPool3d(_AdaptivePool):
+    """Max pooling of (N, C, D, H, W) to a fixed output size (None keeps that input size)."""
+    _nd = 3
+
+    def forward(self, input):
+        return self._run(_F.adaptive_max_pool3d, input, self.output_size, self.return_indices)
+
+
 class _LPPool(_Pool):
     def __init__(self, norm_type, kernel_size, stride=None, ceil_mode=False):
         super().__init__()
@@ -191,3 +199,33 @@ class LPPool2d(_LPPool):
 
     def forward(self, input):
         return self._run(_F.lp_pool2d, input, self.norm_type, self.kernel_size, self.stride, self.ceil_mode)
+
+
+class _MaxUnpoolNd(Module):
+    _nd = 2
+
+    def __init__(self, kernel_size, stride=None, padding=0):
+        super().__init__()
+        self.kernel_size, self.stride, self.padding = _U._geometry(kernel_size, stride, padding, self._nd)
+
+    def forward(self, input, indices, output_size=None):
+        return getattr(_U, f'max_unpool{self._nd}d')(input, indices, self.kernel_size, self.stride,
+                                                         self.padding, output_size)
+
+    def extra_repr(self):
+        return f'kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}'
+
+
+class MaxUnpool1d(_MaxUnpoolNd):
+    """Partial inverse of MaxPool1d: values put back at their indices, zeros elsewhere."""
+    _nd = 1
+
+
+class MaxUnpool2d(_MaxUnpoolNd):
+    """Partial inverse of MaxPool2d: values put back at their indices, zeros elsewhere."""
+    _nd = 2
+
+
+class MaxUnpool3d(_MaxUnpoolNd):
+    """Partial inverse of MaxPool3d: values put back at their indices, zeros elsewhere."""
+    _nd = 3
