@@ -6,17 +6,17 @@ Everything here was measured against torch (see tests/test_rng.py), not taken fr
   a float64 uniform is the low 53 bits of two outputs (the first one the high word) times 2**-53;
 - ``normal_`` on 16 or more elements fills the tensor with uniforms and turns each block of 16 into 8 Box-Muller
   pairs (u1 = 1 - first eight, u2 = last eight; cos into the first half, sin into the second); a size that is not
-  a multiple of 16 redraws 16 fresh uniforms for the last 16 elements. float32 uses single-precision Cephes-style
-  log/sincos polynomials with fused multiply-adds (emulated exactly below); float64 uses libm (Python's math).
-  float16 draws uniforms for the whole blocks only and computes in float32 with libm's functions. Under 16
+  a multiple of 16 redraws 16 fresh uniforms for the last 16 elements. float32 uses single-precision Cephes
+  log/sincos polynomials with fused multiply-adds (emulated exactly in _boxmuller.py); float64 uses libm (Python's
+  math). float16 draws uniforms for the whole blocks only and rounds the float32 path's results. Under 16
   elements (and for non-contiguous tensors) each value comes from a scalar double Box-Muller, u2 = the second
   uniform of the pair in sqrt(-2 log1p(-u2)), whose sine half is cached in the generator (and its state tensor);
 - ``uniform_(a, b)`` is a fused u * (b - a) + a; ``bernoulli_(p)``, exponential_, geometric_, cauchy_, log_normal_
   and multinomial draw float64 uniforms (or scalar normals) whatever the dtype;
 - integer ranges take one 32-bit output modulo the range below 2**28, else a 64-bit one; randperm is a forward
   Fisher-Yates swap with one 32-bit output per step.
-The single-precision log/sincos emulation follows the classic Cephes polynomial evaluation (published
-coefficients), with the operation order and fusions found by comparing against torch's outputs.
+The single-precision log/sincos emulation (_boxmuller.py) follows the classic Cephes polynomial evaluation
+(published coefficients), with the operation order and fusions found by comparing against torch's outputs.
 """
 import math
 
@@ -171,23 +171,17 @@ class MTStream:
                 _box_muller16_f64(tail, mean, std, 0)
                 out[n - 16:] = tail
             return out
-        if dt != np.float32:  # float16: float32 uniforms for the whole blocks only, scalar float32 maths (libm)
-            out = np.empty(n, _f32)
-            out[:n // 16 * 16] = self.f24(n // 16 * 16)
-            _box_muller16_half(out, mean, std)
-            if n % 16:
-                tail = self.f24(16)
-                _box_muller16_half(tail, mean, std)
-                out[n - 16:] = tail
-            return out.astype(dt)
+        # float32, and float16 (which PyTorch computes in float32 and rounds; it draws no uniforms for the
+        # elements past the last whole block, float32 does, before the tail's)
         out = np.empty(n, _f32)
         box_muller16_f32(out, mean, std, fill=lambda part: self.f24(part.size, part))
         if n % 16:
-            self.u32(n % 16)  # the uniforms past the last whole block are drawn, then replaced by the tail's
+            if dt == np.float32:
+                self.u32(n % 16)
             tail = self.f24(16)
             box_muller16_f32(tail, mean, std)
             out[n - 16:] = tail
-        return out
+        return out if dt == np.float32 else out.astype(dt)
 
     # ---- integers ---------------------------------------------------------------------------------------------
     def randint(self, n, low, high):
@@ -308,21 +302,6 @@ def _box_muller16_f64(d, mean, std, _):
         c, s = _fma64(c, float(std), float(mean)), _fma64(s, float(std), float(mean))
     blocks[:, :8] = c
     blocks[:, 8:] = s
-
-
-def _box_muller16_half(d, mean, std):
-    """PyTorch's float16 blocks: float32 steps with correctly rounded log/sqrt/cos/sin (float64, rounded)."""
-    blocks = d[:d.size // 16 * 16].reshape(-1, 16)
-    u1 = _f32(1.0) - blocks[:, :8]
-    theta = blocks[:, 8:] * _f32(2.0 * math.pi)
-    radius = np.sqrt((_f32(-2.0) * np.log(u1.astype(np.float64)).astype(_f32)).astype(np.float64)).astype(_f32)
-    cos = radius * np.cos(theta.astype(np.float64)).astype(_f32)
-    sin = radius * np.sin(theta.astype(np.float64)).astype(_f32)
-    if (mean, std) != (0.0, 1.0):
-        m, sd = np.float64(_f32(mean)), np.float64(_f32(std))
-        cos, sin = _fma32(cos, sd, m), _fma32(sin, sd, m)
-    blocks[:, :8] = cos
-    blocks[:, 8:] = sin
 
 
 def _fma32(a, b, c):
