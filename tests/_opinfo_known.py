@@ -44,7 +44,6 @@ KNOWN_FAILING = {
     'nn.functional.max_unpool3d': 'missing: no ember function or Tensor method',
     'nn.functional.max_unpool3d/grad': 'missing: no ember function or Tensor method',
     'nn.functional.prelu': 'raises: raises RuntimeError: prelu: weight must be 1-D, got shape ()',
-    'nn.functional.rrelu': 'random: float32 sample 0: output: values differ (max abs diff 3.86)',
     'nn.functional.triplet_margin_with_distance_loss': "missing: the entry calls a PyTorch function ember lacks: raises TypeError: pairwise_distance(): argument 'x1' (position 1) must be Tensor, not Tensor",
     'to': 'raises: raises TypeError: not a dtype: True',
     'topk': 'raises: raises IndexError: too many indices for tensor of dimension 0 (indexing a tensor of shape ())',
