@@ -69,6 +69,7 @@ from .linalg import matrix_power, matrix_exp, inv as inverse  # noqa: E402
 from .linalg import (_cholesky_legacy as cholesky, _qr_legacy as qr, _pinverse_legacy as pinverse,  # noqa: E402
                      _cross_legacy as cross)
 from .ops.lu import lu_legacy as lu, lu_unpack, lu_solve_legacy as lu_solve  # noqa: E402
+from .ops.lowrank import svd_lowrank, pca_lowrank  # noqa: E402
 
 __version__ = '0.1.0'
 

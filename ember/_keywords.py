@@ -64,7 +64,7 @@ mode out; msort out; mvlgamma out; nan_to_num out; nanmean out; nanquantile out;
 qr out; quantile out; rad2deg out; renorm out; searchsorted +values=input out; sgn out; signbit out; sinc out; sinh out;
 slogdet input=A; svd out; take_along_dim out; triangular_solve out; unsafe_chunk input=a; unsafe_split tensor=a;
 vsplit +indices=indices_or_sections +sections=indices_or_sections; xlogy out; histogramdd out; index_reduce out;
-lu_solve out; lu_unpack out; nanmedian out;
+lu_solve out; lu_unpack out; nanmedian out; pca_lowrank; svd_lowrank;
 """
 
 # factory functions: out= gives the result's dtype and is resized silently

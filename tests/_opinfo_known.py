@@ -51,8 +51,6 @@ KNOWN_FAILING = {
     'ormqr': 'missing: no ember function or Tensor method',
     'slice': 'missing: no ember function or Tensor method',
     'tensor_split': 'raises: raises TypeError: iteration over a 0-d tensor',
-    'svd_lowrank': "random: the entry calls a PyTorch function ember lacks: raises AttributeError: module 'ember' has no attribute 'svd_lowrank' (torch.svd_lowrank is not",
-    'pca_lowrank': "random: the entry calls a PyTorch function ember lacks: raises AttributeError: module 'ember' has no attribute 'pca_lowrank' (torch.pca_lowrank is not",
     'polar': 'missing: no ember function or Tensor method',
     'gather': 'raises: raises RuntimeError: Index tensor must have the same number of dimensions as input tensor (gather: input (5,), index (2, 0))',
     'index_add': 'raises: raises IndexError: too many indices for array: array is 0-dimensional, but 1 were indexed',
