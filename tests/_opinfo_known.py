@@ -34,8 +34,6 @@ KNOWN_FAILING = {
     'nn.functional.unfold': 'raises: raises ValueError: cannot reshape array of size 0 into shape (0,4,newaxis)',
     'nn.functional.multi_margin_loss': 'raises: raises IndexError: tuple index out of range',
     'nn.functional.multilabel_margin_loss': 'raises: raises ValueError: not enough values to unpack (expected 2, got 1)',
-    'nn.functional.fractional_max_pool2d': "random: raises AttributeError: module 'ember.nn.functional' has no attribute 'fractional_max_pool2d' (torch.nn.functional.fractional_max_pool2d is not",
-    'nn.functional.fractional_max_pool3d': "random: raises AttributeError: module 'ember.nn.functional' has no attribute 'fractional_max_pool3d' (torch.nn.functional.fractional_max_pool3d is not",
     'max_pool2d_with_indices_backward': "raises: raises AttributeError: module 'ember.ops' has no attribute 'aten'",
     'nn.functional.max_unpool1d': 'missing: no ember function or Tensor method',
     'nn.functional.max_unpool1d/grad': 'missing: no ember function or Tensor method',
