@@ -360,10 +360,10 @@ def normal(mean=0.0, std=1.0, size=None, *, generator=None, out=None, dtype=None
         z = generator_for(ref._device, generator).standard_normal(shape, dtype=gdt).astype(dt)
         z = z * (s.astype(dt, copy=False) if isinstance(std, Tensor) else dt.type(s))
         z = z + (m.astype(dt, copy=False) if isinstance(mean, Tensor) else dt.type(m))
-        name = {(True, True): 'NormalBackward3', (False, True): 'NormalBackward2'}.get(
-            (isinstance(mean, Tensor), isinstance(std, Tensor)), 'NormalBackward1')
-        return _zero_grad_sample(z.astype(dt, copy=False), ref._device, [t for t in (mean, std)
-                                                                          if isinstance(t, Tensor)], name)
+        from .ops._util import sample_record
+        name = 'NormalBackward' + str(1 + isinstance(std, Tensor) + isinstance(mean, Tensor) * isinstance(std, Tensor))
+        return sample_record(z.astype(dt, copy=False), ref._device, [t for t in (mean, std) if isinstance(t, Tensor)],
+                             name)
     if size is None:
         raise TypeError('normal(): with float mean and std, size is required')
     if std < 0:
@@ -372,14 +372,6 @@ def normal(mean=0.0, std=1.0, size=None, *, generator=None, out=None, dtype=None
     gdt = dt.np if dev is cpu else _gen_dtype(dt)
     data = generator_for(dev, generator).normal(mean, std, _sizes((size,)), dtype=gdt)
     return _finish(data.astype(dt.np, copy=False), dev, requires_grad)
-
-
-def _zero_grad_sample(data, device, inputs, name):
-    """A sample whose parameters require grad: PyTorch records it, with zero gradients for them (measured)."""
-    from .ops._util import record
-    return record(data, device, tuple(inputs), name,
-                  tuple((lambda g, t=t: _wrap(g._device.xp.zeros(t.shape, dtype=t._data.dtype), g._device))
-                        for t in inputs))
 
 
 def _uniforms_like(gen, data):
@@ -398,8 +390,8 @@ def bernoulli(input, p=None, *, generator=None):
     probs = input._data if p is None else p._data
     u = _uniforms_like(gen, input._data)
     out = (u < probs).astype(input._data.dtype)
-    return _zero_grad_sample(out, input._device, [input], 'BernoulliBackward0') if p is None else \
-        _wrap(out, input._device)
+    from .ops._util import sample_record
+    return sample_record(out, input._device, [input], 'BernoulliBackward0') if p is None else _wrap(out, input._device)
 
 
 def random_fill(t, gen, name, args, kwargs):
