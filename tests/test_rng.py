@@ -402,9 +402,9 @@ def _digits_losses(m, X, Y, steps=100):
 
 @needs_torch
 def test_digits_mlp_prints_pytorchs_losses():
-    datasets = pytest.importorskip('sklearn.datasets')
-    d = datasets.load_digits()
-    X, Y = (d.data / 16.0).astype(np.float32), d.target.astype(np.int64)
+    from ember.datasets.digits import _load_digits  # scikit-learn's load_digits(), shipped with ember
+    images, labels = _load_digits()
+    X, Y = (images.reshape(-1, 64) / 16.0).astype(np.float32), labels.astype(np.int64)
     want, got = _digits_losses(torch, X, Y), _digits_losses(ember, X, Y)
     assert got[0] == pytest.approx(want[0], rel=1e-6)
     np.testing.assert_allclose(got, want, rtol=2e-4)

@@ -182,3 +182,24 @@ def test_pca_lowrank_as_pytorch(center):
         out.append((_np((U * S) @ V.mT), _np(S)))
     np.testing.assert_allclose(out[1][1], out[0][1], rtol=1e-10)
     np.testing.assert_allclose(out[1][0], out[0][0], atol=1e-10)
+
+
+# ---- the tutorial's seeded loops ----------------------------------------------------------------------------------
+
+@needs_torch
+@pytest.mark.parametrize('section', ['tensor_mlp', 'autograd_mlp', 'nn_mlp', 'optim_mlp', 'module_mlp'])
+def test_tutorial_losses_after_100_steps(section):
+    """Same draws (the first loss is bit-identical); after 100 steps BLAS and reduction rounding leave >= 4 digits."""
+    import types
+    from ember.app import tutorial
+    with open(tutorial.__file__) as f:
+        src = f.read()
+    runs = []
+    for imp in ('import ember as torch', 'import torch'):
+        mod = types.ModuleType('tutorial_' + imp.split()[1])
+        exec(compile(src.replace('import ember as torch', imp), tutorial.__file__, 'exec'), mod.__dict__)
+        mod.STEPS = 100
+        out = getattr(mod, section)(quiet=True)
+        runs.append(list(out.values()) if isinstance(out, dict) else [out])
+    for got, want in zip(*runs):
+        np.testing.assert_allclose(got, want, rtol=1e-4)
