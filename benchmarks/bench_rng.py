@@ -37,7 +37,9 @@ def run(rounds=15):
             ft = lambda: draw(torch)  # noqa: E731
         e, t = interleaved(fe, ft, rounds)
         rows.append(row(name, e, t, target))
-    print_table(rows, f'random draws (torch threads: {threads}; ember: float32 normals threaded, the rest one thread)')
+    from ember.backends import _boxmuller
+    print_table(rows, f'random draws (torch threads: {threads}, its normal_ runs on one; ember: float32/float16 '
+                      f'normals on {_boxmuller.threads()} threads, uniforms drawn alongside, the rest one thread)')
     return rows
 
 

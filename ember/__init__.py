@@ -15,8 +15,9 @@ from .backends.random import (Generator, default_generator, manual_seed, seed, i
                               get_rng_state, set_rng_state)
 from . import random  # noqa: E402
 from ._creation import (tensor, as_tensor, asarray, from_numpy, zeros, ones, empty, full, zeros_like,  # noqa: E402
-                        ones_like, empty_like, full_like, arange, linspace, logspace, eye, rand, randn, randint,
-                        randperm, rand_like, randn_like, randint_like, normal, bernoulli, multinomial, poisson)
+                        ones_like, empty_like, full_like, arange, linspace, logspace, eye)
+from ._sampling import (rand, randn, randint, randperm, rand_like, randn_like, randint_like, normal,  # noqa: E402
+                        bernoulli, multinomial, poisson)
 from ._creation import range_ as range  # noqa: E402
 from ._creation import (FloatTensor, DoubleTensor, HalfTensor, LongTensor, IntTensor, ShortTensor,  # noqa
                         CharTensor, ByteTensor, BoolTensor)
@@ -74,6 +75,7 @@ from .ops.lu import lu_legacy as lu, lu_unpack, lu_solve_legacy as lu_solve  # n
 from .ops.lapack import geqrf, ormqr, householder_product as orgqr  # noqa: E402
 from .ops.storage import as_strided, resize_as_  # noqa: E402
 from .ops.hashing import hash_tensor  # noqa: E402
+from .ops.lowrank import svd_lowrank, pca_lowrank  # noqa: E402
 
 __version__ = '0.1.0'
 

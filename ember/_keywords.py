@@ -65,7 +65,7 @@ qr out; quantile out; rad2deg out; renorm out; searchsorted +values=input out; s
 slogdet input=A; svd out; take_along_dim out; triangular_solve out; unsafe_chunk input=a; unsafe_split tensor=a;
 vsplit +indices=indices_or_sections +sections=indices_or_sections; xlogy out; histogramdd out; index_reduce out;
 lu_solve out; lu_unpack out; nanmedian out; complex out; polar out; orgqr +input2=tau out;
-ormqr +tau=input2 +other=input3 out;
+ormqr +tau=input2 +other=input3 out; pca_lowrank; svd_lowrank;
 """
 
 # factory functions: out= gives the result's dtype and is resized silently

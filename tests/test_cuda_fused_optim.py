@@ -323,7 +323,7 @@ def test_avg_pool_divisor_is_computed_on_the_host():
 
 
 def test_multinomial_rows_on_the_device_path():
-    from ember._creation import _multinomial_rows
+    from ember._sampling import _multinomial_rows
 
     class Gen:
         def __init__(self):

@@ -10,7 +10,8 @@ ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
 # or any lower one. The tensor core (tensor, autograd, ops, backends) comes first; the application last.
 LAYERS = [
     ('core', ['ember._dtype', 'ember._tensor_core', 'ember._tensor_methods', 'ember._tensor', 'ember._creation',
-              'ember._printing', 'ember.autograd', 'ember.ops', 'ember.backends', 'ember._allocator', 'ember.utils.hooks', 'ember.linalg', 'ember.special', 'ember.fft']),
+              'ember._sampling', 'ember._printing', 'ember.autograd', 'ember.ops', 'ember.backends', 'ember._allocator',
+              'ember.utils.hooks', 'ember.linalg', 'ember.special', 'ember.fft']),
     ('tensor extensions', ['ember.backends.cudnn', 'ember.backends.mps', 'ember.distributed', 'ember.sparse',
                            'ember.amp', 'ember.cuda', 'ember.cuda_amp', 'ember.accelerator', 'ember.mps',
                            'ember.utils.dlpack', 'ember.multiprocessing', 'ember.serialization', 'ember.testing',

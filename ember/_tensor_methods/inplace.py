@@ -144,7 +144,7 @@ class InplaceMethods:
     fill_ = C.fill_
     copy_ = C.copy_
 
-    # ---- random fills, drawn as PyTorch draws them (ember/_creation.py: random_fill) ----------------------------
+    # ---- random fills, drawn as PyTorch draws them (ember/_sampling.py: random_fill) ----------------------------
     def uniform_(self, from_=0.0, to=1.0, *, generator=None):
         return fill_random_(self, 'uniform_', generator, from_=from_, to=to)
 

@@ -89,7 +89,7 @@ def gradgradcheck(func, inputs, grad_outputs=None, *, eps=1e-6, atol=1e-5, rtol=
                   raise_exception=True, nondet_tol=0.0, check_undefined_grad=True, check_grad_dtypes=False,
                   check_batched_grad=False, fast_mode=False, masked=False):
     """gradcheck of the gradients themselves (built with create_graph=True)."""
-    from .._creation import randn
+    from .._sampling import randn
     from .._tensor import Tensor
     from . import grad as autograd_grad
     inputs = _as_tuple(inputs)

@@ -6,22 +6,23 @@ Everything here was measured against torch (see tests/test_rng.py), not taken fr
   a float64 uniform is the low 53 bits of two outputs (the first one the high word) times 2**-53;
 - ``normal_`` on 16 or more elements fills the tensor with uniforms and turns each block of 16 into 8 Box-Muller
   pairs (u1 = 1 - first eight, u2 = last eight; cos into the first half, sin into the second); a size that is not
-  a multiple of 16 redraws 16 fresh uniforms for the last 16 elements. float32 uses single-precision Cephes-style
-  log/sincos polynomials with fused multiply-adds (emulated exactly below); float64 uses libm (Python's math).
-  float16 draws uniforms for the whole blocks only and computes in float32 with libm's functions. Under 16
+  a multiple of 16 redraws 16 fresh uniforms for the last 16 elements. float32 uses single-precision Cephes
+  log/sincos polynomials with fused multiply-adds (emulated exactly in _boxmuller.py); float64 uses libm (Python's
+  math). float16 draws uniforms for the whole blocks only and rounds the float32 path's results. Under 16
   elements (and for non-contiguous tensors) each value comes from a scalar double Box-Muller, u2 = the second
   uniform of the pair in sqrt(-2 log1p(-u2)), whose sine half is cached in the generator (and its state tensor);
 - ``uniform_(a, b)`` is a fused u * (b - a) + a; ``bernoulli_(p)``, exponential_, geometric_, cauchy_, log_normal_
   and multinomial draw float64 uniforms (or scalar normals) whatever the dtype;
 - integer ranges take one 32-bit output modulo the range below 2**28, else a 64-bit one; randperm is a forward
   Fisher-Yates swap with one 32-bit output per step.
-The single-precision log/sincos emulation follows the classic Cephes polynomial evaluation (published
-coefficients), with the operation order and fusions found by comparing against torch's outputs.
+The single-precision log/sincos emulation (_boxmuller.py) follows the classic Cephes polynomial evaluation
+(published coefficients), with the operation order and fusions found by comparing against torch's outputs.
 """
 import math
-import os
 
 import numpy as np
+
+from ._boxmuller import box_muller16_f32
 
 __all__ = ['MTStream', 'STATE_SIZE']
 
@@ -56,26 +57,31 @@ class MTStream:
         return self._ints.integers(0, 1 << 32, size=n, dtype=np.uint32)
 
     def u64(self, n):
-        """The next ``n`` 64-bit values (two outputs each, the first one the high word)."""
-        r = self.u32(2 * n).astype(np.uint64)
-        return (r[0::2] << np.uint64(32)) | r[1::2]
+        """The next ``n`` 64-bit values (two outputs each, the first one the high word: NumPy's full-range draw)."""
+        n = int(n)
+        if n == 0:
+            return np.empty(0, np.uint64)
+        self._fresh = False
+        return self._ints.integers(0, (1 << 64) - 1, size=n, dtype=np.uint64, endpoint=True)
 
-    def f24(self, n):
-        """``n`` float32 uniforms in [0, 1)."""
+    def f24(self, n, out=None):
+        """``n`` float32 uniforms in [0, 1) (into ``out``, a float32 array of ``n``, when given)."""
         r = self.u32(n)
         r &= 0xFFFFFF
-        out = r.astype(_f32)
+        if out is None:
+            out = r.view(_f32)  # converted in place: the int32 source is read before each float is written
+        np.copyto(out, r.view(np.int32), casting='unsafe')
         out *= _f32(2.0 ** -24)
         return out
 
     def d53(self, n):
         """``n`` float64 uniforms in [0, 1)."""
-        r = self.u32(2 * n)
-        hi = (r[0::2] & 0x1FFFFF).astype(np.float64)
-        hi *= 4294967296.0
-        hi += r[1::2]
-        hi *= 2.0 ** -53
-        return hi
+        r = self.u64(n)
+        r &= np.uint64((1 << 53) - 1)
+        out = r.view(np.float64)
+        np.copyto(out, r.view(np.int64), casting='unsafe')
+        out *= 2.0 ** -53
+        return out
 
     # ---- the state tensor ---------------------------------------------------------------------------------------
     def get_state(self):
@@ -165,22 +171,17 @@ class MTStream:
                 _box_muller16_f64(tail, mean, std, 0)
                 out[n - 16:] = tail
             return out
-        if dt != np.float32:  # float16: float32 uniforms for the whole blocks only, scalar float32 maths (libm)
-            out = np.empty(n, _f32)
-            out[:n // 16 * 16] = self.f24(n // 16 * 16)
-            _box_muller16_half(out, mean, std)
-            if n % 16:
-                tail = self.f24(16)
-                _box_muller16_half(tail, mean, std)
-                out[n - 16:] = tail
-            return out.astype(dt)
-        out = self.f24(n)
-        _box_muller16_f32(out, mean, std)
+        # float32, and float16 (which PyTorch computes in float32 and rounds; it draws no uniforms for the
+        # elements past the last whole block, float32 does, before the tail's)
+        out = np.empty(n, _f32)
+        box_muller16_f32(out, mean, std, fill=lambda part: self.f24(part.size, part))
         if n % 16:
+            if dt == np.float32:
+                self.u32(n % 16)
             tail = self.f24(16)
-            _box_muller16_f32(tail, mean, std)
+            box_muller16_f32(tail, mean, std)
             out[n - 16:] = tail
-        return out
+        return out if dt == np.float32 else out.astype(dt)
 
     # ---- integers ---------------------------------------------------------------------------------------------
     def randint(self, n, low, high):
@@ -189,8 +190,9 @@ class MTStream:
         if rng <= 0:
             raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={low} >= to={high}")
         if rng < 1 << 28:
-            r = self.u32(n).astype(np.int64)
-            r %= rng
+            r = self.u32(n)
+            r %= np.uint32(rng)  # in 32 bits (twice as fast), then widened
+            r = r.astype(np.int64)
         else:
             r = self.u64(n)
             r %= np.uint64(rng)
@@ -203,13 +205,50 @@ class MTStream:
         n = int(n)
         if n < 2:
             return np.arange(n, dtype=np.int64)
-        r = self.u32(n - 1).astype(np.int64)
-        r %= np.arange(n, 1, -1, dtype=np.int64)
-        r += np.arange(n - 1, dtype=np.int64)
-        p = list(range(n))
-        for i, j in enumerate(r.tolist()):  # inherently sequential: each swap depends on the previous ones
-            p[i], p[j] = p[j], p[i]
-        return np.array(p, dtype=np.int64)
+        r = self.u32(n - 1)
+        r %= np.arange(n, 1, -1, dtype=np.uint32)
+        j = r.astype(np.int64)
+        j += np.arange(n - 1, dtype=np.int64)
+        return fisher_yates(j)
+
+
+def fisher_yates(j):
+    """The permutation that swapping positions i and j[i] (j[i] >= i) for i = 0, 1, ... makes of range(n), without
+    a sequential loop. Before step k, position k holds the value a[k] that the last earlier step choosing k left
+    there (a[step]'s own a, recursively), or k itself if none did; step i's final value is a[q] of the last earlier
+    step q that chose j[i], or j[i] itself. "The last earlier step choosing t" comes from sorting the steps by
+    (target, step); the chains a[k] -> a[prev] are resolved by pointer doubling (they are short)."""
+    m = j.size
+    n = m + 1
+    ar = np.arange(n, dtype=np.int64)
+    shift = max(1, (n - 1).bit_length())
+    key = j << shift
+    key |= ar[:m]
+    key.sort()
+    tgt = key >> shift
+    step = key & ((1 << shift) - 1)
+    same = np.empty(m, bool)  # sorted entry s has the same target as entry s - 1
+    same[0] = False
+    np.equal(tgt[1:], tgt[:-1], out=same[1:])
+    before = np.full(m, -1, np.int64)  # per sorted entry: the previous step with the same target
+    np.copyto(before[1:], step[:-1], where=same[1:])
+    q = np.empty(m, np.int64)
+    q[step] = before
+    last = np.flatnonzero(np.append(~same[1:], True))  # the last entry of each target
+    prev = np.full(n, -1, np.int64)  # per position k: the last step before k that chose k
+    lt, ls, lb = tgt[last], step[last], before[last]
+    prev[lt] = np.where(ls == lt, lb, ls)  # a step chooses targets at or after itself: skip step k itself
+    a = np.where(prev >= 0, prev, ar)
+    while True:
+        nxt = a[a]
+        if np.array_equal(nxt, a):
+            break
+        a = nxt
+    out = np.empty(n, np.int64)
+    qc = np.maximum(q, 0)
+    out[:m] = np.where(q >= 0, a[qc], j)
+    out[m] = a[m]
+    return out
 
 
 # ---- exact libm (float64) ---------------------------------------------------------------------------------------
@@ -265,189 +304,12 @@ def _box_muller16_f64(d, mean, std, _):
     blocks[:, 8:] = s
 
 
-def _box_muller16_half(d, mean, std):
-    """PyTorch's float16 blocks: float32 steps with correctly rounded log/sqrt/cos/sin (float64, rounded)."""
-    blocks = d[:d.size // 16 * 16].reshape(-1, 16)
-    u1 = _f32(1.0) - blocks[:, :8]
-    theta = blocks[:, 8:] * _f32(2.0 * math.pi)
-    radius = np.sqrt((_f32(-2.0) * np.log(u1.astype(np.float64)).astype(_f32)).astype(np.float64)).astype(_f32)
-    cos = radius * np.cos(theta.astype(np.float64)).astype(_f32)
-    sin = radius * np.sin(theta.astype(np.float64)).astype(_f32)
-    if (mean, std) != (0.0, 1.0):
-        m, sd = np.float64(_f32(mean)), np.float64(_f32(std))
-        cos, sin = _fma32(cos, sd, m), _fma32(sin, sd, m)
-    blocks[:, :8] = cos
-    blocks[:, 8:] = sin
-
-
 def _fma32(a, b, c):
     """Fused a*b + c in float32: the product is exact in float64, so one more rounding step gives the fused value
     (a double rounding differs only in cases about 2**-29 rare)."""
     r = np.multiply(a, b, dtype=np.float64)
     r += c
     return r.astype(_f32)
-
-
-def _box_muller16_f32(d, mean, std):
-    blocks = d[:d.size // 16 * 16].reshape(-1, 16)
-    rows = blocks.shape[0]
-    starts = range(0, rows, _CHUNK)
-    workers = min(_threads(), len(starts))
-    if workers > 1:  # chunks are independent, and NumPy's loops release the GIL: spread them over threads
-        pool = _pool(workers)
-        list(pool.map(lambda i: _box_muller_rows(blocks[i:i + _CHUNK], mean, std), starts))
-    else:
-        for i in starts:
-            _box_muller_rows(blocks[i:i + _CHUNK], mean, std)
-
-
-def _box_muller_rows(b, mean, std):
-    """Blocks of 16 float32 uniforms (rows of ``b``) into normals, in place."""
-    k = b.shape[0] * 8
-    ws = _Scratch(k)
-    np.subtract(_f32(1.0), b[:, :8], out=ws.u1.reshape(-1, 8))
-    np.multiply(b[:, 8:], _f32(2.0 * math.pi), out=ws.theta.reshape(-1, 8))
-    radius = _logf(ws.u1, ws.radius, ws)
-    radius *= _f32(-2.0)
-    np.sqrt(radius, out=radius)
-    sin, cos = _sincosf(ws.theta, ws.sin, ws.cos, ws)
-    cos *= radius
-    sin *= radius
-    if (mean, std) != (0.0, 1.0):
-        m, sd = np.float64(_f32(mean)), np.float64(_f32(std))
-        cos, sin = _fma32(cos, sd, m), _fma32(sin, sd, m)
-    b[:, :8] = cos.reshape(-1, 8)
-    b[:, 8:] = sin.reshape(-1, 8)
-
-
-_POOL = {'pool': None, 'pid': None, 'n': None}
-
-
-def _threads():
-    if _POOL['n'] is None:
-        try:
-            _POOL['n'] = min(8, len(os.sched_getaffinity(0)))
-        except AttributeError:
-            _POOL['n'] = min(8, os.cpu_count() or 1)
-    return _POOL['n']
-
-
-def _pool(n):
-    """A thread pool of ``n`` workers, made afresh after a fork (a forked child cannot use its parent's threads)."""
-    if _POOL['pool'] is None or _POOL['pid'] != os.getpid() or _POOL['pool']._max_workers != n:
-        from concurrent.futures import ThreadPoolExecutor
-        _POOL['pool'], _POOL['pid'] = ThreadPoolExecutor(n, thread_name_prefix='ember-rng'), os.getpid()
-    return _POOL['pool']
-
-
-_CHUNK = 2048  # blocks of 16 per chunk of the float32 Box-Muller
-
-
-class _Scratch:
-    """Preallocated work arrays for one chunk (allocating fresh ones per operation costs as much as the maths)."""
-
-    def __init__(self, n):
-        self.u1, self.theta, self.radius, self.sin, self.cos = (np.empty(n, _f32) for _ in range(5))
-        self.a, self.b, self.c, self.d = (np.empty(n, _f32) for _ in range(4))
-        self.i, self.j, self.k = (np.empty(n, np.int32) for _ in range(3))
-        self.t, self.t2 = np.empty(n, np.float64), np.empty(n, np.float64)
-
-
-def _fma_into(dst, a, b, c, t):
-    """dst = fma(a, b, c) in float32 (see _fma32), through the float64 scratch t."""
-    np.multiply(a, b, out=t, dtype=np.float64)
-    np.add(t, c, out=t, dtype=np.float64)
-    np.copyto(dst, t, casting='same_kind')
-
-
-# Single-precision log and sin/cos as the classic Cephes polynomials evaluate them (range reduction to a mantissa
-# in [sqrt(1/2), sqrt(2)) or to [-pi/4, pi/4] by a three-part pi/4), with each multiply feeding an add fused.
-_LOG_P = tuple(np.float64(_f32(p)) for p in (
-    7.0376836292e-2, -1.1514610310e-1, 1.1676998740e-1, -1.2420140846e-1, 1.4249322787e-1, -1.6668057665e-1,
-    2.0000714765e-1, -2.4999993993e-1, 3.3333331174e-1))
-_C = {name: np.float64(_f32(v)) for name, v in dict(
-    q1=-2.12194440e-4, q2=0.693359375, dp1=-0.78515625, dp2=-2.4187564849853515625e-4,
-    dp3=-3.77489497744594108e-8, c0=2.443315711809948e-5, c1=-1.388731625493765e-3, c2=4.166664568298827e-2,
-    s0=-1.9515295891e-4, s1=8.3321608736e-3, s2=-1.6666654611e-1).items()}
-
-
-def _logf(x, out, ws):
-    """Cephes logf of positive normal float32 ``x`` into ``out``."""
-    t = ws.t
-    bits = x.view(np.int32)
-    e, m, small, z = ws.a, ws.b, ws.c, ws.d
-    np.right_shift(bits, 23, out=ws.i)
-    ws.i -= 0x7F - 1
-    np.copyto(e, ws.i, casting='unsafe')  # the exponent, plus one
-    mi = m.view(np.int32)
-    np.bitwise_and(bits, ~0x7F800000, out=mi)
-    mi |= 0x3F000000  # the mantissa in [0.5, 1)
-    np.less(m, _f32(0.707106781186547524), out=small, casting='unsafe')
-    e -= small
-    small *= m  # m where the mantissa is below sqrt(1/2), else 0 (a multiply by 1 or 0 is exact)
-    m -= _f32(1)
-    m += small
-    np.multiply(m, m, out=z)
-    y = out
-    _fma_into(y, m, _LOG_P[0], _LOG_P[1], t)
-    for p in _LOG_P[2:]:
-        _fma_into(y, y, m, p, t)
-    y *= m
-    np.multiply(e, _f32(_C['q1']), out=small)
-    _fma_into(y, y, z, small, t)
-    _fma_into(y, z, -0.5, y, t)
-    m += y
-    _fma_into(out, e, _C['q2'], m, t)
-    return out
-
-
-def _sincosf(x, sin, cos, ws):
-    """Cephes sinf and cosf of float32 ``x`` (one range reduction for both) into ``sin`` and ``cos``."""
-    t = ws.t
-    sign_sin, j, tmp = ws.i, ws.j, ws.k
-    np.bitwise_and(x.view(np.int32), np.int32(-0x80000000), out=sign_sin)
-    r, y, z = ws.a, ws.b, ws.c
-    np.abs(x, out=r)
-    np.multiply(r, _f32(1.27323954473516), out=y)  # |x| * 4 / pi
-    np.copyto(j, y, casting='unsafe')
-    j += 1
-    j &= ~1  # the even octant index
-    np.copyto(y, j, casting='unsafe')
-    for dp in (_C['dp1'], _C['dp2'], _C['dp3']):  # r = |x| - j * pi / 4, pi / 4 in three parts
-        _fma_into(r, y, dp, r, t)
-    np.multiply(r, r, out=z)
-    c, s = cos, sin
-    _fma_into(c, z, _C['c0'], _C['c1'], t)
-    _fma_into(c, c, z, _C['c2'], t)
-    c *= z
-    np.multiply(z, 0.5, out=ws.t2, dtype=np.float64)
-    np.negative(ws.t2, out=ws.t2)
-    _fma_into(c, c, z, ws.t2, t)
-    c += _f32(1)
-    _fma_into(s, z, _C['s0'], _C['s1'], t)
-    _fma_into(s, s, z, _C['s2'], t)
-    s *= z
-    _fma_into(s, s, r, r, t)
-    # octants 2 and 6 (mod 8) swap the polynomials; the sine's sign flips from octant 4 on, the cosine's in 2..5
-    sb, cb = s.view(np.int32), c.view(np.int32)
-    np.bitwise_xor(sb, cb, out=tmp)
-    sel = y.view(np.int32)
-    np.right_shift(j, 1, out=sel)
-    sel &= 1
-    np.negative(sel, out=sel)
-    tmp &= sel
-    sb ^= tmp
-    cb ^= tmp
-    np.bitwise_and(j, 4, out=tmp)
-    tmp <<= 29
-    sign_sin ^= tmp
-    sb ^= sign_sin
-    j -= 2
-    np.invert(j, out=j)
-    j &= 4
-    j <<= 29
-    cb ^= j
-    return sin, cos
 
 
 class TorchCPUGenerator:

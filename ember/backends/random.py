@@ -257,9 +257,9 @@ def set_rng_state(state):
 
 def fill_random_(self, name, generator, *args, **kwargs):
     """``self.<name>(*args, generator=generator)`` (normal_, uniform_, ...): fills self in place from a generator's
-    stream, as PyTorch draws it (ember/_creation.py: random_fill)."""
+    stream, as PyTorch draws it (ember/_sampling.py: random_fill)."""
     from ..ops.convert import check_inplace_leaf
-    from .._creation import random_fill
+    from .._sampling import random_fill
     check_inplace_leaf(self, name)
     gen = generator_for(self._device, generator)
     if self._data.dtype.kind == 'c':

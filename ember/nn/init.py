@@ -71,7 +71,7 @@ def _calculate_correct_fan(tensor, mode):
 
 def _fill(tensor, generator, name, *args):
     """The draws of ``tensor.<name>(*args)`` (PyTorch's, on cpu), written without recording a graph."""
-    from .._creation import random_fill
+    from .._sampling import random_fill
     if not isinstance(tensor, Tensor):
         raise TypeError(f'init functions expect a Tensor, got {type(tensor).__name__}')
     return _write(tensor, random_fill(tensor, _gen(tensor, generator), name, args, {}))

@@ -63,6 +63,13 @@ def conj_fns(fns, inputs):
         tuple(fns[len(inputs):])
 
 
+def sample_record(data, device, inputs, name):
+    """A random sample whose parameters require grad: PyTorch records it, with zero gradients for them (measured)."""
+    return record(data, device, tuple(inputs), name,
+                  tuple((lambda g, t=t: _wrap(g._device.xp.zeros(t.shape, dtype=t._data.dtype), g._device))
+                        for t in inputs))
+
+
 def record_with_output(data, device, inputs, name, make_fns, saved=()):
     """Like record, for ops whose backward reuses their own output: ``make_fns(out_getter)`` builds the fns."""
     out = record(data, device, inputs, name, None, saved)

@@ -400,8 +400,14 @@ def rrelu(input, lower=1.0 / 8, upper=1.0 / 3, training=False, inplace=False):
     from ...backends.random import generator_for
     x = _check(input, 'rrelu')
     xp, xd = x._device.xp, x._data
-    slope = generator_for(x._device).random(xd.shape) * (upper - lower) + lower
-    factor = xp.where(xd >= 0, 1.0, slope).astype(xd.dtype)
+    dt = xd.dtype
+    neg = xd <= 0
+    # as PyTorch: one float64 uniform per element <= 0 in order, slope = u * (upper - lower) + lower in double with
+    # the bounds first rounded to the tensor's dtype, then rounded to it (measured)
+    lo, hi = float(dt.type(lower)), float(dt.type(upper))
+    u = generator_for(x._device).random(int(neg.sum()), dtype=xp.float64)
+    factor = xp.ones(xd.shape, dtype=dt)
+    factor[neg] = (u * (hi - lo) + lo).astype(dt)
     out = _piecewise_linear(x, xd * factor, factor, 'RreluWithNoiseBackward0')
     if inplace:
         from ...ops.convert import assign_result, check_inplace_leaf

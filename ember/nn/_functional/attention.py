@@ -25,7 +25,7 @@ def _dropout(x, p, training=True):
         return fn(x, p, training)
     if p == 1:
         return x * 0
-    from ..._creation import rand
+    from ..._sampling import rand
     keep = rand(tuple(x.shape), dtype=x.dtype, device=x.device) >= p
     return x * keep.to(x.dtype) * (1.0 / (1 - p))
 

@@ -216,4 +216,6 @@ from .pooling import *  # noqa: E402,F401,F403
 from .pooling import __all__ as _pooling_all  # noqa: E402
 from .resample import *  # noqa: E402,F401,F403
 from .resample import __all__ as _resample_all  # noqa: E402
-__all__ += _pooling_all + _resample_all
+from .fractional import *  # noqa: E402,F401,F403
+from .fractional import __all__ as _fractional_all  # noqa: E402
+__all__ += _pooling_all + _resample_all + _fractional_all

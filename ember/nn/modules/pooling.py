@@ -1,11 +1,12 @@
 """ember.nn layers: max/average/adaptive/power-average pooling in 1, 2 and 3 dims."""
 from ..._tensor import Tensor
-from .._functional import pooling as _F, unpool as _U
+from .._functional import fractional as _frac, pooling as _F, unpool as _U
 from .module import Module
 
 __all__ = ['MaxPool1d', 'MaxPool2d', 'MaxPool3d', 'AvgPool1d', 'AvgPool2d', 'AvgPool3d', 'AdaptiveAvgPool1d',
            'AdaptiveAvgPool2d', 'AdaptiveAvgPool3d', 'AdaptiveMaxPool1d', 'AdaptiveMaxPool2d', 'AdaptiveMaxPool3d',
-           'LPPool1d', 'LPPool2d', 'MaxUnpool1d', 'MaxUnpool2d', 'MaxUnpool3d']
+           'LPPool1d', 'LPPool2d', 'MaxUnpool1d', 'MaxUnpool2d', 'MaxUnpool3d', 'FractionalMaxPool2d',
+           'FractionalMaxPool3d']
 
 _LAYOUTS = {1: '(C, L) or (N, C, L)', 2: '(C, H, W) or (N, C, H, W)', 3: '(C, D, H, W) or (N, C, D, H, W)'}
 
@@ -228,4 +229,41 @@ class MaxUnpool2d(_MaxUnpoolNd):
 
 class MaxUnpool3d(_MaxUnpoolNd):
     """Partial inverse of MaxPool3d: values put back at their indices, zeros elsewhere."""
+    _nd = 3
+
+
+class _FractionalMaxPoolNd(Module):
+    """Fractional max pooling (Graham 2014): windows at pseudo-random fractional strides, drawn as PyTorch draws."""
+    _nd = 2
+
+    def __init__(self, kernel_size, output_size=None, output_ratio=None, return_indices=False, _random_samples=None):
+        super().__init__()
+        nd, name = self._nd, type(self).__name__
+        self.kernel_size = kernel_size if isinstance(kernel_size, tuple) else (kernel_size,) * nd
+        self.return_indices = return_indices
+        self.register_buffer('_random_samples', _random_samples)
+        self.output_size = (output_size if isinstance(output_size, tuple) else (output_size,) * nd) \
+            if output_size is not None else None
+        self.output_ratio = (output_ratio if isinstance(output_ratio, tuple) else (output_ratio,) * nd) \
+            if output_ratio is not None else None
+        if output_size is None and output_ratio is None:
+            raise ValueError(f'{name} requires specifying either an output size, or a pooling ratio')
+        if output_size is not None and output_ratio is not None:
+            raise ValueError('only one of output_size and output_ratio may be specified')
+        if self.output_ratio is not None and not all(0 < r < 1 for r in self.output_ratio):
+            raise ValueError(f'output_ratio must be between 0 and 1 (got {output_ratio})')
+
+    def forward(self, input):
+        fn = _frac.fractional_max_pool2d if self._nd == 2 else _frac.fractional_max_pool3d
+        return fn(input, self.kernel_size, self.output_size, self.output_ratio, self.return_indices,
+                  _random_samples=self._random_samples)
+
+
+class FractionalMaxPool2d(_FractionalMaxPoolNd):
+    """Fractional max pooling over (N, C, H, W)."""
+    _nd = 2
+
+
+class FractionalMaxPool3d(_FractionalMaxPoolNd):
+    """Fractional max pooling over (N, C, T, H, W)."""
     _nd = 3

@@ -157,7 +157,7 @@ def random_split(dataset, lengths, generator=None):
     Fractions are floored and the remainder handed out one by one from the first subset on, as PyTorch does.
     The permutation is drawn from ``generator`` (default: ember's default generator, so ``manual_seed`` fixes it).
     """
-    from ..._creation import randperm
+    from ..._sampling import randperm
     n = len(dataset)
     lengths = list(lengths)
     if math.isclose(sum(lengths), 1) and sum(lengths) <= 1:

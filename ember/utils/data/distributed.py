@@ -51,7 +51,7 @@ class DistributedSampler(Sampler):
     def __iter__(self):
         n = len(self.dataset)
         if self.shuffle:
-            from ..._creation import randperm
+            from ..._sampling import randperm
             from ...backends.random import Generator
             g = Generator().manual_seed(self.seed + self.epoch)
             indices = randperm(n, generator=g).tolist()

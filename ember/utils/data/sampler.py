@@ -56,7 +56,7 @@ class RandomSampler(Sampler):
         return len(self.data_source) if self._num_samples is None else self._num_samples
 
     def __iter__(self):
-        from ..._creation import randint, randperm
+        from ..._sampling import randint, randperm
         n = len(self.data_source)
         gen = self.generator if self.generator is not None else _fresh_generator()
         if self.replacement:  # PyTorch's batches of 32 draws, then the remainder
@@ -80,7 +80,7 @@ class SubsetRandomSampler(Sampler):
         self.generator = generator
 
     def __iter__(self):
-        from ..._creation import randperm
+        from ..._sampling import randperm
         for i in randperm(len(self.indices), generator=self.generator).tolist():
             yield self.indices[i]
 
@@ -107,7 +107,7 @@ class WeightedRandomSampler(Sampler):
         self.generator = generator
 
     def __iter__(self):
-        from ..._creation import multinomial
+        from ..._sampling import multinomial
         yield from multinomial(self.weights, self.num_samples, self.replacement, generator=self.generator).tolist()
 
     def __len__(self):
