@@ -60,7 +60,7 @@ def _anomaly_forward(node, out, inputs):
 
 def unbroadcast(g, shape):
     """Sum a broadcast gradient back to an operand's shape."""
-    if g.shape == shape:
+    if g._data.shape == shape:
         return g
     extra = g.ndim - len(shape)
     axes = tuple(range(extra)) + tuple(i + extra for i, n in enumerate(shape) if n == 1 and g.shape[i + extra] != 1)
