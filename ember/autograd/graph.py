@@ -24,7 +24,7 @@ class Node:
         self.hooks = self.retained = self.trace = self.metadata = self.out_vc = None
         if saved:
             self.saved = saved
-            self.versions = tuple(t._vc[0] if t._vc is not None else 0 for t in saved)
+            self.versions = tuple([t._vc[0] if t._vc is not None else 0 for t in saved])
         else:
             self.saved = self.versions = ()
 

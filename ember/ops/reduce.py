@@ -23,7 +23,9 @@ def _kept_shape(shape, dims):
 def _restore(g, shape, dims, keepdim):
     """Broadcast a reduced gradient back over the reduced dims."""
     if not _State.grad_enabled:  # a plain backward builds no graph: the same views straight on the array
-        x = g._data if keepdim else g._data.reshape(_kept_shape(shape, dims))
+        x = g._data
+        if not keepdim and x.ndim:  # (a 0-d gradient broadcasts as it is)
+            x = x.reshape(_kept_shape(shape, dims))
         if x.shape != shape:
             n = _numel(shape)
             if x.size == n:
