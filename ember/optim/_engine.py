@@ -187,13 +187,14 @@ class _ElementwiseOptimizer(Optimizer):
         if tmp is None:
             tmp = self._tmp(scratch, xp, d.dtype, d.shape, d.size)
         snames = self._scalar_names
+        bufs = [st[n]._data for n in names] if names else ()
         if snames:
-            new = self._kernel(xp, hp, d, p.grad._data, False, [st[n]._data for n in names],
-                               [float(st[n]._data) for n in snames], fresh, tmp)
+            new = self._kernel(xp, hp, d, p.grad._data, False, bufs, [float(st[n]._data) for n in snames], fresh,
+                               tmp)
             for n, v in zip(snames, new):
                 st[n]._data[...] = v
         else:
-            self._kernel(xp, hp, d, p.grad._data, False, [st[n]._data for n in names], (), fresh, tmp)
+            self._kernel(xp, hp, d, p.grad._data, False, bufs, (), fresh, tmp)
         p._bump()
 
     # -- scratch arrays, one set per worker thread ---------------------------------------------------------------
