@@ -27,7 +27,10 @@ def record(data, device, inputs, name, fns, saved=()):
                 edges = [None] * len(inputs)
             edges[i] = (t.grad_fn, t._out) if t.grad_fn is not None else (t, 0)
     if edges is not None:
-        out.requires_grad = True
+        if out._data.dtype.kind in 'fV':  # what the requires_grad setter checks (it raises for other dtypes)
+            out._rg = True
+        else:
+            out.requires_grad = True
         node = out.grad_fn = Node(name, tuple(edges), fns, saved)
         if _State.anomaly:
             _anomaly_forward(node, out, inputs)
