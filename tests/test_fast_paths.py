@@ -115,3 +115,31 @@ def test_dropout_mask_unchanged_against_torch():
     b = ember.nn.functional.dropout(ember.ones(1000), 0.3)
     np.testing.assert_array_equal(a.numpy(), b.numpy())
     assert _State.grad_enabled
+
+
+@pytest.mark.parametrize('dtype', ['float32', 'float64', 'float16'])
+@pytest.mark.parametrize('p', [0.1, 0.5, 0.9, 0.123456, 1e-7])
+def test_scaled_dropout_mask_is_the_divided_noise(p, dtype):
+    from ember.nn._functional.dropout import _scaled_mask
+    keep = np.random.default_rng(0).random(5000) < 0.6
+    dt = np.dtype(dtype)
+    want = keep.astype(dt)
+    want /= dt.type(1.0 - p)
+    got = _scaled_mask(np, keep, p, dt)
+    assert got.dtype == dt
+    np.testing.assert_array_equal(got, want)
+
+
+def test_attention_dropout_unchanged_against_torch():
+    torch = pytest.importorskip('torch')
+    rng = np.random.default_rng(0)
+    q, k, v = (rng.standard_normal((2, 3, 5, 4)).astype(np.float32) for _ in range(3))
+    outs = []
+    for lib in (torch, ember):
+        lib.manual_seed(11)
+        args = [lib.tensor(a, requires_grad=True) for a in (q, k, v)]
+        out = lib.nn.functional.scaled_dot_product_attention(*args, dropout_p=0.4)
+        out.sum().backward()
+        outs.append([out.detach().numpy()] + [a.grad.numpy() for a in args])
+    for a, b in zip(*outs):
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
