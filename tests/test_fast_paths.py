@@ -143,3 +143,18 @@ def test_attention_dropout_unchanged_against_torch():
         outs.append([out.detach().numpy()] + [a.grad.numpy() for a in args])
     for a, b in zip(*outs):
         np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize('shape,dim', [((4, 7), -1), ((3, 5, 6), 1), ((2, 3), 0), ((5,), 0), ((), 0), ((0, 3), 1)])
+def test_softmax_backward_array_path_matches_graph_path(shape, dim):
+    rng = np.random.default_rng(1)
+    x0 = rng.standard_normal(shape).astype(np.float32)
+    g0 = rng.standard_normal(shape).astype(np.float32)
+    res = []
+    for create in (False, True):
+        x = ember.tensor(x0, requires_grad=True)
+        y = ember.softmax(x, dim)
+        (gx,) = ember.autograd.grad(y, x, ember.tensor(g0), create_graph=create)
+        res.append(gx.detach().numpy())
+    assert res[0].dtype == res[1].dtype == np.float32
+    np.testing.assert_array_equal(res[0], res[1])

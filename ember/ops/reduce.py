@@ -387,12 +387,23 @@ def softmax(a, dim=None, dtype=None):
         _no_int_kernel(a, d, 'softmax')
         return _wrap(a._data.copy(), a._device)  # empty: nothing computed, the dtype kept
     x = a._data
-    e = xp.exp(x - x.max(axis=d, keepdims=True)) if x.size else x.copy()  # (an empty max has no identity)
+    if x.size and x.ndim:
+        e = x - x.max(axis=d, keepdims=True)
+        xp.exp(e, out=e)
+    elif x.size:
+        e = xp.exp(x - x.max(axis=d, keepdims=True))
+    else:
+        e = x.copy()  # (an empty max has no identity)
     e /= e.sum(axis=d, keepdims=True)
 
     def make(out):
         def grad(g):
             y = out()
+            if not _State.grad_enabled and y._data.ndim:  # the same arithmetic on arrays, in one scratch array
+                t = g._data * y._data
+                xp.subtract(g._data, t.sum(axis=d, keepdims=True), out=t)
+                t *= y._data
+                return _wrap(t, g._device)
             return y * (g - (g * y).sum(d, keepdim=True))
         return (grad,)
     return record_with_output(e, a._device, (a,), 'SoftmaxBackward0', make)

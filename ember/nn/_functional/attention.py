@@ -36,7 +36,8 @@ def _safe_softmax_array(xp, s):
     m = s.max(axis=-1, keepdims=True)
     dead = xp.isneginf(m)
     m = xp.where(dead, 0, m)
-    e = xp.exp(s - m)
+    e = s - m
+    xp.exp(e, out=e)
     tot = e.sum(axis=-1, keepdims=True)
     tot = xp.where(tot == 0, 1, tot)
     e /= tot
