@@ -97,7 +97,10 @@ def _run_node(node, grads, buffers, sink, exposed):
             sink.leaf(target, g, id(g) in exposed)
         return
     # one tensor returned for two inputs must not be adopted as both leaves' .grad
-    shared = len({id(o) for o in outs if o is not None}) < sum(o is not None for o in outs)
+    if len(outs) == 2:
+        shared = outs[0] is outs[1] and outs[0] is not None
+    else:
+        shared = len({id(o) for o in outs if o is not None}) < sum(o is not None for o in outs)
     for e, g in zip(node.edges, outs):
         if e is None or g is None:
             continue
