@@ -6,6 +6,8 @@ from .function import Function, FunctionCtx, once_differentiable
 from .gradcheck import gradcheck, gradgradcheck, GradcheckError
 from .anomaly import detect_anomaly, set_detect_anomaly, is_anomaly_enabled
 from . import functional
+from .._tensor_core import TensorCore as _Tensor, _wrap  # (isinstance only: every ember.Tensor is one)
+from ..backends import cpu as _cpu
 
 __all__ = ['backward', 'grad', 'Function', 'FunctionCtx', 'gradcheck', 'gradgradcheck', 'no_grad', 'enable_grad',
            'set_grad_enabled', 'inference_mode', 'detect_anomaly', 'set_detect_anomaly', 'Node', 'functional',
@@ -14,8 +16,7 @@ __all__ = ['backward', 'grad', 'Function', 'FunctionCtx', 'gradcheck', 'gradgrad
 
 class _VariableMeta(type):
     def __instancecheck__(cls, obj):  # every tensor is a Variable, as in PyTorch since 0.4
-        from .._tensor import Tensor
-        return isinstance(obj, Tensor)
+        return isinstance(obj, _Tensor)
 
 
 class Variable(metaclass=_VariableMeta):
@@ -23,7 +24,6 @@ class Variable(metaclass=_VariableMeta):
     t's data, detached from its graph, requiring grad as asked."""
 
     def __new__(cls, data=None, requires_grad=False, volatile=False):
-        from .._tensor import Tensor
         if volatile:
             import warnings
             warnings.warn('volatile was removed and now has no effect. Use `with torch.no_grad():` instead.',
@@ -31,7 +31,7 @@ class Variable(metaclass=_VariableMeta):
         if data is None:
             from .._creation import empty
             data = empty(0)
-        if not isinstance(data, Tensor):
+        if not isinstance(data, _Tensor):
             raise TypeError(f'Variable data has to be a tensor, but got {type(data).__name__}')
         return data.detach().requires_grad_(requires_grad)
 
@@ -39,19 +39,16 @@ class Variable(metaclass=_VariableMeta):
 def _as_list(x):
     if x is None:
         return None
-    from .._tensor import Tensor
-    return [x] if isinstance(x, Tensor) else list(x)
+    return [x] if isinstance(x, _Tensor) else list(x)
 
 
 def _seed_grads(outputs, grad_outputs, who):
-    from .._creation import ones_like
-    from .._tensor import Tensor
     seeds = []
     grad_outputs = grad_outputs if grad_outputs is not None else [None] * len(outputs)
     if len(grad_outputs) != len(outputs):
         raise RuntimeError(f'{who}: got {len(grad_outputs)} gradients for {len(outputs)} outputs')
     for i, (t, g) in enumerate(zip(outputs, grad_outputs)):
-        if not isinstance(t, Tensor):
+        if not isinstance(t, _Tensor):
             raise TypeError(f'{who}: element {i} of outputs is {type(t).__name__}, not a Tensor')
         if not t.requires_grad:
             why = '' if t.is_floating_point() else (f' (it has dtype {t.dtype.name}: only floating-point tensors '
@@ -65,8 +62,12 @@ def _seed_grads(outputs, grad_outputs, who):
                                    f'or .mean() first')
             if t.is_complex():
                 raise RuntimeError(f'grad can be implicitly created only for real scalar outputs but got {t.dtype}')
-            g = ones_like(t)
-        elif not isinstance(g, Tensor):
+            if t._device is _cpu:  # the common case, without ones_like's device context and argument parsing
+                g = _wrap(_cpu.xp.ones(t._data.shape, t._data.dtype), _cpu)
+            else:
+                from .._creation import ones_like
+                g = ones_like(t)
+        elif not isinstance(g, _Tensor):
             from .._creation import tensor
             g = tensor(g, dtype=t.dtype, device=t.device)
         elif g.shape != t.shape:
@@ -98,7 +99,6 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
          allow_unused=None, is_grads_batched=False, materialize_grads=False):
     """The gradients of ``outputs`` with respect to ``inputs``, returned (nothing accumulates into ``.grad``)."""
     from .._creation import zeros_like
-    single = not isinstance(inputs, (list, tuple))
     outputs, inputs = _as_list(outputs), _as_list(inputs)
     for i, t in enumerate(inputs):
         if not t.requires_grad:

@@ -45,7 +45,7 @@ def run_backward(tensors, grad_tensors, retain_graph, create_graph, inputs=None,
         for t, g in leaf_roots:
             sink.leaf(t, g, True)
         deps = _count_consumers(roots)
-        ready = [n for n in roots if deps.get(n, 0) == 0]
+        ready = [n for n in roots if n not in deps]
         while ready:
             node = ready.pop()
             grads = buffers.pop(node, None)
@@ -54,10 +54,14 @@ def run_backward(tensors, grad_tensors, retain_graph, create_graph, inputs=None,
             if not retain_graph:
                 node.release()
             for e in node.edges:
-                if e is not None and isinstance(e[0], Node):
-                    deps[e[0]] -= 1
-                    if deps[e[0]] == 0:
-                        ready.append(e[0])
+                if e is not None:
+                    child = e[0]
+                    if isinstance(child, Node):
+                        n = deps[child] - 1
+                        if n:
+                            deps[child] = n
+                        else:
+                            ready.append(child)
     finally:
         _State.grad_enabled = prev
         queued = _callbacks.pop()
@@ -70,8 +74,10 @@ def _run_node(node, grads, buffers, sink, exposed):
     """One node's step: hooks and captures on its output gradients, its backward, and the routing of the result."""
     if node.hooks or node.retained:
         _node_hooks(node, grads, exposed)
-    sink.node(node, grads)
-    node.check_saved()
+    if sink.captures:
+        sink.node(node, grads)
+    if type(node) is not Node or node.saved or node.fns is None or node.out_vc is not None:
+        node.check_saved()  # (a plain node that saved nothing has nothing to check)
     if node.n_out > 1 or grads[0] is None:
         grads = _fill(node, grads)
         if grads is None:
@@ -79,8 +85,22 @@ def _run_node(node, grads, buffers, sink, exposed):
     outs = node.apply(grads)
     if _State.anomaly:
         _check_backward(node, outs)
+    if len(outs) == 1:
+        g = outs[0]
+        e = node.edges[0]
+        if e is None or g is None:
+            return
+        target = e[0]
+        if isinstance(target, Node):
+            _add_to_buffer(buffers, target, e[1], g)
+        else:
+            sink.leaf(target, g, id(g) in exposed)
+        return
     # one tensor returned for two inputs must not be adopted as both leaves' .grad
-    shared = len(outs) > 1 and len({id(o) for o in outs if o is not None}) < sum(o is not None for o in outs)
+    if len(outs) == 2:
+        shared = outs[0] is outs[1] and outs[0] is not None
+    else:
+        shared = len({id(o) for o in outs if o is not None}) < sum(o is not None for o in outs)
     for e, g in zip(node.edges, outs):
         if e is None or g is None:
             continue
@@ -169,6 +189,7 @@ def _check_backward(node, outs):
 
 class _Accumulate:
     """backward(): each leaf that requires grad gets the gradient added to its ``.grad``."""
+    captures = False  # node() sees nothing
 
     def __init__(self, create_graph):
         self.create_graph = create_graph
@@ -208,6 +229,7 @@ class _Accumulate:
 
 class _Capture:
     """autograd.grad(): the gradients reaching ``inputs`` (leaves or intermediate tensors) are returned."""
+    captures = True
 
     def __init__(self, inputs):
         self.inputs = inputs

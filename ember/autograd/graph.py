@@ -3,6 +3,7 @@ import weakref
 
 from .grad_mode import _State
 from ..utils.hooks import add_hook
+from .._tensor_core import TensorCore as Tensor, _wrap  # (isinstance only: every ember.Tensor is one)
 
 _FREED = ("Trying to backward through the graph a second time (or directly access saved tensors after they have "
           "already been freed). Saved intermediate values of the graph are freed when you call .backward() or "
@@ -23,7 +24,7 @@ class Node:
         self.hooks = self.retained = self.trace = self.metadata = self.out_vc = None
         if saved:
             self.saved = saved
-            self.versions = tuple(t._vc[0] if t._vc is not None else 0 for t in saved)
+            self.versions = tuple([t._vc[0] if t._vc is not None else 0 for t in saved])
         else:
             self.saved = self.versions = ()
 
@@ -88,24 +89,43 @@ class Node:
 _INERT = frozenset({int, float, bool, str, complex, type(None), slice})  # what most closures capture: no data
 
 
-def _holds_data(fns, depth=2):
-    """Whether backward closures keep a tensor or an array alive (looking into nested closures and tuples too)."""
-    from .._tensor import Tensor
+def _is_data(v):
+    return isinstance(v, Tensor) or hasattr(v, '__array_interface__') or hasattr(v, '__cuda_array_interface__')
 
-    def is_data(v):
-        return isinstance(v, Tensor) or hasattr(v, '__array_interface__') or hasattr(v, '__cuda_array_interface__')
+
+def _holds_data(fns, depth=2):
+    """Whether backward closures keep a tensor or an array alive (looking into nested closures and tuples too).
+
+    Runs once per released node (for every node that saved nothing), so the common cells (numbers, shapes, dims)
+    are passed over by type alone and nested functions are looked into only when there are some.
+    """
     for fn in fns:
-        for cell in getattr(fn, '__closure__', None) or ():
+        cells = getattr(fn, '__closure__', None)
+        if not cells:
+            continue
+        for cell in cells:
             try:
                 v = cell.cell_contents
             except ValueError:  # an empty cell
                 continue
-            if type(v) in _INERT:
+            tv = type(v)
+            if tv in _INERT:
                 continue
-            items = v if isinstance(v, (tuple, list)) else (v,)
-            if any(type(x) not in _INERT and is_data(x) for x in items):
+            if isinstance(v, (tuple, list)):
+                nested = None
+                for x in v:
+                    if type(x) in _INERT:
+                        continue
+                    if _is_data(x):
+                        return True
+                    if callable(x):
+                        nested = [x] if nested is None else nested + [x]
+                if nested and depth and _holds_data(nested, depth - 1):
+                    return True
+                continue
+            if _is_data(v):
                 return True
-            if depth and _holds_data([x for x in items if callable(x)], depth - 1):
+            if depth and callable(v) and _holds_data((v,), depth - 1):
                 return True
     return False
 
@@ -156,7 +176,6 @@ def make_saved_output(node, data, device):
     ref = weakref.ref(node)
 
     def get():
-        from .._tensor import _wrap
         t = _wrap(data, device)
         if _State.grad_enabled:
             t.requires_grad, t.grad_fn = True, ref()

@@ -364,7 +364,20 @@ class TorchCPUGenerator:
     def bernoulli(self, p, size=None):
         """``bernoulli_(p)`` with a float p: a float64 uniform below p."""
         shape, n = self._n(size)
-        return (self.stream.d53(n) < float(p)).reshape(shape)
+        p = float(p)
+        if 0.0 < p < 1.0:
+            # u = (hi21 * 2**32 + lo) * 2**-53 exactly, so u < p  <=>  hi21 * 2**32 + lo < ceil(p * 2**53): the same
+            # decisions compared on the integer words, without building the float64 uniforms (dropout's hot path)
+            t = math.ceil(p * 9007199254740992.0)
+            th, tl = t >> 32, t & 0xFFFFFFFF
+            r = self.stream.u32(2 * n)
+            hi = r[0::2] & 0x1FFFFF
+            keep = hi < th
+            eq = hi == th
+            if eq.any():
+                keep |= eq & (r[1::2] < tl)
+            return keep.reshape(shape)
+        return (self.stream.d53(n) < p).reshape(shape)
 
     def exponential(self, scale=1.0, size=None, dtype=np.float64):
         shape, n = self._n(size)

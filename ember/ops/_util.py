@@ -29,7 +29,10 @@ def record(data, device, inputs, name, fns, saved=()):
                 edges = [None] * len(inputs)
             edges[i] = (t.grad_fn, t._out) if t.grad_fn is not None else (t, 0)
     if edges is not None:
-        out.requires_grad = True
+        if out._data.dtype.kind in 'fV':  # what the requires_grad setter checks (it raises for other dtypes)
+            out._rg = True
+        else:
+            out.requires_grad = True
         node = out.grad_fn = Node(name, tuple(edges), fns, saved)
         if _State.anomaly:
             _anomaly_forward(node, out, inputs)
@@ -97,7 +100,7 @@ def _anomaly_forward(node, out, inputs):
 
 def unbroadcast(g, shape):
     """Sum a broadcast gradient back to an operand's shape."""
-    if g.shape == shape:
+    if g._data.shape == shape:
         return g
     extra = g.ndim - len(shape)
     axes = tuple(range(extra)) + tuple(i + extra for i, n in enumerate(shape) if n == 1 and g.shape[i + extra] != 1)

@@ -105,7 +105,7 @@ def rsub(a, b):
 def mul(a, b):
     a, b = coerce_pair(a, b, 'mul')
     if isinstance(b, Tensor):
-        sa, sb = a.shape, b.shape
+        sa, sb = a._data.shape, b._data.shape
         return record(a._data * b._data, a._device, (a, b), 'MulBackward0',
                       (lambda g: unbroadcast(g * b, sa), lambda g: unbroadcast(g * a, sb)), (a, b))
     return record(a._data * b, a._device, (a,), 'MulBackward0', (lambda g: g * b,))

@@ -6,6 +6,7 @@ from .._dtype import to_dtype, get_default_dtype
 from ._util import Tensor, record, record_with_output, norm_dim, norm_dims, _wrap, renamed, no_complex
 from .elementwise import masked_grad
 from .._printing import return_type
+from ..autograd.grad_mode import _State
 
 values_indices = {name: return_type(name, ('values', 'indices')) for name in
                   ('max', 'min', 'sort', 'topk', 'kthvalue', 'median', 'mode', 'cummax', 'cummin')}
@@ -21,9 +22,31 @@ def _kept_shape(shape, dims):
 
 def _restore(g, shape, dims, keepdim):
     """Broadcast a reduced gradient back over the reduced dims."""
+    if not _State.grad_enabled:  # a plain backward builds no graph: the same views straight on the array
+        x = g._data
+        if not keepdim and x.ndim:  # (a 0-d gradient broadcasts as it is)
+            x = x.reshape(_kept_shape(shape, dims))
+        if x.shape != shape:
+            n = _numel(shape)
+            if x.size == n:
+                x = x.reshape(shape)
+            elif n <= 2048:  # small: filling a new array costs less than NumPy's broadcast_to (~2 us of Python)
+                out = g._device.xp.empty(shape, x.dtype)
+                out[...] = x
+                x = out
+            else:
+                x = g._device.xp.broadcast_to(x, shape)
+        return _wrap(x, g._device)
     if not keepdim:
         g = g.reshape(_kept_shape(shape, dims))
     return g.expand(shape)
+
+
+def _numel(shape):
+    n = 1
+    for s in shape:
+        n *= s
+    return n
 
 
 def sum(a, dim=None, keepdim=False, dtype=None, *, axis=None, keepdims=None):
@@ -398,12 +421,23 @@ def softmax(a, dim=None, dtype=None):
         _no_int_kernel(a, d, 'softmax')
         return _wrap(a._data.copy(), a._device)  # empty: nothing computed, the dtype kept
     x = a._data
-    e = xp.exp(x - x.max(axis=d, keepdims=True)) if x.size else x.copy()  # (an empty max has no identity)
+    if x.size and x.ndim:
+        e = x - x.max(axis=d, keepdims=True)
+        xp.exp(e, out=e)
+    elif x.size:
+        e = xp.exp(x - x.max(axis=d, keepdims=True))
+    else:
+        e = x.copy()  # (an empty max has no identity)
     e /= e.sum(axis=d, keepdims=True)
 
     def make(out):
         def grad(g):
             y = out()
+            if not _State.grad_enabled and y._data.ndim:  # the same arithmetic on arrays, in one scratch array
+                t = g._data * y._data
+                xp.subtract(g._data, t.sum(axis=d, keepdims=True), out=t)
+                t *= y._data
+                return _wrap(t, g._device)
             return y * (g - (g * y).sum(d, keepdim=True))
         return (grad,)
     return record_with_output(e, a._device, (a,), 'SoftmaxBackward0', make)

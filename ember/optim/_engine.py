@@ -181,7 +181,7 @@ class _ElementwiseOptimizer(Optimizer):
 
     def _run_direct(self, item, scratch):
         p, st, fresh, hp, names = item
-        d, g, bufs = p._data, p.grad._data, [st[n]._data for n in names]
+        d, g, bufs = p._data, p.grad._data, [st[n]._data for n in names] if names else ()
         if d.dtype.kind == 'c':  # PyTorch updates a complex parameter as its (real, imag) pairs (view_as_real)
             d, g, bufs = _pairs(d), _pairs(g), [_pairs(b) for b in bufs]
         xp = p._device.xp

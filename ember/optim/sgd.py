@@ -62,7 +62,8 @@ class SGD(_ElementwiseOptimizer):
         """``update`` in place, into the scratch arrays ``tmp`` (see _engine.py)."""
         lr, momentum, dampening, wd, nesterov, maximize = hp
         t0, t1 = tmp
-        g = effective_grad_(xp, g, p, g_own, maximize, wd, t0)
+        if wd or maximize:
+            g = effective_grad_(xp, g, p, g_own, maximize, wd, t0)
         if momentum:
             buf = bufs[0]
             if fresh:

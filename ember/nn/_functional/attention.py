@@ -6,6 +6,7 @@ from ..._tensor import _wrap
 from ...autograd.grad_mode import _State
 from ...ops._util import unbroadcast
 from ...ops.rnn import _record_multi, _double_backward
+from .dropout import _scaled_mask
 
 __all__ = ['scaled_dot_product_attention', 'multi_head_attention_forward']
 
@@ -35,7 +36,8 @@ def _safe_softmax_array(xp, s):
     m = s.max(axis=-1, keepdims=True)
     dead = xp.isneginf(m)
     m = xp.where(dead, 0, m)
-    e = xp.exp(s - m)
+    e = s - m
+    xp.exp(e, out=e)
     tot = e.sum(axis=-1, keepdims=True)
     tot = xp.where(tot == 0, 1, tot)
     e /= tot
@@ -73,13 +75,13 @@ def _sdpa_fused(q, k, v, mask, scale, dropout_p):
         from ...backends.random import generator_for
         gen = generator_for(q._device, None)
         if q._device.type == 'cpu':  # PyTorch's mask: bernoulli_(1 - p) over the attention weights
-            keep = gen.bernoulli(1.0 - dropout_p, p.shape).astype(p.dtype)
+            keep = gen.bernoulli(1.0 - dropout_p, p.shape)
         else:  # cuda draws float32 uniforms (as F.dropout): plenty of bits for a keep/drop decision
-            keep = (gen.random(p.shape, dtype='float32') >= dropout_p).astype(p.dtype)
+            keep = gen.random(p.shape, dtype='float32') >= dropout_p
         if dropout_p < 1:
-            keep /= p.dtype.type(1.0 - dropout_p)
+            keep = _scaled_mask(xp, keep, dropout_p, p.dtype)
         else:
-            keep *= 0.0
+            keep = xp.zeros(p.shape, p.dtype)
         pd = p * keep
     else:
         pd = p
