@@ -295,9 +295,8 @@ def _legacy(name, dt):
 
 def _legacy_types():
     from . import _dtype as D
-    names = {'FloatTensor': D.float32, 'DoubleTensor': D.float64, 'HalfTensor': D.float16, 'LongTensor': D.int64,
-             'IntTensor': D.int32, 'ShortTensor': D.int16, 'CharTensor': D.int8, 'ByteTensor': D.uint8,
-             'BoolTensor': D.bool_}
+    names = {D._LEGACY_NAMES[dt.name]: dt for dt in (D.float32, D.float64, D.float16, D.int64, D.int32, D.int16,
+                                                      D.int8, D.uint8, D.bool_)}
     return {n: _legacy(n, dt) for n, dt in names.items()}
 
 

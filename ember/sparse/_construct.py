@@ -2,7 +2,7 @@
 import builtins
 
 from .._tensor import Tensor, _wrap
-from .._dtype import from_np, to_dtype
+from .._dtype import from_np, to_dtype, _LEGACY_NAMES
 from ..backends import get_device
 from . import SparseTensor
 
@@ -105,9 +105,7 @@ def _legacy(dtype_name):
         dev = get_device(device)
         return SparseTensor._make(dev.xp.zeros((len(shape), 0), dtype=dev.xp.int64),
                                   zeros((0,), dtype=dt, device=dev), shape, True)
-    ctor.__name__ = ctor.__qualname__ = {'float32': 'FloatTensor', 'float64': 'DoubleTensor', 'float16':
-                                         'HalfTensor', 'int64': 'LongTensor', 'int32': 'IntTensor',
-                                         'uint8': 'ByteTensor', 'bool': 'BoolTensor'}[dtype_name]
+    ctor.__name__ = ctor.__qualname__ = _LEGACY_NAMES[dtype_name]
     ctor.__doc__ = f'Legacy constructor: ({ctor.__name__}(indices, values, size) or ({ctor.__name__}(*size)).'
     return ctor
 

@@ -5,12 +5,11 @@ from ..._tensor import Tensor
 from ...autograd.grad_mode import no_grad
 from ...ops import nn_ops as _nn
 from ...backends import checks_values
+from ..._dtype import _LEGACY_NAMES
 from ...ops._util import same_device, renamed as _renamed
 
 __all__ = ['embedding', 'embedding_bag']
 
-_NAMES = {'float32': 'FloatTensor', 'float64': 'DoubleTensor', 'float16': 'HalfTensor', 'bool': 'BoolTensor',
-          'int8': 'CharTensor', 'uint8': 'ByteTensor', 'int16': 'ShortTensor'}
 
 
 def _renorm_rows(weight, idx, max_norm, norm_type):
@@ -40,7 +39,7 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, sca
         raise TypeError('embedding(): input and weight must be Tensors')
     if input._data.dtype.kind not in 'iu':
         raise RuntimeError(f"Expected tensor for argument #1 'indices' to have one of the following scalar types: "
-                           f"Long, Int; but got ember.{_NAMES.get(input.dtype.name, input.dtype.name)} instead "
+                           f"Long, Int; but got ember.{_LEGACY_NAMES.get(input.dtype.name, input.dtype.name)} instead "
                            f"(while checking arguments for embedding)")
     if weight.ndim != 2:
         raise RuntimeError(f"'weight' must be 2-D, got shape {tuple(weight.shape)}")
@@ -106,7 +105,7 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2, scale
                                       f"on GitHub.")
     if input._data.dtype.kind not in 'iu':
         raise RuntimeError(f"Expected tensor for argument #1 'indices' to have one of the following scalar types: "
-                           f"Long, Int; but got ember.{_NAMES.get(input.dtype.name, input.dtype.name)} instead "
+                           f"Long, Int; but got ember.{_LEGACY_NAMES.get(input.dtype.name, input.dtype.name)} instead "
                            f"(while checking arguments for embedding_bag)")
     xp = weight._device.xp
     bag, B = _bag_ids(input, offsets, include_last_offset, xp)
