@@ -5,5 +5,6 @@ raises on a valid sample), values (forward result differs), grad (gradients diff
 they pass once ember's generator reproduces PyTorch's streams). Regenerate with `python tests/_opinfo.py --known`.
 """
 KNOWN_FAILING = {
-    'matrix_exp': 'values: float32 sample 1: output: values differ (max abs diff 0.113)',
+    'matrix_exp': 'values: float32 sample 1: output: values differ (max abs diff 0.0508)',
+    'chalf': 'raises: raises TypeError: ember has no complex32 (chalf) dtype: NumPy has no half-precision complex type to store it; use complex64 (cfloat) inste',
 }
