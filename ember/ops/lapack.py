@@ -9,6 +9,7 @@ from collections import namedtuple
 
 from .._dtype import int32
 from ._util import Tensor, record, _wrap
+from .linalg_extra import square_matrices
 
 _geqrf = namedtuple('geqrf', ['a', 'tau'])
 _ldl = namedtuple('linalg_ldl_factor', ['LD', 'pivots'])
@@ -197,11 +198,7 @@ def _prod(shape):
 
 
 def _square(A, op):
-    if A.ndim < 2:
-        raise RuntimeError(f'{op}: The input tensor A must have at least 2 dimensions.')
-    if A.shape[-1] != A.shape[-2]:
-        raise RuntimeError(f'{op}: A must be batches of square matrices, but they are {A.shape[-2]} by '
-                           f'{A.shape[-1]} matrices')
+    square_matrices(A, op)
     _need_float(A, op)
 
 

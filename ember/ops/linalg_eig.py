@@ -5,6 +5,7 @@ clear error. The backward is written on raw arrays (one level of differentiation
 """
 from .._printing import return_type
 from ._util import Tensor, record_c, _wrap, KERNEL_NAMES, not_implemented
+from .linalg_extra import square_matrices
 
 _eig = return_type('linalg_eig', ['eigenvalues', 'eigenvectors'])
 
@@ -12,11 +13,7 @@ _eig = return_type('linalg_eig', ['eigenvalues', 'eigenvectors'])
 def _check(A, op):
     if not isinstance(A, Tensor):
         raise TypeError(f"{op}(): argument 'input' (position 1) must be Tensor, not {type(A).__name__}")
-    if A.ndim < 2:
-        raise RuntimeError(f'{op}: The input tensor A must have at least 2 dimensions.')
-    if A.shape[-1] != A.shape[-2]:
-        raise RuntimeError(f'{op}: A must be batches of square matrices, but they are {A.shape[-2]} by '
-                           f'{A.shape[-1]} matrices')
+    square_matrices(A, op)
     if A._data.dtype.kind in 'fV' and A._data.dtype.itemsize <= 2:  # (half, bfloat16)
         raise not_implemented('linalg_eig_out_cpu', A._data.dtype)
     if A._data.dtype.kind not in 'fc':  # (PyTorch's own wording: it looks for the complex dtype first)

@@ -24,14 +24,19 @@ _svd = namedtuple('svd', ['U', 'S', 'Vh'])
 _qr = namedtuple('qr', ['Q', 'R'])
 
 
-def _square(A, op):
-    if not isinstance(A, Tensor):
-        raise TypeError(f'{op}(): argument \'A\' (position 1) must be Tensor, not {type(A).__name__}')
+def square_matrices(A, op):
+    """PyTorch's checks that A is a (batch of) square matrices, with its messages."""
     if A.ndim < 2:
         raise RuntimeError(f'{op}: The input tensor A must have at least 2 dimensions.')
     if A.shape[-1] != A.shape[-2]:
         raise RuntimeError(f'{op}: A must be batches of square matrices, but they are {A.shape[-2]} by '
                            f'{A.shape[-1]} matrices')
+
+
+def _square(A, op):
+    if not isinstance(A, Tensor):
+        raise TypeError(f'{op}(): argument \'A\' (position 1) must be Tensor, not {type(A).__name__}')
+    square_matrices(A, op)
     if A._data.dtype.kind != 'f':
         raise RuntimeError(f'{op}: Expected a floating point or complex tensor as input. Got {A.dtype.name}')
 
