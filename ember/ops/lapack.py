@@ -5,6 +5,7 @@ packed reflectors and tau are LAPACK's exactly. householder_product and ormqr ap
 H_i = I - tau_i v_i v_i^T one by one with tensor ops, so their gradients (and higher ones) come from autograd on any
 device. The LDL^T factorisation (Bunch-Kaufman) and its solve use SciPy's sytrf/sytrs on the cpu; CuPy has neither.
 """
+import math
 from collections import namedtuple
 
 from .._dtype import int32
@@ -190,13 +191,6 @@ def _lapack(A, name, op):
     return getattr(lapack, ('s' if A._data.dtype.itemsize == 4 else 'd') + name)
 
 
-def _prod(shape):
-    n = 1
-    for s in shape:
-        n *= s
-    return n
-
-
 def _square(A, op):
     square_matrices(A, op)
     _need_float(A, op)
@@ -211,7 +205,7 @@ def ldl_factor_ex(input, *, hermitian=False, check_errors=False, out=None):
     xp = A._device.xp
     n = A.shape[-1]
     batch = tuple(A.shape[:-2])
-    a = A._data.reshape((_prod(batch), n, n))
+    a = A._data.reshape((math.prod(batch), n, n))
     LD = xp.zeros(a.shape, a.dtype)
     piv = xp.zeros((a.shape[0], n), int32.np)
     info = xp.zeros(a.shape[0], int32.np)
@@ -267,7 +261,7 @@ def ldl_solve(LD, pivots, B, *, hermitian=False, out=None):
                            f'{B.shape[-2]} by {B.shape[-1]}')
     xp = LD._device.xp
     batch = _broadcast_shapes(tuple(LD.shape[:-2]), tuple(B.shape[:-2]))
-    nb = _prod(batch)
+    nb = math.prod(batch)
     ld = xp.broadcast_to(LD._data, batch + (n, n)).reshape((nb, n, n))
     pv = xp.broadcast_to(pivots._data, batch + (n,)).reshape((nb, n))
     b = xp.broadcast_to(B._data, batch + tuple(B.shape[-2:])).reshape((nb,) + tuple(B.shape[-2:]))
