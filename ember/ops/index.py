@@ -4,7 +4,7 @@ import builtins
 from ._util import Tensor, record, norm_dim, unbroadcast, same_device, fit_scalar, KERNEL_NAMES, _wrap, renamed
 from ..backends import scatter_add as _scatter_add, checks_values, host_cast
 from .shape import _view
-from .convert import check_inplace_leaf, rebind_inplace, overlaps, _OVERLAP
+from .inplace import check_inplace_leaf, rebind_inplace, overlaps, _OVERLAP
 from ..autograd.grad_mode import _State
 from .scatter import gather, scatter, scatter_add, scatter_reduce  # noqa: F401  (re-exported: index ops' home)
 
