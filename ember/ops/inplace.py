@@ -48,6 +48,12 @@ def overlaps(arr):
     return arr.size > 1 and any(s == 0 and n > 1 for s, n in zip(arr.strides, arr.shape))
 
 
+def check_overlap(a):
+    """PyTorch's refusal to write into a whose elements overlap in memory (raised from a failed write: unchained)."""
+    if overlaps(a._data):
+        raise RuntimeError(_OVERLAP) from None
+
+
 def _check_view_inplace(a, info, other):
     root, links = _view_chain(a, info)
     if not all(link[1][3] for link in links) and (
@@ -124,16 +130,20 @@ def copy_result(a, src):
     """copy_'s new value and graph under autograd: src cast to a's device and dtype (differentiably) and broadcast
     to a's shape; the history a had is replaced, so its old value gets a zero gradient (PyTorch's CopyBackwards)."""
     moved = src.to(device=a._device, dtype=a.dtype)
-    try:
-        data = a._device.xp.broadcast_to(moved._data, a._data.shape)
-    except ValueError:
-        raise RuntimeError(f'copy_: the source of shape {tuple(src.shape)} cannot be broadcast to the '
-                           f'destination shape {tuple(a.shape)}') from None
-    sm = moved.shape
     xp = a._device.xp
+    try:
+        data = xp.broadcast_to(moved._data, a._data.shape)
+    except ValueError:
+        raise _not_broadcastable(src, a) from None
+    sm = moved.shape
     return record(data, a._device, (a, moved), 'CopyBackwards',
                   (lambda g: _wrap(xp.zeros(g._data.shape, g._data.dtype), g._device),
                    lambda g: unbroadcast(g, sm)))
+
+
+def _not_broadcastable(src, a):
+    return RuntimeError(f'copy_: the source of shape {tuple(src.shape)} cannot be broadcast to the destination '
+                        f'shape {tuple(a.shape)}')
 
 
 def assign_result(a, out, op):
@@ -210,8 +220,7 @@ def inplace_binary(a, b, ufunc, op_fn, op):
     try:
         getattr(xp, ufunc)(a._data, bd, out=a._data, casting='same_kind')
     except (TypeError, ValueError) as e:
-        if overlaps(a._data):
-            raise RuntimeError(_OVERLAP) from None
+        check_overlap(a)
         if 'cast' in str(e) or 'Cannot' in str(e):
             return assign_result(a, op_fn(a, b), op)
         raise RuntimeError(f"output with shape {list(a.shape)} doesn't match the broadcast shape "
@@ -270,8 +279,7 @@ def fill_(self, value):
     try:
         self._data.fill(value)
     except ValueError:
-        if overlaps(self._data):
-            raise RuntimeError(_OVERLAP) from None
+        check_overlap(self)
         raise
     self._bump()
     return self
@@ -289,9 +297,7 @@ def copy_(self, src, non_blocking=False):
     try:
         self._device.xp.copyto(self._data, data, casting='unsafe')
     except ValueError:
-        if overlaps(self._data):
-            raise RuntimeError(_OVERLAP) from None
-        raise RuntimeError(f'copy_: the source of shape {tuple(src.shape)} cannot be broadcast to the '
-                           f'destination shape {tuple(self.shape)}') from None
+        check_overlap(self)
+        raise _not_broadcastable(src, self) from None
     self._bump()
     return self
