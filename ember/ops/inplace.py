@@ -7,10 +7,14 @@
 # position (rebind_inplace). On a view, the root base is rebound to a CopySlices node (the gradient outside the
 # view's region goes to the base's old value, inside it through the replayed view steps) and every view between
 # the base and the edited one is remade from the rebound base. PyTorch's refusals: check_inplace_leaf.
+# (It is an ops module, not an autograd one: it records its nodes with ops/_util.record, and autograd below ops
+# imports no op at module level.)
 from ._util import Tensor, record, record_c, unbroadcast, wrap_int, fit_scalar, _wrap
 from ..autograd.grad_mode import _State
 
+# dtype kinds by category (bool < integer < floating < complex): an in-place result may not rise above its target's
 _CAT = {'b': 0, 'u': 1, 'i': 1, 'f': 2, 'V': 2, 'c': 3}
+
 
 def check_inplace_leaf(a, op, other=None):
     """PyTorch's refusals of an in-place op under grad mode: on a leaf that requires grad, on a view of one, on a
