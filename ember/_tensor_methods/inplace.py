@@ -1,13 +1,13 @@
 """Tensor's in-place methods (``add_``, ``exp_``, ``masked_fill_``, ``uniform_``, ``zero_``, ...) and ``new_*``."""
 from .._creation import _filled, tensor as _tensor
 from ..backends.random import fill_random_
-from ..ops import elementwise as E, index as I, shape as S, convert as C, storage as ST
-from ..ops.convert import inplace_binary, inplace_unary
+from ..ops import elementwise as E, index as I, shape as S, inplace as IP, storage as ST
+from ..ops.inplace import inplace_binary, inplace_unary
 
 
 class InplaceMethods:
     """Mixed into ember.Tensor. An in-place method writes straight into memory when no graph is recorded, else
-    computes the result out of place and rebinds the tensor to it (ember/ops/convert.py, DEVELOPING.md)."""
+    computes the result out of place and rebinds the tensor to it (ember/ops/inplace.py, DEVELOPING.md)."""
     __slots__ = ()
 
     # ---- binary: `a.op_(b)` is `a = op(a, b)` in place (NumPy's ufunc named second writes without a graph) --------
@@ -139,10 +139,10 @@ class InplaceMethods:
             return inplace_unary(self, lambda a: I.index_put_acc(a, indices, values), 'index_put_')
         return I.setitem(self, indices, values)
 
-    # ---- whole-tensor writes (ember/ops/convert.py) -------------------------------------------------------------
-    zero_ = C.zero_
-    fill_ = C.fill_
-    copy_ = C.copy_
+    # ---- whole-tensor writes (ember/ops/inplace.py) -------------------------------------------------------------
+    zero_ = IP.zero_
+    fill_ = IP.fill_
+    copy_ = IP.copy_
 
     # ---- random fills, drawn as PyTorch draws them (ember/_sampling.py: random_fill) ----------------------------
     def uniform_(self, from_=0.0, to=1.0, *, generator=None):

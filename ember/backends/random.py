@@ -258,7 +258,7 @@ def set_rng_state(state):
 def fill_random_(self, name, generator, *args, **kwargs):
     """``self.<name>(*args, generator=generator)`` (normal_, uniform_, ...): fills self in place from a generator's
     stream, as PyTorch draws it (ember/_sampling.py: random_fill)."""
-    from ..ops.convert import check_inplace_leaf
+    from ..ops.inplace import check_inplace_leaf
     from .._sampling import random_fill
     check_inplace_leaf(self, name)
     gen = generator_for(self._device, generator)

@@ -1,5 +1,5 @@
 """Every op's forward and backward, grouped by kind; each op is one small function next to its gradient."""
-from . import elementwise, reduce, shape, index, linalg, sorting, convert  # noqa: F401
+from . import elementwise, reduce, shape, index, linalg, sorting, convert, inplace  # noqa: F401
 
 
 def __getattr__(name):  # torch.ops.aten, loaded on first use

@@ -4,7 +4,7 @@ import builtins
 from ._util import Tensor, record, norm_dim, unbroadcast, same_device, fit_scalar, KERNEL_NAMES, _wrap, renamed
 from ..backends import scatter_add as _scatter_add, checks_values, host_cast
 from .shape import _view
-from .convert import check_inplace_leaf, rebind_inplace, overlaps, _OVERLAP
+from .inplace import check_inplace_leaf, rebind_inplace, check_overlap
 from ..autograd.grad_mode import _State
 from .scatter import gather, scatter, scatter_add, scatter_reduce  # noqa: F401  (re-exported: index ops' home)
 
@@ -219,8 +219,7 @@ def _set(a, k, vd):
             lead += 1
         if lead:  # leading size-1 dims, which PyTorch drops (NumPy does too, except into a single element)
             return _set(a, k, vd.reshape(vd.shape[lead:]))
-        if overlaps(a._data):
-            raise RuntimeError(_OVERLAP) from None
+        check_overlap(a)
         raise RuntimeError(f'shape mismatch: value tensor of shape {list(getattr(vd, "shape", ()))} cannot be '
                            f'broadcast to indexing result ({e})') from None
 

@@ -22,7 +22,7 @@ def _view(data, a, name, fns, step, arg):
 
     The view also remembers how it was made from ``a`` (``step(a, arg)`` with tensor ops redoes it, also on a
     gradient of a's shape) and the grad mode it was made in: an in-place op on the view rewrites the graph of the
-    base it views (see ops.convert.rebind_inplace). One tuple per view; ``_wrap`` itself pays nothing.
+    base it views (see ops.inplace.rebind_inplace). One tuple per view; ``_wrap`` itself pays nothing.
     """
     out = record(data, a._device, (a,), name, fns)
     if a._vc is None:

@@ -26,7 +26,7 @@ def _check(x, name):
 
 def _inplace(x, fn, name):
     """Run ``fn`` (out of place) and write its result into x, as the ``inplace=True`` variants do."""
-    from ...ops.convert import inplace_unary
+    from ...ops.inplace import inplace_unary
     return inplace_unary(x, fn, name)
 
 
@@ -410,7 +410,7 @@ def rrelu(input, lower=1.0 / 8, upper=1.0 / 3, training=False, inplace=False):
     factor[neg] = (u * (hi - lo) + lo).astype(dt)
     out = _piecewise_linear(x, xd * factor, factor, 'RreluWithNoiseBackward0')
     if inplace:
-        from ...ops.convert import assign_result, check_inplace_leaf
+        from ...ops.inplace import assign_result, check_inplace_leaf
         check_inplace_leaf(input, 'rrelu_')
         return assign_result(input, out, 'rrelu_')
     return out

@@ -62,7 +62,7 @@ def _apply_mask(input, mask_shape, p, inplace, name):
         mask = xp.broadcast_to(mask, input._data.shape)
     out = record(input._data * mask, input._device, (input,), name, (lambda g: masked_grad(g, mask),))
     if inplace:
-        from ...ops.convert import assign_result, check_inplace_leaf
+        from ...ops.inplace import assign_result, check_inplace_leaf
         check_inplace_leaf(input, name.lower())
         return assign_result(input, out, name.lower())
     return out
