@@ -85,7 +85,7 @@ def _np_of(t):
 
 
 def _dtype_name(t):
-    return str(t.dtype).split('.')[-1]
+    return str(t.dtype).split('.')[-1] if hasattr(t, 'dtype') else type(t).__name__
 
 
 def run_op(lib, fn, arrays, grad=True):
@@ -237,13 +237,18 @@ def _jsonable(x):
 
 
 def outcome(run, lib):
-    """``run(lib)`` as plain data, or ['raises', exception type name] when it raises (assertions propagate)."""
+    """``run(lib)`` as plain data, or ['raises', exception type name, message] when it raises (assertions
+    propagate)."""
     try:
         return _jsonable(run(lib))
     except AssertionError:
         raise
     except Exception as e:  # noqa: BLE001 - which exception is the outcome
-        return ['raises', type(e).__name__]
+        return ['raises', type(e).__name__, str(e)]
+
+
+def _raised(out):
+    return isinstance(out, list) and len(out) == 3 and out[0] == 'raises'
 
 
 def _torch_outcome(run):
@@ -265,19 +270,24 @@ def _torch_outcome(run):
 def assert_same_outcome(run):
     """``run(ember)`` and ``run(torch)`` give equal plain data (dtype names, lists, shapes...), or both raise the
     same exception type. ``run`` turns results into such data itself; a recorded outcome stands in for PyTorch."""
-    expect = _torch_outcome(run)
-    assert outcome(run, ember) == expect
+    expect, got = _torch_outcome(run), outcome(run, ember)
+    if _raised(expect) and _raised(got):
+        expect, got = expect[:2], got[:2]
+    assert got == expect
 
 
-def assert_raises_like_torch(fn, *args):
+def assert_raises_like_torch(fn, *args, same_message=False):
     """``fn(lib, *args)`` raises in both libraries, ember's exception being an instance of PyTorch's type (by name,
-    along the class hierarchy, so a recorded answer can stand in for PyTorch)."""
+    along the class hierarchy, so a recorded answer can stand in for PyTorch); with ``same_message``, with PyTorch's
+    exact message too."""
     expect = _torch_outcome(lambda L: fn(L, *args))
-    assert expect[:1] == ['raises'], f'PyTorch does not raise: {expect}'
+    assert _raised(expect), f'PyTorch does not raise: {expect}'
     with pytest.raises(Exception) as info:
         fn(ember, *args)
     names = [c.__name__ for c in type(info.value).__mro__]
     assert expect[1] in names, (type(info.value), expect[1])
+    if same_message:
+        assert str(info.value) == expect[2]
 
 
 def assert_both_raise(fn, exc, match=None, torch_match=None):
