@@ -25,7 +25,8 @@ class Rnd:
     which tests ran before it (``-k`` selections find their recorded answers).
 
     kind: 'any' standard normal; 'pos' |normal| + 0.5; 'unit' 0.9 * tanh(normal), inside (-0.9, 0.9); 'away' on a
-    1/3 grid shifted by 0.17, away from integers and 0 (floor/round/abs/relu kinks); (low, high) uniform.
+    1/3 grid shifted by 0.17, away from integers and 0 (floor/round/abs/relu kinks); (low, high) uniform. An integer
+    dtype draws from -4..4 ('pos': 1..5), bool is a fair coin.
     ``seed=`` draws from a fresh generator with that seed instead (the same array on every call).
     """
 
@@ -49,6 +50,11 @@ class Rnd:
 
     def __call__(self, *shape, kind='any', dtype=np.float64, seed=None):
         rng = self.rng if seed is None else np.random.default_rng(seed)
+        if np.dtype(dtype).kind == 'b':
+            return np.asarray(rng.random(shape) > 0.5)
+        if np.dtype(dtype).kind in 'iu':  # small integers, so that every op on them is exact
+            a = rng.integers(-4, 5, size=shape)
+            return np.asarray(np.abs(a) + 1 if kind == 'pos' else a, dtype=dtype)
         if isinstance(kind, tuple):
             return np.asarray(rng.uniform(kind[0], kind[1], shape), dtype=dtype)
         a = rng.standard_normal(shape)
