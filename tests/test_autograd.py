@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 import ember
-from conftest import torch, needs_torch, t64
+from _parity import torch, assert_parity, assert_same_outcome, outcome
+from conftest import needs_torch, t64
 
 
 # ---- backward basics ------------------------------------------------------------------------------------------------
@@ -81,7 +82,6 @@ def test_graph_without_saved_tensors_can_run_twice():
     assert x.grad.tolist() == [2.0, 2.0]
 
 
-@needs_torch
 def test_graph_freeing_matches_torch():
     def run(lib, make):
         x = lib.tensor([1.0, 2.0], requires_grad=True)
@@ -99,7 +99,7 @@ def test_graph_freeing_matches_torch():
                  lambda x: (x + x).t().sum(), lambda x: x[0], lambda x: (2 - x).neg().sum(), lambda x: (x ** 3).sum(),
                  lambda x: x.relu().sum(), lambda x: x.max(), lambda x: x.clamp(0, 1.5).sum(), lambda x: x @ x,
                  lambda x: x.softmax(0)[0], lambda x: x.unsqueeze(0).expand(3, 2).sum(), lambda x: x.flip(0)[0]):
-        assert run(ember, make) == run(torch, make)
+        assert_same_outcome(lambda L: run(L, make))
 
 
 def test_broadcast_grads_summed_back():
@@ -114,18 +114,10 @@ def test_broadcast_grads_summed_back():
     assert s.grad.shape == () and s.grad.item() == 6.0
 
 
-@needs_torch
 def test_broadcast_grads_match_torch():
     rng = np.random.default_rng(0)
     arrays = [rng.standard_normal(s) for s in ((4, 1, 3), (2, 1), (3,), ())]
-
-    def run(lib):
-        ts = [lib.tensor(a, requires_grad=True) for a in arrays]
-        ((ts[0] * ts[1] + ts[2]) / (1.5 + ts[3] ** 2)).sin().sum().backward()
-        return [t.grad.numpy() for t in ts]
-    for e, t in zip(run(ember), run(torch)):
-        assert e.shape == t.shape
-        np.testing.assert_allclose(e, t, rtol=1e-12)
+    assert_parity(lambda L, a, b, c, d: ((a * b + c) / (1.5 + d ** 2)).sin(), *arrays, rtol=1e-12, atol=0)
 
 
 # ---- gradient ownership (_deliver_leaf) -----------------------------------------------------------------------------
@@ -222,7 +214,6 @@ def test_user_set_grad_accumulates_in_place():
     assert x.grad is g and g.tolist() == [2.0, 2.0]
 
 
-@needs_torch
 def test_ownership_matches_torch():
     snippets = [
         "a=T.ones(2,requires_grad=True)\nb=T.ones(2,requires_grad=True)\n(a+b).sum().backward()\na.grad.zero_()\n"
@@ -240,12 +231,11 @@ def test_ownership_matches_torch():
         "w=T.ones(2,2,requires_grad=True)\nx=T.ones(3,2)\nfor _ in range(2): (x@w).sum().backward()\nr=w.grad",
     ]
     for src in snippets:
-        res = []
-        for lib in (ember, torch):
+        def run(lib):
             ns = {'T': lib}
             exec(src, ns)
-            res.append([t.tolist() for t in (ns['r'] if isinstance(ns['r'], tuple) else (ns['r'],))])
-        assert res[0] == res[1], src
+            return [t.tolist() for t in (ns['r'] if isinstance(ns['r'], tuple) else (ns['r'],))]
+        assert_same_outcome(run)
 
 
 # ---- grad modes -----------------------------------------------------------------------------------------------------
@@ -425,7 +415,6 @@ def test_higher_order_derivatives():
     assert abs(g2z.item() - want) < 1e-5
 
 
-@needs_torch
 def test_higher_order_matches_torch():
     def run(lib):
         x = lib.tensor([0.3, 1.7], dtype=lib.float64, requires_grad=True)
@@ -435,11 +424,10 @@ def test_higher_order_matches_torch():
         f = y
         for _ in range(3):
             (g,) = lib.autograd.grad(f, x, create_graph=True)
-            out.append(g.detach().numpy().copy())
+            out.append(g)
             f = g.sum()
         return out
-    for e, t in zip(run(ember), run(torch)):
-        np.testing.assert_allclose(e, t, rtol=1e-10)
+    assert_parity(run, grad=False, rtol=1e-10, atol=0)
 
 
 def test_backward_inputs_argument():
@@ -691,7 +679,6 @@ def test_backward_errors_explain_themselves():
         x.item()
 
 
-@needs_torch
 def test_error_types_match_torch():
     cases = ["(T.tensor([1., 2.], requires_grad=True) * 2).backward()",
              "T.tensor([1, 2]).sum().backward()",
@@ -702,14 +689,10 @@ def test_error_types_match_torch():
              "T.tensor([1., 2.], requires_grad=True).numpy()",
              "(T.tensor([1., 2.], requires_grad=True) * 2).requires_grad_(False)"]
     for src in cases:
-        kinds = []
-        for lib in (ember, torch):
-            try:
-                exec(src, {'T': lib})
-                kinds.append(None)
-            except Exception as e:  # noqa: BLE001
-                kinds.append(type(e))
-        assert kinds[0] is kinds[1] and kinds[0] is not None, (src, kinds)
+        def run(lib):
+            exec(src, {'T': lib})
+        assert outcome(run, ember)[0] == 'raises', src
+        assert_same_outcome(run)
 
 
 def test_backward_frees_saved_tensors():
@@ -779,26 +762,10 @@ _VIEW_INPLACE = {
 }
 
 
-@needs_torch
 @pytest.mark.parametrize('name', sorted(_VIEW_INPLACE))
 def test_inplace_on_view_matches_torch(name):
-    fn = _VIEW_INPLACE[name]
     rng = np.random.default_rng(1)
-    xa, wa = rng.standard_normal((3, 4)), rng.standard_normal((3, 4))
-    res = {}
-    for L in (ember, torch):
-        x = L.tensor(xa.copy(), requires_grad=True)
-        w = L.tensor(wa.copy(), requires_grad=True)
-        out = fn(L, x, w)
-        c = L.tensor(np.random.default_rng(7).standard_normal(tuple(out.shape)))
-        (out * c).sum().backward()
-        res[L.__name__] = (out.detach().numpy().copy(), x.grad, w.grad)
-    (oe, xe, we), (ot, xt, wt) = res['ember'], res['torch']
-    np.testing.assert_allclose(oe, ot, rtol=1e-12, atol=1e-12)
-    for ge, gt in ((xe, xt), (we, wt)):
-        assert (ge is None) == (gt is None)
-        if gt is not None:
-            np.testing.assert_allclose(ge.numpy(), gt.numpy(), rtol=1e-12, atol=1e-12)
+    assert_parity(_VIEW_INPLACE[name], rng.standard_normal((3, 4)), rng.standard_normal((3, 4)), rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize('name', sorted(_VIEW_INPLACE))
@@ -905,19 +872,14 @@ def test_inplace_on_expanded_view_raises():
         y.expand(2, 3).mul_(2)
 
 
-@needs_torch
 def test_view_inplace_errors_match_torch():
     for src in ('x = T.ones(3, requires_grad=True); x[0].mul_(2)',
                 'x = T.ones(3, requires_grad=True); y = x * 1\nwith T.no_grad(): v = y[:2]\nv.mul_(2)',
                 'y = T.ones(3, requires_grad=True) * 1; y.expand(2, 3).add_(1)'):
-        kinds = []
-        for lib in (torch, ember):
-            try:
-                exec(src, {'T': lib})
-                kinds.append(None)
-            except Exception as e:  # noqa: BLE001
-                kinds.append(type(e))
-        assert kinds[0] is kinds[1] is RuntimeError, (src, kinds)
+        def run(lib):
+            exec(src, {'T': lib})
+        assert outcome(run, ember)[:2] == ['raises', 'RuntimeError'], src
+        assert_same_outcome(run)
 
 
 def test_no_grad_edits_of_views_record_nothing():
@@ -956,11 +918,6 @@ def test_reshape_that_copies_is_not_a_view():
 
 # ---- copy_ replaces the history; gradient dtypes; index assignment backward (issue 10) ------------------------------
 
-def _both(fn):
-    return fn(ember), fn(torch)
-
-
-@needs_torch
 def test_copy_replaces_history():
     def run(T):
         x = T.ones(2, requires_grad=True)
@@ -968,11 +925,10 @@ def test_copy_replaces_history():
         b.copy_(T.zeros(2))
         b.sum().backward()
         return x.grad.tolist(), b.requires_grad
-    e, t = _both(run)
-    assert e == t == ([0.0, 0.0], True)
+    assert outcome(run, ember) == [[0.0, 0.0], True]
+    assert_same_outcome(run)
 
 
-@needs_torch
 @pytest.mark.parametrize('case', ['plain', 'broadcast_view', 'dtype', 'leaf_dest'])
 def test_copy_routes_gradient_to_source(case):
     def run(T):
@@ -986,11 +942,9 @@ def test_copy_routes_gradient_to_source(case):
             (b[0] if case == 'broadcast_view' else b).copy_(s * 2)
         (b * T.arange(6.0).reshape(2, 3)).sum().backward()
         return (None if x.grad is None else x.grad.tolist()), s.grad.tolist(), str(s.grad.dtype).split('.')[-1]
-    e, t = _both(run)
-    assert e == t
+    assert_same_outcome(run)
 
 
-@needs_torch
 @pytest.mark.parametrize('expr', ['x.max()', 'x.min()', 'x.amax()', 'T.maximum(x, T.tensor([2, 2, 2]))',
                                   'T.minimum(x, T.tensor([2, 2, 2]))', 'T.maximum(x, x.detach())'])
 def test_extrema_gradients_keep_float32(expr):
@@ -998,11 +952,10 @@ def test_extrema_gradients_keep_float32(expr):
         x = T.tensor([1.0, 3.0, 2.0], requires_grad=True)
         eval(expr, {'T': T, 'x': x}).sum().backward()
         return str(x.grad.dtype).split('.')[-1], x.grad.tolist()
-    e, t = _both(run)
-    assert e == t and e[0] == 'float32'
+    assert outcome(run, ember)[0] == 'float32'
+    assert_same_outcome(run)
 
 
-@needs_torch
 @pytest.mark.parametrize('case', ['duplicate_rows', 'leading_one', 'broadcast_one', 'mask', 'int_and_list'])
 def test_index_assignment_backward(case):
     def run(T):
@@ -1023,11 +976,9 @@ def test_index_assignment_backward(case):
             y[2, [0, 3]] = v
         (y * T.arange(16.0).reshape(4, 4)).sum().backward()
         return y.tolist(), x.grad.tolist(), v.grad.tolist()
-    e, t = _both(run)
-    assert e == t
+    assert_same_outcome(run)
 
 
-@needs_torch
 @pytest.mark.parametrize('case', ['fill_const', 'fill_grad_value', 'fill_nan_history', 'setitem_int_dest'])
 def test_fill_and_setitem_histories(case):
     def run(T):
@@ -1047,4 +998,4 @@ def test_fill_and_setitem_histories(case):
         (y * T.tensor([1.0, 2.0, 3.0])).sum().backward()
         return (y.tolist() if case != 'fill_nan_history' else np.nan_to_num(y.detach().numpy(), nan=7.0).tolist(),
                 x.grad.tolist(), None if v.grad is None else v.grad.item())
-    assert run(ember) == run(torch)
+    assert_same_outcome(run)

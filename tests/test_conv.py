@@ -8,30 +8,13 @@ import ember
 import ember.nn as nn
 import ember.nn.functional as F
 from ember.autograd import gradcheck, gradgradcheck
-from conftest import torch, needs_torch, t64
+from _parity import torch, Rnd, assert_parity
+from conftest import needs_torch, t64
 
 
-def _pair(shapes, seed=0):
-    """The same float64 data as ember and PyTorch leaves."""
-    rng = np.random.default_rng(seed)
-    arrs = [rng.standard_normal(s) if s is not None else None for s in shapes]
-    e = [ember.tensor(a, requires_grad=True) if a is not None else None for a in arrs]
-    t = [torch.tensor(a, requires_grad=True) if a is not None else None for a in arrs]
-    return e, t
-
-
-def _parity(ef, tf, shapes, seed=0, atol=1e-10):
-    """Forward values and gradients of every input agree with PyTorch's."""
-    e, t = _pair(shapes, seed)
-    eo, to = ef(*e), tf(*t)
-    assert tuple(eo.shape) == tuple(to.shape)
-    np.testing.assert_allclose(eo.detach().numpy(), to.detach().numpy(), atol=atol, rtol=1e-9)
-    g = np.random.default_rng(seed + 1).standard_normal(tuple(to.shape))
-    eo.backward(ember.tensor(g))
-    to.backward(torch.tensor(g))
-    for a, b in zip(e, t):
-        if a is not None:
-            np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), atol=atol, rtol=1e-9)
+rnd = Rnd(0)
+# forward values and every input's gradient against PyTorch's; the inputs (up to 40x3x30x30) are too large to record
+TOL = dict(rtol=1e-9, atol=1e-10, golden=False)
 
 
 # ---- conv parity ------------------------------------------------------------------------------------------------
@@ -52,9 +35,8 @@ CONV2D_CASES = [
 @pytest.mark.parametrize('bias', [True, False])
 def test_conv2d_parity(kw, bias):
     g = kw['groups']
-    shapes = [(3, 4, 9, 8), (8, 4 // g, 3, 2), (8,) if bias else None]
-    _parity(lambda x, w, b: F.conv2d(x, w, b, **kw), lambda x, w, b: torch.nn.functional.conv2d(x, w, b, **kw),
-            shapes)
+    assert_parity(lambda L, x, w, b: L.nn.functional.conv2d(x, w, b, **kw), rnd(3, 4, 9, 8), rnd(8, 4 // g, 3, 2),
+                  rnd(8) if bias else None, **TOL)
 
 
 @needs_torch
@@ -62,8 +44,8 @@ def test_conv2d_parity(kw, bias):
 def test_conv2d_parity_layouts(shape):
     # batch-last and batch-middle patch layouts, a single sample and an unbatched input
     C = shape[-3]
-    _parity(lambda x, w, b: F.conv2d(x, w, b, padding=2),
-            lambda x, w, b: torch.nn.functional.conv2d(x, w, b, padding=2), [shape, (4, C, 5, 5), (4,)])
+    assert_parity(lambda L, x, w, b: L.nn.functional.conv2d(x, w, b, padding=2), rnd(*shape), rnd(4, C, 5, 5), rnd(4),
+                  **TOL)
 
 
 @needs_torch
@@ -71,15 +53,15 @@ def test_conv2d_parity_layouts(shape):
                                 dict(stride=3, dilation=2, padding=4)])
 def test_conv1d_parity(kw):
     g = kw.get('groups', 1)
-    _parity(lambda x, w, b: F.conv1d(x, w, b, **kw), lambda x, w, b: torch.nn.functional.conv1d(x, w, b, **kw),
-            [(3, 4, 17), (6, 4 // g, 4), (6,)])
+    assert_parity(lambda L, x, w, b: L.nn.functional.conv1d(x, w, b, **kw), rnd(3, 4, 17), rnd(6, 4 // g, 4), rnd(6),
+                  **TOL)
 
 
 @needs_torch
 def test_conv3d_parity():
     kw = dict(stride=(1, 2, 1), padding=1, dilation=(2, 1, 1))
-    _parity(lambda x, w, b: F.conv3d(x, w, b, **kw), lambda x, w, b: torch.nn.functional.conv3d(x, w, b, **kw),
-            [(2, 2, 6, 7, 5), (3, 2, 2, 3, 2), (3,)])
+    assert_parity(lambda L, x, w, b: L.nn.functional.conv3d(x, w, b, **kw), rnd(2, 2, 6, 7, 5), rnd(3, 2, 2, 3, 2),
+                  rnd(3), **TOL)
 
 
 @needs_torch
@@ -89,27 +71,23 @@ def test_conv3d_parity():
                                 dict(stride=1, output_padding=1, dilation=2)])
 def test_conv_transpose2d_parity(kw):
     g = kw.get('groups', 1)
-    _parity(lambda x, w, b: F.conv_transpose2d(x, w, b, **kw),
-            lambda x, w, b: torch.nn.functional.conv_transpose2d(x, w, b, **kw),
-            [(2, 4, 5, 6), (4, 6 // g, 3, 2), (6,)])
+    assert_parity(lambda L, x, w, b: L.nn.functional.conv_transpose2d(x, w, b, **kw), rnd(2, 4, 5, 6),
+                  rnd(4, 6 // g, 3, 2), rnd(6), **TOL)
 
 
 @needs_torch
 def test_conv_transpose1d_parity():
     kw = dict(stride=2, padding=1, output_padding=1)
-    _parity(lambda x, w, b: F.conv_transpose1d(x, w, b, **kw),
-            lambda x, w, b: torch.nn.functional.conv_transpose1d(x, w, b, **kw), [(2, 4, 7), (4, 3, 3), (3,)])
+    assert_parity(lambda L, x, w, b: L.nn.functional.conv_transpose1d(x, w, b, **kw), rnd(2, 4, 7), rnd(4, 3, 3),
+                  rnd(3), **TOL)
 
 
 @needs_torch
 def test_conv2d_float32_matches():
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((8, 3, 16, 16)).astype(np.float32)
-    w = rng.standard_normal((5, 3, 3, 3)).astype(np.float32)
-    a = F.conv2d(ember.tensor(x), ember.tensor(w), padding=1)
-    b = torch.nn.functional.conv2d(torch.tensor(x), torch.tensor(w), padding=1)
-    assert a.dtype == ember.float32
-    np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-4, rtol=1e-4)
+    x, w = rnd(8, 3, 16, 16, dtype=np.float32), rnd(5, 3, 3, 3, dtype=np.float32)
+    assert F.conv2d(ember.tensor(x), ember.tensor(w), padding=1).dtype == ember.float32
+    assert_parity(lambda L, x, w: L.nn.functional.conv2d(x, w, padding=1), x, w, grad=False, atol=1e-4, rtol=1e-4,
+                  golden=False)
 
 
 # ---- gradcheck and double backward -------------------------------------------------------------------------------
@@ -141,13 +119,10 @@ def test_conv_transpose2d_double_backward():
 
 @needs_torch
 def test_conv2d_second_derivative_parity():
-    e, t = _pair([(2, 3, 6, 6), (4, 3, 3, 3)])
-    ge = ember.autograd.grad(F.conv2d(e[0], e[1], padding=1).pow(2).sum(), e, create_graph=True)
-    gt = torch.autograd.grad(torch.nn.functional.conv2d(t[0], t[1], padding=1).pow(2).sum(), t, create_graph=True)
-    (ge[0].pow(2).sum() + ge[1].sum()).backward()
-    (gt[0].pow(2).sum() + gt[1].sum()).backward()
-    for a, b in zip(e, t):
-        np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), atol=1e-9, rtol=1e-9)
+    def fn(L, x, w):
+        gx, gw = L.autograd.grad(L.nn.functional.conv2d(x, w, padding=1).pow(2).sum(), (x, w), create_graph=True)
+        return gx.pow(2).sum() + gw.sum()  # (its gradient is the second derivative)
+    assert_parity(fn, rnd(2, 3, 6, 6), rnd(4, 3, 3, 3), atol=1e-9, rtol=1e-9, golden=False)
 
 
 def test_conv_grad_is_recorded_ops():
@@ -164,11 +139,10 @@ def test_conv_grad_is_recorded_ops():
 @pytest.mark.parametrize('kw', [dict(kernel_size=2),
                                 dict(kernel_size=(2, 3), dilation=(1, 2), padding=1, stride=(2, 1))])
 def test_unfold_fold_parity(kw):
-    tF = torch.nn.functional
-    _parity(lambda x: F.unfold(x, **kw), lambda x: tF.unfold(x, **kw), [(2, 3, 7, 8)])
-    L = tF.unfold(torch.zeros(2, 3, 7, 8), **kw).shape[-1]
+    assert_parity(lambda L, x: L.nn.functional.unfold(x, **kw), rnd(2, 3, 7, 8), **TOL)
+    n_blocks = torch.nn.functional.unfold(torch.zeros(2, 3, 7, 8), **kw).shape[-1]
     K = math.prod(kw['kernel_size']) if isinstance(kw['kernel_size'], tuple) else kw['kernel_size'] ** 2
-    _parity(lambda x: F.fold(x, (7, 8), **kw), lambda x: tF.fold(x, (7, 8), **kw), [(2, 3 * K, L)])
+    assert_parity(lambda L, x: L.nn.functional.fold(x, (7, 8), **kw), rnd(2, 3 * K, n_blocks), **TOL)
 
 
 def test_unfold_fold_gradcheck():
@@ -189,13 +163,13 @@ def test_fold_of_unfold_counts_overlaps():
 @pytest.mark.parametrize('pad', [(1, 2), (1, 2, 2, 0), (0, 1, 2, 1, 1, 1)])
 def test_pad_parity(mode, pad):
     shape = {2: (2, 3, 6), 4: (2, 3, 5, 6), 6: (2, 3, 4, 5, 6)}[len(pad)]
-    _parity(lambda x: F.pad(x, pad, mode), lambda x: torch.nn.functional.pad(x, pad, mode), [shape])
+    assert_parity(lambda L, x: L.nn.functional.pad(x, pad, mode), rnd(*shape), **TOL)
 
 
 @needs_torch
 def test_pad_constant_value_and_negative():
     pad = (-1, 2, 2, -2)
-    _parity(lambda x: F.pad(x, pad, value=3.5), lambda x: torch.nn.functional.pad(x, pad, value=3.5), [(2, 3, 5, 6)])
+    assert_parity(lambda L, x: L.nn.functional.pad(x, pad, value=3.5), rnd(2, 3, 5, 6), **TOL)
 
 
 def test_pad_gradcheck():
@@ -229,9 +203,8 @@ INTERP = [('nearest', None), ('nearest-exact', None), ('bilinear', False), ('bil
 @pytest.mark.parametrize('mode,ac', INTERP)
 @pytest.mark.parametrize('kw', [dict(scale_factor=2), dict(size=(5, 7)), dict(scale_factor=1.7), dict(size=(13, 4))])
 def test_interpolate_parity(mode, ac, kw):
-    tF = torch.nn.functional
-    _parity(lambda x: F.interpolate(x, mode=mode, align_corners=ac, **kw),
-            lambda x: tF.interpolate(x, mode=mode, align_corners=ac, **kw), [(2, 3, 6, 5)])
+    assert_parity(lambda L, x: L.nn.functional.interpolate(x, mode=mode, align_corners=ac, **kw), rnd(2, 3, 6, 5),
+                  **TOL)
 
 
 @needs_torch
@@ -239,8 +212,8 @@ def test_interpolate_parity(mode, ac, kw):
                                         ('nearest', (1, 2, 3, 4, 5))])
 def test_interpolate_other_dims(mode, shape):
     ac = False if mode in ('linear', 'trilinear') else None
-    _parity(lambda x: F.interpolate(x, scale_factor=2.5, mode=mode, align_corners=ac),
-            lambda x: torch.nn.functional.interpolate(x, scale_factor=2.5, mode=mode, align_corners=ac), [shape])
+    assert_parity(lambda L, x: L.nn.functional.interpolate(x, scale_factor=2.5, mode=mode, align_corners=ac),
+                  rnd(*shape), **TOL)
 
 
 def test_interpolate_gradcheck():
@@ -265,9 +238,7 @@ def test_pixel_shuffle_roundtrip():
     y = F.pixel_shuffle(x, 2)
     assert tuple(y.shape) == (2, 2, 6, 8)
     np.testing.assert_array_equal(F.pixel_unshuffle(y, 2).detach().numpy(), x.detach().numpy())
-    if torch is not None:
-        np.testing.assert_array_equal(y.detach().numpy(),
-                                      torch.nn.functional.pixel_shuffle(torch.tensor(x.detach().numpy()), 2).numpy())
+    assert_parity(lambda L, a: L.nn.functional.pixel_shuffle(a, 2), x.detach().numpy(), grad=False, rtol=0, atol=0)
 
 
 # ---- modules ----------------------------------------------------------------------------------------------------

@@ -8,12 +8,9 @@ import ember
 import ember.nn.functional as F
 from ember.autograd import gradcheck
 from conftest import torch, needs_torch, t64
+from _parity import Rnd
 
-RNG = np.random.default_rng(1)
-
-
-def _arr(*shape):
-    return RNG.standard_normal(shape)
+rnd = Rnd(1)
 
 
 def double_backward_ok(f, inputs, eps=1e-6, tol=1e-4):
@@ -62,7 +59,7 @@ ACTS = [('relu', {}), ('relu6', {}), ('leaky_relu', {'negative_slope': 0.2}), ('
 
 
 def _smooth_input(shape, kinks=(0.0,), margin=0.05):
-    a = RNG.standard_normal(shape) * 2
+    a = rnd.rng.standard_normal(shape) * 2
     for k in kinks:   # finite differences straddling a kink are meaningless: keep away from them
         close = np.abs(a - k) < margin
         a[close] += 3 * margin
@@ -84,13 +81,13 @@ def test_activation_gradcheck_and_double_backward(name, kw):
 @needs_torch
 @pytest.mark.parametrize('name,kw', ACTS, ids=[f'{n}{k}' for n, k in ACTS])
 def test_activation_parity_float32(name, kw):
-    a = _arr(6, 5).astype(np.float32) * 3
+    a = rnd(6, 5).astype(np.float32) * 3
     a[0, :4] = [0, 3, -3, 6]
     e, t = ember.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
     ye, yt = getattr(F, name)(e, **kw), getattr(torch.nn.functional, name)(t, **kw)
     assert ye.dtype == ember.float32
     np.testing.assert_allclose(ye.detach().numpy(), yt.detach().numpy(), rtol=1e-5, atol=1e-6)
-    g = _arr(*yt.shape).astype(np.float32)
+    g = rnd(*yt.shape).astype(np.float32)
     ye.backward(ember.tensor(g))
     yt.backward(torch.tensor(g))
     assert e.grad.dtype == ember.float32
@@ -127,7 +124,7 @@ def test_linear_bilinear_gradcheck():
 
 @needs_torch
 def test_linear_float32_parity():
-    x, w, b = _arr(7, 5).astype(np.float32), _arr(3, 5).astype(np.float32), _arr(3).astype(np.float32)
+    x, w, b = rnd(7, 5).astype(np.float32), rnd(3, 5).astype(np.float32), rnd(3).astype(np.float32)
     es = [ember.tensor(v, requires_grad=True) for v in (x, w, b)]
     ts = [torch.tensor(v, requires_grad=True) for v in (x, w, b)]
     ye, yt = F.linear(*es), torch.nn.functional.linear(*ts)
@@ -151,11 +148,11 @@ def test_cross_entropy_gradcheck(reduction, smoothing):
         assert gradcheck(f, args)
         assert double_backward_ok(f, list(args))
     x4 = t64(2, 3, 2, 2)
-    t4 = ember.tensor(RNG.integers(0, 3, (2, 2, 2)))
+    t4 = ember.tensor(rnd.rng.integers(0, 3, (2, 2, 2)))
     f4 = lambda a: F.cross_entropy(a, t4, reduction=reduction, label_smoothing=smoothing, ignore_index=1)  # noqa
     assert gradcheck(f4, (x4,))
     assert double_backward_ok(f4, [x4])
-    p = ember.tensor(RNG.dirichlet(np.ones(4), 5))
+    p = ember.tensor(rnd.rng.dirichlet(np.ones(4), 5))
     fp = lambda a: F.cross_entropy(a, p, reduction=reduction, label_smoothing=smoothing)  # noqa: E731
     assert gradcheck(fp, (x,))
     xu = t64(4)
@@ -174,7 +171,7 @@ def test_nll_and_cross_entropy_edge_cases():
     assert np.isnan(allign.item())
     # fused cross entropy equals log_softmax + nll_loss
     a = ember.randn(6, 5, dtype=ember.float64)
-    tt = ember.tensor(RNG.integers(0, 5, 6))
+    tt = ember.tensor(rnd.rng.integers(0, 5, 6))
     np.testing.assert_allclose(F.cross_entropy(a, tt).item(), F.nll_loss(a.log_softmax(1), tt).item(), rtol=1e-12)
 
 
@@ -188,28 +185,28 @@ def test_pointwise_losses_gradcheck(name, kw, reduction):
     a = ember.tensor(_smooth_input((3, 4)), requires_grad=True)
     b = ember.tensor(_smooth_input((3, 4)) + 0.2, requires_grad=True)
     if name == 'margin_ranking_loss':
-        y = ember.tensor(np.sign(_arr(3, 4)))
+        y = ember.tensor(np.sign(rnd(3, 4)))
         assert gradcheck(lambda p, q: F.margin_ranking_loss(p, q, y, reduction=reduction, **kw), (a, b))
         return
     if name == 'soft_margin_loss':
-        y = ember.tensor(np.sign(_arr(3, 4)))
+        y = ember.tensor(np.sign(rnd(3, 4)))
         assert gradcheck(lambda p: F.soft_margin_loss(p, y, reduction=reduction), (a,))
         return
     assert gradcheck(lambda p, q: getattr(F, name)(p, q, reduction=reduction, **kw), (a, b))
 
 
 def test_other_losses_gradcheck():
-    x = ember.tensor(RNG.random((3, 4)) * 0.9 + 0.05, requires_grad=True)
-    y = ember.tensor(RNG.random((3, 4)), requires_grad=True)
-    w = ember.tensor(RNG.random((3, 4)))
+    x = ember.tensor(rnd.rng.random((3, 4)) * 0.9 + 0.05, requires_grad=True)
+    y = ember.tensor(rnd.rng.random((3, 4)), requires_grad=True)
+    w = ember.tensor(rnd.rng.random((3, 4)))
     assert gradcheck(lambda a, b: F.binary_cross_entropy(a, b, w), (x, y))
     assert double_backward_ok(lambda a, b: F.binary_cross_entropy(a, b), [x, y])
     z = t64(3, 4)
-    pw = ember.tensor(RNG.random(4) + 0.5)
+    pw = ember.tensor(rnd.rng.random(4) + 0.5)
     assert gradcheck(lambda a, b: F.binary_cross_entropy_with_logits(a, b, w, pos_weight=pw), (z, y))
     assert double_backward_ok(lambda a: F.binary_cross_entropy_with_logits(a, y.detach()), [z])
-    lp = ember.tensor(np.log(RNG.dirichlet(np.ones(4), 3)), requires_grad=True)
-    q = ember.tensor(RNG.dirichlet(np.ones(4), 3), requires_grad=True)
+    lp = ember.tensor(np.log(rnd.rng.dirichlet(np.ones(4), 3)), requires_grad=True)
+    q = ember.tensor(rnd.rng.dirichlet(np.ones(4), 3), requires_grad=True)
     assert gradcheck(lambda a, b: F.kl_div(a, b, reduction='batchmean'), (lp, q))
     assert gradcheck(lambda a, b: F.kl_div(a, b, reduction='sum', log_target=True), (lp, t64(3, 4)))
     x1, x2 = t64(5, 3), t64(5, 3)
@@ -218,19 +215,19 @@ def test_other_losses_gradcheck():
     assert gradcheck(lambda a, b: F.triplet_margin_loss(a, b, x1.detach()), (t64(5, 3, seed=11), x2))
     assert gradcheck(lambda a: F.poisson_nll_loss(a, q.detach() * 3), (z,))
     assert gradcheck(lambda a, v: F.gaussian_nll_loss(a, y.detach(), v), (z, ember.tensor(
-        RNG.random((3, 4)) + 0.5, requires_grad=True)))
+        rnd.rng.random((3, 4)) + 0.5, requires_grad=True)))
     assert gradcheck(lambda a: F.multilabel_soft_margin_loss(a, (y.detach() > 0.5).double()), (z,))
-    signs = ember.tensor(np.sign(_arr(3, 4)))
+    signs = ember.tensor(np.sign(rnd(3, 4)))
     assert gradcheck(lambda a: F.hinge_embedding_loss(a, signs), (z,))
     assert gradcheck(lambda a: F.multi_margin_loss(a, ember.tensor([0, 3, 1])), (z,))
 
 
 @needs_torch
 def test_losses_float32_parity_and_dtype():
-    x = _arr(8, 5).astype(np.float32)
-    t = RNG.integers(0, 5, 8)
+    x = rnd(8, 5).astype(np.float32)
+    t = rnd.rng.integers(0, 5, 8)
     t[2] = -100
-    w = (RNG.random(5) + 0.5).astype(np.float32)
+    w = (rnd.rng.random(5) + 0.5).astype(np.float32)
     for red in ('mean', 'sum', 'none'):
         for ls in (0.0, 0.2):
             e = ember.tensor(x, requires_grad=True)
@@ -317,7 +314,7 @@ def test_misc_functionals():
         F.one_hot(idx, 3)
     with pytest.raises(RuntimeError, match='LongTensor'):
         F.one_hot(ember.zeros(2))
-    a, b = _arr(4, 5), _arr(4, 5)
+    a, b = rnd(4, 5), rnd(4, 5)
     a[0] = 0
     for fe, ft, args in ((F.normalize, torch.nn.functional.normalize, (a,)),
                          (F.cosine_similarity, torch.nn.functional.cosine_similarity, (a, b)),

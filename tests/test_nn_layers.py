@@ -8,8 +8,9 @@ import pytest
 import ember
 import ember.nn as nn
 from conftest import torch, needs_torch
+from _parity import Rnd
 
-RNG = np.random.default_rng(0)
+rnd = Rnd(0)
 
 
 def _pair(make_e, make_t, dtype):
@@ -18,7 +19,7 @@ def _pair(make_e, make_t, dtype):
         e, t = e.double(), t.double()
     for (n1, p1), (n2, p2) in zip(e.named_parameters(), t.named_parameters()):
         assert n1 == n2
-        vals = RNG.standard_normal(tuple(p1.shape))
+        vals = rnd.rng.standard_normal(tuple(p1.shape))
         with ember.no_grad():
             p1.copy_(ember.tensor(vals))
         with torch.no_grad():
@@ -43,7 +44,7 @@ def _check(make_e, make_t, inputs, dtype='float64', train=True, steps=2, tol=Non
         ye, yt = e(*ex), t(*tx)
         assert tuple(ye.shape) == tuple(yt.shape) and ye.dtype.name == str(yt.dtype).split('.')[-1]
         np.testing.assert_allclose(ye.detach().numpy(), yt.detach().numpy(), rtol=tol, atol=tol)
-        g = RNG.standard_normal(tuple(yt.shape)).astype(dtype)
+        g = rnd.rng.standard_normal(tuple(yt.shape)).astype(dtype)
         ye.backward(ember.tensor(g))
         yt.backward(torch.tensor(g))
         for a, b in zip(ex, tx):
@@ -59,29 +60,25 @@ def _check(make_e, make_t, inputs, dtype='float64', train=True, steps=2, tol=Non
     return e, t
 
 
-def _x(*shape):
-    return RNG.standard_normal(shape)
-
-
 DTYPES = ['float64', 'float32']
 
 
 @needs_torch
 @pytest.mark.parametrize('dtype', DTYPES)
 def test_linear_family(dtype):
-    _check(lambda: nn.Linear(5, 3), lambda: torch.nn.Linear(5, 3), [_x(4, 5)], dtype)
-    _check(lambda: nn.Linear(5, 3, bias=False), lambda: torch.nn.Linear(5, 3, bias=False), [_x(2, 4, 5)], dtype)
-    _check(lambda: nn.Linear(5, 3), lambda: torch.nn.Linear(5, 3), [_x(5)], dtype)
-    _check(lambda: nn.Bilinear(5, 3, 4), lambda: torch.nn.Bilinear(5, 3, 4), [_x(6, 5), _x(6, 3)], dtype)
-    _check(lambda: nn.Identity(3, k=1), lambda: torch.nn.Identity(3, k=1), [_x(2, 3)], dtype)
+    _check(lambda: nn.Linear(5, 3), lambda: torch.nn.Linear(5, 3), [rnd(4, 5)], dtype)
+    _check(lambda: nn.Linear(5, 3, bias=False), lambda: torch.nn.Linear(5, 3, bias=False), [rnd(2, 4, 5)], dtype)
+    _check(lambda: nn.Linear(5, 3), lambda: torch.nn.Linear(5, 3), [rnd(5)], dtype)
+    _check(lambda: nn.Bilinear(5, 3, 4), lambda: torch.nn.Bilinear(5, 3, 4), [rnd(6, 5), rnd(6, 3)], dtype)
+    _check(lambda: nn.Identity(3, k=1), lambda: torch.nn.Identity(3, k=1), [rnd(2, 3)], dtype)
 
 
 @needs_torch
 @pytest.mark.parametrize('dtype', DTYPES)
 def test_flatten_unflatten(dtype):
     _check(lambda: nn.Sequential(nn.Flatten(), nn.Unflatten(1, (2, 6))),
-           lambda: torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Unflatten(1, (2, 6))), [_x(2, 3, 4)], dtype)
-    _check(lambda: nn.Flatten(0, 1), lambda: torch.nn.Flatten(0, 1), [_x(2, 3, 4)], dtype)
+           lambda: torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Unflatten(1, (2, 6))), [rnd(2, 3, 4)], dtype)
+    _check(lambda: nn.Flatten(0, 1), lambda: torch.nn.Flatten(0, 1), [rnd(2, 3, 4)], dtype)
 
 
 ACTS = [('ReLU', {}), ('ReLU6', {}), ('LeakyReLU', {'negative_slope': 0.2}), ('ELU', {'alpha': 1.3}), ('SELU', {}),
@@ -97,7 +94,7 @@ ACTS = [('ReLU', {}), ('ReLU6', {}), ('LeakyReLU', {'negative_slope': 0.2}), ('E
 @pytest.mark.parametrize('name,kw', ACTS, ids=[f'{n}{k}' for n, k in ACTS])
 @pytest.mark.parametrize('dtype', DTYPES)
 def test_activation_modules(name, kw, dtype):
-    x = _x(4, 5) * 3
+    x = rnd(4, 5) * 3
     x[0, :4] = [0.0, 3.0, -3.0, 6.0]   # the kinks
     if kw.get('inplace'):
         mk_e = lambda: nn.Sequential(nn.Identity(), getattr(nn, name)(**kw))  # noqa: E731
@@ -120,8 +117,8 @@ def test_activation_modules(name, kw, dtype):
 
 @needs_torch
 def test_softmax2d_and_rrelu_eval():
-    _check(lambda: nn.Softmax2d(), lambda: torch.nn.Softmax2d(), [_x(2, 3, 4, 5)])
-    _check(lambda: nn.RReLU(), lambda: torch.nn.RReLU(), [_x(3, 4)], train=False)
+    _check(lambda: nn.Softmax2d(), lambda: torch.nn.Softmax2d(), [rnd(2, 3, 4, 5)])
+    _check(lambda: nn.RReLU(), lambda: torch.nn.RReLU(), [rnd(3, 4)], train=False)
     r = nn.RReLU(0.1, 0.3)
     x = ember.tensor(-np.ones((100,)))
     y = r(x).numpy()
@@ -134,10 +131,10 @@ def test_softmax2d_and_rrelu_eval():
 @pytest.mark.parametrize('kw', [{}, {'momentum': None}, {'affine': False}, {'track_running_stats': False},
                                 {'bias': False}])
 def test_batchnorm(kw, train, dtype):
-    _check(lambda: nn.BatchNorm1d(4, **kw), lambda: torch.nn.BatchNorm1d(4, **kw), [_x(5, 4)], dtype, train, 3)
-    _check(lambda: nn.BatchNorm1d(4, **kw), lambda: torch.nn.BatchNorm1d(4, **kw), [_x(5, 4, 3)], dtype, train)
-    _check(lambda: nn.BatchNorm2d(3, **kw), lambda: torch.nn.BatchNorm2d(3, **kw), [_x(2, 3, 4, 5)], dtype, train)
-    _check(lambda: nn.BatchNorm3d(2, **kw), lambda: torch.nn.BatchNorm3d(2, **kw), [_x(2, 2, 2, 3, 2)], dtype,
+    _check(lambda: nn.BatchNorm1d(4, **kw), lambda: torch.nn.BatchNorm1d(4, **kw), [rnd(5, 4)], dtype, train, 3)
+    _check(lambda: nn.BatchNorm1d(4, **kw), lambda: torch.nn.BatchNorm1d(4, **kw), [rnd(5, 4, 3)], dtype, train)
+    _check(lambda: nn.BatchNorm2d(3, **kw), lambda: torch.nn.BatchNorm2d(3, **kw), [rnd(2, 3, 4, 5)], dtype, train)
+    _check(lambda: nn.BatchNorm3d(2, **kw), lambda: torch.nn.BatchNorm3d(2, **kw), [rnd(2, 2, 2, 3, 2)], dtype,
            train)
 
 
@@ -173,19 +170,19 @@ def test_batchnorm_running_stats_and_modes():
 @pytest.mark.parametrize('dtype', DTYPES)
 @pytest.mark.parametrize('train', [True, False])
 def test_other_norms(dtype, train):
-    _check(lambda: nn.LayerNorm(5), lambda: torch.nn.LayerNorm(5), [_x(3, 4, 5)], dtype, train)
-    _check(lambda: nn.LayerNorm((4, 5), bias=False), lambda: torch.nn.LayerNorm((4, 5), bias=False), [_x(3, 4, 5)],
+    _check(lambda: nn.LayerNorm(5), lambda: torch.nn.LayerNorm(5), [rnd(3, 4, 5)], dtype, train)
+    _check(lambda: nn.LayerNorm((4, 5), bias=False), lambda: torch.nn.LayerNorm((4, 5), bias=False), [rnd(3, 4, 5)],
            dtype, train)
     _check(lambda: nn.LayerNorm(5, elementwise_affine=False), lambda: torch.nn.LayerNorm(5, elementwise_affine=False),
-           [_x(3, 5)], dtype, train)
-    _check(lambda: nn.GroupNorm(2, 6), lambda: torch.nn.GroupNorm(2, 6), [_x(3, 6, 4)], dtype, train)
+           [rnd(3, 5)], dtype, train)
+    _check(lambda: nn.GroupNorm(2, 6), lambda: torch.nn.GroupNorm(2, 6), [rnd(3, 6, 4)], dtype, train)
     _check(lambda: nn.GroupNorm(3, 6, affine=False), lambda: torch.nn.GroupNorm(3, 6, affine=False),
-           [_x(2, 6, 2, 2)], dtype, train)
+           [rnd(2, 6, 2, 2)], dtype, train)
     _check(lambda: nn.InstanceNorm1d(3, affine=True, track_running_stats=True),
-           lambda: torch.nn.InstanceNorm1d(3, affine=True, track_running_stats=True), [_x(2, 3, 5)], dtype, train)
-    _check(lambda: nn.InstanceNorm2d(3), lambda: torch.nn.InstanceNorm2d(3), [_x(2, 3, 5, 4)], dtype, train)
-    _check(lambda: nn.RMSNorm(5), lambda: torch.nn.RMSNorm(5), [_x(3, 5)], dtype, train)
-    _check(lambda: nn.LocalResponseNorm(3), lambda: torch.nn.LocalResponseNorm(3), [_x(2, 6, 5)], dtype, train)
+           lambda: torch.nn.InstanceNorm1d(3, affine=True, track_running_stats=True), [rnd(2, 3, 5)], dtype, train)
+    _check(lambda: nn.InstanceNorm2d(3), lambda: torch.nn.InstanceNorm2d(3), [rnd(2, 3, 5, 4)], dtype, train)
+    _check(lambda: nn.RMSNorm(5), lambda: torch.nn.RMSNorm(5), [rnd(3, 5)], dtype, train)
+    _check(lambda: nn.LocalResponseNorm(3), lambda: torch.nn.LocalResponseNorm(3), [rnd(2, 6, 5)], dtype, train)
 
 
 def test_norm_errors():
@@ -200,7 +197,7 @@ def test_norm_errors():
 @needs_torch
 @pytest.mark.parametrize('dtype', DTYPES)
 def test_embedding(dtype):
-    idx = RNG.integers(0, 7, (4, 5))
+    idx = rnd.rng.integers(0, 7, (4, 5))
     idx[0, :3] = 2
     _check(lambda: nn.Embedding(7, 3, padding_idx=2), lambda: torch.nn.Embedding(7, 3, padding_idx=2), [idx], dtype)
     _check(lambda: nn.Embedding(7, 3, padding_idx=-1), lambda: torch.nn.Embedding(7, 3, padding_idx=-1), [idx],
@@ -286,27 +283,27 @@ LOSSES = [('MSELoss', {}, 'reg'), ('L1Loss', {'reduction': 'sum'}, 'reg'), ('Smo
 
 def _loss_inputs(kind):
     if kind == 'reg':
-        return [_x(6, 5), _x(6, 5)]
+        return [rnd(6, 5), rnd(6, 5)]
     if kind == 'cls':
-        return [_x(6, 5), RNG.integers(0, 5, 6)]
+        return [rnd(6, 5), rnd.rng.integers(0, 5, 6)]
     if kind == 'cls4d':
-        return [_x(2, 5, 3, 2), RNG.integers(0, 5, (2, 3, 2))]
+        return [rnd(2, 5, 3, 2), rnd.rng.integers(0, 5, (2, 3, 2))]
     if kind == 'prob':
-        p = RNG.random((6, 5))
-        return [_x(6, 5), p / p.sum(1, keepdims=True)]
+        p = rnd.rng.random((6, 5))
+        return [rnd(6, 5), p / p.sum(1, keepdims=True)]
     if kind == 'bin':
-        return [RNG.random((6, 5)) * 0.98 + 0.01, RNG.random((6, 5))]
+        return [rnd.rng.random((6, 5)) * 0.98 + 0.01, rnd.rng.random((6, 5))]
     if kind == 'logit':
-        return [_x(6, 5) * 3, (RNG.random((6, 5)) > 0.5) * 1.0]
+        return [rnd(6, 5) * 3, (rnd.rng.random((6, 5)) > 0.5) * 1.0]
     if kind == 'kl':
-        p = RNG.random((6, 5))
-        return [np.log(p / p.sum(1, keepdims=True)), RNG.random((6, 5))]
+        p = rnd.rng.random((6, 5))
+        return [np.log(p / p.sum(1, keepdims=True)), rnd.rng.random((6, 5))]
     if kind == 'sign':
-        return [_x(6, 5), np.sign(_x(6, 5))]
+        return [rnd(6, 5), np.sign(rnd(6, 5))]
     if kind == 'multi':
-        return [_x(6, 5), (RNG.random((6, 5)) > 0.5) * 1.0]
+        return [rnd(6, 5), (rnd.rng.random((6, 5)) > 0.5) * 1.0]
     if kind == 'pos':
-        return [_x(6, 5), np.abs(_x(6, 5))]
+        return [rnd(6, 5), np.abs(rnd(6, 5))]
 
 
 @needs_torch
@@ -324,7 +321,7 @@ def test_loss_modules(name, kw, kind, dtype):
     ye, yt = e(*ex), t(*tx)
     np.testing.assert_allclose(ye.detach().numpy(), yt.detach().numpy(), rtol=tol, atol=tol)
     assert ye.dtype.name == dtype
-    g = RNG.standard_normal(tuple(yt.shape)).astype(dtype)
+    g = rnd.rng.standard_normal(tuple(yt.shape)).astype(dtype)
     ye.backward(ember.tensor(g))
     yt.backward(torch.tensor(g))
     np.testing.assert_allclose(ex[0].grad.numpy(), tx[0].grad.numpy(), rtol=tol, atol=tol)
@@ -444,8 +441,8 @@ def test_mlp_training_matches_pytorch():
         return nn_.Sequential(nn_.Linear(8, 16), nn_.ReLU(), nn_.Dropout(0.0), nn_.Linear(16, 16), nn_.GELU(),
                               nn_.LayerNorm(16), nn_.Linear(16, 4))
     e, t = _pair(lambda: build(nn), lambda: build(torch.nn), 'float32')
-    x = RNG.standard_normal((32, 8)).astype(np.float32)
-    y = RNG.integers(0, 4, 32)
+    x = rnd.rng.standard_normal((32, 8)).astype(np.float32)
+    y = rnd.rng.integers(0, 4, 32)
     le, lt = nn.CrossEntropyLoss(), torch.nn.CrossEntropyLoss()
     for _ in range(5):
         loss_e = le(e(ember.tensor(x)), ember.tensor(y))

@@ -6,8 +6,11 @@ import ember
 import ember.nn as nn
 import ember.nn.functional as F
 from ember.autograd import gradcheck, gradgradcheck
-from conftest import torch, needs_torch, t64
-from test_conv import _parity
+from conftest import needs_torch, t64
+from _parity import torch, Rnd, assert_parity
+
+rnd = Rnd(0)
+TOL = dict(rtol=1e-9, atol=1e-10, golden=False)  # as test_conv: live PyTorch only
 
 POOL_CASES = [  # kernel, stride, padding, dilation, ceil_mode
     (2, None, 0, 1, False), (3, 2, 1, 1, False), (3, 2, 1, 1, True), (3, 1, 1, 2, False), (2, 3, 1, 1, True),
@@ -22,19 +25,18 @@ def _tF():
 @needs_torch
 @pytest.mark.parametrize('k,s,p,d,c', POOL_CASES)
 def test_max_pool2d_parity(k, s, p, d, c):
-    _parity(lambda x: F.max_pool2d(x, k, s, p, d, c), lambda x: _tF().max_pool2d(x, k, s, p, d, c), [(2, 3, 9, 10)])
+    assert_parity(lambda L, x: L.nn.functional.max_pool2d(x, k, s, p, d, c), rnd(2, 3, 9, 10), **TOL)
 
 
 @needs_torch
 @pytest.mark.parametrize('k,s,p,d,c', [case for case in POOL_CASES if not isinstance(case[0], tuple)])
 def test_max_pool1d_parity(k, s, p, d, c):
-    _parity(lambda x: F.max_pool1d(x, k, s, p, d, c), lambda x: _tF().max_pool1d(x, k, s, p, d, c), [(2, 3, 11)])
+    assert_parity(lambda L, x: L.nn.functional.max_pool1d(x, k, s, p, d, c), rnd(2, 3, 11), **TOL)
 
 
 @needs_torch
 def test_max_pool3d_parity():
-    _parity(lambda x: F.max_pool3d(x, 2, 2, 1, 1, True), lambda x: _tF().max_pool3d(x, 2, 2, 1, 1, True),
-            [(1, 2, 5, 6, 5)])
+    assert_parity(lambda L, x: L.nn.functional.max_pool3d(x, 2, 2, 1, 1, True), rnd(1, 2, 5, 6, 5), **TOL)
 
 
 @needs_torch
@@ -56,28 +58,25 @@ def test_max_pool_ties_and_indices_match(k, s, p, d, c):
                                      (3, 2, 0, True), ((2, 3), (1, 2), (1, 0), False)])
 @pytest.mark.parametrize('cip', [True, False])
 def test_avg_pool2d_parity(k, s, p, c, cip):
-    _parity(lambda x: F.avg_pool2d(x, k, s, p, c, cip), lambda x: _tF().avg_pool2d(x, k, s, p, c, cip),
-            [(2, 3, 9, 10)])
+    assert_parity(lambda L, x: L.nn.functional.avg_pool2d(x, k, s, p, c, cip), rnd(2, 3, 9, 10), **TOL)
 
 
 @needs_torch
 @pytest.mark.parametrize('cip', [True, False])
 def test_avg_pool1d_parity(cip):
-    _parity(lambda x: F.avg_pool1d(x, 3, 2, 1, True, cip), lambda x: _tF().avg_pool1d(x, 3, 2, 1, True, cip),
-            [(2, 3, 10)])
+    assert_parity(lambda L, x: L.nn.functional.avg_pool1d(x, 3, 2, 1, True, cip), rnd(2, 3, 10), **TOL)
 
 
 @needs_torch
 def test_avg_pool_divisor_override():
-    _parity(lambda x: F.avg_pool2d(x, 3, 2, 1, divisor_override=2),
-            lambda x: _tF().avg_pool2d(x, 3, 2, 1, divisor_override=2), [(2, 3, 7, 7)])
+    assert_parity(lambda L, x: L.nn.functional.avg_pool2d(x, 3, 2, 1, divisor_override=2), rnd(2, 3, 7, 7), **TOL)
 
 
 @needs_torch
 @pytest.mark.parametrize('size', [(3, 5), (4, 3), 1, (None, 2), (7, 6), (9, 10)])
 def test_adaptive_pool2d_parity(size):
-    _parity(lambda x: F.adaptive_avg_pool2d(x, size), lambda x: _tF().adaptive_avg_pool2d(x, size), [(2, 3, 9, 10)])
-    _parity(lambda x: F.adaptive_max_pool2d(x, size), lambda x: _tF().adaptive_max_pool2d(x, size), [(2, 3, 9, 10)])
+    assert_parity(lambda L, x: L.nn.functional.adaptive_avg_pool2d(x, size), rnd(2, 3, 9, 10), **TOL)
+    assert_parity(lambda L, x: L.nn.functional.adaptive_max_pool2d(x, size), rnd(2, 3, 9, 10), **TOL)
 
 
 @needs_torch
@@ -92,19 +91,19 @@ def test_adaptive_max_pool2d_indices(size):
 @needs_torch
 @pytest.mark.parametrize('size', [4, 3, 1, 11])
 def test_adaptive_pool1d_parity(size):
-    _parity(lambda x: F.adaptive_avg_pool1d(x, size), lambda x: _tF().adaptive_avg_pool1d(x, size), [(2, 3, 9)])
-    _parity(lambda x: F.adaptive_max_pool1d(x, size), lambda x: _tF().adaptive_max_pool1d(x, size), [(2, 3, 9)])
+    assert_parity(lambda L, x: L.nn.functional.adaptive_avg_pool1d(x, size), rnd(2, 3, 9), **TOL)
+    assert_parity(lambda L, x: L.nn.functional.adaptive_max_pool1d(x, size), rnd(2, 3, 9), **TOL)
 
 
 @needs_torch
 def test_lp_pool_parity():
-    _parity(lambda x: F.lp_pool2d(x.abs() + 0.1, 2, 2), lambda x: _tF().lp_pool2d(x.abs() + 0.1, 2, 2), [(2, 2, 4, 6)])
-    _parity(lambda x: F.lp_pool1d(x.abs() + 0.1, 3, 2), lambda x: _tF().lp_pool1d(x.abs() + 0.1, 3, 2), [(2, 2, 7)])
+    assert_parity(lambda L, x: L.nn.functional.lp_pool2d(x.abs() + 0.1, 2, 2), rnd(2, 2, 4, 6), **TOL)
+    assert_parity(lambda L, x: L.nn.functional.lp_pool1d(x.abs() + 0.1, 3, 2), rnd(2, 2, 7), **TOL)
 
 
 @needs_torch
 def test_unbatched_and_float32():
-    _parity(lambda x: F.max_pool2d(x, 2), lambda x: _tF().max_pool2d(x, 2), [(3, 8, 8)])
+    assert_parity(lambda L, x: L.nn.functional.max_pool2d(x, 2), rnd(3, 8, 8), **TOL)
     x = np.random.default_rng(0).standard_normal((4, 3, 8, 8)).astype(np.float32)
     a = F.avg_pool2d(ember.tensor(x), 2)
     assert a.dtype == ember.float32

@@ -7,28 +7,13 @@ from hypothesis import given, settings, strategies as st, HealthCheck  # noqa: E
 from hypothesis.extra import numpy as hnp  # noqa: E402
 
 import ember  # noqa: E402
-from conftest import torch, run_op  # noqa: E402
+from _parity import torch, run_op, Rnd  # noqa: E402
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow],
                     report_multiple_bugs=False)
 DTYPES = ['float32', 'float64', 'int32', 'int64', 'bool']
+rnd = Rnd(0)  # (every draw names its seed: the data follows the example)
 shapes = hnp.array_shapes(min_dims=0, max_dims=4, min_side=1, max_side=4)
-
-
-def make(shape, dtype, seed, kind='any'):
-    """Deterministic data of a shape and dtype: small integers for int/bool so every op is exact."""
-    r = np.random.default_rng(seed)
-    if dtype == 'bool':
-        return np.asarray(r.random(shape) > 0.5)
-    if dtype.startswith('int'):
-        a = r.integers(-4, 5, size=shape)
-        if kind == 'pos':
-            a = np.abs(a) + 1
-        return np.asarray(a, dtype=dtype)
-    a = r.standard_normal(shape)
-    if kind == 'pos':
-        a = np.abs(a) + 0.5
-    return np.asarray(a, dtype=dtype)
 
 
 def compare(fn, arrays, ref=None, grad=True, rtol=1e-5, atol=1e-6):
@@ -83,7 +68,7 @@ def test_binary_broadcasting(shapes, da, db, op, seed):
         da = db = 'float64'  # subtraction of bools is an error in both libraries
     if op in ('maximum', 'minimum', 'where') and (da == 'bool') != (db == 'bool'):
         db = da
-    a, b = make(shapes.input_shapes[0], da, seed), make(shapes.input_shapes[1], db, seed + 1)
+    a, b = rnd(*shapes.input_shapes[0], dtype=da, seed=seed), rnd(*shapes.input_shapes[1], dtype=db, seed=seed + 1)
     if op == 'div':
         b = np.where(b == 0, 1, b).astype(b.dtype) if db != 'bool' else np.ones_like(b, dtype=np.float64)
     # NumPy's value promotion differs from PyTorch's dtype promotion: its reference applies to same-dtype pairs
@@ -94,8 +79,8 @@ def test_binary_broadcasting(shapes, da, db, op, seed):
 @given(shapes=hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3, max_side=3),
        seed=st.integers(0, 2 ** 16), op=st.sampled_from(['add', 'sub', 'mul', 'div', 'maximum', 'where']))
 def test_binary_broadcasting_float64_gradients(shapes, seed, op):
-    a = make(shapes.input_shapes[0], 'float64', seed)
-    b = make(shapes.input_shapes[1], 'float64', seed + 1, kind='pos' if op == 'div' else 'any')
+    a = rnd(*shapes.input_shapes[0], dtype='float64', seed=seed)
+    b = rnd(*shapes.input_shapes[1], dtype='float64', seed=seed + 1, kind='pos' if op == 'div' else 'any')
     compare(BINARY[op][0], [a, b], None)
 
 
@@ -134,7 +119,7 @@ def test_unary(shape, dtype, op, seed):
     fn, ref, kind = UNARY[op]
     if op == 'sign' and dtype.startswith('int'):
         ref = None
-    x = make(shape, dtype, seed, kind)
+    x = rnd(*shape, dtype=dtype, seed=seed, kind=kind)
     compare(fn, [x], ref if dtype.startswith('float') or op not in FLOAT_ONLY else None,
             rtol=2e-6 if dtype == 'float32' else 1e-12)
 
@@ -176,7 +161,7 @@ def test_reductions_over_dims(sd, keepdim, op, dtype, seed, as_int):
         dtype = 'float64' if dtype.startswith('int') else dtype
     fn, ref = MULTI[op]
     d = dims[0] if as_int else dims
-    x = make(shape, dtype, seed)
+    x = rnd(*shape, dtype=dtype, seed=seed)
     axis = tuple(a % len(shape) for a in ((d,) if isinstance(d, int) else d))
     numpy_ref = (lambda a: ref(a, axis=axis, keepdims=keepdim)) if ref is not None else None
     compare(lambda L, t: fn(L, t, d, keepdim), [x], numpy_ref, rtol=1e-4 if dtype == 'float32' else 1e-10)
@@ -202,7 +187,7 @@ def test_single_dim_reductions(sd, keepdim, op, seed, dtype):
     shape, dims = sd
     if op in ('softmax', 'log_softmax') and dtype == 'int64':
         dtype = 'float64'
-    x = make(shape, dtype, seed)
+    x = rnd(*shape, dtype=dtype, seed=seed)
     if dtype.startswith('float'):
         x = x + np.arange(x.size).reshape(shape) * 1e-3  # no ties: max/sort indices are then unique
     else:  # distinct integers: which of tied elements topk/sort/max return is unspecified in PyTorch
@@ -280,7 +265,7 @@ def shape_op(draw):
 @given(case=shape_op(), seed=st.integers(0, 2 ** 16), dtype=st.sampled_from(['float64', 'float32', 'int64', 'bool']))
 def test_shape_ops(case, seed, dtype):
     shape, fn, ref = case
-    x = make(shape, dtype, seed)
+    x = rnd(*shape, dtype=dtype, seed=seed)
     if dtype == 'bool':  # arithmetic in some cases: keep them numeric
         x = x.astype(np.int64)
     compare(fn, [x], ref, rtol=1e-12, atol=0)
@@ -290,7 +275,7 @@ def test_shape_ops(case, seed, dtype):
 @given(shape=hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=4), seed=st.integers(0, 2 ** 16),
        threshold=st.floats(-1.0, 1.0))
 def test_mask_read_and_write(shape, seed, threshold):
-    x = make(shape, 'float64', seed)
+    x = rnd(*shape, dtype='float64', seed=seed)
 
     def read(L, t):
         return t[t > threshold] * 2
@@ -310,5 +295,5 @@ def test_mask_read_and_write(shape, seed, threshold):
 def test_matmul_shapes(batch, n, k, m, seed, vec):
     sa = (k,) if vec in ('left', 'both') else batch.input_shapes[0] + (n, k)
     sb = (k,) if vec in ('right', 'both') else batch.input_shapes[1] + (k, m)
-    a, b = make(sa, 'float64', seed), make(sb, 'float64', seed + 1)
+    a, b = rnd(*sa, dtype='float64', seed=seed), rnd(*sb, dtype='float64', seed=seed + 1)
     compare(lambda L, x, y: x @ y, [a, b], np.matmul, rtol=1e-10, atol=1e-12)

@@ -12,14 +12,10 @@ from ember.autograd import gradcheck, gradgradcheck
 from ember.nn.utils import rnn as R
 from ember.ops import rnn as F_rnn
 from conftest import torch, needs_torch
-from _parity import e64 as _e64, torch64 as _t64, close as _close, copy_from_torch as _copy_from_torch
+from _parity import Rnd, e64 as _e64, torch64 as _t64, close as _close, copy_from_torch as _copy_from_torch
 from _parity import check_param_grads as _check_param_grads
 
-RNG = np.random.default_rng(1234)
-
-
-def _np(*shape):
-    return RNG.standard_normal(shape)
+rnd = Rnd(1234)
 
 
 def _pair(cls, *args, **kw):
@@ -45,8 +41,8 @@ def test_lstm_layer_gradcheck(batch_sizes, reverse, proj):
     B, H, P = 3, 3, 2
     N = 12 if batch_sizes is None else sum(batch_sizes)
     PP = P if proj else H
-    args = (_e64(_np(N, 4 * H)), _e64(_np(4 * H, PP)), _e64(_np(B, PP)), _e64(_np(B, H)),
-            _e64(_np(PP, H)) if proj else None)
+    args = (_e64(rnd(N, 4 * H)), _e64(rnd(4 * H, PP)), _e64(rnd(B, PP)), _e64(rnd(B, H)),
+            _e64(rnd(PP, H)) if proj else None)
 
     def f(*a):
         return F_rnn.lstm_layer(*a, batch_sizes=batch_sizes, reverse=reverse)
@@ -62,7 +58,7 @@ def test_lstm_layer_gradcheck(batch_sizes, reverse, proj):
 def test_gru_layer_gradcheck(batch_sizes, reverse, bias):
     B, H = 3, 3
     N = 12 if batch_sizes is None else sum(batch_sizes)
-    args = (_e64(_np(N, 3 * H)), _e64(_np(3 * H, H)), _e64(_np(3 * H)) if bias else None, _e64(_np(B, H)))
+    args = (_e64(rnd(N, 3 * H)), _e64(rnd(3 * H, H)), _e64(rnd(3 * H)) if bias else None, _e64(rnd(B, H)))
 
     def f(*a):
         return F_rnn.gru_layer(*a, batch_sizes=batch_sizes, reverse=reverse)
@@ -77,7 +73,7 @@ def test_gru_layer_gradcheck(batch_sizes, reverse, bias):
 def test_rnn_layer_gradcheck(batch_sizes, reverse, nonlinearity):
     B, H = 3, 3
     N = 12 if batch_sizes is None else sum(batch_sizes)
-    args = (_e64(_np(N, H)), _e64(_np(H, H)), _e64(_np(B, H)))
+    args = (_e64(rnd(N, H)), _e64(rnd(H, H)), _e64(rnd(B, H)))
 
     def f(*a):
         return F_rnn.rnn_layer(*a, nonlinearity, batch_sizes=batch_sizes, reverse=reverse)
@@ -88,21 +84,21 @@ def test_rnn_layer_gradcheck(batch_sizes, reverse, nonlinearity):
 
 def test_fused_double_backward():
     bs = [2, 2, 1]
-    lstm = (_e64(_np(5, 8)), _e64(_np(8, 2)), _e64(_np(2, 2)), _e64(_np(2, 2)))
+    lstm = (_e64(rnd(5, 8)), _e64(rnd(8, 2)), _e64(rnd(2, 2)), _e64(rnd(2, 2)))
     assert gradgradcheck(lambda *a: F_rnn.lstm_layer(*a, batch_sizes=bs), lstm)
-    gru = (_e64(_np(5, 6)), _e64(_np(6, 2)), _e64(_np(6)), _e64(_np(2, 2)))
+    gru = (_e64(rnd(5, 6)), _e64(rnd(6, 2)), _e64(rnd(6)), _e64(rnd(2, 2)))
     assert gradgradcheck(lambda *a: F_rnn.gru_layer(*a, batch_sizes=bs, reverse=True), gru)
-    rnn = (_e64(_np(5, 2)), _e64(_np(2, 2)), _e64(_np(2, 2)))
+    rnn = (_e64(rnd(5, 2)), _e64(rnd(2, 2)), _e64(rnd(2, 2)))
     assert gradgradcheck(lambda *a: F_rnn.rnn_layer(*a, 'tanh', batch_sizes=bs), rnn)
 
 
 def test_cells_gradcheck():
     for cell in (nn.RNNCell(3, 2, dtype=ember.float64), nn.RNNCell(3, 2, nonlinearity='relu', dtype=ember.float64),
                  nn.GRUCell(3, 2, dtype=ember.float64)):
-        x, h = _e64(_np(4, 3)), _e64(_np(4, 2))
+        x, h = _e64(rnd(4, 3)), _e64(rnd(4, 2))
         assert gradcheck(lambda x, h, w: cell(x, h), (x, h, cell.weight_hh))
     cell = nn.LSTMCell(3, 2, dtype=ember.float64)
-    x, h, c = _e64(_np(4, 3)), _e64(_np(4, 2)), _e64(_np(4, 2))
+    x, h, c = _e64(rnd(4, 3)), _e64(rnd(4, 2)), _e64(rnd(4, 2))
     assert gradcheck(lambda x, h, c, w: cell(x, (h, c)), (x, h, c, cell.weight_ih))
 
 
@@ -182,11 +178,11 @@ CONFIGS = [('RNN', {}), ('RNN', {'nonlinearity': 'relu'}), ('LSTM', {}), ('LSTM'
 def test_rnn_modules_match_torch(cls, extra, num_layers, bidirectional, batch_first, bias):
     em, tm = _pair(cls, 4, 5, num_layers, bias=bias, batch_first=batch_first, bidirectional=bidirectional, **extra)
     T, B = 6, 3
-    x = _np(B, T, 4) if batch_first else _np(T, B, 4)
+    x = rnd(B, T, 4) if batch_first else rnd(T, B, 4)
     D = 2 if bidirectional else 1
     P = extra.get('proj_size', 0) or 5
-    h0 = _np(num_layers * D, B, P)
-    c0 = _np(num_layers * D, B, 5)
+    h0 = rnd(num_layers * D, B, P)
+    c0 = rnd(num_layers * D, B, 5)
     xe, xt = _e64(x), _t64(x)
     if cls == 'LSTM':
         he, ht = (_e64(h0), _e64(c0)), (_t64(h0), _t64(c0))
@@ -199,8 +195,8 @@ def test_rnn_modules_match_torch(cls, extra, num_layers, bidirectional, batch_fi
     _close(ye, yt)
     for a, b in zip(_as_tuple(hne), _as_tuple(hnt)):
         _close(a, b)
-    w = _np(*ye.shape)
-    ws = [_np(*h.shape) for h in _as_tuple(hne)]
+    w = rnd(*ye.shape)
+    ws = [rnd(*h.shape) for h in _as_tuple(hne)]
     ((ye * ember.tensor(w)).sum() + sum((a * ember.tensor(v)).sum() for a, v in zip(_as_tuple(hne), ws))).backward()
     ((yt * torch.tensor(w)).sum() + sum((a * torch.tensor(v)).sum() for a, v in zip(_as_tuple(hnt), ws))).backward()
     _close(xe.grad, xt.grad)
@@ -213,15 +209,15 @@ def test_rnn_modules_match_torch(cls, extra, num_layers, bidirectional, batch_fi
 @pytest.mark.parametrize('cls', ['RNN', 'LSTM', 'GRU'])
 def test_default_hidden_and_unbatched_match_torch(cls):
     em, tm = _pair(cls, 4, 5, 2, bidirectional=True)
-    x = _np(6, 3, 4)
+    x = rnd(6, 3, 4)
     ye, he = em(_e64(x))
     yt, ht = tm(_t64(x))
     _close(ye, yt)
     for a, b in zip(_as_tuple(he), _as_tuple(ht)):
         _close(a, b)
     # unbatched (L, H_in) input with 2-D states
-    x = _np(6, 4)
-    h = _np(4, 5)
+    x = rnd(6, 4)
+    h = rnd(4, 5)
     hx_e = (_e64(h), _e64(h)) if cls == 'LSTM' else _e64(h)
     hx_t = (_t64(h), _t64(h)) if cls == 'LSTM' else _t64(h)
     ye, he = em(_e64(x), hx_e)
@@ -238,11 +234,11 @@ def test_default_hidden_and_unbatched_match_torch(cls):
 def test_packed_input_matches_torch(cls, enforce_sorted):
     em, tm = _pair(cls, 4, 5, 2, bidirectional=True)
     lengths = [6, 4, 4, 1] if enforce_sorted else [3, 6, 1, 4]
-    x = _np(6, 4, 4)
+    x = rnd(6, 4, 4)
     xe, xt = _e64(x), _t64(x)
     pe = R.pack_padded_sequence(xe, lengths, enforce_sorted=enforce_sorted)
     pt = torch.nn.utils.rnn.pack_padded_sequence(xt, lengths, enforce_sorted=enforce_sorted)
-    h0 = _np(4, 4, 5)
+    h0 = rnd(4, 4, 5)
     he, ht = _e64(h0), _t64(h0)
     if cls == 'LSTM':
         he, ht = (he, _e64(h0 * 0.5)), (ht, _t64(h0 * 0.5))
@@ -257,7 +253,7 @@ def test_packed_input_matches_torch(cls, enforce_sorted):
     yt, lt = torch.nn.utils.rnn.pad_packed_sequence(ot, batch_first=True)
     assert le.tolist() == lt.tolist() == lengths
     _close(ye, yt)
-    w = _np(*ye.shape)
+    w = rnd(*ye.shape)
     ((ye * ember.tensor(w)).sum() + _as_tuple(hne)[0].sum()).backward()
     ((yt * torch.tensor(w)).sum() + _as_tuple(hnt)[0].sum()).backward()
     _close(xe.grad, xt.grad)
@@ -271,8 +267,8 @@ def test_packed_input_matches_torch(cls, enforce_sorted):
 @pytest.mark.parametrize('unbatched', [False, True])
 def test_cells_match_torch(cls, bias, unbatched):
     em, tm = _pair(cls, 4, 5, bias=bias)
-    x = _np(4) if unbatched else _np(3, 4)
-    h = _np(5) if unbatched else _np(3, 5)
+    x = rnd(4) if unbatched else rnd(3, 4)
+    h = rnd(5) if unbatched else rnd(3, 5)
     xe, xt, he, ht = _e64(x), _t64(x), _e64(h), _t64(h)
     if cls == 'LSTMCell':
         oe, ot = em(xe, (he, he * 2)), tm(xt, (ht, ht * 2))
@@ -297,7 +293,7 @@ def test_float32_lstm_matches_torch():
     tm = torch.nn.LSTM(8, 16, 2)
     em = nn.LSTM(8, 16, 2)
     _copy_from_torch(em, tm)
-    x = _np(20, 4, 8).astype(np.float32)
+    x = rnd(20, 4, 8).astype(np.float32)
     xe, xt = ember.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
     ye, _ = em(xe)
     yt, _ = tm(xt)
@@ -382,7 +378,7 @@ def test_cell_errors():
 @pytest.mark.parametrize('lengths,enforce_sorted', [([5, 3, 3, 1], True), ([2, 5, 1, 3], False)])
 @pytest.mark.parametrize('batch_first', [False, True])
 def test_pack_pad_roundtrip_matches_torch(lengths, enforce_sorted, batch_first):
-    x = _np(4, 5, 3) if batch_first else _np(5, 4, 3)
+    x = rnd(4, 5, 3) if batch_first else rnd(5, 4, 3)
     xe, xt = _e64(x), _t64(x)
     pe = R.pack_padded_sequence(xe, lengths, batch_first=batch_first, enforce_sorted=enforce_sorted)
     pt = torch.nn.utils.rnn.pack_padded_sequence(xt, lengths, batch_first=batch_first,
@@ -400,7 +396,7 @@ def test_pack_pad_roundtrip_matches_torch(lengths, enforce_sorted, batch_first):
                                                     total_length=7)
     _close(oe, ot)
     assert le.tolist() == lt.tolist()
-    w = _np(*oe.shape)
+    w = rnd(*oe.shape)
     (oe * ember.tensor(w)).sum().backward()
     (ot * torch.tensor(w)).sum().backward()
     _close(xe.grad, xt.grad)
@@ -410,7 +406,7 @@ def test_pack_pad_roundtrip_matches_torch(lengths, enforce_sorted, batch_first):
 @pytest.mark.parametrize('side', ['right', 'left'])
 @pytest.mark.parametrize('batch_first', [False, True])
 def test_pad_sequence_matches_torch(side, batch_first):
-    seqs = [_np(n, 2) for n in (3, 5, 2)]
+    seqs = [rnd(n, 2) for n in (3, 5, 2)]
     es = [_e64(s) for s in seqs]
     ts = [_t64(s) for s in seqs]
     a = R.pad_sequence(es, batch_first=batch_first, padding_value=9.0, padding_side=side)
@@ -424,7 +420,7 @@ def test_pad_sequence_matches_torch(side, batch_first):
 
 @needs_torch
 def test_pack_sequence_and_unpack_match_torch():
-    seqs = [_np(n, 2) for n in (3, 5, 2)]
+    seqs = [rnd(n, 2) for n in (3, 5, 2)]
     pe = R.pack_sequence([_e64(s) for s in seqs], enforce_sorted=False)
     pt = torch.nn.utils.rnn.pack_sequence([_t64(s) for s in seqs], enforce_sorted=False)
     _close(pe.data, pt.data)

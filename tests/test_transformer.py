@@ -10,13 +10,9 @@ import ember.nn as nn
 import ember.nn.functional as F
 from ember.autograd import gradcheck, gradgradcheck
 from conftest import torch, needs_torch
-from _parity import e64 as _e64, torch64 as _t64, close, copy_from_torch as _copy_from_torch, check_param_grads
+from _parity import Rnd, e64 as _e64, torch64 as _t64, close, copy_from_torch as _copy_from_torch, check_param_grads
 
-RNG = np.random.default_rng(4321)
-
-
-def _np(*shape):
-    return RNG.standard_normal(shape)
+rnd = Rnd(4321)
 
 
 def _close(a, b, atol=1e-6):
@@ -34,45 +30,45 @@ def _mask_pair(a):
 # ---- scaled_dot_product_attention ---------------------------------------------------------------------------
 
 def test_sdpa_gradcheck():
-    q, k, v = _e64(_np(2, 3, 4)), _e64(_np(2, 5, 4)), _e64(_np(2, 5, 3))
-    m = _e64(_np(3, 5))
+    q, k, v = _e64(rnd(2, 3, 4)), _e64(rnd(2, 5, 4)), _e64(rnd(2, 5, 3))
+    m = _e64(rnd(3, 5))
     assert gradcheck(lambda q, k, v, m: F.scaled_dot_product_attention(q, k, v, attn_mask=m), (q, k, v, m))
     assert gradcheck(lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=0.3), (q, k, v))
-    keep = ember.tensor(RNG.random((3, 5)) > 0.3)
+    keep = ember.tensor(rnd.rng.random((3, 5)) > 0.3)
     assert gradcheck(lambda q, k, v: F.scaled_dot_product_attention(q, k, v, attn_mask=keep), (q, k, v))
 
 
 def test_sdpa_gradgradcheck():
-    q, k, v = _e64(_np(1, 2, 3)), _e64(_np(1, 3, 3)), _e64(_np(1, 3, 2))
+    q, k, v = _e64(rnd(1, 2, 3)), _e64(rnd(1, 3, 3)), _e64(rnd(1, 3, 2))
     assert gradgradcheck(lambda q, k, v: F.scaled_dot_product_attention(q, k, v), (q, k, v))
 
 
 @needs_torch
 @pytest.mark.parametrize('mask', [None, 'causal', 'bool', 'float', 'dead_row', 'broadcast'])
 def test_sdpa_matches_torch(mask):
-    qn, kn, vn = _np(2, 3, 4, 5), _np(2, 3, 6, 5), _np(2, 3, 6, 7)
+    qn, kn, vn = rnd(2, 3, 4, 5), rnd(2, 3, 6, 5), rnd(2, 3, 6, 7)
     qe, ke, ve = _e64(qn), _e64(kn), _e64(vn)
     qt, kt, vt = _t64(qn), _t64(kn), _t64(vn)
     kw_e, kw_t = {}, {}
     if mask == 'causal':
         kw_e = kw_t = {'is_causal': True}
     elif mask in ('bool', 'dead_row'):
-        m = RNG.random((4, 6)) > 0.3
+        m = rnd.rng.random((4, 6)) > 0.3
         m[:, 0] = True
         if mask == 'dead_row':
             m[1] = False            # a query with nothing to attend to: zeros, as PyTorch
         kw_e['attn_mask'], kw_t['attn_mask'] = _mask_pair(m)
     elif mask == 'float':
-        m = _np(3, 4, 6)
+        m = rnd(3, 4, 6)
         kw_e['attn_mask'], kw_t['attn_mask'] = _e64(m), _t64(m)
     elif mask == 'broadcast':
-        m = RNG.random((2, 1, 1, 6)) > 0.2
+        m = rnd.rng.random((2, 1, 1, 6)) > 0.2
         m[..., 0] = True
         kw_e['attn_mask'], kw_t['attn_mask'] = _mask_pair(m)
     oe = F.scaled_dot_product_attention(qe, ke, ve, **kw_e)
     ot = torch.nn.functional.scaled_dot_product_attention(qt, kt, vt, **kw_t)
     _close(oe, ot)
-    w = _np(*oe.shape)
+    w = rnd(*oe.shape)
     (oe * ember.tensor(w)).sum().backward()
     (ot * torch.tensor(w)).sum().backward()
     for a, b in ((qe, qt), (ke, kt), (ve, vt)):
@@ -83,7 +79,7 @@ def test_sdpa_matches_torch(mask):
 
 @needs_torch
 def test_sdpa_scale_and_gqa_match_torch():
-    qn, kn, vn = _np(2, 4, 3, 5), _np(2, 2, 6, 5), _np(2, 2, 6, 5)
+    qn, kn, vn = rnd(2, 4, 3, 5), rnd(2, 2, 6, 5), rnd(2, 2, 6, 5)
     oe = F.scaled_dot_product_attention(_e64(qn), _e64(kn), _e64(vn), scale=0.7, enable_gqa=True)
     ot = torch.nn.functional.scaled_dot_product_attention(_t64(qn), _t64(kn), _t64(vn), scale=0.7, enable_gqa=True)
     _close(oe, ot)
@@ -130,22 +126,22 @@ def _mha_masks(kind, src_len):
     am = kp = (None, None)
     causal = False
     if kind in ('bool2', 'both'):
-        m = RNG.random((L, src_len)) > 0.7
+        m = rnd.rng.random((L, src_len)) > 0.7
         m[:, 0] = False
         am = _mask_pair(m)
     elif kind == 'float2':
-        m = _np(L, src_len)
+        m = rnd(L, src_len)
         am = _mask_pair(m)
     elif kind == 'bool3':
-        m = RNG.random((N * NH, L, src_len)) > 0.7
+        m = rnd.rng.random((N * NH, L, src_len)) > 0.7
         m[..., 0] = False
         am = _mask_pair(m)
     if kind in ('kpm_bool', 'both'):
-        m = RNG.random((N, src_len)) > 0.6
+        m = rnd.rng.random((N, src_len)) > 0.6
         m[:, 0] = False
         kp = _mask_pair(m)
     elif kind == 'kpm_float':
-        kp = _mask_pair(_np(N, src_len))
+        kp = _mask_pair(rnd(N, src_len))
     elif kind == 'causal':
         m = torch.nn.Transformer.generate_square_subsequent_mask(L, dtype=torch.float64)
         am = (ember.tensor(m.numpy()), m)
@@ -167,19 +163,19 @@ def test_mha_matches_torch(kv, mask, batch_first):
 
     def shape(length, dim):
         return (N, length, dim) if batch_first else (length, N, dim)
-    qn = _np(*shape(L, E))
+    qn = rnd(*shape(L, E))
     qe, qt = _e64(qn), _t64(qn)
     if kv == 'self':
         ke = ve = qe
         kt = vt = qt
         src = L
     elif kv == 'cross':
-        kn = _np(*shape(S, E))
+        kn = rnd(*shape(S, E))
         ke = ve = _e64(kn)
         kt = vt = _t64(kn)
         src = S
     else:
-        kn, vn = _np(*shape(S, 6)), _np(*shape(S, 7))
+        kn, vn = rnd(*shape(S, 6)), rnd(*shape(S, 7))
         ke, ve, kt, vt = _e64(kn), _e64(vn), _t64(kn), _t64(vn)
         src = S
     (ame, amt), (kpe, kpt), causal = _mha_masks(mask, src)
@@ -200,7 +196,7 @@ def test_mha_matches_torch(kv, mask, batch_first):
                 _close(we, wt)
             else:
                 assert we is None and wt is None
-            w = _np(*oe.shape)
+            w = rnd(*oe.shape)
             (oe * ember.tensor(w)).sum().backward()
             (ot * torch.tensor(w)).sum().backward()
             for a, b in ((qe, qt), (ke, kt), (ve, vt)):
@@ -216,8 +212,8 @@ def test_mha_options_match_torch(extra):
     em = nn.MultiheadAttention(E, NH, dtype=ember.float64, **extra)
     _copy_from_torch(em, tm)
     assert [n for n, _ in em.named_parameters()] == [n for n, _ in tm.named_parameters()]
-    qn, kn, vn = _np(L, N, E), _np(S, N, extra.get('kdim', E)), _np(S, N, extra.get('vdim', E))
-    kp = RNG.random((N, S)) > 0.6
+    qn, kn, vn = rnd(L, N, E), rnd(S, N, extra.get('kdim', E)), rnd(S, N, extra.get('vdim', E))
+    kp = rnd.rng.random((N, S)) > 0.6
     kp[:, 0] = False
     qe, qt = _e64(qn), _t64(qn)
     oe, we = em(qe, _e64(kn), _e64(vn), key_padding_mask=ember.tensor(kp))
@@ -235,8 +231,8 @@ def test_mha_unbatched_and_repr_match_torch():
     tm = torch.nn.MultiheadAttention(E, NH).double()
     em = nn.MultiheadAttention(E, NH, dtype=ember.float64)
     _copy_from_torch(em, tm)
-    x = _np(L, E)
-    m = RNG.random((L, L)) > 0.6
+    x = rnd(L, E)
+    m = rnd.rng.random((L, L)) > 0.6
     m[:, 0] = False
     for need in (True, False):
         oe, we = em(_e64(x), _e64(x), _e64(x), attn_mask=ember.tensor(m), need_weights=need)
@@ -298,20 +294,20 @@ def test_encoder_matches_torch(batch_first, norm_first, activation, mask):
                                     dtype=ember.float64)
     em = nn.TransformerEncoder(el, 2, norm=nn.LayerNorm(E, dtype=ember.float64), enable_nested_tensor=False)
     _copy_from_torch(em, tm)
-    x = _np(N, S, E) if batch_first else _np(S, N, E)
+    x = rnd(N, S, E) if batch_first else rnd(S, N, E)
     xe, xt = _e64(x), _t64(x)
     ame = amt = kpe = kpt = None
     if mask in ('causal', 'both'):
         amt = torch.nn.Transformer.generate_square_subsequent_mask(S, dtype=torch.float64)
         ame = nn.Transformer.generate_square_subsequent_mask(S, dtype=ember.float64)
     if mask in ('kpm', 'both'):
-        m = RNG.random((N, S)) > 0.6
+        m = rnd.rng.random((N, S)) > 0.6
         m[:, 0] = False
         kpe, kpt = _mask_pair(m)
     ye = em(xe, mask=ame, src_key_padding_mask=kpe)
     yt = tm(xt, mask=amt, src_key_padding_mask=kpt)
     _close(ye, yt)
-    w = _np(*ye.shape)
+    w = rnd(*ye.shape)
     (ye * ember.tensor(w)).sum().backward()
     (yt * torch.tensor(w)).sum().backward()
     _close(xe.grad, xt.grad)
@@ -324,7 +320,7 @@ def test_encoder_layer_callable_activation_and_is_causal():
     el = nn.TransformerEncoderLayer(E, NH, 16, 0.0, F.silu, dtype=ember.float64)
     _copy_from_torch(el, tl)
     assert el.activation_relu_or_gelu == 0
-    x = _np(S, N, E)
+    x = rnd(S, N, E)
     causal_t = torch.nn.Transformer.generate_square_subsequent_mask(S, dtype=torch.float64)
     causal_e = nn.Transformer.generate_square_subsequent_mask(S, dtype=ember.float64)
     _close(el(_e64(x), src_mask=causal_e, is_causal=True), tl(_t64(x), src_mask=causal_t, is_causal=True))
@@ -339,12 +335,12 @@ def test_transformer_matches_torch(batch_first, norm_first):
     em = nn.Transformer(E, NH, 2, 2, 16, 0.0, batch_first=batch_first, norm_first=norm_first, dtype=ember.float64)
     _copy_from_torch(em, tm)
     T = 4
-    src = _np(N, S, E) if batch_first else _np(S, N, E)
-    tgt = _np(N, T, E) if batch_first else _np(T, N, E)
+    src = rnd(N, S, E) if batch_first else rnd(S, N, E)
+    tgt = rnd(N, T, E) if batch_first else rnd(T, N, E)
     se, te, st, tt = _e64(src), _e64(tgt), _t64(src), _t64(tgt)
     tmask_t = torch.nn.Transformer.generate_square_subsequent_mask(T, dtype=torch.float64)
     tmask_e = nn.Transformer.generate_square_subsequent_mask(T, dtype=ember.float64)
-    kp = RNG.random((N, S)) > 0.6
+    kp = rnd.rng.random((N, S)) > 0.6
     kp[:, 0] = False
     ye = em(se, te, tgt_mask=tmask_e, src_key_padding_mask=ember.tensor(kp),
             memory_key_padding_mask=ember.tensor(kp))
@@ -363,8 +359,8 @@ def test_decoder_layer_matches_torch():
     tl = torch.nn.TransformerDecoderLayer(E, NH, 16, 0.0, 'gelu', norm_first=True).double()
     el = nn.TransformerDecoderLayer(E, NH, 16, 0.0, 'gelu', norm_first=True, dtype=ember.float64)
     _copy_from_torch(el, tl)
-    tgt, mem = _np(4, N, E), _np(S, N, E)
-    mm = RNG.random((4, S)) > 0.7
+    tgt, mem = rnd(4, N, E), rnd(S, N, E)
+    mm = rnd.rng.random((4, S)) > 0.7
     mm[:, 0] = False
     _close(el(_e64(tgt), _e64(mem), memory_mask=ember.tensor(mm)),
            tl(_t64(tgt), _t64(mem), memory_mask=torch.tensor(mm)))
@@ -377,7 +373,7 @@ def test_encoder_inference_zeroes_padded_positions_like_torch():
     el = nn.TransformerEncoderLayer(E, NH, 16, batch_first=True, dtype=ember.float64)
     em = nn.TransformerEncoder(el, 2).eval()
     _copy_from_torch(em, tm)
-    x = _np(N, S, E)
+    x = rnd(N, S, E)
     kp = np.array([[0, 0, 0, 1, 1], [0, 0, 0, 0, 0], [0, 1, 1, 1, 1]], bool)
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
@@ -452,15 +448,15 @@ def _layer_norm_composite(x, k, w, b, eps=1e-5):
 @pytest.mark.parametrize('affine', ['both', 'weight', 'none'])
 @pytest.mark.parametrize('shape,k', [((3, 5), 1), ((2, 3, 4), 2), ((0, 4), 1), ((4,), 1)])
 def test_layer_norm_one_node_matches_composite(affine, shape, k):
-    x = _e64(_np(*shape))
+    x = _e64(rnd(*shape))
     ns = shape[len(shape) - k:]
-    w = _e64(_np(*ns)) if affine != 'none' else None
-    b = _e64(_np(*ns)) if affine == 'both' else None
+    w = _e64(rnd(*ns)) if affine != 'none' else None
+    b = _e64(rnd(*ns)) if affine == 'both' else None
     got = F.layer_norm(x, ns, w, b)
     assert got.grad_fn.name() == 'NativeLayerNormBackward0'
     ref = _layer_norm_composite(x, k, w, b)
     np.testing.assert_allclose(got.detach().numpy(), ref.detach().numpy(), rtol=1e-12, atol=1e-12)
-    g = _np(*shape)
+    g = rnd(*shape)
     ins = [t for t in (x, w, b) if t is not None]
     d_got = ember.autograd.grad(got, ins, ember.tensor(g))
     d_ref = ember.autograd.grad(ref, ins, ember.tensor(g))
@@ -469,17 +465,17 @@ def test_layer_norm_one_node_matches_composite(affine, shape, k):
 
 
 def test_layer_norm_one_node_gradcheck_and_double_backward():
-    x, w, b = _e64(_np(3, 6)), _e64(_np(6)), _e64(_np(6))
+    x, w, b = _e64(rnd(3, 6)), _e64(rnd(6)), _e64(rnd(6))
     assert gradcheck(lambda a, c, d: F.layer_norm(a, (6,), c, d), (x, w, b))
     assert gradgradcheck(lambda a, c, d: F.layer_norm(a, (6,), c, d), (x, w, b))
 
 
 def test_layer_norm_one_node_float32_and_retained_graph():
-    x = ember.tensor(_np(4, 8).astype(np.float32), requires_grad=True)
-    w = ember.tensor(_np(8).astype(np.float32), requires_grad=True)
+    x = ember.tensor(rnd(4, 8).astype(np.float32), requires_grad=True)
+    w = ember.tensor(rnd(8).astype(np.float32), requires_grad=True)
     y = F.layer_norm(x, (8,), w)
     assert y.dtype == ember.float32
-    g1, g2 = _np(4, 8).astype(np.float32), _np(4, 8).astype(np.float32)
+    g1, g2 = rnd(4, 8).astype(np.float32), rnd(4, 8).astype(np.float32)
     # only w's gradient first (x's is left uncomputed), then both with another seed: no stale reuse
     (dw1,) = ember.autograd.grad(y, [w], ember.tensor(g1), retain_graph=True)
     dx2, dw2 = ember.autograd.grad(y, [x, w], ember.tensor(g2))
@@ -493,8 +489,8 @@ def test_layer_norm_one_node_float32_and_retained_graph():
 
 @needs_torch
 def test_layer_norm_float32_matches_torch():
-    a, wa, ba, ga = (_np(5, 7).astype(np.float32), _np(7).astype(np.float32), _np(7).astype(np.float32),
-                     _np(5, 7).astype(np.float32))
+    a, wa, ba, ga = (rnd(5, 7).astype(np.float32), rnd(7).astype(np.float32), rnd(7).astype(np.float32),
+                     rnd(5, 7).astype(np.float32))
     ex, ew, eb = (ember.tensor(v, requires_grad=True) for v in (a, wa, ba))
     tx, tw, tb = (torch.tensor(v, requires_grad=True) for v in (a, wa, ba))
     ey, ty = F.layer_norm(ex, (7,), ew, eb), torch.nn.functional.layer_norm(tx, (7,), tw, tb)
@@ -511,9 +507,9 @@ def test_layer_norm_float32_matches_torch():
 @pytest.mark.parametrize('idx_shape', [(4, 9), (0,), (1,)])
 def test_embedding_backward_sums_repeated_rows(padding_idx, idx_shape):
     V, D = 6, 5
-    idx = RNG.integers(0, V, idx_shape)
-    w = _e64(_np(V, D))
-    g = _np(*idx_shape, D)
+    idx = rnd.rng.integers(0, V, idx_shape)
+    w = _e64(rnd(V, D))
+    g = rnd(*idx_shape, D)
     out = F.embedding(ember.tensor(idx), w, padding_idx=padding_idx)
     out.backward(ember.tensor(g))
     ref = np.zeros((V, D))
@@ -525,8 +521,8 @@ def test_embedding_backward_sums_repeated_rows(padding_idx, idx_shape):
 
 @needs_torch
 def test_embedding_backward_float32_matches_torch():
-    idx = RNG.integers(0, 65, (32, 64))
-    wa, ga = _np(65, 16).astype(np.float32), _np(32, 64, 16).astype(np.float32)
+    idx = rnd.rng.integers(0, 65, (32, 64))
+    wa, ga = rnd(65, 16).astype(np.float32), rnd(32, 64, 16).astype(np.float32)
     ew, tw = ember.tensor(wa, requires_grad=True), torch.tensor(wa, requires_grad=True)
     F.embedding(ember.tensor(idx), ew).backward(ember.tensor(ga))
     torch.nn.functional.embedding(torch.tensor(idx), tw).backward(torch.tensor(ga))
