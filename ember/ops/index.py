@@ -148,13 +148,6 @@ def _is_mask(k):
     return len(arrays) == 1 and arrays[0].dtype.kind == 'b'
 
 
-def _bump(a):
-    if a._vc is None:
-        a._vc = [1]
-    else:
-        a._vc[0] += 1
-
-
 def setitem(a, key, value):
     """``a[key] = value`` in place; differentiable for a and value as PyTorch's index_put_."""
     check_inplace_leaf(a, 'index_put_', value)
@@ -177,7 +170,7 @@ def setitem(a, key, value):
         vd = fit_scalar(value, a._data.dtype)
     if not track:
         _set(a, k, vd)
-        _bump(a)
+        a._bump()
         return a
     old = a._snapshot()
     fns = [lambda g: _zero_at(g, k)]
@@ -188,7 +181,7 @@ def setitem(a, key, value):
         fns.append(lambda g: _value_grad(getitem(g, k), vs).to(vdt))
         ins.append(v)
     _set(a, k, vd)
-    _bump(a)
+    a._bump()
     node_holder = record(a._data, a._device, tuple(ins), 'IndexPutBackward0', tuple(fns))
     rebind_inplace(a, node_holder)
     return a
