@@ -48,12 +48,13 @@ def _close(a, b, dtype):
 @pytest.mark.parametrize('reduction', ['none', 'mean', 'sum'])
 @pytest.mark.parametrize('opts', OPTIONS, ids=lambda o: '-'.join(o) or 'plain')
 @pytest.mark.parametrize('shape', SHAPES, ids=str)
-def test_fused_path_matches_reference(shape, opts, reduction, dtype):
+@pytest.mark.parametrize('logits', [True, False], ids=['cross_entropy', 'nll_loss'])
+def test_fused_path_matches_reference(logits, shape, opts, reduction, dtype):
     x, t, w, kw = _case(shape, dtype, opts)
-    eps = kw.get('label_smoothing', 0.0)
+    eps = kw.get('label_smoothing', 0.0) if logits else 0.0
     ii = kw.get('ignore_index', -100)
-    fast = CL._fused(x, t, w, ii, reduction, eps)
-    ref = CL.reference(x, t, w, ii, reduction, eps)
+    fast = CL._fused(x, t, w, ii, reduction, eps, logits)
+    ref = CL.reference(x, t, w, ii, reduction, eps, logits)
     assert fast.dtype == ref.dtype == x.dtype and fast.shape == ref.shape
     _close(fast, ref, dtype)
     if fast.grad_fn is not None:
@@ -62,16 +63,18 @@ def test_fused_path_matches_reference(shape, opts, reduction, dtype):
 
 @pytest.mark.parametrize('opts', OPTIONS, ids=lambda o: '-'.join(o) or 'plain')
 @pytest.mark.parametrize('reduction', ['none', 'mean', 'sum'])
-def test_fused_path_double_backward_matches_reference(opts, reduction):
+@pytest.mark.parametrize('logits', [True, False], ids=['cross_entropy', 'nll_loss'])
+def test_fused_path_double_backward_matches_reference(logits, opts, reduction):
     x, t, w, kw = _case((3, 4, 2), np.float64, opts, seed=1)
-    eps, ii = kw.get('label_smoothing', 0.0), kw.get('ignore_index', -100)
+    eps, ii = kw.get('label_smoothing', 0.0) if logits else 0.0, kw.get('ignore_index', -100)
     v = ember.tensor(np.sin(np.arange(24.0)).reshape(3, 4, 2))
+    inp = (lambda a: a) if logits else (lambda a: a.log_softmax(1))  # (nll_loss alone is linear in its input)
     second = []
     for fn in (CL._fused, CL.reference):
-        gx = _grads(x, fn(x, t, w, ii, reduction, eps), create_graph=True)
+        gx = _grads(x, fn(inp(x), t, w, ii, reduction, eps, logits), create_graph=True)
         second.append(ember.autograd.grad((gx * v).sum(), x)[0])
     _close(second[0], second[1], np.float64)
-    fused = lambda a: CL._fused(a, t, w, ii, reduction, eps)  # noqa: E731
+    fused = lambda a: CL._fused(inp(a), t, w, ii, reduction, eps, logits)  # noqa: E731
     assert ember.autograd.gradgradcheck(fused, (x,))
 
 
@@ -91,11 +94,11 @@ def test_dispatch_takes_the_fused_path_for_the_common_case(monkeypatch):
     for kw in (dict(), dict(weight=ember.rand(3)), dict(label_smoothing=0.1, reduction='none')):
         F.cross_entropy(x, t, **kw)
     F.cross_entropy(x.double(), t)
-    assert taken == ['fused'] * 4
-    F.cross_entropy(x.half(), t)  # float16, probabilities, log-probabilities: the reference
-    F.cross_entropy(x, x.softmax(1).detach())
     F.nll_loss(x.log_softmax(1), t)
-    assert taken == ['fused'] * 4
+    assert taken == ['fused'] * 5
+    F.cross_entropy(x.half(), t)  # float16, probabilities: the reference
+    F.cross_entropy(x, x.softmax(1).detach())
+    assert taken == ['fused'] * 5
 
 
 def test_node_names_and_errors_are_pytorchs():

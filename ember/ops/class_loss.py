@@ -34,51 +34,57 @@ def reference(x, target, weight=None, ignore_index=-100, reduction='mean', label
 # Per row r: lse = logsumexp x[r]; wt = w[t[r]] (1 without w), 0 when t[r] is ignore_index; W = sum_c w_c
 #   loss[r] = (1 - eps) wt (lse - x[r, t]) + valid eps / C (W lse - sum_c w_c x[r, c])
 #   dloss[r]/dx[r, c] = p_c ((1 - eps) wt + valid eps W / C) - [c == t] (1 - eps) wt - valid eps w_c / C
-# The CUDA kernels (ember_xent_fwd / ember_xent_bwd) compute the same, one thread block per row; what the forward
-# saves for the backward differs: the kernel keeps lse (and recomputes p), the array code keeps p's numerators.
+# (nll_loss: x holds log-probabilities, lse = 0 and p = 0, eps = 0.) The CUDA kernels (ember_xent_fwd/_bwd) compute
+# the same for logits, one thread block per row; what the forward saves for the backward differs: the kernel keeps
+# lse (and recomputes p), the array code keeps p's numerators.
 
-def rows_forward(xp, x2, t, w, ignore_index, eps):
-    """(loss (M,), wt (M,), saved) of logits x2 (M, C) against int64 targets t (M,), in array ops; saved is what
-    rows_backward needs: the softmax as exp(x2 - row max) and its row sums, the picked classes, the valid rows."""
+def rows_forward(xp, x2, t, w, ignore_index, eps, logits=True):
+    """(loss (M,), wt (M,), saved) of logits x2 (M, C) (log-probabilities if not ``logits``) against int64 targets
+    t (M,), in array ops; saved is what rows_backward needs: the softmax as exp(x2 - row max) and its row sums, the
+    picked classes, the valid rows."""
     M, C = x2.shape
-    m = x2.max(axis=1, keepdims=True)
-    e = x2 - m
-    xp.exp(e, out=e)
-    one = xp.ones(C, x2.dtype)
-    se = e @ one  # row sums as a matrix-vector product: BLAS, several times faster than sum(axis=1)
-    lse = xp.log(se) + m[:, 0]
+    e = se = None
+    lse = 0.0
+    if logits:
+        m = x2.max(axis=1, keepdims=True)
+        e = x2 - m
+        xp.exp(e, out=e)
+        se = e @ xp.ones(C, x2.dtype)  # row sums as a matrix-vector product: BLAS, much faster than sum(axis=1)
+        lse = xp.log(se) + m[:, 0]
     valid = t != ignore_index
     tt = t * valid
     wt = valid.astype(x2.dtype) if w is None else w[tt] * valid
     per = (lse - x2[xp.arange(M), tt]) * wt
     if eps > 0:
-        w1 = one if w is None else w
+        w1 = xp.ones(C, x2.dtype) if w is None else w
         per = (1.0 - eps) * per + (eps / C) * (w1.sum() * lse - x2 @ w1) * valid
     return per, wt, (e, se, tt, valid)
 
 
 def rows_backward(xp, x2, t, saved, scale, w, ignore_index, eps):
     """The gradient (M, C) of sum_r loss[r] * scale[r] (scale (M,), or one value for every row), in array ops (with
-    the kernel's arguments: x2, t and ignore_index are in ``saved`` already)."""
+    the kernel's arguments: t and ignore_index are in ``saved`` already)."""
     e, se, tt, valid = saved
-    s = xp.where(valid, scale.reshape(-1), 0)  # an ignored row gets 0, also when the scale is inf or nan
+    (M, C), s = x2.shape, xp.where(valid, scale.reshape(-1), 0)  # an ignored row gets 0, also for an inf/nan scale
     coef = (1.0 - eps) * (s if w is None else s * w[tt])
-    C = e.shape[1]
-    d = e * ((coef if eps == 0 else coef + (eps / C) * (C if w is None else w.sum()) * s) / se)[:, None]
-    d[xp.arange(e.shape[0]), tt] -= coef
+    if e is None:  # log-probabilities
+        d = xp.zeros((M, C), x2.dtype)
+    else:
+        d = e * ((coef if eps == 0 else coef + (eps / C) * (C if w is None else w.sum()) * s) / se)[:, None]
+    d[xp.arange(M), tt] -= coef
     if eps > 0:
         d -= (eps / C) * (s[:, None] if w is None else s[:, None] * w)
     return d
 
 
-def _fused(x, target, weight, ignore_index, reduction, eps):
+def _fused(x, target, weight, ignore_index, reduction, eps, logits=True):
     xp, xd = x._device.xp, x._data
     xs, C = xd.shape, xd.shape[1 if xd.ndim > 1 else 0]
     x2 = xd.reshape(1, C) if xd.ndim == 1 else xd if xd.ndim == 2 else xp.moveaxis(xd, 1, -1).reshape(-1, C)
     t = target._data.reshape(-1).astype('int64', copy=False)
     w = None if weight is None else weight._data
-    fwd, bwd = (lambda *a: rows_forward(xp, *a)), (lambda *a: rows_backward(xp, *a))
-    if fused(x._device):
+    fwd, bwd = (lambda *a: rows_forward(xp, *a, logits=logits)), (lambda *a: rows_backward(xp, *a))
+    if logits and fused(x._device):
         from ..backends import cuda_kernels as K
         if K.supports(x2):
             fwd, bwd = K.softmax_xent_forward, K.softmax_xent_backward
@@ -92,7 +98,8 @@ def _fused(x, target, weight, ignore_index, reduction, eps):
     def grad_x(g):
         if _State.grad_enabled:  # create_graph: the reference's gradient, itself differentiable
             from ..autograd import grad
-            return grad(reference(x, target, weight, ignore_index, reduction, eps), x, g, create_graph=True)[0]
+            ref = reference(x, target, weight, ignore_index, reduction, eps, logits)
+            return grad(ref, x, g, create_graph=True)[0]
         gd = g._data
         d2 = bwd(x2, t, saved, gd / denom if reduction == 'mean' else gd, w, ignore_index, eps)
         if xd.ndim != 2:
@@ -110,7 +117,7 @@ def _shape_list(s):
 def _check_class_target(x, target, op):
     """Validate (N, C, d1...) / (C,) input against an integer target of shape (N, d1...) / ()."""
     xs, ts = x._data.shape, target._data.shape
-    if target._data.dtype.name not in ('int64', 'uint8'):
+    if (target._data.dtype.kind, target._data.dtype.itemsize) not in (('i', 8), ('u', 1)):  # int64, uint8
         raise RuntimeError(f'expected target dtype to be Long or Byte, but got {_dtname(target)} ({op}: class '
                            f'indices must be ember.int64, got dtype {target.dtype.name} with shape {ts})')
     if not xs:
@@ -129,7 +136,7 @@ def _check_class_target(x, target, op):
 
 def class_loss(x, target, weight=None, ignore_index=-100, reduction='mean', label_smoothing=0.0, logits=True):
     """cross_entropy (``logits``) or nll_loss with PyTorch's checks and node names: the fused row path for the common
-    case (class-index targets, float32/float64 logits), the reference for the rest."""
+    case (class-index targets, float32/float64 input), the reference for the rest."""
     op = 'cross_entropy' if logits else 'nll_loss'
     if x._data.dtype.kind != 'f':
         raise RuntimeError(f'{op}: expected a floating-point input, got dtype {x.dtype.name}')
@@ -153,11 +160,12 @@ def class_loss(x, target, weight=None, ignore_index=-100, reduction='mean', labe
             raise RuntimeError(f'expected scalar type {_dtname(x)} but found {_dtname(weight)}')
     td = target._data
     if td.size and checks_values(x._device) and not 0 <= int(td.min()) <= int(td.max()) < C:  # (cuda: opt-in)
-        tv = x._device.xp.where(td != ignore_index, td, 0)
-        if int(tv.min()) < 0 or int(tv.max()) >= C:
-            raise IndexError(f'Target {int(tv[(tv < 0) | (tv >= C)][0])} is out of bounds.')
-    if logits and C and x._data.dtype.name in ('float32', 'float64'):
-        out = _fused(x, target, weight, ignore_index, reduction, float(label_smoothing))
+        tv = td[td != ignore_index]
+        bad = tv[(tv < 0) | (tv >= C)]
+        if bad.size:
+            raise IndexError(f'Target {int(bad[0])} is out of bounds.')
+    if C and x._data.dtype.char in 'fd':  # float32, float64 (dtype.char: dtype.name takes a microsecond)
+        out = _fused(x, target, weight, ignore_index, reduction, float(label_smoothing), logits)
     else:
         out = reference(x, target, weight, ignore_index, reduction, label_smoothing, logits)
     return renamed(out, 'AddBackward0' if label_smoothing > 0 else 'NllLossBackward0', x)
