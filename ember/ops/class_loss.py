@@ -78,6 +78,7 @@ def rows_backward(xp, x2, t, saved, scale, w, ignore_index, eps):
 
 
 def _fused(x, target, weight, ignore_index, reduction, eps, logits=True):
+    """class_loss as one recorded node over rows: the CUDA kernels on cuda (logits), rows_forward/_backward else."""
     xp, xd = x._device.xp, x._data
     xs, C = xd.shape, xd.shape[1 if xd.ndim > 1 else 0]
     x2 = xd.reshape(1, C) if xd.ndim == 1 else xd if xd.ndim == 2 else xp.moveaxis(xd, 1, -1).reshape(-1, C)
