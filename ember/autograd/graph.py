@@ -29,7 +29,10 @@ class Node:
             self.saved = self.versions = ()
 
     def apply(self, grads):
-        """Gradients for each edge given the output gradient(s); None where an edge needs none."""
+        """Gradients for each edge given the output gradient(s); None where an edge needs none. An op recorded by
+        ``ops._util.record_joint`` has one backward, ``fns(grads)``, giving every input's gradient at once."""
+        if callable(self.fns):
+            return self.fns(grads)
         g = grads[0]
         return [fn(g) if e is not None else None for fn, e in zip(self.fns, self.edges)]
 

@@ -1,4 +1,5 @@
-"""Row-wise CUDA kernels (softmax cross-entropy, LayerNorm), one thread block per row, with NumPy references."""
+"""Row-wise CUDA kernels (softmax cross-entropy, LayerNorm), one thread block per row; LayerNorm's take NumPy arrays
+too (its reference), cross entropy's NumPy form is ember/ops/class_loss.py."""
 import numpy as _np
 
 from .cuda_kernels import _cp, _f, _raw
@@ -45,11 +46,8 @@ def _block(n):
 
 
 # ---- softmax + cross entropy (class indices) ------------------------------------------------------------------------
-# Per row r of x (M, C), target t[r], optional class weights w (C,), label smoothing eps:
-#   lse = log sum exp x[r]; valid = t[r] != ignore_index; wt = w[t[r]] (1 without w), 0 when not valid
-#   loss[r] = (1 - eps) * wt * (lse - x[r, t]) + valid * eps / C * (W * lse - sum_c w_c x[r, c])   (W = sum_c w_c)
-#   wv[r] = wt (the 'mean' reduction divides by sum wv)
-#   dx[r, c] = scale[r] * (p_c * ((1 - eps) wt + valid eps W / C) - [c == t] (1 - eps) wt - valid eps w_c / C)
+# The arithmetic of rows_forward / rows_backward in ember/ops/class_loss.py (the formulas are written there; on NumPy
+# arrays those are the cpu path, and tests/test_cuda_kernels.py compares these kernels with them on a GPU).
 # An out-of-range target (not ignore_index) gives a NaN row, where PyTorch's cuda kernel asserts.
 
 _XENT_FWD = r'''
@@ -144,30 +142,8 @@ extern "C" __global__ void ember_xent_bwd_T(const T* __restrict__ x, const long 
 '''
 
 
-def _np_xent_forward(x2, t, w, ignore_index, eps):
-    M, C = x2.shape
-    x = x2.astype(_np.float64)
-    m = x.max(axis=1, keepdims=True)
-    m = _np.where(_np.isfinite(m), m, 0.0)
-    lse = (_np.log(_np.exp(x - m).sum(axis=1, keepdims=True)) + m)[:, 0]
-    valid = t != ignore_index
-    inr = (t >= 0) & (t < C)
-    tt = _np.where(valid & inr, t, 0)
-    wc = _np.ones(C) if w is None else w.astype(_np.float64)
-    wt = _np.where(valid, wc[tt], 0.0)
-    per = (1 - eps) * wt * (lse - x[_np.arange(M), tt])
-    if eps > 0:
-        per = per + valid * eps / C * (wc.sum() * lse - (x * wc).sum(axis=1))
-    bad = valid & ~inr
-    per, wt = _np.where(bad, _np.nan, per), _np.where(bad, _np.nan, wt)
-    dt = x2.dtype
-    return per.astype(dt), wt.astype(dt), lse.astype(dt)
-
-
 def softmax_xent_forward(x2, t, w=None, ignore_index=-100, eps=0.0):
     """Rows (M, C) of logits against int64 targets (M,): (per-row loss, per-row weight, per-row logsumexp)."""
-    if isinstance(x2, _np.ndarray):
-        return _np_xent_forward(x2, t, w, ignore_index, eps)
     cp = _cp()
     x2 = cp.ascontiguousarray(x2)
     M, C = x2.shape
@@ -185,23 +161,6 @@ def softmax_xent_forward(x2, t, w=None, ignore_index=-100, eps=0.0):
 
 def softmax_xent_backward(x2, t, lse, scale, w=None, ignore_index=-100, eps=0.0):
     """The (M, C) gradient of the per-row losses times ``scale`` (an (M,) array, or a 0-d/1-element one for all)."""
-    if isinstance(x2, _np.ndarray):
-        M, C = x2.shape
-        x = x2.astype(_np.float64)
-        valid = t != ignore_index
-        inr = (t >= 0) & (t < C)
-        tt = _np.where(valid & inr, t, 0)
-        wc = _np.ones(C) if w is None else w.astype(_np.float64)
-        wt = _np.where(valid, wc[tt], 0.0)
-        coef = (1 - eps) * wt
-        rowc = coef + eps / C * wc.sum() * valid
-        d = _np.exp(x - lse.astype(_np.float64)[:, None]) * rowc[:, None]
-        d[_np.arange(M), tt] -= coef
-        if eps > 0:
-            d -= eps / C * valid[:, None] * wc[None, :]
-        d[valid & ~inr] = _np.nan
-        sc = _np.asarray(scale, dtype=_np.float64).reshape(-1)
-        return (d * (sc[:, None] if sc.size == M and M != 1 else sc.reshape(()))).astype(x2.dtype)
     cp = _cp()
     x2 = cp.ascontiguousarray(x2)
     M, C = x2.shape

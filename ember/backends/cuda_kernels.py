@@ -1,7 +1,8 @@
 """Fused CuPy kernels for the cuda path (RNG, ReLU/GELU, softmax cross-entropy, LayerNorm, optimizer updates)."""
 # Every kernel is compiled lazily, on first use, and only once CuPy is imported: importing this module needs no GPU.
 # Each entry point also accepts NumPy arrays and then runs a NumPy reference of the same arithmetic, so the math and
-# the calling conventions are tested on any machine; tests/test_cuda_kernels.py compares the two on a GPU.
+# the calling conventions are tested on any machine; tests/test_cuda_kernels.py compares the two on a GPU. (Cross
+# entropy's is not here: its NumPy form is the cpu path itself, ember/ops/class_loss.py rows_forward/rows_backward.)
 #
 # Conventions: array arguments are CuPy (or NumPy) arrays, not Tensors; float16 is computed in float32, float32 in
 # float32 and float64 in float64. Nothing here synchronises with the host.
@@ -137,8 +138,7 @@ def gelu_backward(g, x, approximate='none'):
 # reachable here, as callers and tests use it (cuda_kernels._SGD_BODY, cuda_kernels.fused_adam_, ...).
 from ._rng_kernels import (_RNG_PREAMBLE, _UNIFORM, _NORMAL, _rng_kernel, _shape, _numel,  # noqa: E402,F401
                            _np_draw, _np_unit, rng_uniform, rng_normal, rng_bits, rng_integers)
-from ._row_kernels import (_ROW_PREAMBLE, _block, _XENT_FWD, _XENT_BWD, _np_xent_forward,  # noqa: E402,F401
-                           softmax_xent_forward, softmax_xent_backward, _LN_FWD, _LN_BWD, layer_norm_forward,
-                           layer_norm_backward)
+from ._row_kernels import (_ROW_PREAMBLE, _block, _XENT_FWD, _XENT_BWD, softmax_xent_forward,  # noqa: E402,F401
+                           softmax_xent_backward, _LN_FWD, _LN_BWD, layer_norm_forward, layer_norm_backward)
 from ._optim_kernels import (_SGD_BODY, _SGD_PLAIN, _ADAM_BODY, _ADAM_PARAMS, _data, fused_sgd_,  # noqa: E402,F401
                              _np_sgd, fused_adam_, _np_adam)

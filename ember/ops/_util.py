@@ -83,6 +83,29 @@ def record_with_output(data, device, inputs, name, make_fns, saved=()):
     return out
 
 
+def record_joint(datas, device, inputs, name, backward, protect_first=False):
+    """Wrap ``datas`` as an op's outputs (one or several) whose backward computes every input's gradient at once
+    (a fused layer: the recurrences of ops/rnn.py, attention); when grad is on and an input requires it, attach one
+    node for all the outputs.
+
+    ``backward(grads)`` gets one gradient (Tensor or None) per output and returns one (or None) per input.
+    ``protect_first``: the backward reads output 0's array, so an in-place edit of it must fail the backward.
+    """
+    outs = tuple(_wrap(d, device) for d in datas)
+    if not _State.grad_enabled or not any(t is not None and t._rg for t in inputs):
+        return outs
+    edges = tuple(((t.grad_fn, t._out) if t.grad_fn is not None else (t, 0)) if t is not None and t._rg else None
+                  for t in inputs)
+    node = Node(name, edges, backward, tuple(t for t in inputs if t is not None))
+    node.n_out = len(outs)
+    node.metadata = {'zeros': lambda i: None}  # an output that got no gradient reaches backward as None
+    for i, o in enumerate(outs):
+        o._rg, o.grad_fn, o._out = True, node, i
+    if protect_first:
+        outs[0]._vc = node.out_vc = [0]
+    return outs
+
+
 def _anomaly_forward(node, out, inputs):
     stack = traceback.extract_stack()[:-3]
     user = [f for f in stack if not os.path.abspath(f.filename).startswith(_PKG_DIR)]

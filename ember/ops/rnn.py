@@ -11,45 +11,9 @@ Under ``create_graph`` the backward re-runs the layer with ordinary recorded ops
 backward works (slowly).
 """
 from ..autograd.grad_mode import _State
-from ..autograd.graph import Node
-from ._util import _wrap
+from ._util import _wrap, record_joint
 
 __all__ = ['lstm_layer', 'gru_layer', 'rnn_layer']
-
-
-class _FusedNode(Node):
-    """A node with several outputs and one backward computing every input's gradient at once."""
-    __slots__ = ()
-
-    def apply(self, grads):
-        return self.fns(grads)
-
-
-def _record_multi(datas, device, inputs, name, backward, protect_first=False):
-    """Wrap ``datas`` as outputs; when grad is on and an input requires it, attach one node for all of them.
-
-    ``backward(grads)`` gets one gradient (Tensor or None) per output and returns one (or None) per input.
-    ``protect_first``: the backward reads output 0's array, so an in-place edit of it must fail the backward.
-    """
-    outs = tuple(_wrap(d, device) for d in datas)
-    if not _State.grad_enabled:
-        return outs
-    edges = [None] * len(inputs)
-    need = False
-    for i, t in enumerate(inputs):
-        if t is not None and t._rg:
-            edges[i] = (t.grad_fn, t._out) if t.grad_fn is not None else (t, 0)
-            need = True
-    if not need:
-        return outs
-    node = _FusedNode(name, tuple(edges), backward, tuple(t for t in inputs if t is not None))
-    node.n_out = len(outs)
-    node.metadata = {'zeros': lambda i: None}
-    for i, o in enumerate(outs):
-        o._rg, o.grad_fn, o._out = True, node, i
-    if protect_first and hasattr(node, 'out_vc'):
-        outs[0]._vc = node.out_vc = [0]
-    return outs
 
 
 def _steps(n_rows, batch_sizes, reverse):
@@ -226,7 +190,7 @@ def lstm_layer(gx, w_hh, h0, c0, w_hr=None, batch_sizes=None, reverse=False):
                             lambda: dh.astype(h0._data.dtype, copy=False),
                             lambda: dc.astype(c0._data.dtype, copy=False), lambda: dHr.T @ Hraw)
 
-    return _record_multi((Hout, h, c), gx._device, inputs, 'LstmBackward0', backward)
+    return record_joint((Hout, h, c), gx._device, inputs, 'LstmBackward0', backward)
 
 
 def _step_merge(new, old, b):
@@ -235,19 +199,22 @@ def _step_merge(new, old, b):
     return new if b == old.shape[0] else cat([new, old[b:]], 0)
 
 
+def lstm_cell(a, c, w_hr=None):
+    """The LSTM step, the reference the fused layer is pinned to: gate pre-activations a (B, 4H) (input and hidden
+    projections with both biases, gate order i, f, g, o) and cell state c (B, H) -> (h', c')."""
+    i, f, g, o = a.chunk(4, 1)
+    c = f.sigmoid() * c + i.sigmoid() * g.tanh()
+    h = o.sigmoid() * c.tanh()
+    return (h if w_hr is None else h.matmul(w_hr.t())), c
+
+
 def lstm_layer_composite(gx, w_hh, h0, c0, w_hr=None, batch_sizes=None, reverse=False):
-    """lstm_layer written with ordinary recorded ops (reference, and the double-backward path)."""
+    """lstm_layer as lstm_cell over the steps, in ordinary recorded ops (reference, and the double-backward path)."""
     bs = _uniform(gx.shape[0], h0.shape[0], batch_sizes)
-    H = c0.shape[-1]
     h, c = h0, c0
     outs = {}
     for b, s in _steps(gx.shape[0], bs, reverse):
-        a = gx[s:s + b] + h[:b].matmul(w_hh.t())
-        i, f, g, o = a[:, :H].sigmoid(), a[:, H:2 * H].sigmoid(), a[:, 2 * H:3 * H].tanh(), a[:, 3 * H:].sigmoid()
-        cn = f * c[:b] + i * g
-        hn = o * cn.tanh()
-        if w_hr is not None:
-            hn = hn.matmul(w_hr.t())
+        hn, cn = lstm_cell(gx[s:s + b] + h[:b].matmul(w_hh.t()), c[:b], w_hr)
         outs[s] = hn
         h, c = _step_merge(hn, h, b), _step_merge(cn, c, b)
     return _in_time_order(outs), h, c
@@ -329,7 +296,7 @@ def gru_layer(gx, w_hh, b_hh, h0, batch_sizes=None, reverse=False):
         return _input_grads(inputs, gx._device, lambda: dGX, lambda: dGH.T @ Hp, lambda: dGH.sum(0),
                             lambda: dh.astype(h0._data.dtype, copy=False))
 
-    return _record_multi((Hout, h), gx._device, inputs, 'GruBackward0', backward)
+    return record_joint((Hout, h), gx._device, inputs, 'GruBackward0', backward)
 
 
 def gru_layer_composite(gx, w_hh, b_hh, h0, batch_sizes=None, reverse=False):
@@ -405,7 +372,7 @@ def rnn_layer(gx, w_hh, h0, nonlinearity='tanh', batch_sizes=None, reverse=False
                             lambda: dh.astype(h0._data.dtype, copy=False))
 
     name = 'RnnTanhBackward0' if tanh else 'RnnReluBackward0'
-    return _record_multi((Hout, h), gx._device, inputs, name, backward, protect_first=True)
+    return record_joint((Hout, h), gx._device, inputs, name, backward, protect_first=True)
 
 
 def rnn_layer_composite(gx, w_hh, h0, nonlinearity='tanh', batch_sizes=None, reverse=False):

@@ -4,8 +4,8 @@ import warnings
 
 from ..._tensor import _wrap
 from ...autograd.grad_mode import _State
-from ...ops._util import unbroadcast
-from ...ops.rnn import _record_multi, _double_backward
+from ...ops._util import unbroadcast, record_joint as _record_joint
+from ...ops.rnn import _double_backward
 from .dropout import _scaled_mask
 
 __all__ = ['scaled_dot_product_attention', 'multi_head_attention_forward']
@@ -117,7 +117,7 @@ def _sdpa_fused(q, k, v, mask, scale, dropout_p):
                 res[1] = unbroadcast(_wrap(xp.matmul(xp.swapaxes(ds, -1, -2), q._data), dev), ks)
         return res
 
-    return _record_multi((out,), q._device, inputs, 'ScaledDotProductAttentionBackward0', backward)[0]
+    return _record_joint((out,), q._device, inputs, 'ScaledDotProductAttentionBackward0', backward)[0]
 
 
 def _float_mask(mask, dtype, name='attn_mask', keep_true=True):

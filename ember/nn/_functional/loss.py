@@ -4,6 +4,7 @@ import warnings
 from ..._tensor import Tensor
 from ...ops import elementwise as _E
 from ...ops import nn_ops as _nn
+from ...ops.class_loss import class_loss as _class_loss
 from ...ops._util import renamed as _renamed, record as _record, unbroadcast as _unbroadcast
 from ...autograd.grad_mode import _State
 from ...backends import checks_values
@@ -132,19 +133,10 @@ def huber_loss(input, target, reduction='mean', delta=1.0, weight=None):
     return _renamed(_reduce(loss, reduction), 'HuberLossBackward0')
 
 
-def _class_dim_view(w, ndim):
-    """Reshape a per-class vector to broadcast against (N, C, d1, ...) (class dim 1; 0 when unbatched)."""
-    if ndim == 1:
-        return w
-    shape = [1] * ndim
-    shape[1] = w.shape[0]
-    return w.reshape(shape)
-
-
 def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction='mean',
                   label_smoothing=0.0):
     """Cross entropy between logits ``input`` (N, C, d1, ...) or (C,) and ``target``: class indices (N, d1, ...)
-    (int64) or class probabilities of the input's shape (float)."""
+    (int64) or class probabilities of the input's shape (float). The definition: ops/class_loss.py ``reference``."""
     _check_tensor(input, 'input', 'cross_entropy')
     _check_tensor(target, 'target', 'cross_entropy')
     reduction = _legacy_reduction(size_average, reduce, reduction)
@@ -152,29 +144,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
         raise ValueError(f'{reduction} is not a valid value for reduction')
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f'label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}')
-    if target._data.dtype.kind == 'f':
-        if target.shape != input.shape:
-            raise RuntimeError(f'cross_entropy: a floating-point target holds class probabilities and must have '
-                               f'the input\'s shape {tuple(input.shape)}, got {tuple(target.shape)} (dtype '
-                               f'{target.dtype.name}); class indices must be an integer tensor (ember.int64) of '
-                               f'shape {tuple(input.shape[:1] + input.shape[2:])}')
-        if input._data.dtype.kind != 'f':
-            raise RuntimeError(f'cross_entropy: expected a floating-point input, got {input.dtype.name}')
-        cdim = 1 if input.ndim >= 2 else 0
-        C = input.shape[cdim]
-        logp = input.log_softmax(cdim)
-        if label_smoothing > 0:
-            target = target * (1.0 - label_smoothing) + label_smoothing / C
-        prod = logp * target
-        if weight is not None:
-            prod = prod * _class_dim_view(weight, input.ndim)
-        loss = -prod.sum(cdim)
-        if reduction == 'mean':
-            n = loss.numel()
-            return _renamed(loss.sum() / n if n else loss.sum() / 0.0, 'DivBackward1', input)  # PyTorch's nodes
-        return _renamed(_reduce(loss, reduction), 'NegBackward0', input)
-    out = _nn.class_loss(input, target, weight, ignore_index, reduction, label_smoothing, logits=True)
-    return _renamed(out, 'AddBackward0', input) if label_smoothing > 0 else out  # (PyTorch adds the smoothing term)
+    return _class_loss(input, target, weight, ignore_index, reduction, label_smoothing, logits=True)
 
 
 def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction='mean'):
@@ -184,7 +154,7 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     reduction = _legacy_reduction(size_average, reduce, reduction)
     if reduction not in ('none', 'mean', 'sum'):
         raise ValueError(f'{reduction} is not a valid value for reduction')
-    return _nn.class_loss(input, target, weight, ignore_index, reduction, 0.0, logits=False)
+    return _class_loss(input, target, weight, ignore_index, reduction, 0.0, logits=False)
 
 
 def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None, reduction='mean'):

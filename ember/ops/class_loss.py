@@ -1,0 +1,172 @@
+"""Cross entropy and NLL loss: the reference definition composed of tensor ops, and the fused row path taken for speed
+(array code on cpu, the CUDA kernels of backends/_row_kernels.py on cuda), pinned to the reference by
+tests/test_class_loss.py."""
+from ..autograd.grad_mode import _State
+from ..backends import checks_values, fused
+from ._util import record, renamed, same_device, _wrap
+from .nn_ops import _dtname
+
+__all__ = ['class_loss', 'reference']
+
+
+def reference(x, target, weight=None, ignore_index=-100, reduction='mean', label_smoothing=0.0, logits=True):
+    """PyTorch's cross_entropy (``logits``) or nll_loss (x holds log-probabilities) over the class dim (1; 0 for an
+    unbatched (C,) input) against class indices (int) or class probabilities (float). Autograd derives the gradient."""
+    cdim = 1 if x.ndim > 1 else 0
+    C, eps = x.shape[cdim], label_smoothing
+    logp = x.log_softmax(cdim) if logits else x
+    if weight is not None and not target.is_floating_point():
+        weight = weight.detach()  # (PyTorch: no gradient for the weight of class-index targets)
+    w = 1.0 if weight is None else weight.reshape((C,) + (1,) * (x.ndim - cdim - 1))  # along the class dim
+    if target.is_floating_point():  # probabilities, mixed with the uniform distribution by label smoothing
+        loss = -(logp * (target * (1.0 - eps) + eps / C) * w).sum(cdim)
+        return loss if reduction == 'none' else loss.sum() if reduction == 'sum' else loss.sum() / float(loss.numel())
+    valid = target != ignore_index
+    t = target.long() * valid  # ignored targets pick class 0, weighted 0
+    wt = valid.to(x.dtype) if weight is None else weight[t] * valid
+    loss = -logp.gather(cdim, t.unsqueeze(cdim)).squeeze(cdim) * wt
+    if eps > 0:  # smoothing: eps of the target's weight spread over all classes
+        loss = (1.0 - eps) * loss - (eps / C) * (logp * w).sum(cdim) * valid
+    return loss if reduction == 'none' else loss.sum() if reduction == 'sum' else loss.sum() / wt.sum()
+
+
+# ---- the fused row path: (N, C, d1...) as rows (M, C), one recorded node ------------------------------------------
+# Per row r: lse = logsumexp x[r]; wt = w[t[r]] (1 without w), 0 when t[r] is ignore_index; W = sum_c w_c
+#   loss[r] = (1 - eps) wt (lse - x[r, t]) + valid eps / C (W lse - sum_c w_c x[r, c])
+#   dloss[r]/dx[r, c] = p_c ((1 - eps) wt + valid eps W / C) - [c == t] (1 - eps) wt - valid eps w_c / C
+# (nll_loss: x holds log-probabilities, lse = 0 and p = 0, eps = 0.) The CUDA kernels (ember_xent_fwd/_bwd) compute
+# the same for logits, one thread block per row; what the forward saves for the backward differs: the kernel keeps
+# lse (and recomputes p), the array code keeps p's numerators.
+
+def rows_forward(xp, x2, t, w, ignore_index, eps, logits=True):
+    """(loss (M,), wt (M,), saved) of logits x2 (M, C) (log-probabilities if not ``logits``) against int64 targets
+    t (M,), in array ops; saved is what rows_backward needs: the softmax as exp(x2 - row max) and its row sums, the
+    picked classes, the valid rows."""
+    M, C = x2.shape
+    e = se = None
+    lse = 0.0
+    if logits:
+        m = x2.max(axis=1, keepdims=True)
+        e = x2 - m
+        xp.exp(e, out=e)
+        se = e @ xp.ones(C, x2.dtype)  # row sums as a matrix-vector product: BLAS, much faster than sum(axis=1)
+        lse = xp.log(se) + m[:, 0]
+    valid = t != ignore_index
+    tt = t * valid
+    wt = valid.astype(x2.dtype) if w is None else w[tt] * valid
+    per = (lse - x2[xp.arange(M), tt]) * wt
+    if eps > 0:
+        w1 = xp.ones(C, x2.dtype) if w is None else w
+        per = (1.0 - eps) * per + (eps / C) * (w1.sum() * lse - x2 @ w1) * valid
+    return per, wt, (e, se, tt, valid)
+
+
+def rows_backward(xp, x2, t, saved, scale, w, ignore_index, eps):
+    """The gradient (M, C) of sum_r loss[r] * scale[r] (scale (M,), or one value for every row), in array ops (with
+    the kernel's arguments: t and ignore_index are in ``saved`` already)."""
+    e, se, tt, valid = saved
+    (M, C), s = x2.shape, xp.where(valid, scale.reshape(-1), 0)  # an ignored row gets 0, also for an inf/nan scale
+    coef = (1.0 - eps) * (s if w is None else s * w[tt])
+    if e is None:  # log-probabilities
+        d = xp.zeros((M, C), x2.dtype)
+    else:
+        d = e * ((coef if eps == 0 else coef + (eps / C) * (C if w is None else w.sum()) * s) / se)[:, None]
+    d[xp.arange(M), tt] -= coef
+    if eps > 0:
+        d -= (eps / C) * (s[:, None] if w is None else s[:, None] * w)
+    return d
+
+
+def _fused(x, target, weight, ignore_index, reduction, eps, logits=True):
+    """class_loss as one recorded node over rows: the CUDA kernels on cuda (logits), rows_forward/_backward else."""
+    xp, xd = x._device.xp, x._data
+    xs, C = xd.shape, xd.shape[1 if xd.ndim > 1 else 0]
+    x2 = xd.reshape(1, C) if xd.ndim == 1 else xd if xd.ndim == 2 else xp.moveaxis(xd, 1, -1).reshape(-1, C)
+    t = target._data.reshape(-1).astype('int64', copy=False)
+    w = None if weight is None else weight._data
+    fwd, bwd = (lambda *a: rows_forward(xp, *a, logits=logits)), (lambda *a: rows_backward(xp, *a))
+    if logits and fused(x._device):
+        from ..backends import cuda_kernels as K
+        if K.supports(x2):
+            fwd, bwd = K.softmax_xent_forward, K.softmax_xent_backward
+    per, wv, saved = fwd(x2, t, w, ignore_index, eps)
+    if reduction == 'none':
+        out = per.reshape(target._data.shape)
+    else:
+        denom = wv.sum()
+        out = per.sum() if reduction == 'sum' else per.sum() / denom  # 0/0 = nan when every target is ignored
+
+    def grad_x(g):
+        if _State.grad_enabled:  # create_graph: the reference's gradient, itself differentiable
+            from ..autograd import grad
+            ref = reference(x, target, weight, ignore_index, reduction, eps, logits)
+            return grad(ref, x, g, create_graph=True)[0]
+        gd = g._data
+        d2 = bwd(x2, t, saved, gd / denom if reduction == 'mean' else gd, w, ignore_index, eps)
+        if xd.ndim != 2:
+            d2 = d2.reshape(xs) if xd.ndim == 1 else xp.moveaxis(d2.reshape(xs[:1] + xs[2:] + (C,)), -1, 1)
+        return _wrap(d2, g._device)
+    return record(out, x._device, (x,), 'NllLossBackward0', (grad_x,), (x,))
+
+
+# ---- checks and dispatch --------------------------------------------------------------------------------------------
+
+def _shape_list(s):
+    return '[' + ', '.join(map(str, s)) + ']'
+
+
+def _check_class_target(x, target, op):
+    """Validate (N, C, d1...) / (C,) input against an integer target of shape (N, d1...) / ()."""
+    xs, ts = x._data.shape, target._data.shape
+    if (target._data.dtype.kind, target._data.dtype.itemsize) not in (('i', 8), ('u', 1)):  # int64, uint8
+        raise RuntimeError(f'expected target dtype to be Long or Byte, but got {_dtname(target)} ({op}: class '
+                           f'indices must be ember.int64, got dtype {target.dtype.name} with shape {ts})')
+    if not xs:
+        raise RuntimeError(f'{op}: input must have at least 1 dimension (classes), got a 0-d tensor')
+    want = xs[:1] + xs[2:] if len(xs) > 1 else ()
+    if ts == want:
+        return
+    if len(xs) == 1:
+        raise RuntimeError(f'{op}: for an unbatched input of shape {xs} the target must be a 0-d tensor, got shape '
+                           f'{ts}')
+    if len(xs) == 2 and len(ts) == 1:
+        raise ValueError(f'Expected input batch_size ({xs[0]}) to match target batch_size ({ts[0]}).')
+    raise RuntimeError(f'Expected target size {_shape_list(want)}, got {_shape_list(ts)} ({op}: input of shape {xs} '
+                       f'is (N, C, d1, ...), so the target must be (N, d1, ...))')
+
+
+def class_loss(x, target, weight=None, ignore_index=-100, reduction='mean', label_smoothing=0.0, logits=True):
+    """cross_entropy (``logits``) or nll_loss with PyTorch's checks and node names: the fused row path for the common
+    case (class-index targets, float32/float64 input), the reference for the rest."""
+    op = 'cross_entropy' if logits else 'nll_loss'
+    if x._data.dtype.kind != 'f':
+        raise RuntimeError(f'{op}: expected a floating-point input, got dtype {x.dtype.name}')
+    if logits and target._data.dtype.kind == 'f':
+        if target.shape != x.shape:
+            raise RuntimeError(f'cross_entropy: a floating-point target holds class probabilities and must have '
+                               f'the input\'s shape {tuple(x.shape)}, got {tuple(target.shape)} (dtype '
+                               f'{target.dtype.name}); class indices must be an integer tensor (ember.int64) of '
+                               f'shape {tuple(x.shape[:1] + x.shape[2:])}')
+        out = reference(x, target, weight, ignore_index, reduction, label_smoothing)
+        return renamed(out, 'DivBackward1' if reduction == 'mean' else 'NegBackward0', x)  # PyTorch's nodes
+    _check_class_target(x, target, op)
+    same_device(x, target, op)
+    C = x._data.shape[1 if x._data.ndim > 1 else 0]
+    if weight is not None:
+        same_device(x, weight, op)
+        if weight.ndim != 1 or weight.shape[0] != C:
+            raise RuntimeError(f'{op}: weight tensor should be defined either for all {C} classes or no classes but '
+                               f'got weight tensor of shape: {_shape_list(weight.shape)}')
+        if weight._data.dtype != x._data.dtype:  # PyTorch refuses, rather than casting the weights
+            raise RuntimeError(f'expected scalar type {_dtname(x)} but found {_dtname(weight)}')
+    td = target._data
+    if td.size and checks_values(x._device) and not 0 <= int(td.min()) <= int(td.max()) < C:  # (cuda: opt-in)
+        tv = td[td != ignore_index]
+        bad = tv[(tv < 0) | (tv >= C)]
+        if bad.size:
+            raise IndexError(f'Target {int(bad[0])} is out of bounds.')
+    if C and x._data.dtype.char in 'fd':  # float32, float64 (dtype.char: dtype.name takes a microsecond)
+        out = _fused(x, target, weight, ignore_index, reduction, float(label_smoothing), logits)
+    else:
+        out = reference(x, target, weight, ignore_index, reduction, label_smoothing, logits)
+    return renamed(out, 'AddBackward0' if label_smoothing > 0 else 'NllLossBackward0', x)
