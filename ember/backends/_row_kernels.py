@@ -168,7 +168,9 @@ def softmax_xent_backward(x2, t, lse, scale, w=None, ignore_index=-100, eps=0.0)
     dx = cp.empty((M, C), dt)
     if M:
         t = cp.ascontiguousarray(t, dtype=_np.int64)
-        sc = cp.ascontiguousarray(scale, dtype=dt).reshape(-1)
+        # an ignored row's gradient is 0 even for an inf/nan scale (the mean's 1 / 0 when every target is ignored),
+        # as on cpu (class_loss.rows_backward) and in PyTorch: its scale is made 0 before the kernel multiplies by it
+        sc = cp.where(t != ignore_index, cp.ascontiguousarray(scale, dtype=dt).reshape(-1), dt.type(0))
         stride = 1 if sc.size == M and M != 1 else 0
         wd = cp.ascontiguousarray(w, dtype=dt) if w is not None else cp.empty(1, dt)
         b = _block(C)

@@ -1,6 +1,8 @@
 """Cross entropy and NLL loss: the reference definition composed of tensor ops, and the fused row path taken for speed
 (array code on cpu, the CUDA kernels of backends/_row_kernels.py on cuda), pinned to the reference by
 tests/test_class_loss.py."""
+import math
+
 from ..autograd.grad_mode import _State
 from ..backends import checks_values, fused
 from ._util import record, renamed, same_device, _wrap
@@ -14,19 +16,27 @@ def reference(x, target, weight=None, ignore_index=-100, reduction='mean', label
     unbatched (C,) input) against class indices (int) or class probabilities (float). Autograd derives the gradient."""
     cdim = 1 if x.ndim > 1 else 0
     C, eps = x.shape[cdim], label_smoothing
+    eps_c = eps / C if C else (math.inf if eps > 0 else 0.0)  # (C = 0: PyTorch's eps / 0 = inf makes the loss nan)
     logp = x.log_softmax(cdim) if logits else x
     if weight is not None and not target.is_floating_point():
-        weight = weight.detach()  # (PyTorch: no gradient for the weight of class-index targets)
+        weight = weight.detach()  # (PyTorch refuses a weight requiring grad here: class_loss raises before)
     w = 1.0 if weight is None else weight.reshape((C,) + (1,) * (x.ndim - cdim - 1))  # along the class dim
     if target.is_floating_point():  # probabilities, mixed with the uniform distribution by label smoothing
-        loss = -(logp * (target * (1.0 - eps) + eps / C) * w).sum(cdim)
+        loss = -(logp * (target * (1.0 - eps) + eps_c) * w).sum(cdim)
         return loss if reduction == 'none' else loss.sum() if reduction == 'sum' else loss.sum() / float(loss.numel())
-    valid = target != ignore_index
-    t = target.long() * valid  # ignored targets pick class 0, weighted 0
-    wt = valid.to(x.dtype) if weight is None else weight[t] * valid
-    loss = -logp.gather(cdim, t.unsqueeze(cdim)).squeeze(cdim) * wt
+    # Ignored targets are masked (masked_fill), not multiplied by 0: their rows get an exact zero gradient even when
+    # the mean's 1 / total weight is inf (every target ignored), as PyTorch's (nan loss, zero gradient).
+    ignored = target == ignore_index
+    t = target.long().masked_fill(ignored, 0)  # ignored targets pick class 0, masked below
+    if C:
+        picked = logp.gather(cdim, t.unsqueeze(cdim)).squeeze(cdim)
+        wt = (~ignored).to(x.dtype) if weight is None else weight[t].masked_fill(ignored, 0)
+    else:  # no classes: every target is ignored (any other is out of bounds), nothing to pick
+        picked = logp.sum(cdim)
+        wt = picked.detach()
+    loss = (-picked * wt).masked_fill(ignored, 0)
     if eps > 0:  # smoothing: eps of the target's weight spread over all classes
-        loss = (1.0 - eps) * loss - (eps / C) * (logp * w).sum(cdim) * valid
+        loss = (1.0 - eps) * loss - eps_c * (logp * w).sum(cdim).masked_fill(ignored, 0)
     return loss if reduction == 'none' else loss.sum() if reduction == 'sum' else loss.sum() / wt.sum()
 
 
@@ -150,6 +160,10 @@ def class_loss(x, target, weight=None, ignore_index=-100, reduction='mean', labe
         out = reference(x, target, weight, ignore_index, reduction, label_smoothing)
         return renamed(out, 'DivBackward1' if reduction == 'mean' else 'NegBackward0', x)  # PyTorch's nodes
     _check_class_target(x, target, op)
+    if weight is not None and weight.requires_grad and _State.grad_enabled:  # (checked before the weight's shape)
+        raise RuntimeError(f"The function '{'nll_loss2d_forward' if x.ndim > 2 else 'nll_loss_forward'}' is not "
+                           f"differentiable with respect to argument 'weight'. This input cannot have requires_grad "
+                           f"True.")
     same_device(x, target, op)
     C = x._data.shape[1 if x._data.ndim > 1 else 0]
     if weight is not None:
@@ -169,4 +183,7 @@ def class_loss(x, target, weight=None, ignore_index=-100, reduction='mean', labe
         out = _fused(x, target, weight, ignore_index, reduction, float(label_smoothing), logits)
     else:
         out = reference(x, target, weight, ignore_index, reduction, label_smoothing, logits)
-    return renamed(out, 'AddBackward0' if label_smoothing > 0 else 'NllLossBackward0', x)
+    # PyTorch's node: its (N, C, d1...) input runs as nll_loss2d, reshaped to 4 dims and back unless it has 4
+    name = 'NllLossBackward0' if x.ndim < 3 else 'ViewBackward0' if reduction == 'none' and x.ndim != 4 else \
+        'NllLoss2DBackward0'
+    return renamed(out, 'AddBackward0' if label_smoothing > 0 else name, x)

@@ -1,4 +1,4 @@
-"""Masks and logic: the mask-multiply gradient, where, comparisons, logical and bitwise ops (bool results, no grad)."""
+"""Masks and logic: the mask gradients, where, comparisons, logical and bitwise ops (bool results, no grad)."""
 import builtins
 
 from .._dtype import get_default_dtype
@@ -9,6 +9,13 @@ from ._util import (Tensor, record, unbroadcast, coerce_pair, same_device, as_te
 def masked_grad(g, mask):
     """g * mask for a constant 0/1 mask array; itself differentiable (its own derivative is the same mask)."""
     return record(g._data * mask, g._device, (g,), 'ThresholdBackwardBackward0', (lambda gg: masked_grad(gg, mask),))
+
+
+def where_grad(g, mask):
+    """g where the bool array ``mask`` (broadcasting to g) holds, else 0: selected, not multiplied, so that an inf or
+    nan g gives 0 where masked off, as PyTorch's where backward; itself differentiable (by the same selection)."""
+    data = g._device.xp.where(mask, g._data, g._data.dtype.type(0))
+    return record(data, g._device, (g,), 'WhereBackward0', (lambda gg: where_grad(gg, mask),))
 
 
 @broadcasting
@@ -47,13 +54,11 @@ def where(cond, a=None, b=None):
     if isinstance(a, Tensor):
         sa = a.shape
         ins.append(a)
-        fns.append(lambda g: unbroadcast(masked_grad(g, c) if g.shape == c.shape else
-                                         g * _wrap(c, g._device), sa))
+        fns.append(lambda g: unbroadcast(where_grad(g, c), sa))
     if isinstance(b, Tensor):
         sb = b.shape
         ins.append(b)
-        fns.append(lambda g: unbroadcast(masked_grad(g, ~c) if g.shape == c.shape else
-                                         g * _wrap(~c, g._device), sb))
+        fns.append(lambda g: unbroadcast(where_grad(g, ~c), sb))
     return record(data, cond._device, tuple(ins), 'WhereBackward0', tuple(fns))
 
 
