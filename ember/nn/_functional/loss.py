@@ -142,8 +142,6 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     reduction = _legacy_reduction(size_average, reduce, reduction)
     if reduction not in ('none', 'mean', 'sum'):
         raise ValueError(f'{reduction} is not a valid value for reduction')
-    if not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f'label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}')
     return _class_loss(input, target, weight, ignore_index, reduction, label_smoothing, logits=True)
 
 
