@@ -234,8 +234,11 @@ def test_fused_kernels_match_references(dtype):
                                          -100, eps)
             for r, q in zip(ref[:2], got[:2]):  # (what each saves for its backward differs)
                 _close(q.get(), r, **tol)
-            for scale in (np.array(0.5, dtype), rng.random(41).astype(dtype)):
+            inf_at_ignored = rng.random(41).astype(dtype)
+            inf_at_ignored[5] = np.inf  # (the mean's 1 / 0 when every target is ignored): that row's gradient is 0
+            for scale in (np.array(0.5, dtype), rng.random(41).astype(dtype), inf_at_ignored):
                 dr = CL.rows_backward(np, xc, t, ref[2], scale, wt, -100, eps)
+                assert not dr[5].any()
                 dg = K.softmax_xent_backward(cp.asarray(xc), cp.asarray(t), got[2], cp.asarray(scale),
                                              None if wt is None else cp.asarray(wt), -100, eps)
                 _close(dg.get(), dr, **tol)

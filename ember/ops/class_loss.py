@@ -38,7 +38,10 @@ def reference(x, target, weight=None, ignore_index=-100, reduction='mean', label
     loss = (-picked * wt).masked_fill(ignored, 0)
     if eps > 0:  # smoothing: eps of the target's weight spread over all classes
         loss = (1.0 - eps) * loss - eps_c * (logp * w).sum(cdim).masked_fill(ignored, 0)
-    return loss if reduction == 'none' else loss.sum() if reduction == 'sum' else loss.sum() / wt.sum()
+    if reduction == 'none':
+        return loss
+    out = loss.sum() if reduction == 'sum' else loss.sum() / wt.sum()
+    return out * math.nan if eps_c == math.inf else out  # (PyTorch scales the summed smoothing term: inf * 0)
 
 
 def _connect(gx, x):
@@ -155,8 +158,7 @@ def _check_class_target(x, target, weight, op):
     want = xs[:1] + xs[2:] if len(xs) > 1 else ()
     if ts != want:
         if len(xs) <= 2 and len(ts) > 1:
-            raise RuntimeError(f'0D or 1D target tensor expected, multi-target not supported ({op}: input of shape '
-                               f'{xs}, target of shape {ts})')
+            raise RuntimeError('0D or 1D target tensor expected, multi-target not supported')
         if len(xs) == 1 and len(ts) == 1:
             raise ValueError(f'For 1D input, 1D target must have size 1, but got target size: {ts[0]}')
         if len(xs) == 1:
