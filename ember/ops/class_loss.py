@@ -23,8 +23,8 @@ def reference(x, target, weight=None, ignore_index=-100, reduction='mean', label
     w = 1.0 if weight is None else weight.reshape((C,) + (1,) * (x.ndim - cdim - 1))  # along the class dim
     if target.is_floating_point():  # probabilities, mixed with the uniform distribution by label smoothing
         loss = -(logp * (target * (1.0 - eps) + eps_c) * w).sum(cdim)
-        n = x.numel() // C if C else 0  # samples (an empty input's mean is 0 / 0 = nan, as PyTorch's)
-        return loss if reduction == 'none' else loss.sum() if reduction == 'sum' else loss.sum() / (float(n) or math.nan)
+        n = float(x.numel() // C if C else 0) or math.nan  # samples (an empty input's mean is nan, as PyTorch's)
+        return loss if reduction == 'none' else loss.sum() if reduction == 'sum' else loss.sum() / n
     # Ignored targets are masked (masked_fill), not multiplied by 0: their rows get an exact zero gradient even when
     # the mean's 1 / total weight is inf (every target ignored), as PyTorch's (nan loss, zero gradient).
     ignored = target == ignore_index
