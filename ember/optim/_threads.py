@@ -5,6 +5,7 @@ import threading
 __all__ = ['set_num_threads', 'get_num_threads']
 
 _PARALLEL_MIN = 1 << 17  # elements per step below which threads cost more than they save
+_ITEM_MIN = 1 << 14  # elements in an item below which it stays on the caller's thread
 _threads = {'n': None, 'pool': None}
 _busy = threading.Lock()  # held while the workers run a step; a step from another thread meanwhile runs alone
 
@@ -99,26 +100,55 @@ def _workers(n):
     return workers[:n]
 
 
+def _balanced(opt, big, total, n):
+    """``big`` with any item larger than a share of ``total`` that keeps ``n`` threads busy (half a thread's
+    share) split into slices of about that share: one large parameter beside small ones (an MLP's first layer)
+    would otherwise keep one thread working while the others wait."""
+    share = max(total // (2 * n), _ITEM_MIN, 1)
+    if all(w[0] <= share for w in big):
+        return big
+    out = []
+    for w in big:
+        parts = -(-w[0] // share)
+        pieces = opt._split(w, parts) if parts > 1 else None
+        if pieces is None:
+            out.append(w)
+        else:
+            out.extend(pieces)
+    return out
+
+
 def run_items(opt, work, serial):
-    """Run the update items; with enough work, all of it on the CPU, shared with worker threads."""
+    """Run the update items; with enough work, the large items shared with worker threads.
+
+    Only items of at least ``_ITEM_MIN`` elements go to the workers: a small item is mostly Python (holding the
+    GIL), so two threads on small items take turns at the GIL and run slower than one. The caller's thread runs
+    the small items while the workers start on the large ones, then joins them."""
     n = get_num_threads()
     if serial or n < 2 or len(work) < 2:
         opt._run_items(work, 0)
         return
-    total = 0
+    big, small, total = [], [], 0
     for w in work:
-        total += w[0]
-    if total < _PARALLEL_MIN or not _busy.acquire(blocking=False):
+        if w[0] >= _ITEM_MIN and w[1] != 3:
+            big.append(w)
+            total += w[0]
+        else:
+            small.append(w)
+    if len(big) < 2 or total < _PARALLEL_MIN or not _busy.acquire(blocking=False):
         opt._run_items(work, 0)
         return
     try:
-        n = min(n, len(work))
+        big = _balanced(opt, big, total, n)
+        n = min(n, len(big))
         opt._scratch_for(n - 1)
-        job = _Job(opt, work)
+        job = _Job(opt, big)
         for worker in _workers(n - 1):
             worker.job = job
             worker.go.set()
         try:
+            if small:
+                opt._run_items(small, 0)
             job.run(0)
         finally:
             job.finish()
