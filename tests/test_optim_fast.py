@@ -104,6 +104,7 @@ def two_threads(monkeypatch):
     """Worker threads on, for test-sized parameters: any item of 50 elements or more may go to a worker."""
     monkeypatch.setattr(_threads, '_PARALLEL_MIN', 0)
     monkeypatch.setattr(_threads, '_ITEM_MIN', 50)
+    monkeypatch.setattr(_threads, '_ADAPT', False)  # always shared, however the timing goes
     before = _threads.get_num_threads()
     _threads.set_num_threads(2)
     yield
@@ -217,3 +218,38 @@ def test_pack_rebuilt_when_its_state_changes(how):
     opt.step()
     for i, p in enumerate(params):
         assert_ulps(p._data, update(before[i], grads[i], ref[i], group), 0, f'{how} param {i}')
+
+
+def _drive(choice, alone_s, shared_s, steps):
+    """Run ``choice`` for ``steps`` steps where a lone step takes ``alone_s`` and a shared one ``shared_s``;
+    returns the modes it picked (True: shared)."""
+    picks = []
+    for _ in range(steps):
+        shared = choice.shared()
+        choice.record(shared, shared_s if shared else alone_s)
+        picks.append(shared)
+    return picks
+
+
+@pytest.mark.parametrize('threads_faster', [True, False])
+def test_thread_choice_learns_the_faster_mode_and_keeps_probing(threads_faster):
+    """The engine tries both modes, then keeps to the faster (by the median of recent steps) and tries the other
+    again now and then, less often the slower it was, so that a change of the machine's load is noticed."""
+    choice = _threads._Choice()
+    fast, slow = 1.0, 3.0
+    picks = _drive(choice, slow if threads_faster else fast, fast if threads_faster else slow, 200)
+    assert picks[:4] in ([False, True, False, True], [True, False, True, False])
+    later = picks[4:]
+    other = later.count(not threads_faster)
+    assert 0 < other <= len(later) / (_threads._Choice.PROBE * 3 - 1) + 1  # probes only, at most 1 in 60
+    # the machine changes: the mode that was slower becomes the faster; the choice follows within a few probes
+    picks = _drive(choice, fast if threads_faster else slow, slow if threads_faster else fast, 600)
+    assert picks[-100:].count(not threads_faster) >= 95
+
+
+def test_thread_choice_ignores_outliers():
+    """One slow step (the machine busy for a moment) does not change the mode: medians of the last steps decide."""
+    choice = _threads._Choice()
+    _drive(choice, 2.0, 1.0, 10)
+    choice.record(True, 100.0)
+    assert choice.shared()

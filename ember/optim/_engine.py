@@ -42,6 +42,7 @@ class _ElementwiseOptimizer(Optimizer):
         """Drop the packs and scratch memory, which follow the state's layout (after load_state_dict, unpickling)."""
         self._packs = {}
         self._scratch = []
+        self._thread_choice = None  # one thread or several, learned from step times (_threads.py)
 
     def _buffer_names(self, group):
         raise NotImplementedError
