@@ -40,7 +40,7 @@ def _kinds(opt):
     work = []
     for group in opt.param_groups:
         opt._plan_group(group, work)
-    return sorted(w[1] for w in work)
+    return sorted(w[1] for w in opt._blocked(work))
 
 
 @pytest.mark.parametrize('dtype', ['float32', 'float64', 'float16'])
@@ -253,3 +253,33 @@ def test_thread_choice_ignores_outliers():
     _drive(choice, 2.0, 1.0, 10)
     choice.record(True, 100.0)
     assert choice.shared()
+
+
+@pytest.mark.parametrize('case', SLICE_CASES, ids=_ids)
+def test_cache_blocked_large_parameter_matches_reference(monkeypatch, case):
+    """A large cpu parameter's update runs in slices of ``_block`` elements on one thread (cache blocking): the
+    numbers, the state and the step count equal the reference's, with missing gradients and a 0-size parameter."""
+    monkeypatch.setattr(ember.optim._engine._ElementwiseOptimizer, '_block', 100)
+    monkeypatch.setattr(_threads, '_PARALLEL_MIN', 1 << 40)  # one thread: slices run one after another
+    name, kw = case
+    for dtype in ('float32', 'float64'):
+        opt = _run(name, kw, dtype, small=20, shapes=SHAPES[:-1] + [(7, 29)], none_grads={(2, 6), (3, 7)})
+        kinds = _kinds(opt)
+        assert kinds.count(4) == 12 + 3  # (40, 30) in 12 slices, (7, 29) in 3
+
+
+def test_duplicated_parameter_not_blocked(monkeypatch):
+    """A parameter listed twice is updated twice, in order, the second time from the first's step count (so its
+    update is not sliced ahead of time)."""
+    monkeypatch.setattr(ember.optim._engine._ElementwiseOptimizer, '_block', 100)
+    rng = np.random.default_rng(2)
+    p = ember.tensor(rng.standard_normal((30, 30)), requires_grad=True)
+    p.grad = ember.tensor(rng.standard_normal((30, 30)))
+    with pytest.warns(UserWarning, match='duplicate parameters'):
+        opt = ember.optim.Adam([p, p], lr=0.1)
+    update, group = reference_of(opt), {k: v for k, v in opt.param_groups[0].items() if k != 'params'}
+    st = {}
+    expected = update(update(p._data.copy(), p.grad._data, st, group), p.grad._data, st, group)
+    opt.step()
+    assert_ulps(p._data, expected, 0, 'twice')
+    assert opt.state[p]['step'].item() == 2

@@ -37,6 +37,7 @@ class _ElementwiseOptimizer(Optimizer):
     _scalar_names = ('step',)
     _ntmp = 2
     _small = 1 << 15  # parameters below this many elements are updated packed together
+    _block = 1 << 17  # cpu updates of parameters of twice this many elements or more run in slices this long
 
     def _engine_reset(self):
         """Drop the packs and scratch memory, which follow the state's layout (after load_state_dict, unpickling)."""
@@ -69,8 +70,27 @@ class _ElementwiseOptimizer(Optimizer):
         serial = False
         for group in self.param_groups:
             serial |= self._plan_group(group, work)
+        if not serial:
+            work = self._blocked(work)
         _run(self, work, serial)
         return loss
+
+    def _blocked(self, work):
+        """``work`` with each large cpu parameter's update cut into slices of ``_block`` elements: a kernel makes
+        several passes (2 for SGD, about 10 for Adam), and on a slice the second and later passes find the data
+        and the scratch arrays still in cache instead of going back to memory."""
+        blk = self._block
+        if not blk or all(w[0] < 2 * blk for w in work):
+            return work
+        out = []
+        for w in work:
+            if w[0] >= 2 * blk and w[1] is False and w[2][0]._device is cpu:
+                pieces = self._split(w, -(-w[0] // blk))
+                if pieces is not None:
+                    out.extend(pieces)
+                    continue
+            out.append(w)
+        return out
 
     # -- planning (main thread): state created, packs validated; the updates themselves are independent items ----
     def _plan_group(self, group, work):
