@@ -148,8 +148,7 @@ class _Choice:
     def record(self, shared, seconds):
         ts = self.times[shared]
         ts.append(seconds)
-        if len(ts) > self.KEEP:
-            del ts[0]
+        del ts[:-self.KEEP]
 
 
 def _choice(opt):
