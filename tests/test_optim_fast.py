@@ -259,9 +259,9 @@ def test_thread_choice_ignores_outliers():
 def test_cache_blocked_large_parameter_matches_reference(monkeypatch, case):
     """A large cpu parameter's update runs in slices of ``_block`` elements on one thread (cache blocking): the
     numbers, the state and the step count equal the reference's, with missing gradients and a 0-size parameter."""
-    monkeypatch.setattr(ember.optim._engine._ElementwiseOptimizer, '_block', 100)
-    monkeypatch.setattr(_threads, '_PARALLEL_MIN', 1 << 40)  # one thread: slices run one after another
     name, kw = case
+    monkeypatch.setattr(getattr(ember.optim, name), '_block', 100)  # (SGD's default is 0: not sliced)
+    monkeypatch.setattr(_threads, '_PARALLEL_MIN', 1 << 40)  # one thread: slices run one after another
     for dtype in ('float32', 'float64'):
         opt = _run(name, kw, dtype, small=20, shapes=SHAPES[:-1] + [(7, 29)], none_grads={(2, 6), (3, 7)})
         kinds = _kinds(opt)
@@ -271,7 +271,7 @@ def test_cache_blocked_large_parameter_matches_reference(monkeypatch, case):
 def test_duplicated_parameter_not_blocked(monkeypatch):
     """A parameter listed twice is updated twice, in order, the second time from the first's step count (so its
     update is not sliced ahead of time)."""
-    monkeypatch.setattr(ember.optim._engine._ElementwiseOptimizer, '_block', 100)
+    monkeypatch.setattr(ember.optim.Adam, '_block', 100)
     rng = np.random.default_rng(2)
     p = ember.tensor(rng.standard_normal((30, 30)), requires_grad=True)
     p.grad = ember.tensor(rng.standard_normal((30, 30)))
@@ -283,3 +283,10 @@ def test_duplicated_parameter_not_blocked(monkeypatch):
     opt.step()
     assert_ulps(p._data, expected, 0, 'twice')
     assert opt.state[p]['step'].item() == 2
+
+
+def test_block_sizes():
+    """Cache blocking is on for the many-pass optimizers and off for SGD, whose few passes did not gain."""
+    assert ember.optim.SGD._block == 0
+    for name in ('Adam', 'AdamW', 'RMSprop', 'Adagrad', 'NAdam'):
+        assert getattr(ember.optim, name)._block == 1 << 17
