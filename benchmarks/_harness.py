@@ -61,9 +61,11 @@ def interleaved(fe, ft, repeat=20, warmup=3, min_time=0.2, rounds=5):
     times = [[] for _ in fns]
     per = max(1, -(-repeat // rounds))
     start = time.perf_counter()
+    pairs = list(zip(fns, times))
     while len(times[0]) < repeat or (time.perf_counter() - start < min_time and len(times[0]) < 100 * repeat):
-        for f, ts in zip(fns, times):
+        for f, ts in pairs:
             ts += _samples(f, per)
+        pairs.reverse()  # each goes first in turn: the one timed right after PyTorch meets its spinning threads
     med = [sorted(ts)[len(ts) // 2] for ts in times]
     return med[0], (med[1] if ft is not None else None)
 
@@ -76,8 +78,9 @@ def best_of_blocks(fe, ft, rounds, block, warmup=1):
             for _ in range(warmup):
                 f()
     best = [float('inf'), float('inf')]
-    for _ in range(rounds):
-        for i, f in enumerate((fe, ft)):
+    for r in range(rounds):
+        for i in ((0, 1) if r % 2 == 0 else (1, 0)):  # each goes first in turn (see interleaved)
+            f = (fe, ft)[i]
             if f is None:
                 continue
             t0 = time.perf_counter()

@@ -536,6 +536,8 @@ def test_threaded_updates(monkeypatch, threads):
     """Updates split over worker threads give PyTorch's results (each thread has its own scratch memory)."""
     from ember.optim import _threads as eopt
     monkeypatch.setattr(eopt, '_PARALLEL_MIN', 0)
+    monkeypatch.setattr(eopt, '_ITEM_MIN', 0)  # test-sized items go to the workers too
+    monkeypatch.setattr(eopt, '_ADAPT', False)  # always shared, however the timing goes
     before = eopt.get_num_threads()
     eopt.set_num_threads(threads)
     try:

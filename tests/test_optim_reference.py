@@ -115,6 +115,8 @@ def test_fast_path_matches_reference(case, small, dtype):
 def test_threaded_fast_path_matches_reference(monkeypatch, case):
     """Updates split over worker threads (each with its own scratch memory) change nothing."""
     monkeypatch.setattr(_threads, '_PARALLEL_MIN', 0)
+    monkeypatch.setattr(_threads, '_ITEM_MIN', 0)
+    monkeypatch.setattr(_threads, '_ADAPT', False)  # always shared, however the timing goes
     before = _threads.get_num_threads()
     _threads.set_num_threads(3)
     try:
@@ -198,6 +200,8 @@ def test_capturable_refuses_cpu_parameters_as_pytorch(name):
 def test_error_in_a_worker_thread_reaches_the_caller(monkeypatch):
     """An exception raised while a worker updates a parameter is raised by step(); the pool keeps working."""
     monkeypatch.setattr(_threads, '_PARALLEL_MIN', 0)
+    monkeypatch.setattr(_threads, '_ITEM_MIN', 0)
+    monkeypatch.setattr(_threads, '_ADAPT', False)  # always shared, however the timing goes
     before = _threads.get_num_threads()
     _threads.set_num_threads(2)
     try:

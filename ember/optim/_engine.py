@@ -1,5 +1,6 @@
 """The update engine of elementwise optimizers: per-parameter kernels run in place, small parameters packed flat."""
 import itertools
+import operator
 
 from .._tensor import Tensor, _wrap
 from .. import backends as _backends
@@ -12,7 +13,8 @@ from ._threads import run_items as _run
 class _Pack:
     """Small parameters of one group, dtype and device, whose state lives in flat buffers (``views`` are the
     per-parameter pieces, exposed as the state tensors) so one update covers them all."""
-    __slots__ = ('members', 'shapes', 'flat', 'views', 'sflat', 'sviews', 'P', 'G', 'pviews', 'gflat')
+    __slots__ = ('members', 'shapes', 'flat', 'views', 'sflat', 'sviews', 'P', 'G', 'pviews', 'gflat', 'states',
+                 'checks')
 
 
 class _ElementwiseOptimizer(Optimizer):
@@ -35,11 +37,13 @@ class _ElementwiseOptimizer(Optimizer):
     _scalar_names = ('step',)
     _ntmp = 2
     _small = 1 << 15  # parameters below this many elements are updated packed together
+    _block = 1 << 17  # cpu updates of parameters of twice this many elements or more run in slices this long
 
     def _engine_reset(self):
         """Drop the packs and scratch memory, which follow the state's layout (after load_state_dict, unpickling)."""
         self._packs = {}
         self._scratch = []
+        self._thread_choice = None  # one thread or several, learned from step times (_threads.py)
 
     def _buffer_names(self, group):
         raise NotImplementedError
@@ -66,8 +70,27 @@ class _ElementwiseOptimizer(Optimizer):
         serial = False
         for group in self.param_groups:
             serial |= self._plan_group(group, work)
+        if not serial:
+            work = self._blocked(work)
         _run(self, work, serial)
         return loss
+
+    def _blocked(self, work):
+        """``work`` with each large cpu parameter's update cut into slices of ``_block`` elements: a kernel makes
+        several passes (2 for SGD, about 10 for Adam), and on a slice the second and later passes find the data
+        and the scratch arrays still in cache instead of going back to memory."""
+        blk = self._block
+        if not blk or all(w[0] < 2 * blk for w in work):
+            return work
+        out = []
+        for w in work:
+            if w[0] >= 2 * blk and w[1] is False and w[2][0]._device is cpu:
+                pieces = self._split(w, -(-w[0] // blk))
+                if pieces is not None:
+                    out.extend(pieces)
+                    continue
+            out.append(w)
+        return out
 
     # -- planning (main thread): state created, packs validated; the updates themselves are independent items ----
     def _plan_group(self, group, work):
@@ -82,6 +105,8 @@ class _ElementwiseOptimizer(Optimizer):
         serial = False
         fz = None  # fused cuda kernels for this group: decided at its first parameter off the cpu
         fused = None
+        light_limit = 0 if stateful else self._small  # stateless small cpu parameters: one batch item
+        light, light_size = [], 0
         for p in params:
             if p.grad is None:
                 continue
@@ -103,8 +128,12 @@ class _ElementwiseOptimizer(Optimizer):
                         fused.append(item[2])
                     continue
             d = p._data
+            if light_limit and d.size < light_limit and d.dtype.kind != 'c' and p._device is cpu:
+                light.append((p, d, p.grad._data))  # stateless: updated in one loop, no state to look up
+                light_size += d.size
+                continue
             if d.size < limit and d.dtype.kind != 'c':  # (complex parameters: one by one, as real pairs)
-                key = (d.dtype, p._device)
+                key = d.dtype if p._device is cpu else (d.dtype, p._device)  # (a device hashes in Python)
                 if small is None:
                     small = {key: [p]}
                 elif key in small:
@@ -121,6 +150,8 @@ class _ElementwiseOptimizer(Optimizer):
                     self._plan_pack(group, key, members, hp, names, work)
         if fused:
             work.append((sum(it[0]._data.size for it in fused), 2, (fused, hp, names)))
+        if light:
+            work.append((light_size, 3, (hp, light)))
         if len(params) > 1 and len({id(p) for p in params}) != len(params):
             serial = True  # a duplicated parameter is updated twice, in order
         if group.get('capturable') and any(p.grad is not None and p._device is cpu for p in params):
@@ -197,6 +228,46 @@ class _ElementwiseOptimizer(Optimizer):
             self._kernel(xp, hp, d, g, False, bufs, (), fresh, tmp)
         p._bump()
 
+    def _split(self, item, parts):
+        """A direct update of a large parameter as ``parts`` items on flat slices, for worker threads to share
+        (the update is elementwise); None where it is not one (complex, non-contiguous). The scalar state is read
+        now, so every slice starts from the same step, and written by the first slice only."""
+        size, kind, it = item
+        if kind is not False:
+            return None
+        p, st, fresh, hp, names = it
+        arrs = [p._data, p.grad._data] + [st[n]._data for n in names]
+        if arrs[0].dtype.kind == 'c' or not all(a.flags.c_contiguous for a in arrs):
+            return None
+        scal = [float(st[n]._data) for n in self._scalar_names]
+        flat = [a.reshape(-1) for a in arrs]
+        step = -(-size // parts)
+        return [(min(step, size - lo), 4, (p, st, fresh, hp, names, [a[lo:lo + step] for a in flat], scal, lo == 0))
+                for lo in range(0, size, step)]
+
+    def _run_slice(self, item, scratch):
+        p, st, fresh, hp, names, arrs, scal, first = item
+        d = arrs[0]
+        xp = p._device.xp
+        tmp = self._tmp(scratch, xp, d.dtype, d.shape, d.size)
+        new = self._kernel(xp, hp, d, arrs[1], False, arrs[2:], scal, fresh, tmp)
+        if first:
+            for n, v in zip(self._scalar_names, new):
+                st[n]._data[...] = v
+            p._bump()
+
+    def _run_light(self, item, scratch):
+        """A stateless group's small cpu parameters, one after another in one loop: what ``_run_direct`` does,
+        without its per-parameter state and dtype handling (none applies: no state, no complex numbers)."""
+        hp, entries = item
+        kernel, xp, get = self._kernel, cpu.xp, scratch.get
+        for p, d, g in entries:
+            tmp = get((d.dtype, xp, d.shape))
+            if tmp is None:
+                tmp = self._tmp(scratch, xp, d.dtype, d.shape, d.size)
+            kernel(xp, hp, d, g, False, (), (), False, tmp)
+            p._bump()
+
     # -- scratch arrays, one set per worker thread ---------------------------------------------------------------
     def _scratch_for(self, worker):
         while len(self._scratch) <= worker:
@@ -220,21 +291,19 @@ class _ElementwiseOptimizer(Optimizer):
 
     # -- small parameters packed flat ---------------------------------------------------------------------------
     def _pack_ok(self, pack, members, names):
+        """Whether ``pack`` still holds exactly ``members``' state: same parameters and shapes, and each state entry
+        the pack's own tensor over the pack's own view (the checks run in C, ``map`` over the members)."""
         if len(members) != len(pack.members) or tuple(pack.flat) != names:
             return False
-        state = self.state
-        allnames = self._scalar_names + names
-        views = [pack.sviews[n] for n in self._scalar_names] + [pack.views[n] for n in names]
-        for i, p in enumerate(members):
-            if p is not pack.members[i] or p._data.shape != pack.shapes[i]:
+        if not all(map(_is, members, pack.members)) or list(map(_shape, members)) != pack.shapes:
+            return False
+        sts = list(map(self.state.get, members))
+        if not all(map(_is, sts, pack.states)):  # (so every entry of sts is a dict)
+            return False
+        for n, ts, vs in pack.checks:
+            if not all(map(_is, map(operator.methodcaller('get', n), sts), ts)) or \
+                    not all(map(_is, map(_data, ts), vs)):
                 return False
-            st = state.get(p)
-            if st is None:
-                return False
-            for n, vs in zip(allnames, views):
-                t = st.get(n)
-                if t is None or t._data is not vs[i]:
-                    return False
         return True
 
     def _build_pack(self, group, members, names):
@@ -282,6 +351,10 @@ class _ElementwiseOptimizer(Optimizer):
             st.clear()
             st.update(new_st)
             fresh.append(f)
+        pack.states = [self.state[p] for p in members]
+        pack.checks = [(n, [st[n] for st in pack.states], vs) for n, vs in
+                       itertools.chain(((n, pack.sviews[n]) for n in self._scalar_names),
+                                       ((n, pack.views[n]) for n in names))]
         return pack, fresh
 
     def _plan_pack(self, group, key, members, hp, names, work):
@@ -313,8 +386,8 @@ class _ElementwiseOptimizer(Optimizer):
         members = pack.members
         xp = members[0]._device.xp
         P, G = pack.P, pack.G
-        xp.concatenate([p._data.reshape(-1) for p in members], out=P)
-        xp.concatenate([p.grad._data.reshape(-1) for p in members], out=G)
+        xp.concatenate(list(map(_data, members)), axis=None, out=P)  # (axis None: each flattened, in C)
+        xp.concatenate(list(map(_grad_data, members)), axis=None, out=G)
         tmp = self._tmp(scratch, xp, P.dtype, P.shape, P.size)
         new = self._kernel(xp, hp, P, G, True, [pack.flat[n] for n in names], scal, fresh, tmp)
         for n, v in zip(self._scalar_names, new):
@@ -326,12 +399,22 @@ class _ElementwiseOptimizer(Optimizer):
     def _run_items(self, items, worker):
         scratch = self._scratch_for(worker)
         for _, kind, item in items:
-            if kind == 2:
+            if kind == 3:
+                self._run_light(item, scratch)
+            elif kind == 4:
+                self._run_slice(item, scratch)
+            elif kind == 2:
                 self._run_fused(item)
             elif kind:
                 self._run_pack(item, scratch)
             else:
                 self._run_direct(item, scratch)
+
+
+_is = operator.is_
+_shape = operator.attrgetter('_data.shape')
+_data = operator.attrgetter('_data')
+_grad_data = operator.attrgetter('grad._data')
 
 
 def _fused_device(dev):

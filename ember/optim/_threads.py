@@ -1,10 +1,13 @@
 """Worker threads for the optimizers' CPU updates (NumPy releases the GIL inside its loops)."""
 import os
 import threading
+import time
 
 __all__ = ['set_num_threads', 'get_num_threads']
 
 _PARALLEL_MIN = 1 << 17  # elements per step below which threads cost more than they save
+_ITEM_MIN = 1 << 14  # elements in an item below which it stays on the caller's thread
+_ADAPT = True  # choose between one thread and several by the optimizer's measured step times (_Choice)
 _threads = {'n': None, 'pool': None}
 _busy = threading.Lock()  # held while the workers run a step; a step from another thread meanwhile runs alone
 
@@ -99,28 +102,116 @@ def _workers(n):
     return workers[:n]
 
 
+def _balanced(opt, big, total, n):
+    """``big`` with any item larger than a share of ``total`` that keeps ``n`` threads busy (half a thread's
+    share) split into slices of about that share: one large parameter beside small ones (an MLP's first layer)
+    would otherwise keep one thread working while the others wait."""
+    share = max(total // (2 * n), _ITEM_MIN, 1)
+    if all(w[0] <= share for w in big):
+        return big
+    out = []
+    for w in big:
+        parts = -(-w[0] // share)
+        pieces = opt._split(w, parts) if parts > 1 else None
+        if pieces is None:
+            out.append(w)
+        else:
+            out.extend(pieces)
+    return out
+
+
+class _Choice:
+    """Whether an optimizer's steps run faster on the caller's thread alone or shared with workers, learned from
+    the wall time of its own recent steps. Threads pay off only when the other cores are free: on a machine busy
+    with other processes a worker is scheduled late and each hand-over of the GIL waits for it, so a shared step
+    can take several times as long as a lone one (the numbers are the same either way: only the time differs)."""
+    __slots__ = ('times', 'steps')
+    KEEP = 5     # recent steps remembered per mode (their median decides)
+    PROBE = 20   # steps between tries of the mode not chosen, times how much slower it was (its cost stays <5%)
+
+    def __init__(self):
+        self.times = ([], [])  # seconds per element: alone, shared
+        self.steps = 0
+
+    def shared(self):
+        alone, shared = self.times
+        self.steps += 1
+        if len(alone) < 2 or len(shared) < 2:  # learning: alternate
+            return len(shared) < len(alone)
+        a, b = sorted(alone)[len(alone) // 2], sorted(shared)[len(shared) // 2]
+        best, other = (b, a) if b < a else (a, b)
+        if self.steps >= self.PROBE * min(other / best, 50.0):
+            self.steps = 0
+            return not b < a  # now and then the other mode: the machine's load changes
+        return b < a
+
+    def record(self, shared, seconds):
+        ts = self.times[shared]
+        ts.append(seconds)
+        del ts[:-self.KEEP]
+
+
+def _choice(opt):
+    c = opt.__dict__.get('_thread_choice')
+    if c is None:
+        c = opt.__dict__['_thread_choice'] = _Choice()
+    return c
+
+
+def _alone(opt, work, choice, total):
+    t0 = time.perf_counter()
+    opt._run_items(work, 0)
+    if choice is not None:
+        choice.record(False, (time.perf_counter() - t0) / total)
+
+
 def run_items(opt, work, serial):
-    """Run the update items; with enough work, all of it on the CPU, shared with worker threads."""
+    """Run the update items; with enough work, and where that has proved faster (``_Choice``), the large items
+    shared with worker threads.
+
+    Only items of at least ``_ITEM_MIN`` elements go to the workers: a small item is mostly Python (holding the
+    GIL), so two threads on small items take turns at the GIL and run slower than one. The caller's thread runs
+    the small items while the workers start on the large ones, then joins them."""
     n = get_num_threads()
-    if serial or n < 2 or len(work) < 2:
+    if serial or n < 2 or not work:
         opt._run_items(work, 0)
         return
-    total = 0
+    big, small, total = [], [], 0
     for w in work:
-        total += w[0]
-    if total < _PARALLEL_MIN or not _busy.acquire(blocking=False):
+        if w[0] >= _ITEM_MIN and w[1] != 3:
+            big.append(w)
+            total += w[0]
+        else:
+            small.append(w)
+    if total < _PARALLEL_MIN:
         opt._run_items(work, 0)
         return
+    if not big or (len(big) < 2 and big[0][0] < 2 * _ITEM_MIN):
+        opt._run_items(work, 0)
+        return
+    choice = _choice(opt) if _ADAPT else None
+    if choice is not None and not choice.shared():
+        _alone(opt, work, choice, total)
+        return
+    if not _busy.acquire(blocking=False):  # another thread's step has the workers: this one runs alone
+        opt._run_items(work, 0)
+        return
+    t0 = time.perf_counter()
     try:
-        n = min(n, len(work))
+        big = _balanced(opt, big, total, n)
+        n = min(n, len(big))
         opt._scratch_for(n - 1)
-        job = _Job(opt, work)
+        job = _Job(opt, big)
         for worker in _workers(n - 1):
             worker.job = job
             worker.go.set()
         try:
+            if small:
+                opt._run_items(small, 0)
             job.run(0)
         finally:
             job.finish()
     finally:
         _busy.release()
+    if choice is not None:
+        choice.record(True, (time.perf_counter() - t0) / total)
