@@ -200,16 +200,33 @@ def coerce_pair(a, b, op):
     if isinstance(b, builtins.float):
         if kind not in 'fVc':  # 'V': bfloat16 (ml_dtypes)
             a = a.to(get_default_dtype())
+    elif kind in 'iu':
+        if not 0 <= b <= 127:
+            b = wrap_int(b, a._data.dtype)
     elif kind == 'b':
         a = a.to(int64)
-    elif kind in 'iu' and not 0 <= b <= 127:
-        b = wrap_int(b, a._data.dtype)
+        if not 0 <= b <= 127:
+            b = wrap_int(b, a._data.dtype)
+    elif not _I64_MIN <= b < _U64_END:  # (a floating or complex tensor: the scalar is still converted first)
+        raise int_overflow(b)
     return a, b
+
+
+# PyTorch converts a Python int argument to its Scalar first: an int64, or a uint64 from 2**63 up; beyond that range
+# (whatever the tensor's dtype) the conversion raises OverflowError, with the message of the C conversion that failed
+_I64_MIN, _U64_END = -(1 << 63), 1 << 64
+
+
+def int_overflow(b):
+    """PyTorch's OverflowError for a Python int outside [-2**63, 2**64), which no Scalar holds."""
+    return OverflowError("can't convert negative int to unsigned" if b < 0 else 'int too big to convert')
 
 
 def wrap_int(b, np_dtype):
     """A Python int as an integer tensor's dtype sees it: PyTorch casts the scalar, wrapping out-of-range values
-    (``uint8_tensor + (-2)`` adds 254), where NumPy raises OverflowError."""
+    (``uint8_tensor + (-2)`` adds 254), where NumPy raises OverflowError; one no Scalar holds raises (int_overflow)."""
+    if not _I64_MIN <= b < _U64_END:
+        raise int_overflow(b)
     bits = np_dtype.itemsize * 8
     lo = -(1 << (bits - 1)) if np_dtype.kind == 'i' else 0
     if lo <= b < lo + (1 << bits):
@@ -221,7 +238,7 @@ def wrap_int(b, np_dtype):
 KERNEL_NAMES = {'bool': 'Bool', 'uint8': 'Byte', 'int8': 'Char', 'int16': 'Short', 'int32': 'Int', 'int64': 'Long',
                 'float16': 'Half', 'float32': 'Float', 'float64': 'Double'}
 _C_NAMES = {'uint8': 'uint8_t', 'int8': 'int8_t', 'int16': 'int16_t', 'int32': 'int', 'int64': 'int64_t',
-            'float32': 'float'}
+            'uint16': 'uint16_t', 'uint32': 'uint32_t', 'uint64': 'uint64_t', 'float32': 'float'}
 
 
 def not_implemented(kernel, np_dtype):
@@ -259,15 +276,17 @@ def fit_scalar(v, np_dtype):
     """A Python number stored into a tensor of np_dtype (fill_, masked_fill, clamp), checked as PyTorch does: an
     integer out of the dtype's range is refused (unsigned ones also take negatives down to -max, which wrap)."""
     kind = np_dtype.kind
-    if kind in 'iu' and isinstance(v, builtins.int) and not isinstance(v, builtins.bool):
-        bits = np_dtype.itemsize * 8
-        hi = (1 << (bits - (kind == 'i'))) - 1
-        lo = -hi - 1 if kind == 'i' else -hi
-        if not lo <= v <= hi:
-            if np_dtype.itemsize == 8:
-                raise OverflowError('int too big to convert')
-            raise RuntimeError(f'value cannot be converted to type {_C_NAMES[np_dtype.name]} without overflow')
-        return wrap_int(v, np_dtype)
+    if type(v) is builtins.int:
+        if not _I64_MIN <= v < _U64_END:  # (no Scalar holds it: raised before the dtype is looked at)
+            raise int_overflow(v)
+        if kind in 'iu':
+            bits = np_dtype.itemsize * 8
+            hi = (1 << (bits - (kind == 'i'))) - 1
+            lo = -hi - 1 if kind == 'i' else -hi
+            if not lo <= v <= hi:
+                raise RuntimeError(f'value cannot be converted to type {_C_NAMES[np_dtype.name]} without overflow')
+            return wrap_int(v, np_dtype)
+        return v
     if kind in 'iu' and isinstance(v, builtins.float):  # floats must land in range (NaN and inf never do)
         bits = np_dtype.itemsize * 8
         lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if kind == 'i' else (0, (1 << bits) - 1)

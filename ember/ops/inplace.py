@@ -9,7 +9,8 @@
 # the base and the edited one is remade from the rebound base. PyTorch's refusals: check_inplace_leaf.
 # (It is an ops module, not an autograd one: it records its nodes with ops/_util.record, and autograd below ops
 # imports no op at module level.)
-from ._util import Tensor, record, record_c, unbroadcast, wrap_int, fit_scalar, _wrap
+from ._util import (Tensor, record, record_c, unbroadcast, wrap_int, fit_scalar, _wrap, broadcast_error,
+                    int_overflow, _I64_MIN, _U64_END)
 from ..autograd.grad_mode import _State
 
 # dtype kinds by category (bool < integer < floating < complex): an in-place result may not rise above its target's
@@ -201,6 +202,8 @@ def inplace_binary(a, b, ufunc, op_fn, op):
         bd = fit_scalar(b, a._data.dtype) if ufunc == 'power' else wrap_int(b, a._data.dtype)
     else:
         bd = b
+        if type(b) is int and not _I64_MIN <= b < _U64_END:  # (PyTorch's Scalar conversion fails first)
+            raise int_overflow(b)
     if ufunc in ('remainder', 'floor_divide') and a._data.dtype.kind in 'iub':
         from .elementwise import _check_int_divisor
         if a._data.dtype.kind == 'b' and (getattr(bd, 'dtype', None) == bool or isinstance(bd, bool)):
