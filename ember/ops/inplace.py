@@ -137,6 +137,8 @@ def copy_result(a, src):
     moved = src.to(device=a._device, dtype=a.dtype)
     xp = a._device.xp
     try:
+        if moved._data.ndim > a._data.ndim:  # (NumPy drops leading 1s; PyTorch never grows the destination)
+            raise ValueError
         data = xp.broadcast_to(moved._data, a._data.shape)
     except ValueError:
         raise _not_broadcastable(src, a) from None
@@ -147,8 +149,13 @@ def copy_result(a, src):
 
 
 def _not_broadcastable(src, a):
-    return RuntimeError(f'copy_: the source of shape {tuple(src.shape)} cannot be broadcast to the destination '
-                        f'shape {tuple(a.shape)}')
+    """PyTorch's error for a copy_ source that does not fit the destination: the clashing dim, or (a source of more
+    dims that broadcasts) the broadcast shape, which the destination would have to take."""
+    err = broadcast_error(a.shape, src.shape)
+    if src.ndim > a.ndim and str(err).startswith('shapes'):  # (broadcast_error found no clash)
+        shape = a._device.xp.broadcast_shapes(a.shape, src.shape)
+        return RuntimeError(f"output with shape {list(a.shape)} doesn't match the broadcast shape {list(shape)}")
+    return err
 
 
 def assign_result(a, out, op):
@@ -302,6 +309,8 @@ def copy_(self, src, non_blocking=False):
         return assign_result(self, copy_result(self, src), 'copy_')
     data = src._data if src._device is self._device else src.to(self._device)._data
     try:
+        if data.ndim > self._data.ndim:  # (NumPy drops leading 1s; PyTorch never grows the destination)
+            raise ValueError
         self._device.xp.copyto(self._data, data, casting='unsafe')
     except ValueError:
         check_overlap(self)
