@@ -1,10 +1,11 @@
 """Indexing: reading and writing with slices/None/Ellipsis/int arrays/bool masks, gather/scatter, index_select."""
 import builtins
+import warnings
 
 from ._util import Tensor, record, norm_dim, unbroadcast, same_device, fit_scalar, KERNEL_NAMES, _wrap, renamed
 from ..backends import scatter_add as _scatter_add, checks_values, host_cast
 from .shape import _view
-from .inplace import check_inplace_leaf, rebind_inplace, check_overlap
+from .inplace import check_inplace_leaf, rebind_inplace, check_overlap, overlaps, _OVERLAP
 from ..autograd.grad_mode import _State
 from .scatter import gather, scatter, scatter_add, scatter_reduce  # noqa: F401  (re-exported: index ops' home)
 
@@ -150,8 +151,10 @@ def _is_mask(k):
 
 def setitem(a, key, value):
     """``a[key] = value`` in place; differentiable for a and value as PyTorch's index_put_."""
-    check_inplace_leaf(a, 'index_put_', value)
+    check_inplace_leaf(a, 'index_put_', value, False)
     k, basic = _key(key, a)
+    if 0 in a._data.strides and overlaps(a._data):  # (an expand: what the key selects may not overlap)
+        _check_overlapping_dest(a, k, basic, value)
     v = value
     if isinstance(value, Tensor):
         same_device(a, value, 'index_put_')
@@ -185,6 +188,24 @@ def setitem(a, key, value):
     node_holder = record(a._data, a._device, tuple(ins), 'IndexPutBackward0', tuple(fns))
     rebind_inplace(a, node_holder)
     return a
+
+
+def _check_overlapping_dest(a, k, basic, value):
+    """PyTorch's checks of a write into a tensor whose elements overlap: a basic key's region must take the value
+    (expand's error first), then must not overlap itself; an advanced key writes anyway, with PyTorch's warning."""
+    if not basic:
+        warnings.warn('Use of index_put_ on expanded tensors is deprecated. Please clone() the tensor before '
+                      'performing this operation. This also applies to advanced indexing e.g. tensor[indices] = '
+                      'tensor', UserWarning, stacklevel=4)
+        return
+    region = a._data[k]
+    if isinstance(value, Tensor):
+        v = value
+        while v.ndim > len(region.shape) and v.shape[0] == 1:  # (leading size-1 dims are dropped, as in _set)
+            v = v[0]
+        v.expand(region.shape)
+    if overlaps(region):
+        raise RuntimeError(_OVERLAP)
 
 
 def _value_grad(g, vs):

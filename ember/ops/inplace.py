@@ -17,9 +17,13 @@ from ..autograd.grad_mode import _State
 _CAT = {'b': 0, 'u': 1, 'i': 1, 'f': 2, 'V': 2, 'c': 3}
 
 
-def check_inplace_leaf(a, op, other=None):
-    """PyTorch's refusals of an in-place op under grad mode: on a leaf that requires grad, on a view of one, on a
-    view made in no_grad mode whose edit would be recorded, on a view whose elements overlap in memory."""
+def check_inplace_leaf(a, op, other=None, overlap=True):
+    """PyTorch's refusals of an in-place op: on a tensor whose elements overlap in memory (an expand; every in-place
+    op passes here, so this is the one check of it; ``overlap=False``: the caller checks what it writes itself), and
+    under grad mode on a leaf that requires grad, on a view of one, on a view made in no_grad mode whose edit would
+    be recorded."""
+    if overlap and 0 in a._data.strides and overlaps(a._data):  # (strides: a cheap test, no overlap without a 0)
+        raise RuntimeError(_OVERLAP)
     if _State.grad_enabled:
         if a._rg and a.grad_fn is None:
             raise RuntimeError(f'a leaf Variable that requires grad is being used in an in-place operation ({op}).')
@@ -67,8 +71,6 @@ def _check_view_inplace(a, info, other):
                                                 'A view of a view which was'))
     if root._rg and root.grad_fn is None:
         raise RuntimeError('a view of a leaf Variable that requires grad is being used in an in-place operation.')
-    if overlaps(a._data):
-        raise RuntimeError(_OVERLAP)
 
 
 def rebind_inplace(a, out):
@@ -277,8 +279,9 @@ def zero_(self):
 
 
 def fill_(self, value):
-    """Tensor.fill_: every element set to ``value`` (a recorded constant when the tensor is in a graph)."""
-    check_inplace_leaf(self, 'fill_', value)
+    """Tensor.fill_: every element set to ``value`` (a recorded constant when the tensor is in a graph). A number
+    fills a tensor whose elements overlap (an expand: all get the one value) as PyTorch does; a tensor value not."""
+    check_inplace_leaf(self, 'fill_', value, isinstance(value, Tensor))
     if isinstance(value, Tensor):
         if value.ndim:
             raise RuntimeError(f'fill_ only supports 0-dimension value tensor but got tensor with {value.ndim} '
@@ -290,11 +293,7 @@ def fill_(self, value):
     if _State.grad_enabled and self._rg:  # a constant replaces the history (not a * 0 + value: NaN * 0)
         const = _wrap(self._device.xp.full((), value, dtype=self._data.dtype), self._device)
         return assign_result(self, copy_result(self, const), 'fill_')
-    try:
-        self._data.fill(value)
-    except ValueError:
-        check_overlap(self)
-        raise
+    self._data.fill(value)
     self._bump()
     return self
 
