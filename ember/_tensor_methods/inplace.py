@@ -104,6 +104,8 @@ class InplaceMethods:
         return inplace_unary(self, E.square, 'square_')
 
     def masked_fill_(self, mask, value):
+        if 0 in self._data.strides and IP.overlaps(self._data):  # (an expand: filled all the same, with a warning)
+            return IP.masked_fill_overlapping(self, I.masked_fill, mask, value)
         return inplace_unary(self, I.masked_fill, 'masked_fill_', mask, value)
 
     def scatter_(self, dim, index, src=None, value=None, *, reduce=None):

@@ -153,8 +153,11 @@ def setitem(a, key, value):
     """``a[key] = value`` in place; differentiable for a and value as PyTorch's index_put_."""
     check_inplace_leaf(a, 'index_put_', value, False)
     k, basic = _key(key, a)
-    if 0 in a._data.strides and overlaps(a._data):  # (an expand: what the key selects may not overlap)
-        _check_overlapping_dest(a, k, basic, value)
+    if 0 in a._data.strides and overlaps(a._data) and _check_overlapping_dest(a, k, basic, value):
+        # (an expand: the write goes through the view of the selected region, so that under autograd the base's
+        # overwritten elements are found through it; the expand's other rows alias them and must not count twice)
+        setitem(getitem(a, key), Ellipsis, value)
+        return a
     v = value
     if isinstance(value, Tensor):
         same_device(a, value, 'index_put_')
@@ -197,7 +200,7 @@ def _check_overlapping_dest(a, k, basic, value):
         warnings.warn('Use of index_put_ on expanded tensors is deprecated. Please clone() the tensor before '
                       'performing this operation. This also applies to advanced indexing e.g. tensor[indices] = '
                       'tensor', UserWarning, stacklevel=4)
-        return
+        return False
     region = a._data[k]
     if isinstance(value, Tensor):
         v = value
@@ -206,6 +209,7 @@ def _check_overlapping_dest(a, k, basic, value):
         v.expand(region.shape)
     if overlaps(region):
         raise RuntimeError(_OVERLAP)
+    return True
 
 
 def _value_grad(g, vs):

@@ -9,6 +9,8 @@
 # the base and the edited one is remade from the rebound base. PyTorch's refusals: check_inplace_leaf.
 # (It is an ops module, not an autograd one: it records its nodes with ops/_util.record, and autograd below ops
 # imports no op at module level.)
+import warnings
+
 from ._util import (Tensor, record, record_c, unbroadcast, wrap_int, fit_scalar, _wrap, broadcast_error,
                     int_overflow, _I64_MIN, _U64_END)
 from ..autograd.grad_mode import _State
@@ -269,6 +271,32 @@ def inplace_unary(a, op_fn, op, *args, **kwargs):
     finally:
         _State.grad_enabled = prev
     return assign_result(a, out, op)
+
+
+def masked_fill_overlapping(a, op_fn, mask, value):
+    """masked_fill_ on a tensor whose elements overlap (an expand): PyTorch writes the masked elements, warning that
+    this is deprecated (other in-place ops refuse); an element aliased by a masked and an unmasked one is filled."""
+    warnings.warn('Use of masked_fill_ on expanded tensors is deprecated. Please clone() the tensor before performing '
+                  'this operation. This also applies to advanced indexing e.g. tensor[mask] = scalar', UserWarning,
+                  stacklevel=3)
+    check_inplace_leaf(a, 'masked_fill_', value, False)
+    if _State.grad_enabled and (a._rg or (isinstance(value, Tensor) and value._rg)):
+        # (PyTorch records it and then fails in backward with this error; the gradient through the aliased
+        # elements would be counted once per alias here, so ember refuses at once rather than be wrong)
+        raise RuntimeError(_OVERLAP)
+    prev = _State.grad_enabled
+    _State.grad_enabled = False
+    try:
+        out = op_fn(a, mask, value)
+    finally:
+        _State.grad_enabled = prev
+    if out.shape != a.shape:
+        raise RuntimeError(f"output with shape {list(a.shape)} doesn't match the broadcast shape {list(out.shape)} "
+                           f"(masked_fill_)")
+    xp = a._device.xp
+    xp.copyto(a._data, out._data, casting='unsafe', where=xp.broadcast_to(mask._data, a._data.shape))
+    a._bump()
+    return a
 
 
 # ---- whole-tensor writes: zero_, fill_, copy_ ----------------------------------------------------------------------
