@@ -204,9 +204,9 @@ def coerce_pair(a, b, op):
         if not 0 <= b <= 127:
             b = wrap_int(b, a._data.dtype)
     elif kind == 'b':
-        a = a.to(int64)
         if not 0 <= b <= 127:
-            b = wrap_int(b, a._data.dtype)
+            b = int_scalar(b, a._data.dtype)
+        a = a.to(int64)
     elif not _I64_MIN <= b < _U64_END:  # (a floating or complex tensor: the scalar is still converted first)
         raise int_overflow(b)
     return a, b
@@ -222,6 +222,20 @@ def int_overflow(b):
     return OverflowError("can't convert negative int to unsigned" if b < 0 else 'int too big to convert')
 
 
+def int_scalar(b, np_dtype):
+    """A Python int operand of a tensor of np_dtype as PyTorch takes it: wrapped into an integer dtype; beyond what
+    a Scalar holds, OverflowError; from 2**63 (a uint64 Scalar) with a bool tensor, the promotion PyTorch refuses."""
+    kind = np_dtype.kind
+    if kind in 'iu':
+        return wrap_int(b, np_dtype)
+    if not _I64_MIN <= b < _U64_END:
+        raise int_overflow(b)
+    if kind == 'b' and b > 9223372036854775807:
+        raise RuntimeError('Promotion for uint16, uint32, uint64 types is not supported, attempted to promote Bool '
+                           'and UInt64')
+    return b
+
+
 def wrap_int(b, np_dtype):
     """A Python int as an integer tensor's dtype sees it: PyTorch casts the scalar, wrapping out-of-range values
     (``uint8_tensor + (-2)`` adds 254), where NumPy raises OverflowError; one no Scalar holds raises (int_overflow)."""
@@ -232,6 +246,25 @@ def wrap_int(b, np_dtype):
     if lo <= b < lo + (1 << bits):
         return b
     return (b - lo) % (1 << bits) + lo
+
+
+def check_bool_sub(a, b):
+    """PyTorch's refusals of a subtraction with a bool operand (after the conversion of a Python int operand)."""
+    for x in (a, b):  # (a Python int no Scalar holds is refused first)
+        if type(x) is builtins.int:
+            wrap_int(x, int64.np)
+    a_bool, b_bool = is_bool(a), is_bool(b)
+    if a_bool and b_bool:
+        raise RuntimeError('Subtraction, the `-` operator, with two bool tensors is not supported. Use the `^` or '
+                           '`logical_xor()` operator instead.')
+    if a_bool or b_bool:
+        raise RuntimeError('Subtraction, the `-` operator, with a bool tensor is not supported. If you are trying to '
+                           'invert a mask, use the `~` or `logical_not()` operator instead.')
+
+
+def is_bool(x):
+    """Whether x is a bool or a bool tensor."""
+    return isinstance(x, builtins.bool) or (isinstance(x, Tensor) and x._data.dtype.kind == 'b')
 
 
 # PyTorch's names for dtypes in kernel errors ("abs_cpu" not implemented for 'Bool') and overflow errors

@@ -175,7 +175,7 @@ def setitem(a, key, value):
     if isinstance(value, (builtins.int, builtins.float)):  # a number stored into the dtype: checked, as fill_
         vd = fit_scalar(value, a._data.dtype)
     if not track:
-        _set(a, k, vd)
+        _set(a, k, vd, basic)
         a._bump()
         return a
     old = a._snapshot()
@@ -186,7 +186,7 @@ def setitem(a, key, value):
         vdt = v.dtype
         fns.append(lambda g: _value_grad(getitem(g, k), vs).to(vdt))
         ins.append(v)
-    _set(a, k, vd)
+    _set(a, k, vd, basic)
     a._bump()
     node_holder = record(a._data, a._device, tuple(ins), 'IndexPutBackward0', tuple(fns))
     rebind_inplace(a, node_holder)
@@ -226,7 +226,7 @@ def setitem_method(a, key, value):
     setitem(a, key, value)
 
 
-def _set(a, k, vd):
+def _set(a, k, vd, basic=False):
     try:
         _base(a._data, k)[_adv(k)] = vd
     except IndexError as e:
@@ -236,8 +236,10 @@ def _set(a, k, vd):
         while lead < getattr(vd, 'ndim', 0) and vd.shape[lead] == 1:
             lead += 1
         if lead:  # leading size-1 dims, which PyTorch drops (NumPy does too, except into a single element)
-            return _set(a, k, vd.reshape(vd.shape[lead:]))
+            return _set(a, k, vd.reshape(vd.shape[lead:]), basic)
         check_overlap(a)
+        if basic and hasattr(vd, 'shape'):  # PyTorch copies into the selected view: expand's error
+            _wrap(vd, a._device).expand(a._data[k].shape)
         raise RuntimeError(f'shape mismatch: value tensor of shape {list(getattr(vd, "shape", ()))} cannot be '
                            f'broadcast to indexing result ({e})') from None
 

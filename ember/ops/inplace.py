@@ -12,10 +12,12 @@
 import warnings
 
 from ._util import (Tensor, record, record_c, unbroadcast, wrap_int, fit_scalar, _wrap, broadcast_error,
-                    int_overflow, _I64_MIN, _U64_END)
+                    int_scalar, KERNEL_NAMES, check_bool_sub)
+from .._dtype import int64 as _int64
 from ..autograd.grad_mode import _State
 
 # dtype kinds by category (bool < integer < floating < complex): an in-place result may not rise above its target's
+_I64 = _int64.np
 _CAT = {'b': 0, 'u': 1, 'i': 1, 'f': 2, 'V': 2, 'c': 3}
 
 
@@ -162,14 +164,21 @@ def _not_broadcastable(src, a):
     return err
 
 
+def _scalar_name(t):
+    """PyTorch's ScalarType name of t's dtype (``Long``, ``ComplexFloat``), as its casting errors print it."""
+    name = t.dtype.name
+    return {'bfloat16': 'BFloat16', 'complex64': 'ComplexFloat', 'complex128': 'ComplexDouble'}.get(
+        name, KERNEL_NAMES.get(name, name))
+
+
 def assign_result(a, out, op):
     """Finish an in-place op whose value (and graph) was computed out of place as ``out``."""
     if out.shape != a.shape:
         raise RuntimeError(f"output with shape {list(a.shape)} doesn't match the broadcast shape {list(out.shape)} "
                            f"({op})")
     if _CAT[out._data.dtype.kind] > _CAT[a._data.dtype.kind]:
-        raise RuntimeError(f"result type {out.dtype.name} can't be cast to the desired output type {a.dtype.name} "
-                           f"({op})")
+        raise RuntimeError(f"result type {_scalar_name(out)} can't be cast to the desired output type "
+                           f"{_scalar_name(a)}")
     a._device.xp.copyto(a._data, out._data, casting='unsafe')
     a._bump()
     if out.grad_fn is not None:
@@ -213,8 +222,9 @@ def inplace_binary(a, b, ufunc, op_fn, op):
         bd = fit_scalar(b, a._data.dtype) if ufunc == 'power' else wrap_int(b, a._data.dtype)
     else:
         bd = b
-        if type(b) is int and not _I64_MIN <= b < _U64_END:  # (PyTorch's Scalar conversion fails first)
-            raise int_overflow(b)
+        if type(b) is int and not 0 <= b <= 127:  # (PyTorch's Scalar conversion may fail first)
+            # (a bool tensor's subtraction is refused before the promotion of a uint64 Scalar is)
+            bd = int_scalar(b, _I64 if ufunc == 'subtract' and a._data.dtype.kind == 'b' else a._data.dtype)
     if ufunc in ('remainder', 'floor_divide') and a._data.dtype.kind in 'iub':
         from .elementwise import _check_int_divisor
         if a._data.dtype.kind == 'b' and (getattr(bd, 'dtype', None) == bool or isinstance(bd, bool)):
@@ -233,8 +243,7 @@ def inplace_binary(a, b, ufunc, op_fn, op):
         return a
     elif ufunc == 'subtract' and (a._data.dtype.kind == 'b' or getattr(bd, 'dtype', None) == bool or
                                   isinstance(bd, bool)):
-        from .elementwise import _check_bool_sub
-        _check_bool_sub(a, b)
+        check_bool_sub(a, b)
     try:
         getattr(xp, ufunc)(a._data, bd, out=a._data, casting='same_kind')
     except (TypeError, ValueError) as e:
@@ -328,7 +337,7 @@ def fill_(self, value):
 
 def copy_(self, src, non_blocking=False):
     """Tensor.copy_: ``src``'s values (broadcast, cast, moved); under grad the history is replaced by src's."""
-    check_inplace_leaf(self, 'copy_', src)
+    check_inplace_leaf(self, 'copy_', src, src is not self)  # (PyTorch lets an expand copy itself: a no-op)
     if not isinstance(src, Tensor):
         from .._creation import tensor as _tensor_fn
         src = _tensor_fn(src)
