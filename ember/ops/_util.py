@@ -207,7 +207,8 @@ def coerce_pair(a, b, op):
         if not 0 <= b <= 127:
             b = int_scalar(b, a._data.dtype)
         a = a.to(int64)
-    elif not _I64_MIN <= b < _U64_END:  # (a floating or complex tensor: the scalar is still converted first)
+    elif not -9223372036854775808 <= b < 18446744073709551616:  # (a floating or complex tensor: the Scalar
+        # conversion of int_overflow still applies; literal bounds: constants, cheaper than globals on this path)
         raise int_overflow(b)
     return a, b
 

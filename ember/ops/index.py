@@ -153,7 +153,8 @@ def setitem(a, key, value):
     """``a[key] = value`` in place; differentiable for a and value as PyTorch's index_put_."""
     check_inplace_leaf(a, 'index_put_', value, False)
     k, basic = _key(key, a)
-    if 0 in a._data.strides and overlaps(a._data) and _check_overlapping_dest(a, k, basic, value):
+    d = a._data
+    if d.base is not None and 0 in d.strides and overlaps(d) and _check_overlapping_dest(a, k, basic, value):
         # (an expand: the write goes through the view of the selected region, so that under autograd the base's
         # overwritten elements are found through it; the expand's other rows alias them and must not count twice)
         setitem(getitem(a, key), Ellipsis, value)

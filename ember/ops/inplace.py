@@ -18,6 +18,7 @@ from ..autograd.grad_mode import _State
 
 # dtype kinds by category (bool < integer < floating < complex): an in-place result may not rise above its target's
 _I64 = _int64.np
+_CHECKED_UFUNCS = frozenset(('remainder', 'floor_divide', 'power', 'subtract'))
 _CAT = {'b': 0, 'u': 1, 'i': 1, 'f': 2, 'V': 2, 'c': 3}
 
 
@@ -26,7 +27,9 @@ def check_inplace_leaf(a, op, other=None, overlap=True):
     op passes here, so this is the one check of it; ``overlap=False``: the caller checks what it writes itself), and
     under grad mode on a leaf that requires grad, on a view of one, on a view made in no_grad mode whose edit would
     be recorded."""
-    if overlap and 0 in a._data.strides and overlaps(a._data):  # (strides: a cheap test, no overlap without a 0)
+    d = a._data
+    if overlap and d.base is not None and 0 in d.strides and overlaps(d):
+        # (cheap tests first: an array owning its memory has its own strides, and no overlap is without a 0)
         raise RuntimeError(_OVERLAP)
     if _State.grad_enabled:
         if a._rg and a.grad_fn is None:
@@ -225,25 +228,26 @@ def inplace_binary(a, b, ufunc, op_fn, op):
         if type(b) is int and not 0 <= b <= 127:  # (PyTorch's Scalar conversion may fail first)
             # (a bool tensor's subtraction is refused before the promotion of a uint64 Scalar is)
             bd = int_scalar(b, _I64 if ufunc == 'subtract' and a._data.dtype.kind == 'b' else a._data.dtype)
-    if ufunc in ('remainder', 'floor_divide') and a._data.dtype.kind in 'iub':
-        from .elementwise import _check_int_divisor
-        if a._data.dtype.kind == 'b' and (getattr(bd, 'dtype', None) == bool or isinstance(bd, bool)):
-            from ._util import not_implemented
-            raise not_implemented('remainder_cpu' if ufunc == 'remainder' else 'div_floor_cpu', a._data.dtype)
-        _check_int_divisor(a, bd)
-    elif ufunc == 'power' and a._data.dtype.kind in 'iub' and type(b) is int and b < 0:
-        raise RuntimeError('Integers to negative integer powers are not allowed.')
-    elif ufunc == 'power' and a._data.dtype.kind in 'iu' and getattr(bd, 'dtype', None) is not None and \
-            bd.dtype.kind in 'iu':  # integer powers with possibly negative exponents: PyTorch's, not NumPy's
-        return assign_result(a, op_fn(a, b), op)
-    elif ufunc == 'power' and a._data.dtype.kind == 'b' and type(b) is bool:  # x ** True is x; x ** False is 1
-        if not b:
-            a._data.fill(True)
-        a._bump()
-        return a
-    elif ufunc == 'subtract' and (a._data.dtype.kind == 'b' or getattr(bd, 'dtype', None) == bool or
-                                  isinstance(bd, bool)):
-        check_bool_sub(a, b)
+    if ufunc in _CHECKED_UFUNCS:  # (one set lookup keeps add_/mul_/div_ off the chain of special cases)
+        if ufunc in ('remainder', 'floor_divide') and a._data.dtype.kind in 'iub':
+            from .elementwise import _check_int_divisor
+            if a._data.dtype.kind == 'b' and (getattr(bd, 'dtype', None) == bool or isinstance(bd, bool)):
+                from ._util import not_implemented
+                raise not_implemented('remainder_cpu' if ufunc == 'remainder' else 'div_floor_cpu', a._data.dtype)
+            _check_int_divisor(a, bd)
+        elif ufunc == 'power' and a._data.dtype.kind in 'iub' and type(b) is int and b < 0:
+            raise RuntimeError('Integers to negative integer powers are not allowed.')
+        elif ufunc == 'power' and a._data.dtype.kind in 'iu' and getattr(bd, 'dtype', None) is not None and \
+                bd.dtype.kind in 'iu':  # integer powers with possibly negative exponents: PyTorch's, not NumPy's
+            return assign_result(a, op_fn(a, b), op)
+        elif ufunc == 'power' and a._data.dtype.kind == 'b' and type(b) is bool:  # x ** True is x; x ** False is 1
+            if not b:
+                a._data.fill(True)
+            a._bump()
+            return a
+        elif ufunc == 'subtract' and (a._data.dtype.kind == 'b' or getattr(bd, 'dtype', None) == bool or
+                                      isinstance(bd, bool)):
+            check_bool_sub(a, b)
     try:
         getattr(xp, ufunc)(a._data, bd, out=a._data, casting='same_kind')
     except (TypeError, ValueError) as e:
