@@ -253,3 +253,10 @@ def test_int64_small_scalars_still_exact():
     assert (x + 3).tolist() == [2 ** 62 + 3, -2, 10]
     assert x.add_(2 ** 63 - 1 - 2 ** 62).tolist()[0] == 2 ** 63 - 1
     assert np.asarray(ember.tensor([1.5]) * 2).tolist() == [3.0]
+
+
+@pytest.mark.parametrize('dtype', [None, 'float32', 'uint8', 'int16'])
+def test_full_int_fill_value_range(dtype):
+    def run(L):
+        return [_caught(lambda L: L.full((2,), v, dtype=dtype and getattr(L, dtype)).tolist(), L) for v in VALUES]
+    same(run)
