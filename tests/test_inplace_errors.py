@@ -1,5 +1,4 @@
-"""In-place writes PyTorch allows or refuses: expanded (overlapping) destinations, copy_ sources that do not fit,
-Python int scalars beyond what PyTorch's Scalar holds; outcomes (values, error types and messages) against PyTorch."""
+"""In-place writes into expands, copy_ sources that do not fit, out-of-range int scalars: outcomes as PyTorch's."""
 import warnings
 
 import numpy as np
