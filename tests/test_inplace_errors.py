@@ -259,3 +259,23 @@ def test_full_int_fill_value_range(dtype):
     def run(L):
         return [_caught(lambda L: L.full((2,), v, dtype=dtype and getattr(L, dtype)).tolist(), L) for v in VALUES]
     same(run)
+
+
+ALPHA_OPS = {
+    'add_': lambda L, x, v: x.add_(1, alpha=v), 'sub_': lambda L, x, v: x.sub_(L.ones_like(x), alpha=v),
+    'add': lambda L, x, v: x.add(x, alpha=v), 'sub': lambda L, x, v: x.sub(x, alpha=v),
+    'torch.sub_scalar': lambda L, x, v: L.sub(x, 1, alpha=v), 'torch.add_scalar': lambda L, x, v: L.add(x, 1, alpha=v),
+}
+
+
+@pytest.mark.parametrize('dtype', ['int64', 'int32', 'uint8', 'float32'])
+@pytest.mark.parametrize('op', sorted(ALPHA_OPS))
+def test_int_alpha_range(op, dtype):
+    # an int alpha must fit the dtype (sub's negated one), after the Scalar conversion
+    def run(L):
+        res = []
+        for v in VALUES:
+            x = L.ones(2, dtype=getattr(L, dtype))
+            res.append(_caught(lambda L: ALPHA_OPS[op](L, x, v).tolist(), L))
+        return res
+    same(run)

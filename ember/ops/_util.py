@@ -306,6 +306,28 @@ def no_complex(a, kernel):
         raise exc(msg) if exc else not_implemented(kernel, a._data.dtype)
 
 
+def _int_in_range(v, np_dtype):
+    """v, when an integer dtype can store it (unsigned ones also take negatives down to -max, which wrap)."""
+    kind = np_dtype.kind
+    bits = np_dtype.itemsize * 8
+    hi = (1 << (bits - (kind == 'i'))) - 1
+    lo = -hi - 1 if kind == 'i' else -hi
+    if not lo <= v <= hi:
+        raise RuntimeError(f'value cannot be converted to type {_C_NAMES[np_dtype.name]} without overflow')
+    return v
+
+
+def fit_alpha(alpha, np_dtype, negate=False):
+    """add/sub's int alpha as PyTorch uses it: a Scalar (int_overflow beyond one) that an integer dtype must hold;
+    sub adds b times -alpha, negated in 64 bits (wrapping: -(2**64 - 1) is 1). Returns the alpha to compute with."""
+    if not _I64_MIN <= alpha < _U64_END:
+        raise int_overflow(alpha)
+    v = ((-alpha - _I64_MIN) % _U64_END) + _I64_MIN if negate else alpha
+    if np_dtype.kind in 'iu':
+        _int_in_range(v, np_dtype)
+    return -v if negate else v
+
+
 def fit_scalar(v, np_dtype):
     """A Python number stored into a tensor of np_dtype (fill_, masked_fill, clamp), checked as PyTorch does: an
     integer out of the dtype's range is refused (unsigned ones also take negatives down to -max, which wrap)."""
@@ -314,12 +336,7 @@ def fit_scalar(v, np_dtype):
         if not _I64_MIN <= v < _U64_END:  # (no Scalar holds it: raised before the dtype is looked at)
             raise int_overflow(v)
         if kind in 'iu':
-            bits = np_dtype.itemsize * 8
-            hi = (1 << (bits - (kind == 'i'))) - 1
-            lo = -hi - 1 if kind == 'i' else -hi
-            if not lo <= v <= hi:
-                raise RuntimeError(f'value cannot be converted to type {_C_NAMES[np_dtype.name]} without overflow')
-            return wrap_int(v, np_dtype)
+            return wrap_int(_int_in_range(v, np_dtype), np_dtype)
         return v
     if kind in 'iu' and isinstance(v, builtins.float):  # floats must land in range (NaN and inf never do)
         bits = np_dtype.itemsize * 8

@@ -4,7 +4,7 @@ import builtins
 
 from .._dtype import get_default_dtype
 from ._util import (Tensor, record, record_with_output, unbroadcast, coerce_pair, as_tensor_like, _wrap,
-                    broadcasting, renamed, wrap_int, not_implemented, fit_scalar, no_complex, check_bool_sub,
+                    broadcasting, renamed, wrap_int, not_implemented, fit_scalar, no_complex, check_bool_sub, fit_alpha,
                     is_bool as _is_bool)
 from ..backends import checks_values, fused
 from ..autograd.grad_mode import _State
@@ -39,7 +39,7 @@ def add(a, b, alpha=1):
     a, b = coerce_pair(a, b, 'add')
     if alpha != 1:  # (a bool scalar stays a bool: alpha scales, it does not promote)
         if type(alpha) is builtins.int:  # (an int alpha must fit the dtype, as fill_'s value)
-            fit_scalar(alpha, a._data.dtype)
+            alpha = fit_alpha(alpha, a._data.dtype)
         b = _times_alpha(b, alpha) if isinstance(b, Tensor) else builtins.bool(b and alpha) if isinstance(
             b, builtins.bool) and a._data.dtype.kind == 'b' else b * alpha
         if type(b) is builtins.int and a._data.dtype.kind in 'iu':  # (scaled, the scalar wraps again)
@@ -70,8 +70,8 @@ def sub(a, b, alpha=1):
         check_bool_sub(a, b)
     a, b = coerce_pair(a, b, 'sub')
     if alpha != 1:
-        if type(alpha) is builtins.int:  # (an int alpha must fit the dtype, as fill_'s value)
-            fit_scalar(alpha, a._data.dtype)
+        if type(alpha) is builtins.int:  # (PyTorch adds b times -alpha: that must fit the dtype)
+            alpha = fit_alpha(alpha, a._data.dtype, True)
         b = b * alpha
         if type(b) is builtins.int and a._data.dtype.kind in 'iu':
             b = wrap_int(b, a._data.dtype)
