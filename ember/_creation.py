@@ -163,6 +163,9 @@ def _filled(fill, size, dtype, device, requires_grad, default=None):
         elif fill == 1:
             data = xp.ones(shape, dtype=dt.np)
         else:
+            if type(fill) is builtins.int:  # (checked as fill_ checks it: Scalar conversion, then the dtype's range)
+                from .ops._util import fit_scalar
+                fill = fit_scalar(fill, dt.np)
             data = xp.full(shape, fill, dtype=dt.np)
     return _finish(data, dev, requires_grad)
 

@@ -127,6 +127,9 @@ def write_out(name, result, out, free_cast=False, warn=True):
                            f"one of the arguments requires grad.")
     if result._device is not out._device:
         raise RuntimeError(f'Expected out tensor to have device {result._device}, but got {out._device} instead')
+    if 0 in out._data.strides:  # (an expand: PyTorch refuses to write one element twice, as for in-place ops)
+        from .ops.inplace import check_overlap
+        check_overlap(out)
     rk, ok = result._data.dtype, out._data.dtype
     if not free_cast and _CATEGORY[rk.kind] > _CATEGORY[ok.kind]:
         raise RuntimeError(f"result type {_SCALAR_NAMES[result.dtype.name]} can't be cast to the desired output "

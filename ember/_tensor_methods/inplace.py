@@ -3,6 +3,7 @@ from .._creation import _filled, tensor as _tensor
 from ..backends.random import fill_random_
 from ..ops import elementwise as E, index as I, shape as S, inplace as IP, storage as ST
 from ..ops.inplace import inplace_binary, inplace_unary
+from ..ops._util import fit_alpha
 
 
 class InplaceMethods:
@@ -12,10 +13,18 @@ class InplaceMethods:
 
     # ---- binary: `a.op_(b)` is `a = op(a, b)` in place (NumPy's ufunc named second writes without a graph) --------
     def add_(self, other, alpha=None):
-        return inplace_binary(self, other if alpha is None else other * alpha, 'add', E.add, 'add_')
+        if alpha is None:
+            return inplace_binary(self, other, 'add', E.add, 'add_')
+        if type(alpha) is int:  # (an int alpha must fit the dtype, as fill_'s value)
+            alpha = fit_alpha(alpha, self._data.dtype)
+        return inplace_binary(self, other * alpha, 'add', E.add, 'add_')
 
     def sub_(self, other, alpha=None):
-        return inplace_binary(self, other if alpha is None else other * alpha, 'subtract', E.sub, 'sub_')
+        if alpha is None:
+            return inplace_binary(self, other, 'subtract', E.sub, 'sub_')
+        if type(alpha) is int:  # (PyTorch adds other times -alpha: that must fit the dtype)
+            alpha = fit_alpha(alpha, self._data.dtype, True)
+        return inplace_binary(self, other * alpha, 'subtract', E.sub, 'sub_')
 
     def mul_(self, other):
         return inplace_binary(self, other, 'multiply', E.mul, 'mul_')
@@ -104,6 +113,8 @@ class InplaceMethods:
         return inplace_unary(self, E.square, 'square_')
 
     def masked_fill_(self, mask, value):
+        if 0 in self._data.strides and IP.overlaps(self._data):  # (an expand: filled all the same, with a warning)
+            return IP.masked_fill_overlapping(self, I.masked_fill, mask, value)
         return inplace_unary(self, I.masked_fill, 'masked_fill_', mask, value)
 
     def scatter_(self, dim, index, src=None, value=None, *, reduce=None):

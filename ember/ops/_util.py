@@ -200,16 +200,48 @@ def coerce_pair(a, b, op):
     if isinstance(b, builtins.float):
         if kind not in 'fVc':  # 'V': bfloat16 (ml_dtypes)
             a = a.to(get_default_dtype())
+    elif kind in 'iu':
+        if not 0 <= b <= 127:
+            b = wrap_int(b, a._data.dtype)
     elif kind == 'b':
+        if not 0 <= b <= 127:
+            b = int_scalar(b, a._data.dtype)
         a = a.to(int64)
-    elif kind in 'iu' and not 0 <= b <= 127:
-        b = wrap_int(b, a._data.dtype)
+    elif not -9223372036854775808 <= b < 18446744073709551616:  # (a floating or complex tensor: the Scalar
+        # conversion of int_overflow still applies; literal bounds: constants, cheaper than globals on this path)
+        raise int_overflow(b)
     return a, b
+
+
+# PyTorch converts a Python int argument to its Scalar first: an int64, or a uint64 from 2**63 up; beyond that range
+# (whatever the tensor's dtype) the conversion raises OverflowError, with the message of the C conversion that failed
+_I64_MIN, _U64_END = -(1 << 63), 1 << 64
+
+
+def int_overflow(b):
+    """PyTorch's OverflowError for a Python int outside [-2**63, 2**64), which no Scalar holds."""
+    return OverflowError("can't convert negative int to unsigned" if b < 0 else 'int too big to convert')
+
+
+def int_scalar(b, np_dtype):
+    """A Python int operand of a tensor of np_dtype as PyTorch takes it: wrapped into an integer dtype; beyond what
+    a Scalar holds, OverflowError; from 2**63 (a uint64 Scalar) with a bool tensor, the promotion PyTorch refuses."""
+    kind = np_dtype.kind
+    if kind in 'iu':
+        return wrap_int(b, np_dtype)
+    if not _I64_MIN <= b < _U64_END:
+        raise int_overflow(b)
+    if kind == 'b' and b > 9223372036854775807:
+        raise RuntimeError('Promotion for uint16, uint32, uint64 types is not supported, attempted to promote Bool '
+                           'and UInt64')
+    return b
 
 
 def wrap_int(b, np_dtype):
     """A Python int as an integer tensor's dtype sees it: PyTorch casts the scalar, wrapping out-of-range values
-    (``uint8_tensor + (-2)`` adds 254), where NumPy raises OverflowError."""
+    (``uint8_tensor + (-2)`` adds 254), where NumPy raises OverflowError; one no Scalar holds raises (int_overflow)."""
+    if not _I64_MIN <= b < _U64_END:
+        raise int_overflow(b)
     bits = np_dtype.itemsize * 8
     lo = -(1 << (bits - 1)) if np_dtype.kind == 'i' else 0
     if lo <= b < lo + (1 << bits):
@@ -217,11 +249,30 @@ def wrap_int(b, np_dtype):
     return (b - lo) % (1 << bits) + lo
 
 
+def check_bool_sub(a, b):
+    """PyTorch's refusals of a subtraction with a bool operand (after the conversion of a Python int operand)."""
+    for x in (a, b):  # (a Python int no Scalar holds is refused first)
+        if type(x) is builtins.int:
+            wrap_int(x, int64.np)
+    a_bool, b_bool = is_bool(a), is_bool(b)
+    if a_bool and b_bool:
+        raise RuntimeError('Subtraction, the `-` operator, with two bool tensors is not supported. Use the `^` or '
+                           '`logical_xor()` operator instead.')
+    if a_bool or b_bool:
+        raise RuntimeError('Subtraction, the `-` operator, with a bool tensor is not supported. If you are trying to '
+                           'invert a mask, use the `~` or `logical_not()` operator instead.')
+
+
+def is_bool(x):
+    """Whether x is a bool or a bool tensor."""
+    return isinstance(x, builtins.bool) or (isinstance(x, Tensor) and x._data.dtype.kind == 'b')
+
+
 # PyTorch's names for dtypes in kernel errors ("abs_cpu" not implemented for 'Bool') and overflow errors
 KERNEL_NAMES = {'bool': 'Bool', 'uint8': 'Byte', 'int8': 'Char', 'int16': 'Short', 'int32': 'Int', 'int64': 'Long',
                 'float16': 'Half', 'float32': 'Float', 'float64': 'Double'}
 _C_NAMES = {'uint8': 'uint8_t', 'int8': 'int8_t', 'int16': 'int16_t', 'int32': 'int', 'int64': 'int64_t',
-            'float32': 'float'}
+            'uint16': 'uint16_t', 'uint32': 'uint32_t', 'uint64': 'uint64_t', 'float32': 'float'}
 
 
 def not_implemented(kernel, np_dtype):
@@ -255,19 +306,38 @@ def no_complex(a, kernel):
         raise exc(msg) if exc else not_implemented(kernel, a._data.dtype)
 
 
+def _int_in_range(v, np_dtype):
+    """v, when an integer dtype can store it (unsigned ones also take negatives down to -max, which wrap)."""
+    kind = np_dtype.kind
+    bits = np_dtype.itemsize * 8
+    hi = (1 << (bits - (kind == 'i'))) - 1
+    lo = -hi - 1 if kind == 'i' else -hi
+    if not lo <= v <= hi:
+        raise RuntimeError(f'value cannot be converted to type {_C_NAMES[np_dtype.name]} without overflow')
+    return v
+
+
+def fit_alpha(alpha, np_dtype, negate=False):
+    """add/sub's int alpha as PyTorch uses it: a Scalar (int_overflow beyond one) that an integer dtype must hold;
+    sub adds b times -alpha, negated in 64 bits (wrapping: -(2**64 - 1) is 1). Returns the alpha to compute with."""
+    if not _I64_MIN <= alpha < _U64_END:
+        raise int_overflow(alpha)
+    v = ((-alpha - _I64_MIN) % _U64_END) + _I64_MIN if negate else alpha
+    if np_dtype.kind in 'iu':
+        _int_in_range(v, np_dtype)
+    return -v if negate else v
+
+
 def fit_scalar(v, np_dtype):
     """A Python number stored into a tensor of np_dtype (fill_, masked_fill, clamp), checked as PyTorch does: an
     integer out of the dtype's range is refused (unsigned ones also take negatives down to -max, which wrap)."""
     kind = np_dtype.kind
-    if kind in 'iu' and isinstance(v, builtins.int) and not isinstance(v, builtins.bool):
-        bits = np_dtype.itemsize * 8
-        hi = (1 << (bits - (kind == 'i'))) - 1
-        lo = -hi - 1 if kind == 'i' else -hi
-        if not lo <= v <= hi:
-            if np_dtype.itemsize == 8:
-                raise OverflowError('int too big to convert')
-            raise RuntimeError(f'value cannot be converted to type {_C_NAMES[np_dtype.name]} without overflow')
-        return wrap_int(v, np_dtype)
+    if type(v) is builtins.int:
+        if not _I64_MIN <= v < _U64_END:  # (no Scalar holds it: raised before the dtype is looked at)
+            raise int_overflow(v)
+        if kind in 'iu':
+            return wrap_int(_int_in_range(v, np_dtype), np_dtype)
+        return v
     if kind in 'iu' and isinstance(v, builtins.float):  # floats must land in range (NaN and inf never do)
         bits = np_dtype.itemsize * 8
         lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if kind == 'i' else (0, (1 << bits) - 1)

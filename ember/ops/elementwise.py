@@ -4,7 +4,8 @@ import builtins
 
 from .._dtype import get_default_dtype
 from ._util import (Tensor, record, record_with_output, unbroadcast, coerce_pair, as_tensor_like, _wrap,
-                    broadcasting, renamed, wrap_int, not_implemented, fit_scalar, no_complex)
+                    broadcasting, renamed, wrap_int, not_implemented, fit_scalar, no_complex, check_bool_sub, fit_alpha,
+                    is_bool as _is_bool)
 from ..backends import checks_values, fused
 from ..autograd.grad_mode import _State
 from .logic import (masked_grad, where, eq, ne, lt, le, gt, ge, logical_and, logical_or, logical_xor,  # noqa: F401
@@ -37,6 +38,8 @@ def add(a, b, alpha=1):
         return add(_times_alpha(b, alpha) if alpha != 1 else b, a)
     a, b = coerce_pair(a, b, 'add')
     if alpha != 1:  # (a bool scalar stays a bool: alpha scales, it does not promote)
+        if type(alpha) is builtins.int:  # (an int alpha must fit the dtype, as fill_'s value)
+            alpha = fit_alpha(alpha, a._data.dtype)
         b = _times_alpha(b, alpha) if isinstance(b, Tensor) else builtins.bool(b and alpha) if isinstance(
             b, builtins.bool) and a._data.dtype.kind == 'b' else b * alpha
         if type(b) is builtins.int and a._data.dtype.kind in 'iu':  # (scaled, the scalar wraps again)
@@ -61,26 +64,14 @@ def _identity(g):
     return g
 
 
-def _check_bool_sub(a, b):
-    a_bool, b_bool = _is_bool(a), _is_bool(b)
-    if a_bool and b_bool:
-        raise RuntimeError('Subtraction, the `-` operator, with two bool tensors is not supported. Use the `^` or '
-                           '`logical_xor()` operator instead.')
-    if a_bool or b_bool:
-        raise RuntimeError('Subtraction, the `-` operator, with a bool tensor is not supported. If you are trying to '
-                           'invert a mask, use the `~` or `logical_not()` operator instead.')
-
-
-def _is_bool(x):
-    return isinstance(x, builtins.bool) or (isinstance(x, Tensor) and x._data.dtype.kind == 'b')
-
-
 @broadcasting
 def sub(a, b, alpha=1):
     if _is_bool(a) or _is_bool(b):
-        _check_bool_sub(a, b)
+        check_bool_sub(a, b)
     a, b = coerce_pair(a, b, 'sub')
     if alpha != 1:
+        if type(alpha) is builtins.int:  # (PyTorch adds b times -alpha: that must fit the dtype)
+            alpha = fit_alpha(alpha, a._data.dtype, True)
         b = b * alpha
         if type(b) is builtins.int and a._data.dtype.kind in 'iu':
             b = wrap_int(b, a._data.dtype)
@@ -94,7 +85,7 @@ def sub(a, b, alpha=1):
 def rsub(a, b):
     """b - a for a scalar b."""
     if _is_bool(a) or _is_bool(b):
-        _check_bool_sub(b, a)
+        check_bool_sub(b, a)
     a, b = coerce_pair(a, b, 'rsub')
     if isinstance(b, Tensor):
         return sub(b, a)
@@ -264,7 +255,7 @@ def pow(a, b):
 
 def _pow_bool_exponent(a, b):
     def fail(g):
-        _check_bool_sub(a, True)
+        check_bool_sub(a, True)
     return record(a._device.xp.power(a._data, b._data), a._device, (a,), 'PowBackward1', (fail,))
 
 

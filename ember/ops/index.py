@@ -1,10 +1,11 @@
 """Indexing: reading and writing with slices/None/Ellipsis/int arrays/bool masks, gather/scatter, index_select."""
 import builtins
+import warnings
 
 from ._util import Tensor, record, norm_dim, unbroadcast, same_device, fit_scalar, KERNEL_NAMES, _wrap, renamed
 from ..backends import scatter_add as _scatter_add, checks_values, host_cast
 from .shape import _view
-from .inplace import check_inplace_leaf, rebind_inplace, check_overlap
+from .inplace import check_inplace_leaf, rebind_inplace, check_overlap, overlaps, _OVERLAP
 from ..autograd.grad_mode import _State
 from .scatter import gather, scatter, scatter_add, scatter_reduce  # noqa: F401  (re-exported: index ops' home)
 
@@ -150,8 +151,14 @@ def _is_mask(k):
 
 def setitem(a, key, value):
     """``a[key] = value`` in place; differentiable for a and value as PyTorch's index_put_."""
-    check_inplace_leaf(a, 'index_put_', value)
+    check_inplace_leaf(a, 'index_put_', value, False)
     k, basic = _key(key, a)
+    d = a._data
+    if d.base is not None and 0 in d.strides and overlaps(d) and _check_overlapping_dest(a, k, basic, value):
+        # (an expand: the write goes through the view of the selected region, so that under autograd the base's
+        # overwritten elements are found through it; the expand's other rows alias them and must not count twice)
+        setitem(getitem(a, key), Ellipsis, value)
+        return a
     v = value
     if isinstance(value, Tensor):
         same_device(a, value, 'index_put_')
@@ -169,7 +176,7 @@ def setitem(a, key, value):
     if isinstance(value, (builtins.int, builtins.float)):  # a number stored into the dtype: checked, as fill_
         vd = fit_scalar(value, a._data.dtype)
     if not track:
-        _set(a, k, vd)
+        _set(a, k, vd, basic)
         a._bump()
         return a
     old = a._snapshot()
@@ -180,11 +187,30 @@ def setitem(a, key, value):
         vdt = v.dtype
         fns.append(lambda g: _value_grad(getitem(g, k), vs).to(vdt))
         ins.append(v)
-    _set(a, k, vd)
+    _set(a, k, vd, basic)
     a._bump()
     node_holder = record(a._data, a._device, tuple(ins), 'IndexPutBackward0', tuple(fns))
     rebind_inplace(a, node_holder)
     return a
+
+
+def _check_overlapping_dest(a, k, basic, value):
+    """PyTorch's checks of a write into a tensor whose elements overlap: a basic key's region must take the value
+    (expand's error first), then must not overlap itself; an advanced key writes anyway, with PyTorch's warning."""
+    if not basic:
+        warnings.warn('Use of index_put_ on expanded tensors is deprecated. Please clone() the tensor before '
+                      'performing this operation. This also applies to advanced indexing e.g. tensor[indices] = '
+                      'tensor', UserWarning, stacklevel=4)
+        return False
+    region = a._data[k]
+    if isinstance(value, Tensor):
+        v = value
+        while v.ndim > len(region.shape) and v.shape[0] == 1:  # (leading size-1 dims are dropped, as in _set)
+            v = v[0]
+        v.expand(region.shape)
+    if overlaps(region):
+        raise RuntimeError(_OVERLAP)
+    return True
 
 
 def _value_grad(g, vs):
@@ -201,7 +227,7 @@ def setitem_method(a, key, value):
     setitem(a, key, value)
 
 
-def _set(a, k, vd):
+def _set(a, k, vd, basic=False):
     try:
         _base(a._data, k)[_adv(k)] = vd
     except IndexError as e:
@@ -211,8 +237,10 @@ def _set(a, k, vd):
         while lead < getattr(vd, 'ndim', 0) and vd.shape[lead] == 1:
             lead += 1
         if lead:  # leading size-1 dims, which PyTorch drops (NumPy does too, except into a single element)
-            return _set(a, k, vd.reshape(vd.shape[lead:]))
+            return _set(a, k, vd.reshape(vd.shape[lead:]), basic)
         check_overlap(a)
+        if basic and hasattr(vd, 'shape'):  # PyTorch copies into the selected view: expand's error
+            _wrap(vd, a._device).expand(a._data[k].shape)
         raise RuntimeError(f'shape mismatch: value tensor of shape {list(getattr(vd, "shape", ()))} cannot be '
                            f'broadcast to indexing result ({e})') from None
 

@@ -9,16 +9,28 @@
 # the base and the edited one is remade from the rebound base. PyTorch's refusals: check_inplace_leaf.
 # (It is an ops module, not an autograd one: it records its nodes with ops/_util.record, and autograd below ops
 # imports no op at module level.)
-from ._util import Tensor, record, record_c, unbroadcast, wrap_int, fit_scalar, _wrap
+import warnings
+
+from ._util import (Tensor, record, record_c, unbroadcast, wrap_int, fit_scalar, _wrap, broadcast_error,
+                    int_scalar, KERNEL_NAMES, check_bool_sub)
+from .._dtype import int64 as _int64
 from ..autograd.grad_mode import _State
 
 # dtype kinds by category (bool < integer < floating < complex): an in-place result may not rise above its target's
+_I64 = _int64.np
+_CHECKED_UFUNCS = frozenset(('remainder', 'floor_divide', 'power', 'subtract'))
 _CAT = {'b': 0, 'u': 1, 'i': 1, 'f': 2, 'V': 2, 'c': 3}
 
 
-def check_inplace_leaf(a, op, other=None):
-    """PyTorch's refusals of an in-place op under grad mode: on a leaf that requires grad, on a view of one, on a
-    view made in no_grad mode whose edit would be recorded, on a view whose elements overlap in memory."""
+def check_inplace_leaf(a, op, other=None, overlap=True):
+    """PyTorch's refusals of an in-place op: on a tensor whose elements overlap in memory (an expand; every in-place
+    op passes here, so this is the one check of it; ``overlap=False``: the caller checks what it writes itself), and
+    under grad mode on a leaf that requires grad, on a view of one, on a view made in no_grad mode whose edit would
+    be recorded."""
+    d = a._data
+    if overlap and d.base is not None and 0 in d.strides and overlaps(d):
+        # (cheap tests first: an array owning its memory has its own strides, and no overlap is without a 0)
+        raise RuntimeError(_OVERLAP)
     if _State.grad_enabled:
         if a._rg and a.grad_fn is None:
             raise RuntimeError(f'a leaf Variable that requires grad is being used in an in-place operation ({op}).')
@@ -66,8 +78,6 @@ def _check_view_inplace(a, info, other):
                                                 'A view of a view which was'))
     if root._rg and root.grad_fn is None:
         raise RuntimeError('a view of a leaf Variable that requires grad is being used in an in-place operation.')
-    if overlaps(a._data):
-        raise RuntimeError(_OVERLAP)
 
 
 def rebind_inplace(a, out):
@@ -136,6 +146,8 @@ def copy_result(a, src):
     moved = src.to(device=a._device, dtype=a.dtype)
     xp = a._device.xp
     try:
+        if moved._data.ndim > a._data.ndim:  # (NumPy drops leading 1s; PyTorch never grows the destination)
+            raise ValueError
         data = xp.broadcast_to(moved._data, a._data.shape)
     except ValueError:
         raise _not_broadcastable(src, a) from None
@@ -146,8 +158,20 @@ def copy_result(a, src):
 
 
 def _not_broadcastable(src, a):
-    return RuntimeError(f'copy_: the source of shape {tuple(src.shape)} cannot be broadcast to the destination '
-                        f'shape {tuple(a.shape)}')
+    """PyTorch's error for a copy_ source that does not fit the destination: the clashing dim, or (a source of more
+    dims that broadcasts) the broadcast shape, which the destination would have to take."""
+    err = broadcast_error(a.shape, src.shape)
+    if src.ndim > a.ndim and str(err).startswith('shapes'):  # (broadcast_error found no clash)
+        shape = a._device.xp.broadcast_shapes(a.shape, src.shape)
+        return RuntimeError(f"output with shape {list(a.shape)} doesn't match the broadcast shape {list(shape)}")
+    return err
+
+
+def _scalar_name(t):
+    """PyTorch's ScalarType name of t's dtype (``Long``, ``ComplexFloat``), as its casting errors print it."""
+    name = t.dtype.name
+    return {'bfloat16': 'BFloat16', 'complex64': 'ComplexFloat', 'complex128': 'ComplexDouble'}.get(
+        name, KERNEL_NAMES.get(name, name))
 
 
 def assign_result(a, out, op):
@@ -156,8 +180,8 @@ def assign_result(a, out, op):
         raise RuntimeError(f"output with shape {list(a.shape)} doesn't match the broadcast shape {list(out.shape)} "
                            f"({op})")
     if _CAT[out._data.dtype.kind] > _CAT[a._data.dtype.kind]:
-        raise RuntimeError(f"result type {out.dtype.name} can't be cast to the desired output type {a.dtype.name} "
-                           f"({op})")
+        raise RuntimeError(f"result type {_scalar_name(out)} can't be cast to the desired output type "
+                           f"{_scalar_name(a)}")
     a._device.xp.copyto(a._data, out._data, casting='unsafe')
     a._bump()
     if out.grad_fn is not None:
@@ -201,26 +225,29 @@ def inplace_binary(a, b, ufunc, op_fn, op):
         bd = fit_scalar(b, a._data.dtype) if ufunc == 'power' else wrap_int(b, a._data.dtype)
     else:
         bd = b
-    if ufunc in ('remainder', 'floor_divide') and a._data.dtype.kind in 'iub':
-        from .elementwise import _check_int_divisor
-        if a._data.dtype.kind == 'b' and (getattr(bd, 'dtype', None) == bool or isinstance(bd, bool)):
-            from ._util import not_implemented
-            raise not_implemented('remainder_cpu' if ufunc == 'remainder' else 'div_floor_cpu', a._data.dtype)
-        _check_int_divisor(a, bd)
-    elif ufunc == 'power' and a._data.dtype.kind in 'iub' and type(b) is int and b < 0:
-        raise RuntimeError('Integers to negative integer powers are not allowed.')
-    elif ufunc == 'power' and a._data.dtype.kind in 'iu' and getattr(bd, 'dtype', None) is not None and \
-            bd.dtype.kind in 'iu':  # integer powers with possibly negative exponents: PyTorch's, not NumPy's
-        return assign_result(a, op_fn(a, b), op)
-    elif ufunc == 'power' and a._data.dtype.kind == 'b' and type(b) is bool:  # x ** True is x; x ** False is 1
-        if not b:
-            a._data.fill(True)
-        a._bump()
-        return a
-    elif ufunc == 'subtract' and (a._data.dtype.kind == 'b' or getattr(bd, 'dtype', None) == bool or
-                                  isinstance(bd, bool)):
-        from .elementwise import _check_bool_sub
-        _check_bool_sub(a, b)
+        if type(b) is int and not 0 <= b <= 127:  # (PyTorch's Scalar conversion may fail first)
+            # (a bool tensor's subtraction is refused before the promotion of a uint64 Scalar is)
+            bd = int_scalar(b, _I64 if ufunc == 'subtract' and a._data.dtype.kind == 'b' else a._data.dtype)
+    if ufunc in _CHECKED_UFUNCS:  # (one set lookup keeps add_/mul_/div_ off the chain of special cases)
+        if ufunc in ('remainder', 'floor_divide') and a._data.dtype.kind in 'iub':
+            from .elementwise import _check_int_divisor
+            if a._data.dtype.kind == 'b' and (getattr(bd, 'dtype', None) == bool or isinstance(bd, bool)):
+                from ._util import not_implemented
+                raise not_implemented('remainder_cpu' if ufunc == 'remainder' else 'div_floor_cpu', a._data.dtype)
+            _check_int_divisor(a, bd)
+        elif ufunc == 'power' and a._data.dtype.kind in 'iub' and type(b) is int and b < 0:
+            raise RuntimeError('Integers to negative integer powers are not allowed.')
+        elif ufunc == 'power' and a._data.dtype.kind in 'iu' and getattr(bd, 'dtype', None) is not None and \
+                bd.dtype.kind in 'iu':  # integer powers with possibly negative exponents: PyTorch's, not NumPy's
+            return assign_result(a, op_fn(a, b), op)
+        elif ufunc == 'power' and a._data.dtype.kind == 'b' and type(b) is bool:  # x ** True is x; x ** False is 1
+            if not b:
+                a._data.fill(True)
+            a._bump()
+            return a
+        elif ufunc == 'subtract' and (a._data.dtype.kind == 'b' or getattr(bd, 'dtype', None) == bool or
+                                      isinstance(bd, bool)):
+            check_bool_sub(a, b)
     try:
         getattr(xp, ufunc)(a._data, bd, out=a._data, casting='same_kind')
     except (TypeError, ValueError) as e:
@@ -259,6 +286,32 @@ def inplace_unary(a, op_fn, op, *args, **kwargs):
     return assign_result(a, out, op)
 
 
+def masked_fill_overlapping(a, op_fn, mask, value):
+    """masked_fill_ on a tensor whose elements overlap (an expand): PyTorch writes the masked elements, warning that
+    this is deprecated (other in-place ops refuse); an element aliased by a masked and an unmasked one is filled."""
+    warnings.warn('Use of masked_fill_ on expanded tensors is deprecated. Please clone() the tensor before performing '
+                  'this operation. This also applies to advanced indexing e.g. tensor[mask] = scalar', UserWarning,
+                  stacklevel=3)
+    check_inplace_leaf(a, 'masked_fill_', value, False)
+    if _State.grad_enabled and (a._rg or (isinstance(value, Tensor) and value._rg)):
+        # (PyTorch records it and then fails in backward with this error; the gradient through the aliased
+        # elements would be counted once per alias here, so ember refuses at once rather than be wrong)
+        raise RuntimeError(_OVERLAP)
+    prev = _State.grad_enabled
+    _State.grad_enabled = False
+    try:
+        out = op_fn(a, mask, value)
+    finally:
+        _State.grad_enabled = prev
+    if out.shape != a.shape:
+        raise RuntimeError(f"output with shape {list(a.shape)} doesn't match the broadcast shape {list(out.shape)} "
+                           f"(masked_fill_)")
+    xp = a._device.xp
+    xp.copyto(a._data, out._data, casting='unsafe', where=xp.broadcast_to(mask._data, a._data.shape))
+    a._bump()
+    return a
+
+
 # ---- whole-tensor writes: zero_, fill_, copy_ ----------------------------------------------------------------------
 
 def zero_(self):
@@ -267,8 +320,9 @@ def zero_(self):
 
 
 def fill_(self, value):
-    """Tensor.fill_: every element set to ``value`` (a recorded constant when the tensor is in a graph)."""
-    check_inplace_leaf(self, 'fill_', value)
+    """Tensor.fill_: every element set to ``value`` (a recorded constant when the tensor is in a graph). A number
+    fills a tensor whose elements overlap (an expand: all get the one value) as PyTorch does; a tensor value not."""
+    check_inplace_leaf(self, 'fill_', value, isinstance(value, Tensor))
     if isinstance(value, Tensor):
         if value.ndim:
             raise RuntimeError(f'fill_ only supports 0-dimension value tensor but got tensor with {value.ndim} '
@@ -280,18 +334,14 @@ def fill_(self, value):
     if _State.grad_enabled and self._rg:  # a constant replaces the history (not a * 0 + value: NaN * 0)
         const = _wrap(self._device.xp.full((), value, dtype=self._data.dtype), self._device)
         return assign_result(self, copy_result(self, const), 'fill_')
-    try:
-        self._data.fill(value)
-    except ValueError:
-        check_overlap(self)
-        raise
+    self._data.fill(value)
     self._bump()
     return self
 
 
 def copy_(self, src, non_blocking=False):
     """Tensor.copy_: ``src``'s values (broadcast, cast, moved); under grad the history is replaced by src's."""
-    check_inplace_leaf(self, 'copy_', src)
+    check_inplace_leaf(self, 'copy_', src, src is not self)  # (PyTorch lets an expand copy itself: a no-op)
     if not isinstance(src, Tensor):
         from .._creation import tensor as _tensor_fn
         src = _tensor_fn(src)
@@ -299,6 +349,8 @@ def copy_(self, src, non_blocking=False):
         return assign_result(self, copy_result(self, src), 'copy_')
     data = src._data if src._device is self._device else src.to(self._device)._data
     try:
+        if data.ndim > self._data.ndim:  # (NumPy drops leading 1s; PyTorch never grows the destination)
+            raise ValueError
         self._device.xp.copyto(self._data, data, casting='unsafe')
     except ValueError:
         check_overlap(self)

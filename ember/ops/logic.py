@@ -3,7 +3,7 @@ import builtins
 
 from .._dtype import get_default_dtype
 from ._util import (Tensor, record, unbroadcast, coerce_pair, same_device, as_tensor_like, _wrap, broadcasting,
-                    wrap_int, not_implemented, fit_scalar)
+                    not_implemented, fit_scalar, int_scalar)
 
 
 def masked_grad(g, mask):
@@ -80,7 +80,7 @@ def _compare(ufunc_name, op):
             raise not_implemented(op + '_cpu', a._data.dtype if a._data.dtype.kind == 'f' else
                                   get_default_dtype().np)
         elif isinstance(b, (builtins.int, builtins.float, builtins.bool)):
-            bd = wrap_int(b, a._data.dtype) if type(b) is builtins.int and a._data.dtype.kind in 'iu' else b
+            bd = int_scalar(b, a._data.dtype) if type(b) is builtins.int else b
         else:
             bd = as_tensor_like(b, a)._data
         if ordered and (a._data.dtype.kind == 'c' or getattr(bd, 'dtype', a._data.dtype).kind == 'c'):

@@ -226,6 +226,10 @@ def expand(a, *size):
     data = a._device.xp.broadcast_to(a._data, shape)
     if data.size == a._data.size:  # only dims of size 1 added: a writeable view (broadcast_to's is read-only)
         data = a._data.reshape(shape)
+    elif getattr(data.flags, 'writeable', True) is False and getattr(a._data.flags, 'writeable', False):
+        # PyTorch's expand is a view that can be written through (``e[0].add_(1)``, ``e.fill_(1)``); a write
+        # that would hit one element twice is refused by ops.inplace.check_inplace_leaf, not by NumPy
+        data.flags.writeable = True
     return _view(data, a, 'ExpandBackward0', (lambda g: unbroadcast(g, old),), _expand_step, shape)
 
 
