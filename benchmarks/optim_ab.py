@@ -21,6 +21,7 @@ import ember
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _harness import match_threads, torch  # noqa: E402
+from bench_optim import make  # noqa: E402  (the same parameter sets and warm step)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -98,16 +99,6 @@ def train_step(fw, opt_fw, which):
         loss_fn(model(x), y).backward()
         opt.step()
     return step
-
-
-def make(fw, name, kw, shapes):
-    rng = np.random.default_rng(0)
-    params = [fw.tensor(rng.standard_normal(s).astype(np.float32), requires_grad=True) for s in shapes]
-    for p in params:
-        p.grad = fw.tensor(rng.standard_normal(tuple(p.shape)).astype(np.float32))
-    opt = getattr(fw.optim, name)(params, **kw)
-    opt.step()  # state created outside the timing
-    return opt.step
 
 
 def main():
