@@ -479,3 +479,11 @@ def test_optimizers_update_complex_parameters_as_pairs(name, kw):
             opt.step()
         return p, q
     assert_parity(train, grad=False, rtol=1e-5, atol=1e-6, check_dtype=False)
+
+
+@pytest.mark.parametrize('name', ['inv', 'det', 'slogdet', 'cholesky', 'eigh', 'solve'])
+def test_complex_linalg_not_yet_supported_says_so(name):
+    a = ember.eye(2, dtype=ember.complex64)
+    args = (a, a) if name == 'solve' else (a,)
+    with pytest.raises(NotImplementedError, match=f'linalg.{name}: ember does not support complex input yet'):
+        getattr(ember.linalg, name)(*args)

@@ -37,6 +37,9 @@ def _square(A, op):
     if not isinstance(A, Tensor):
         raise TypeError(f'{op}(): argument \'A\' (position 1) must be Tensor, not {type(A).__name__}')
     square_matrices(A, op)
+    if A._data.dtype.kind == 'c':  # (PyTorch computes these; ember's gradients are written for real matrices)
+        raise NotImplementedError(f'{op}: ember does not support complex input yet (got {A.dtype.name}); only '
+                                  f'linalg.eig/eigvals take complex matrices')
     if A._data.dtype.kind != 'f':
         raise RuntimeError(f'{op}: Expected a floating point or complex tensor as input. Got {A.dtype.name}')
 

@@ -1,9 +1,9 @@
 """Shape ops: views (reshape, permute, expand, ...), joins (cat, stack), splits (via indexing), flips and rolls."""
 import builtins
 
-from ._util import (Tensor, record, norm_dim, norm_dims, unbroadcast, coerce_pair, same_device, renamed,
+from ._util import (Tensor, record, norm_dim, norm_dims, unbroadcast, same_device, renamed,
                     KERNEL_NAMES)
-from .._dtype import result_type, _FROM_NP
+from .._dtype import result_type
 from ..backends import reshape_nocopy
 from ..autograd.grad_mode import _State
 
@@ -84,8 +84,17 @@ def _infer(shape, numel):
     return tuple(shape)
 
 
-def reshape(a, *shape):
-    shape = _infer(_sizes(shape), a._data.size)
+def _by_keyword(sizes, value, op, name):
+    """The sizes given positionally, or by PyTorch's keyword (x.reshape(shape=(2, 3)), x.permute(dims=(1, 0)))."""
+    if sizes:
+        raise TypeError(f"{op}() got multiple values for argument '{name}'")
+    return (value,)
+
+
+def reshape(a, *sizes, shape=None):
+    if shape is not None:
+        sizes = _by_keyword(sizes, shape, 'reshape', 'shape')
+    shape = _infer(_sizes(sizes), a._data.size)
     old = a.shape
     if shape == old:
         return _view(a._data, a, 'ViewBackward0', (lambda g: g,), _same, None)
@@ -98,7 +107,9 @@ def reshape(a, *shape):
     return record(data, a._device, (a,), 'UnsafeViewBackward0', (lambda g: g.reshape(old),))
 
 
-def view(a, *shape):
+def view(a, *shape, size=None):
+    if size is not None:
+        shape = _by_keyword(shape, size, 'view', 'size')
     if len(shape) == 1 and not isinstance(shape[0], (tuple, list, int)) and shape[0] is not None:
         return a.to(shape[0]) if not hasattr(shape[0], '__index__') else reshape(a, *shape)
     shape = _infer(_sizes(shape), a._data.size)
@@ -165,8 +176,10 @@ def unsqueeze(a, dim):
                  _unsqueeze_step, d)
 
 
-def permute(a, *dims):
-    dims = _sizes(dims, 'permute', 'dims')
+def permute(a, *sizes, dims=None):
+    if dims is not None:
+        sizes = _by_keyword(sizes, dims, 'permute', 'dims')
+    dims = _sizes(sizes, 'permute', 'dims')
     if len(dims) != a.ndim:
         raise RuntimeError(f'permute(): number of dims don\'t match: input.dim() = {a.ndim} but '
                            f'len(dims) = {len(dims)}')
