@@ -6,7 +6,7 @@ from contextlib import nullcontext as _nullcontext
 
 import numpy as _np
 
-from ._dtype import to_dtype, get_default_dtype, from_np, int64, bool_, real_only
+from ._dtype import to_dtype, get_default_dtype, from_np, int64, bool_, real_only, SCALAR_NAMES
 from ._tensor_core import TensorCore as Tensor, _wrap  # (isinstance only: every ember.Tensor is one)
 from .backends import get_device, cpu
 
@@ -242,14 +242,24 @@ def range_(start, end, step=1, *, dtype=None, device=None, requires_grad=False):
 
 def linspace(start, end, steps, *, out=None, dtype=None, device=None, requires_grad=False, layout=None):
     dev = get_device(device)
-    dt = real_only(to_dtype(dtype), NotImplementedError, 'ember has no complex linspace') or get_default_dtype()
     start, end, steps = (v.item() if isinstance(v, Tensor) else v for v in (start, end, steps))
+    inferred = get_default_dtype().to_complex() if isinstance(start, complex) or isinstance(end, complex) else None
+    dt = to_dtype(dtype) or inferred or get_default_dtype()
+    if inferred is not None and not dt.is_complex:
+        names = {'complex64': 'c10::complex<float>', 'complex128': 'c10::complex<double>'}
+        raise RuntimeError(f"torch.linspace(): inferred dtype {names[inferred.name]} can't be safely cast to passed "
+                           f"dtype {SCALAR_NAMES.get(dt.name, dt.name)}")
     steps = int(steps)
     if steps < 0:
         raise RuntimeError(f'linspace: number of steps must be non-negative, got {steps}')
     # PyTorch's numbers: the step is computed in the result's float type (double for integer results, whose ends
     # are cast to integers first); the first half steps forward from start, the second back from end, with a fused
     # multiply-add (emulated here in wider precision), so both ends are exact
+    if dt.is_complex:  # PyTorch's complex linspace is the real one of the real parts and of the imaginary parts
+        start, end = complex(start), complex(end)
+        re, im = (linspace(a, b, steps, dtype=dt.to_real())._data for a, b in ((start.real, end.real),
+                                                                             (start.imag, end.imag)))
+        return _finish(_place((re + 1j * im).astype(dt.np), dev), dev, requires_grad)
     if dt.is_floating_point:
         calc = dt.np
         wide = {_np.float64: _np.longdouble, _np.float32: _np.float64}.get(calc.type, _np.float16)

@@ -168,7 +168,7 @@ def promote(a, b):
         return a
     if a in _NO_PROMOTION or b in _NO_PROMOTION:
         raise RuntimeError(f'Promotion for uint16, uint32, uint64 types is not supported, attempted to promote '
-                           f'{_SCALAR[a.name]} and {_SCALAR[b.name]}')
+                           f'{SCALAR_NAMES[a.name]} and {SCALAR_NAMES[b.name]}')
     if a._category == 3 or b._category == 3:  # complex keeps the wider float's precision (float64+cfloat: cdouble)
         ra = a.to_real() if a._category >= 2 else float32
         rb = b.to_real() if b._category >= 2 else float32
@@ -201,9 +201,11 @@ def result_type(a_dtype, a_dim, b_dtype, b_dim):
 
 
 _NO_PROMOTION = (uint16, uint32, uint64)
-_SCALAR = {'float16': 'Half', 'float32': 'Float', 'float64': 'Double', 'int8': 'Char', 'int16': 'Short', 'int32': 'Int',
-           'int64': 'Long', 'uint8': 'Byte', 'uint16': 'UInt16', 'uint32': 'UInt32', 'uint64': 'UInt64', 'bool': 'Bool',
-           'bfloat16': 'BFloat16'}
+# PyTorch's ScalarType names, as its errors print dtypes ("abs_cpu" not implemented for 'Bool', result type Long...)
+SCALAR_NAMES = {'float16': 'Half', 'float32': 'Float', 'float64': 'Double', 'int8': 'Char', 'int16': 'Short',
+                'int32': 'Int', 'int64': 'Long', 'uint8': 'Byte', 'uint16': 'UInt16', 'uint32': 'UInt32',
+                'uint64': 'UInt64', 'bool': 'Bool', 'bfloat16': 'BFloat16', 'complex64': 'ComplexFloat',
+                'complex128': 'ComplexDouble', 'complex32': 'ComplexHalf'}
 
 
 def _g(x):

@@ -3,6 +3,7 @@ import inspect
 import warnings
 
 from ._tensor import Tensor
+from ._dtype import SCALAR_NAMES
 from .autograd.grad_mode import _State
 
 # name: PyTorch's keyword=ember's parameter ... ('+': accepted, not shown by inspect; 'k=' with nothing after it:
@@ -75,9 +76,6 @@ _FACTORIES = frozenset(('zeros', 'ones', 'empty', 'full', 'arange', 'range', 'li
 _VARSIZE = frozenset(('zeros', 'ones', 'empty', 'rand', 'randn'))
 # reductions write any result dtype into out (PyTorch casts them); elementwise ops refuse a lower category
 _FREE_CAST = frozenset(('sum', 'prod', 'mean', 'cumsum', 'cumprod', 'norm', 'var', 'std', 'amax', 'amin'))
-_SCALAR_NAMES = {'float32': 'Float', 'float64': 'Double', 'float16': 'Half', 'bfloat16': 'BFloat16', 'int64': 'Long',
-                 'int32': 'Int', 'int16': 'Short', 'int8': 'Char', 'uint8': 'Byte', 'bool': 'Bool',
-                 'complex64': 'ComplexFloat', 'complex128': 'ComplexDouble'}
 _CATEGORY = {'b': 0, 'u': 1, 'i': 1, 'f': 2, 'V': 2, 'c': 3}  # 'V': ml_dtypes' bfloat16 is a floating type
 
 
@@ -132,8 +130,8 @@ def write_out(name, result, out, free_cast=False, warn=True):
         check_overlap(out)
     rk, ok = result._data.dtype, out._data.dtype
     if not free_cast and _CATEGORY[rk.kind] > _CATEGORY[ok.kind]:
-        raise RuntimeError(f"result type {_SCALAR_NAMES[result.dtype.name]} can't be cast to the desired output "
-                           f"type {_SCALAR_NAMES[out.dtype.name]}")
+        raise RuntimeError(f"result type {SCALAR_NAMES[result.dtype.name]} can't be cast to the desired output "
+                           f"type {SCALAR_NAMES[out.dtype.name]}")
     _resize(out, result.shape, ok, name, warn)
     out._device.xp.copyto(out._data, result._data, casting='unsafe')
     out._bump()
@@ -143,8 +141,8 @@ def write_out(name, result, out, free_cast=False, warn=True):
 def _factory_out(name, fn, args, kwargs, out):
     dt = kwargs.get('dtype')
     if dt is not None and dt is not out.dtype:
-        raise RuntimeError(f'dtype {_SCALAR_NAMES[dt.name]} does not match dtype of out parameter '
-                           f'({_SCALAR_NAMES[out.dtype.name]})')
+        raise RuntimeError(f'dtype {SCALAR_NAMES[dt.name]} does not match dtype of out parameter '
+                           f'({SCALAR_NAMES[out.dtype.name]})')
     kwargs['dtype'] = out.dtype
     kwargs.setdefault('device', out._device)
     return write_out(name, fn(*args, **kwargs), out, warn=False)

@@ -2,7 +2,7 @@
 import builtins
 import warnings
 
-from ._dtype import _FROM_NP, get_default_dtype, to_dtype
+from ._dtype import _FROM_NP, get_default_dtype, to_dtype, SCALAR_NAMES
 from ._creation import _finish, _on
 from .backends import get_device
 from .autograd.grad_mode import _State
@@ -14,8 +14,6 @@ from .ops._util import Tensor, norm_dim
 __all__ = ['fft', 'ifft', 'fft2', 'ifft2', 'fftn', 'ifftn', 'rfft', 'irfft', 'rfft2', 'irfft2', 'rfftn', 'irfftn',
            'hfft', 'ihfft', 'hfft2', 'ihfft2', 'hfftn', 'ihfftn', 'fftshift', 'ifftshift', 'fftfreq', 'rfftfreq']
 
-_SCALAR_NAMES = {'float16': 'Half', 'bfloat16': 'BFloat16', 'complex64': 'ComplexFloat',
-                 'complex128': 'ComplexDouble', 'complex32': 'ComplexHalf'}
 # norm= as a scale for a transform in the forward (e^-) direction and in the inverse one
 _SCALE = {True: {None: 'none', 'backward': 'none', 'ortho': 'sqrt', 'forward': 'n'},
           False: {None: 'n', 'backward': 'n', 'ortho': 'sqrt', 'forward': 'none'}}
@@ -37,14 +35,14 @@ def _floating(x, name, real_only=False, check_dtype=True):
         return x
     kind, dname = x._data.dtype.kind, x._data.dtype.name
     if kind == 'c' and real_only:
-        got = _SCALAR_NAMES.get(dname, dname)
+        got = SCALAR_NAMES.get(dname, dname)
         raise RuntimeError(f'{name} expects a real input tensor, but got {got}' if name in ('rfft', 'ihfft') else
                            f'rfftn expects a real-valued input tensor, but got {got}' if name == 'rfftn' else
                            f'Only supports floating-point dtypes, but found: {got}')
     if kind in 'biu':
         return x.to(get_default_dtype())
     if dname not in ('float32', 'float64', 'complex64', 'complex128'):
-        raise RuntimeError(f'Unsupported dtype {_SCALAR_NAMES.get(dname, dname)}')
+        raise RuntimeError(f'Unsupported dtype {SCALAR_NAMES.get(dname, dname)}')
     return x
 
 
@@ -133,8 +131,7 @@ def _out(name, result, out):
 
 
 def _name(np_dtype):
-    return _SCALAR_NAMES.get(np_dtype.name, {'float32': 'Float', 'float64': 'Double'}.get(np_dtype.name,
-                                                                                          np_dtype.name))
+    return SCALAR_NAMES.get(np_dtype.name, np_dtype.name)
 
 
 # ---- the three kinds of transform --------------------------------------------------------------------------------

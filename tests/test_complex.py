@@ -487,3 +487,22 @@ def test_complex_linalg_not_yet_supported_says_so(name):
     args = (a, a) if name == 'solve' else (a,)
     with pytest.raises(NotImplementedError, match=f'linalg.{name}: ember does not support complex input yet'):
         getattr(ember.linalg, name)(*args)
+
+
+@pytest.mark.parametrize('start, end, steps, dtype', [
+    (0, 1j, 3, None), (0, 1j, 7, None), (1 + 2j, -3.5 + 0.25j, 11, None), (0.1, 0.7j, 50, 'complex128'),
+    (2j, 3, 1, None), (0, 1j, 0, None), (0.3 + 0.1j, 1.7 - 2.2j, 101, 'complex64'), (0, 1, 5, 'complex64'),
+])
+def test_complex_linspace_matches_torch_bit_for_bit(start, end, steps, dtype):
+    # PyTorch's complex linspace is the real linspace of the real parts and of the imaginary parts
+    torch = pytest.importorskip('torch')
+    t = torch.linspace(start, end, steps, **({'dtype': getattr(torch, dtype)} if dtype else {}))
+    e = ember.linspace(start, end, steps, **({'dtype': getattr(ember, dtype)} if dtype else {}))
+    assert str(e.dtype) == str(t.dtype)
+    assert np.array_equal(e.numpy(), t.numpy())
+
+
+def test_complex_linspace_into_a_real_dtype_raises_as_torch():
+    with pytest.raises(RuntimeError, match="inferred dtype c10::complex<float> can't be safely cast to passed dtype "
+                                           "Float"):
+        ember.linspace(0, 1j, 3, dtype=ember.float32)

@@ -5,6 +5,7 @@ import numpy as _np
 
 from . import get_device, cpu
 from .mt19937 import MTStream, TorchCPUGenerator, STATE_SIZE
+from .._dtype import SCALAR_NAMES
 
 
 class Generator:
@@ -281,7 +282,7 @@ def _complex_fill(t, gen, name, args, kwargs, random_fill):
     std shared out over the two parts, its mean added to both)."""
     from .._tensor_core import _wrap
     if name not in ('normal_', 'uniform_'):
-        kname = {'complex64': 'ComplexFloat', 'complex128': 'ComplexDouble'}[t._data.dtype.name]
+        kname = SCALAR_NAMES[t._data.dtype.name]
         raise NotImplementedError(f'"{name}" not implemented for \'{kname}\'')
     pairs = _wrap(t._data[..., None].view(t._data.real.dtype), t._device)
     if name == 'normal_':

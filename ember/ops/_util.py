@@ -3,7 +3,7 @@ import builtins
 import os
 import traceback
 
-from .._dtype import _FROM_NP, result_type, get_default_dtype, int64, bool_, complex64 as _c64
+from .._dtype import _FROM_NP, result_type, get_default_dtype, int64, bool_, complex64 as _c64, SCALAR_NAMES
 from ..autograd.grad_mode import _State
 from ..autograd.graph import Node, make_saved_output
 from .._tensor_core import TensorCore as Tensor, _wrap  # (isinstance only: every ember.Tensor is one)
@@ -268,9 +268,7 @@ def is_bool(x):
     return isinstance(x, builtins.bool) or (isinstance(x, Tensor) and x._data.dtype.kind == 'b')
 
 
-# PyTorch's names for dtypes in kernel errors ("abs_cpu" not implemented for 'Bool') and overflow errors
-KERNEL_NAMES = {'bool': 'Bool', 'uint8': 'Byte', 'int8': 'Char', 'int16': 'Short', 'int32': 'Int', 'int64': 'Long',
-                'float16': 'Half', 'float32': 'Float', 'float64': 'Double'}
+KERNEL_NAMES = SCALAR_NAMES  # (PyTorch's dtype names in kernel and overflow errors: ember._dtype's one table)
 _C_NAMES = {'uint8': 'uint8_t', 'int8': 'int8_t', 'int16': 'int16_t', 'int32': 'int', 'int64': 'int64_t',
             'uint16': 'uint16_t', 'uint32': 'uint32_t', 'uint64': 'uint64_t', 'float32': 'float'}
 

@@ -3,7 +3,6 @@ gradient convention (a real loss's gradient w.r.t. z is dL/dRe(z) + i dL/dIm(z))
 from ._util import Tensor, record, record_c, _wrap, KERNEL_NAMES
 from ..autograd.grad_mode import _State
 
-KERNEL_NAMES.update({'complex64': 'ComplexFloat', 'complex128': 'ComplexDouble', 'bfloat16': 'BFloat16'})
 
 
 def _cview(data, a, name, fns, step, arg=None):
@@ -24,10 +23,8 @@ def _floats_only(a, b, op):
     """complex()/polar() take two floating tensors of one dtype, as PyTorch checks them."""
     da, db = a._data.dtype, b._data.dtype
     if da.kind not in 'f' or db.kind not in 'f':
-        names = {'float16': 'Half', 'float32': 'Float', 'float64': 'Double'}
         raise RuntimeError(f'Expected both inputs to be Half, Float or Double tensors but got '
-                           f'{names.get(da.name, KERNEL_NAMES.get(da.name, da.name))} and '
-                           f'{names.get(db.name, KERNEL_NAMES.get(db.name, db.name))}')
+                           f'{KERNEL_NAMES.get(da.name, da.name)} and {KERNEL_NAMES.get(db.name, db.name)}')
     if da != db:
         raise RuntimeError(f'Expected object of scalar type {KERNEL_NAMES[da.name]} but got scalar type '
                            f'{KERNEL_NAMES[db.name]} for second argument')

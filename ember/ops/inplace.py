@@ -170,8 +170,7 @@ def _not_broadcastable(src, a):
 def _scalar_name(t):
     """PyTorch's ScalarType name of t's dtype (``Long``, ``ComplexFloat``), as its casting errors print it."""
     name = t.dtype.name
-    return {'bfloat16': 'BFloat16', 'complex64': 'ComplexFloat', 'complex128': 'ComplexDouble'}.get(
-        name, KERNEL_NAMES.get(name, name))
+    return KERNEL_NAMES.get(name, name)
 
 
 def assign_result(a, out, op):

@@ -8,19 +8,17 @@ device. The LDL^T factorisation (Bunch-Kaufman) and its solve use SciPy's sytrf/
 import math
 from collections import namedtuple
 
-from .._dtype import int32
+from .._dtype import int32, SCALAR_NAMES
 from ._util import Tensor, record, _wrap
 from .linalg_extra import square_matrices
 
 _geqrf = namedtuple('geqrf', ['a', 'tau'])
 _ldl = namedtuple('linalg_ldl_factor', ['LD', 'pivots'])
 _ldl_ex = namedtuple('linalg_ldl_factor_ex', ['LD', 'pivots', 'info'])
-_TYPE = {'float32': 'Float', 'float64': 'Double', 'float16': 'Half', 'bfloat16': 'BFloat16', 'int64': 'Long',
-         'int32': 'Int', 'int16': 'Short', 'int8': 'Char', 'uint8': 'Byte', 'bool': 'Bool'}
 
 
 def _tname(t):
-    return _TYPE.get(t.dtype.name, t.dtype.name)
+    return SCALAR_NAMES.get(t.dtype.name, t.dtype.name)
 
 
 def _need_float(t, op):

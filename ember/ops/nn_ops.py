@@ -3,17 +3,15 @@ each, forward and backward side by side. Backward runs on raw arrays when no gra
 ops under create_graph so second derivatives work (cross entropy / nll: ops/class_loss.py)."""
 from ..autograd.grad_mode import _State
 from ..backends import scatter_add as _scatter_add
-from ._util import Tensor, record, same_device, _wrap
+from ._util import Tensor, record, same_device, _wrap, KERNEL_NAMES
 
 __all__ = ['linear', 'layer_norm_fused', 'normalize_core', 'embedding', 'binary_cross_entropy']
 
 
-_DT_NAMES = {'float32': 'Float', 'float64': 'Double', 'float16': 'Half', 'int64': 'Long', 'int32': 'Int',
-             'int16': 'Short', 'int8': 'Char', 'uint8': 'Byte', 'bool': 'Bool'}
 
 
 def _dtname(t):
-    return _DT_NAMES.get(t.dtype.name, t.dtype.name)
+    return KERNEL_NAMES.get(t.dtype.name, t.dtype.name)
 
 
 # ---- linear -------------------------------------------------------------------------------------------------------

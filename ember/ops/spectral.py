@@ -1,18 +1,17 @@
 """Short-time Fourier transforms (stft, istft): framing, windows and overlap-add around the kernels of ops/fft.py."""
 import warnings
 
-from .._dtype import int64
+from .._dtype import int64, SCALAR_NAMES
 from ._util import Tensor, record, _wrap
 from .complex import view_as_real
 from .conv import pad_constant
 from .fft import fft_c2c, fft_r2c, fft_c2r
 
-_NAMES = {'float32': 'Float', 'float64': 'Double', 'complex64': 'ComplexFloat', 'complex128': 'ComplexDouble'}
 
 
 def _desc(x, braces=False):
     """How PyTorch names a tensor in stft/istft errors: torch.DoubleTensor[29], CPUComplexDoubleType{[16]}."""
-    name = _NAMES.get(x._data.dtype.name, x._data.dtype.name)
+    name = SCALAR_NAMES.get(x._data.dtype.name, x._data.dtype.name)
     shape = f'{{{list(x.shape)}}}' if braces else f'{list(x.shape)}'
     return f'CPU{name}Type{shape}' if x._data.dtype.kind == 'c' else f'torch.{name}Tensor{shape}'
 
