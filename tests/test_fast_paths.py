@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 
 import ember
-from ember.autograd import graph
 from ember.autograd.grad_mode import _State
 from ember.backends import mt19937
 
