@@ -15,6 +15,11 @@ def _x(m, *shape):
     return m.randn(*shape, dtype=m.float64, requires_grad=True)
 
 
+def _setitem(m, y, key, value):
+    y[key] = value
+    return y
+
+
 def _lin(m, name):
     return getattr(m.linalg, name)
 
@@ -22,6 +27,9 @@ def _lin(m, name):
 # (name, op on module m, raises on a second backward): one op from each group of closures that held arrays
 CASES = [
     ('index', lambda m: _x(m, 4)[m.tensor([0, 2, 2])], True),
+    ('index_split', lambda m: _x(m, 2, 3, 4)[0, :, [1, 2]], True),  # (ember ran these twice before issue 11)
+    ('setitem_split', lambda m: _setitem(m, _x(m, 2, 3, 4) * 1, (0, slice(None), [1, 2]),
+                                          m.zeros(3, 2, dtype=m.float64)), True),
     ('index_select', lambda m: _x(m, 4).index_select(0, m.tensor([1, 3])), True),
     ('take', lambda m: _x(m, 4).take(m.tensor([0, 3])), True),
     ('index_add', lambda m: _x(m, 3).index_add(0, m.tensor([0, 2]), _x(m, 2)), True),
@@ -56,6 +64,8 @@ CASES = [
     ('nan_to_num', lambda m: _x(m, 3).nan_to_num(), True),
     ('cummax', lambda m: _x(m, 4).cummax(0)[0], True),
     ('mode', lambda m: _x(m, 3, 4).mode(1)[0], True),
+    ('cross_entropy', lambda m: m.nn.functional.cross_entropy(_x(m, 3, 4), m.tensor([0, 3, 1])), True),
+    ('nll_loss', lambda m: m.nn.functional.nll_loss(_x(m, 3, 4), m.tensor([0, 3, 1])), True),
     ('det', lambda m: _lin(m, 'det')(_x(m, 3, 3)), True),
     ('slogdet', lambda m: _lin(m, 'slogdet')(_x(m, 3, 3))[1], True),
     ('eigh', lambda m: _lin(m, 'eigh')(_x(m, 3, 3))[0], True),
