@@ -256,7 +256,7 @@ def pow(a, b):
 def _pow_bool_exponent(a, b):
     def fail(g):
         check_bool_sub(a, True)
-    return record(a._device.xp.power(a._data, b._data), a._device, (a,), 'PowBackward1', (fail,))
+    return record(a._device.xp.power(a._data, b._data), a._device, (a,), 'PowBackward1', (fail,), holds=True)
 
 
 def _int_power(xp, x, y):
