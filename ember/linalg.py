@@ -97,7 +97,8 @@ def _pnorm(x, p, dim, keepdim):
         gd = g._data.reshape(full.shape)
         r = xp.where(a == 0, 0, xp.sign(x._data) * (a / xp.where(full == 0, 1, full)) ** (p - 1))
         return _wrap((gd * r).astype(a.dtype, copy=False), g._device)
-    return record(data.astype(a.dtype, copy=False), x._device, (x,), 'LinalgVectorNormBackward0', (grad,))
+    return record(data.astype(a.dtype, copy=False), x._device, (x,), 'LinalgVectorNormBackward0', (grad,),
+                  holds=True)
 
 
 def matrix_norm(A, ord='fro', dim=(-2, -1), keepdim=False, *, dtype=None, out=None):
@@ -306,7 +307,7 @@ def matrix_exp(A):
             n, At = A.shape[-1], A.mT
             block = cat([cat([At, g], -1), cat([At * 0, At], -1)], -2)
             return matrix_exp(block)[..., :n, n:]
-        return record(data, A._device, (A,), 'LinalgMatrixExpBackward0', (grad,))
+        return record(data, A._device, (A,), 'LinalgMatrixExpBackward0', (grad,), holds=True)
     nrm = float(A.detach().abs().sum(-2).amax())
     s = builtins.max(0, int(math.ceil(math.log2(nrm))) + 1) if nrm > 0.5 else 0
     X = A / (2 ** s)

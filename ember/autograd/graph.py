@@ -3,7 +3,7 @@ import weakref
 
 from .grad_mode import _State
 from ..utils.hooks import add_hook
-from .._tensor_core import TensorCore as Tensor, _wrap  # (isinstance only: every ember.Tensor is one)
+from .._tensor_core import _wrap
 
 _FREED = ("Trying to backward through the graph a second time (or directly access saved tensors after they have "
           "already been freed). Saved intermediate values of the graph are freed when you call .backward() or "
@@ -14,12 +14,16 @@ _FREED = ("Trying to backward through the graph a second time (or directly acces
 class Node:
     """A recorded op. ``edges[i]`` is ``(node_or_leaf_tensor, output_index)`` for input i, or None when input i
     needs no gradient; ``fns[i](grad)`` computes input i's gradient from the output's (Tensor ops, so a
-    backward run with grad enabled builds a graph of its own: that is how create_graph works)."""
-    __slots__ = ('_name', 'edges', 'fns', 'saved', 'versions', 'n_out', 'hooks', 'retained', 'trace',
-                 'metadata', 'out_vc', '__weakref__')
+    backward run with grad enabled builds a graph of its own: that is how create_graph works).
 
-    def __init__(self, name, edges, fns, saved=()):
-        self._name, self.edges, self.fns = name, edges, fns
+    ``saved``: the tensors the backward reads, checked against in-place edits; ``holds``: the backward closures keep
+    other arrays or tensors (masks, indices, factorizations) alive, so, as for saved tensors, backward frees them
+    and a second backward raises."""
+    __slots__ = ('_name', 'edges', 'fns', 'saved', 'versions', 'n_out', 'hooks', 'retained', 'trace',
+                 'metadata', 'out_vc', 'holds', '__weakref__')
+
+    def __init__(self, name, edges, fns, saved=(), holds=False):
+        self._name, self.edges, self.fns, self.holds = name, edges, fns, holds
         self.n_out = 1
         self.hooks = self.retained = self.trace = self.metadata = self.out_vc = None
         if saved:
@@ -58,7 +62,7 @@ class Node:
     def release(self):
         # Like PyTorch, only a node that saved tensors or arrays (inputs, its own output, masks) frees them and
         # refuses a second backward; one that kept nothing but shapes or Python numbers can run again.
-        if self.saved or self.out_vc is not None or (self.fns is not None and _holds_data(self.fns)):
+        if self.saved or self.holds or self.out_vc is not None:
             self.fns = None
             self.saved = ()
 
@@ -87,50 +91,6 @@ class Node:
     def __call__(self, *grads):
         return self.apply(list(grads))
 
-
-
-_INERT = frozenset({int, float, bool, str, complex, type(None), slice})  # what most closures capture: no data
-
-
-def _is_data(v):
-    return isinstance(v, Tensor) or hasattr(v, '__array_interface__') or hasattr(v, '__cuda_array_interface__')
-
-
-def _holds_data(fns, depth=2):
-    """Whether backward closures keep a tensor or an array alive (looking into nested closures and tuples too).
-
-    Runs once per released node (for every node that saved nothing), so the common cells (numbers, shapes, dims)
-    are passed over by type alone and nested functions are looked into only when there are some.
-    """
-    for fn in fns:
-        cells = getattr(fn, '__closure__', None)
-        if not cells:
-            continue
-        for cell in cells:
-            try:
-                v = cell.cell_contents
-            except ValueError:  # an empty cell
-                continue
-            tv = type(v)
-            if tv in _INERT:
-                continue
-            if isinstance(v, (tuple, list)):
-                nested = None
-                for x in v:
-                    if type(x) in _INERT:
-                        continue
-                    if _is_data(x):
-                        return True
-                    if callable(x):
-                        nested = [x] if nested is None else nested + [x]
-                if nested and depth and _holds_data(nested, depth - 1):
-                    return True
-                continue
-            if _is_data(v):
-                return True
-            if depth and callable(v) and _holds_data((v,), depth - 1):
-                return True
-    return False
 
 
 class AccumulateGrad:

@@ -12,10 +12,12 @@ _SCALARS = (builtins.int, builtins.float, builtins.bool, builtins.complex)
 _PKG_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep  # .../ember/
 
 
-def record(data, device, inputs, name, fns, saved=()):
+def record(data, device, inputs, name, fns, saved=(), holds=False):
     """Wrap ``data`` as the op's result and, when grad is on and an input requires it, attach a Node.
 
     ``fns[i]`` maps the output's gradient to input i's; it is only called for inputs that need one.
+    ``saved``: input tensors the fns read (an in-place edit of one then fails the backward); ``holds=True``: the fns
+    keep other arrays or tensors (a mask, indices, a factorization), so backward frees them and refuses to run twice.
     """
     out = _wrap(data, device)
     if not _State.grad_enabled:
@@ -33,15 +35,15 @@ def record(data, device, inputs, name, fns, saved=()):
             out._rg = True
         else:
             out.requires_grad = True
-        node = out.grad_fn = Node(name, tuple(edges), fns, saved)
+        node = out.grad_fn = Node(name, tuple(edges), fns, saved, holds)
         if _State.anomaly:
             _anomaly_forward(node, out, inputs)
     return out
 
 
-def record_c(data, device, inputs, name, fns, saved=()):
+def record_c(data, device, inputs, name, fns, saved=(), holds=False):
     """record for ops whose backward already follows PyTorch's complex convention (conj, abs, view_as_real...)."""
-    out = record(data, device, inputs, name, None, saved)
+    out = record(data, device, inputs, name, None, saved, holds)
     if out.grad_fn is not None:
         out.grad_fn.fns = fns
     return out
@@ -73,9 +75,9 @@ def sample_record(data, device, inputs, name):
                         for t in inputs))
 
 
-def record_with_output(data, device, inputs, name, make_fns, saved=()):
+def record_with_output(data, device, inputs, name, make_fns, saved=(), holds=False):
     """Like record, for ops whose backward reuses their own output: ``make_fns(out_getter)`` builds the fns."""
-    out = record(data, device, inputs, name, None, saved)
+    out = record(data, device, inputs, name, None, saved, holds)
     if out.grad_fn is not None:
         fns = make_fns(make_saved_output(out.grad_fn, data, device))
         out.grad_fn.fns = conj_fns(fns, inputs) if out._data.dtype.kind == 'c' else fns

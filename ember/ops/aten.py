@@ -41,7 +41,7 @@ def _max_pool_backward(grad_output, input, indices, nd, name):
     return record(out.reshape(input.shape), input._device, (grad_output, input), name,
                   (lambda g: _wrap(xp.take_along_axis(g._data.reshape(lead + (flat,)), idx, -1).reshape(gs),
                                    g._device),
-                   lambda g: _wrap(xp.zeros(input.shape, g._data.dtype), g._device)))
+                   lambda g: _wrap(xp.zeros(input.shape, g._data.dtype), g._device)), holds=True)
 
 
 def max_pool2d_with_indices_backward(grad_output, self, kernel_size, stride, padding, dilation, ceil_mode, indices):

@@ -50,7 +50,7 @@ def _connect(gx, x):
     if not x.requires_grad:
         return gx
     return record(gx._data, gx._device, (gx, x), 'NllLossBackwardBackward0',
-                  (lambda g: g, lambda g: _wrap(g._device.xp.zeros(x.shape, g._data.dtype), g._device)))
+                  (lambda g: g, lambda g: _wrap(g._device.xp.zeros(x.shape, g._data.dtype), g._device)), holds=True)
 
 
 def _pick(x, idx, cdim):
@@ -58,9 +58,9 @@ def _pick(x, idx, cdim):
     xp = x._device.xp
     if not x.shape[cdim]:  # no classes (every target ignored): zeros, of a zero (empty) gradient
         return record(xp.zeros(idx.shape, x._data.dtype), x._device, (x,), 'GatherBackward0',
-                      (lambda g: _connect(x.new_zeros(x.shape), x),))
+                      (lambda g: _connect(x.new_zeros(x.shape), x),), holds=True)
     return record(xp.take_along_axis(x._data, idx._data, cdim), x._device, (x,), 'GatherBackward0',
-                  (lambda g: _connect(x.new_zeros(x.shape).scatter_add(cdim, idx, g), x),))
+                  (lambda g: _connect(x.new_zeros(x.shape).scatter_add(cdim, idx, g), x),), holds=True)
 
 
 # ---- the fused row path: (N, C, d1...) as rows (M, C), one recorded node ------------------------------------------

@@ -348,7 +348,7 @@ def max_pool(x, g, return_indices=False):
             if j < g.K - 1:
                 found |= hit
     res = record(out, x._device, (x,), f'MaxPool{g.nd}DWithIndicesBackward0',
-                 (lambda gt: pool_scatter(gt, idx, g),)) if grad else _wrap(out, x._device)
+                 (lambda gt: pool_scatter(gt, idx, g),), holds=True) if grad else _wrap(out, x._device)
     if return_indices:
         return res, _wrap(flat_indices(xp, idx, g), x._device)
     return res
@@ -382,7 +382,8 @@ def pool_scatter(gy, idx, g):
         else:
             xp.multiply(idx == j, gy._data, out=dst)
     out = buf if g.trivial else xp.ascontiguousarray(buf[(slice(None), slice(None)) + g.crop()])
-    return record(out, gy._device, (gy,), 'MaxPoolBackwardBackward0', (lambda gt: pool_gather(gt, idx, g),))
+    return record(out, gy._device, (gy,), 'MaxPoolBackwardBackward0', (lambda gt: pool_gather(gt, idx, g),),
+                  holds=True)
 
 
 def pool_gather(x, idx, g):
@@ -392,7 +393,7 @@ def pool_gather(x, idx, g):
     out = xp.zeros(idx.shape, dtype=x._data.dtype)
     for j, v in enumerate(_views(buf, g)):
         xp.copyto(out, v, where=idx == j)
-    return record(out, x._device, (x,), 'MaxPoolGatherBackward0', (lambda gt: pool_scatter(gt, idx, g),))
+    return record(out, x._device, (x,), 'MaxPoolGatherBackward0', (lambda gt: pool_scatter(gt, idx, g),), holds=True)
 
 
 def window_sum(x, g):

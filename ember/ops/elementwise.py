@@ -256,7 +256,7 @@ def pow(a, b):
 def _pow_bool_exponent(a, b):
     def fail(g):
         check_bool_sub(a, True)
-    return record(a._device.xp.power(a._data, b._data), a._device, (a,), 'PowBackward1', (fail,))
+    return record(a._device.xp.power(a._data, b._data), a._device, (a,), 'PowBackward1', (fail,), holds=True)
 
 
 def _int_power(xp, x, y):
@@ -512,9 +512,9 @@ def relu(a):
     no_complex(a, 'clamp')
     data = a._device.xp.maximum(a._data, 0)
     if fused(a._device):
-        return record(data, a._device, (a,), 'ReluBackward0', (lambda g: _relu_grad_fused(g, data),))
+        return record(data, a._device, (a,), 'ReluBackward0', (lambda g: _relu_grad_fused(g, data),), holds=True)
     # the gradient passes where the output is not 0: positive inputs and NaNs, as in PyTorch
-    return record(data, a._device, (a,), 'ReluBackward0', (lambda g: masked_grad(g, data != 0),))
+    return record(data, a._device, (a,), 'ReluBackward0', (lambda g: masked_grad(g, data != 0),), holds=True)
 
 
 def _relu_grad_fused(g, data):
@@ -523,7 +523,7 @@ def _relu_grad_fused(g, data):
         return masked_grad(g, data != 0)
     from ..backends.cuda_kernels import relu_backward
     return record(relu_backward(g._data, data), g._device, (g,), 'ThresholdBackwardBackward0',
-                  (lambda gg: masked_grad(gg, data != 0),))
+                  (lambda gg: masked_grad(gg, data != 0),), holds=True)
 
 
 def clamp(a, min=None, max=None):
@@ -586,4 +586,5 @@ def _clamp_tensors(a, lo, hi):
     def fn(t, mask):
         st = t.shape
         return lambda g: unbroadcast(g * _wrap(mask.astype(g._data.dtype), g._device), st)
-    return record(data, a._device, tuple(ins), 'ClampBackward0', tuple(fn(t, m) for t, m in zip(ins, masks)))
+    return record(data, a._device, tuple(ins), 'ClampBackward0', tuple(fn(t, m) for t, m in zip(ins, masks)),
+                  holds=True)

@@ -18,6 +18,11 @@ class _Split(tuple):
     """
 
 
+def _holds(k):
+    """Whether a translated key keeps index arrays (an advanced key), which a backward using it then holds."""
+    return any(hasattr(x, 'dtype') for x in (_adv(k) if isinstance(_adv(k), tuple) else (_adv(k),)))
+
+
 def _base(arr, k):
     """The array the (advanced part of the) key applies to: a basic-indexed view for a split key."""
     return arr[k[0]] if type(k) is _Split else arr
@@ -123,7 +128,8 @@ def getitem(a, key):
             data = a._data[(k if isinstance(k, tuple) else (k,)) + (Ellipsis,)]
         return _view(data, a, _basic_name(key),
                      (lambda g: index_backward(g, shape, k, True),), getitem, k)
-    return record(data, a._device, (a,), 'IndexBackward0', (lambda g: index_backward(g, shape, k, False),))
+    return record(data, a._device, (a,), 'IndexBackward0', (lambda g: index_backward(g, shape, k, False),),
+                  holds=_holds(k))
 
 
 def index_backward(g, shape, k, basic):
@@ -134,7 +140,7 @@ def index_backward(g, shape, k, basic):
         _base(z, k)[_adv(k)] = g._data
     else:
         _scatter_add(_base(z, k), _adv(k), g._data)
-    return record(z, g._device, (g,), 'IndexBackwardBackward0', (lambda gg: getitem(gg, k),))
+    return record(z, g._device, (g,), 'IndexBackwardBackward0', (lambda gg: getitem(gg, k),), holds=_holds(k))
 
 
 def _unique_positions(k):
@@ -189,7 +195,7 @@ def setitem(a, key, value):
         ins.append(v)
     _set(a, k, vd, basic)
     a._bump()
-    node_holder = record(a._data, a._device, tuple(ins), 'IndexPutBackward0', tuple(fns))
+    node_holder = record(a._data, a._device, tuple(ins), 'IndexPutBackward0', tuple(fns), holds=_holds(k))
     rebind_inplace(a, node_holder)
     return a
 
@@ -248,7 +254,7 @@ def _set(a, k, vd, basic=False):
 def _zero_at(g, k):
     z = g._data.copy()
     _base(z, k)[_adv(k)] = 0
-    return record(z, g._device, (g,), 'IndexPutBackwardBackward0', (lambda gg: _zero_at(gg, k),))
+    return record(z, g._device, (g,), 'IndexPutBackwardBackward0', (lambda gg: _zero_at(gg, k),), holds=_holds(k))
 
 
 def index_select(a, dim, index):
@@ -307,7 +313,7 @@ def index_add(a, dim, index, source, *, alpha=1):
     src = source._data * alpha if alpha != 1 else source._data
     _scatter_add(data, key, src.astype(data.dtype, copy=False))
     return record(data, a._device, (a, source), 'IndexAddBackward0',
-                  (lambda g: g, lambda g: g.index_select(d, index.reshape(-1)) * alpha))
+                  (lambda g: g, lambda g: g.index_select(d, index.reshape(-1)) * alpha), holds=True)
 
 
 def masked_fill(a, mask, value):
@@ -361,4 +367,4 @@ def index_put_acc(a, indices, values):
     _scatter_add(_base(data, k), _adv(k), values._data)
     vs = values.shape
     return record(data, a._device, (a, values), 'IndexPutBackward0',
-                  (lambda g: g, lambda g: unbroadcast(getitem(g, k), vs)))
+                  (lambda g: g, lambda g: unbroadcast(getitem(g, k), vs)), holds=True)

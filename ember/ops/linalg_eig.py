@@ -68,8 +68,8 @@ def _nodes(A, w, v, want_v):
             return _wrap(_grad(A._device.xp, a, w, v, gw, gv), g._device)
         return grad
     # one graph node per output; the engine sums their contributions into A
-    ow = record_c(w, A._device, (A,), 'LinalgEigBackward0', (grad_of(0),))
-    ov = record_c(v, A._device, (A,), 'LinalgEigBackward0', (grad_of(1),)) if want_v else None
+    ow = record_c(w, A._device, (A,), 'LinalgEigBackward0', (grad_of(0),), holds=True)
+    ov = record_c(v, A._device, (A,), 'LinalgEigBackward0', (grad_of(1),), holds=True) if want_v else None
     return ow, ov
 
 

@@ -88,7 +88,7 @@ def det(A, *, out=None):
 
     def grad(g):
         return g.unsqueeze(-1).unsqueeze(-1) * _wrap(_cofactor_T(A._data, xp).astype(A._data.dtype), g._device)
-    return record(data, A._device, (A,), 'LinalgDetBackward0', (grad,))
+    return record(data, A._device, (A,), 'LinalgDetBackward0', (grad,), holds=True)
 
 
 def slogdet(A, *, out=None):
@@ -97,8 +97,9 @@ def slogdet(A, *, out=None):
     sign, logabs = xp.linalg.slogdet(A._data)
     dt = A._data.dtype
     logabs = record(logabs.astype(dt, copy=False), A._device, (A,), 'LinalgSlogdetBackward0',
-                    (lambda g: g.unsqueeze(-1).unsqueeze(-1) * inv(A).mT,))
-    sign = record(sign.astype(dt, copy=False), A._device, (A,), 'LinalgSlogdetBackward0', (lambda g: A * 0,))
+                    (lambda g: g.unsqueeze(-1).unsqueeze(-1) * inv(A).mT,), holds=True)
+    sign = record(sign.astype(dt, copy=False), A._device, (A,), 'LinalgSlogdetBackward0', (lambda g: A * 0,),
+                  holds=True)
     return _slogdet(sign, logabs)
 
 
@@ -234,9 +235,9 @@ def _eigh_nodes(A, w, v, name, want_v):
             return _wrap(_eigh_grad(a, w, v, gw, gv, xp), g._device)
         return grad
     # one graph node per output; the engine sums the two contributions into A
-    outs[0] = record(w, A._device, (A,), name, (grad_of(0),))
+    outs[0] = record(w, A._device, (A,), name, (grad_of(0),), holds=True)
     if want_v:
-        outs[1] = record(v, A._device, (A,), name, (grad_of(1),))
+        outs[1] = record(v, A._device, (A,), name, (grad_of(1),), holds=True)
     return outs
 
 
@@ -316,7 +317,8 @@ def svd(A, full_matrices=True, *, driver=None, out=None):
             gs[i] = gd
             return _wrap(_svd_grad(ur, s, vhr, *gs, xp), g._device)
         return grad
-    outs = [record(x, A._device, (A,), 'LinalgSvdBackward0', (grad_of(i),)) for i, x in enumerate((u, s, vh))]
+    outs = [record(x, A._device, (A,), 'LinalgSvdBackward0', (grad_of(i),), holds=True)
+            for i, x in enumerate((u, s, vh))]
     return _svd(*outs)
 
 
@@ -326,7 +328,7 @@ def svdvals(A, *, driver=None, out=None):
     xp = A._device.xp
     u, s, vh = _svd_raw(A, False)
     return record(s, A._device, (A,), 'LinalgSvdBackward0',
-                  (lambda g: _wrap(_svd_grad(u, s, vh, None, g._data, None, xp), g._device),))
+                  (lambda g: _wrap(_svd_grad(u, s, vh, None, g._data, None, xp), g._device),), holds=True)
 
 
 def svd_legacy(input, some=True, compute_uv=True):
@@ -385,7 +387,7 @@ def qr(A, mode='reduced', *, out=None):
             gx = _qr_square_grad(q, r[..., :m], gq + y @ _mT(gr[..., m:]), gr[..., :m], xp)
             return _wrap(xp.concatenate([gx, q @ gr[..., m:]], -1), g._device)
         return grad
-    outs = [record(x, A._device, (A,), 'LinalgQrBackward0', (grad_of(i),)) for i, x in enumerate((q, r))]
+    outs = [record(x, A._device, (A,), 'LinalgQrBackward0', (grad_of(i),), holds=True) for i, x in enumerate((q, r))]
     return _qr(*outs)
 
 

@@ -8,14 +8,15 @@ from ._util import (Tensor, record, unbroadcast, coerce_pair, same_device, as_te
 
 def masked_grad(g, mask):
     """g * mask for a constant 0/1 mask array; itself differentiable (its own derivative is the same mask)."""
-    return record(g._data * mask, g._device, (g,), 'ThresholdBackwardBackward0', (lambda gg: masked_grad(gg, mask),))
+    return record(g._data * mask, g._device, (g,), 'ThresholdBackwardBackward0', (lambda gg: masked_grad(gg, mask),),
+                  holds=True)
 
 
 def where_grad(g, mask):
     """g where the bool array ``mask`` (broadcasting to g) holds, else 0: selected, not multiplied, so that an inf or
     nan g gives 0 where masked off, as PyTorch's where backward; itself differentiable (by the same selection)."""
     data = g._device.xp.where(mask, g._data, g._data.dtype.type(0))
-    return record(data, g._device, (g,), 'WhereBackward0', (lambda gg: where_grad(gg, mask),))
+    return record(data, g._device, (g,), 'WhereBackward0', (lambda gg: where_grad(gg, mask),), holds=True)
 
 
 @broadcasting
@@ -59,7 +60,7 @@ def where(cond, a=None, b=None):
         sb = b.shape
         ins.append(b)
         fns.append(lambda g: unbroadcast(where_grad(g, ~c), sb))
-    return record(data, cond._device, tuple(ins), 'WhereBackward0', tuple(fns))
+    return record(data, cond._device, tuple(ins), 'WhereBackward0', tuple(fns), holds=True)
 
 
 # ---- comparisons and logic: bool results, no gradient --------------------------------------------------------

@@ -105,7 +105,8 @@ def lu_factor(A, *, pivot=True, out=None):
         gd = g._data
         return _wrap(_lu_grad(P, L, U, xp.tril(gd[..., :, :L.shape[-1]], -1), xp.triu(gd[..., :U.shape[-2], :]),
                               xp), g._device)
-    return _lu_factor(record(lu, A._device, (A,), 'LinalgLuFactorExBackward0', (grad,)), _wrap(piv, A._device))
+    return _lu_factor(record(lu, A._device, (A,), 'LinalgLuFactorExBackward0', (grad,), holds=True),
+                      _wrap(piv, A._device))
 
 
 def lu_factor_ex(A, *, pivot=True, check_errors=False, out=None):
@@ -127,7 +128,7 @@ def lu(A, *, pivot=True, out=None):
         def grad(g, _i=i):
             return _wrap(_lu_grad(P, L, U, g._data if _i == 1 else None, g._data if _i == 2 else None, xp),
                          g._device)
-        outs.append(record(x, A._device, (A,), 'LinalgLuBackward0', (grad,)))
+        outs.append(record(x, A._device, (A,), 'LinalgLuBackward0', (grad,), holds=True))
     return _plu(*outs)
 
 

@@ -115,7 +115,8 @@ def nan_to_num(input, nan=0.0, posinf=None, neginf=None):
     if x.dtype.kind != 'f':
         return _wrap(x.copy(), input._device)
     data = xp.nan_to_num(x, nan=nan, posinf=posinf, neginf=neginf)
-    return record(data, input._device, (input,), 'NanToNumBackward0', (lambda g: _mask(g, xp.isfinite(x)),))
+    return record(data, input._device, (input,), 'NanToNumBackward0', (lambda g: _mask(g, xp.isfinite(x)),),
+                  holds=True)
 
 
 def clamp_min(input, min):
@@ -147,7 +148,8 @@ def frexp(input):
     xp = input._device.xp
     m, e = xp.frexp(input._data)
     scale = xp.ldexp(xp.ones((), m.dtype), -e)  # mantissa = input * 2**-exponent
-    mant = record(m, input._device, (input,), 'FrexpBackward0', (lambda g: g * _wrap(scale, g._device),))
+    mant = record(m, input._device, (input,), 'FrexpBackward0', (lambda g: g * _wrap(scale, g._device),),
+                  holds=True)
     return _frexp(mant, _wrap(e.astype(_i32.np), input._device))
 
 

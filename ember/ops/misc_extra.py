@@ -77,7 +77,7 @@ def nanmedian(input, dim=None, keepdim=False):
         vals, idx = xp.squeeze(vals, d), xp.squeeze(idx, d)
         if input.ndim == 0:
             vals, idx = vals.reshape(()), idx.reshape(())
-    out = record(vals, input._device, (x,), 'NanmedianBackward1', (grad,))
+    out = record(vals, input._device, (x,), 'NanmedianBackward1', (grad,), holds=True)
     return values_indices['median'](out, _wrap(idx, input._device))
 
 
@@ -124,7 +124,7 @@ def _index_reduce_ufunc(input, d, index, source, reduce, include_self):
             gs = share[idx] * src_hit
         return _wrap(xp.moveaxis(gi, 0, d), g._device), _wrap(xp.moveaxis(gs, 0, d), g._device)
     return record(xp.moveaxis(out, 0, d), input._device, (input, source), 'IndexReduceBackward0',
-                  (lambda g: grads(g)[0], lambda g: grads(g)[1]))
+                  (lambda g: grads(g)[0], lambda g: grads(g)[1]), holds=True)
 
 
 def index_reduce(input, dim, index, source, reduce, *, include_self=True):

@@ -187,7 +187,8 @@ def normalize_core(x, axes, eps, mean=None, var=None):
         if _State.grad_enabled:
             return g * _wrap(inv_t, g._device)
         return _wrap(g._data * inv_t, g._device)
-    out = record(xhat.astype(xd.dtype, copy=False), x._device, (x,), 'NativeBatchNormBackward0', (grad_eval,))
+    out = record(xhat.astype(xd.dtype, copy=False), x._device, (x,), 'NativeBatchNormBackward0', (grad_eval,),
+                 holds=True)
     return out, mean, var
 
 
@@ -319,7 +320,7 @@ def embedding(idx, weight, padding_idx=None, scale_grad_by_freq=False):
         if padding_idx is not None:
             gw[padding_idx] = 0
         return _wrap(gw, g._device)
-    return record(out, weight._device, (weight,), 'EmbeddingBackward0', (grad,))
+    return record(out, weight._device, (weight,), 'EmbeddingBackward0', (grad,), holds=True)
 
 
 def _rows_scatter_sum(xp, flat, g2, V):

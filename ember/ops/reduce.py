@@ -150,7 +150,7 @@ def _extreme(a, dim, keepdim, is_max):
         gk = g if keepdim else g.unsqueeze(d)
         zeros = _wrap(xp.zeros(shape, dtype=g._data.dtype), g._device)
         return scatter(zeros, d, _wrap(idx_k, g._device), gk) if a.ndim else g.reshape(shape)
-    values = record(vals, a._device, (a,), f'{name.capitalize()}Backward0', (grad,))
+    values = record(vals, a._device, (a,), f'{name.capitalize()}Backward0', (grad,), holds=True)
     return values_indices[name](values, _wrap(idx.astype('int64'), a._device))
 
 
@@ -194,7 +194,7 @@ def _amaxmin(a, dim, keepdim, is_max, name):
             mask = mask | (x != x) & (data != data)
         share = (mask / mask.sum(axis=dims, keepdims=True)).astype(g._data.dtype, copy=False)  # g's dtype
         return masked_grad(_restore(g, shape, dims, keepdim), share)
-    return record(out, a._device, (a,), name, (grad,))
+    return record(out, a._device, (a,), name, (grad,), holds=True)
 
 
 def amax(a, dim=(), keepdim=False, *, axis=None, keepdims=None):
@@ -483,8 +483,9 @@ def cumsum(a, dim, dtype=None):
     if x.dtype.kind in 'bu' or (x.dtype.kind == 'i' and x.dtype.itemsize < 8):
         x = x.astype('int64')
     data = a._device.xp.cumsum(x, axis=d) if a.ndim else x.copy()
+    nd = a.ndim  # (not a: like PyTorch's, the backward keeps no tensor, so it can run twice)
     return record(data, a._device, (a,), 'CumsumBackward0',
-                  (lambda g: g.flip(d).cumsum(d).flip(d) if a.ndim else g,))
+                  (lambda g: g.flip(d).cumsum(d).flip(d) if nd else g,))
 
 
 def cumprod(a, dim, dtype=None):

@@ -59,7 +59,7 @@ def _cum_extreme(input, dim, is_max):
     index = _wrap(idx, input._device)
     shape = input.shape
     out = record(vals, input._device, (input,), f'{name.capitalize()}Backward0',
-                 (lambda g: scatter_add(g * 0, d, index, g) if len(shape) else g,))
+                 (lambda g: scatter_add(g * 0, d, index, g) if len(shape) else g,), holds=True)
     return values_indices[name](out, index)
 
 
@@ -116,7 +116,7 @@ def mode(input, dim=-1, keepdim=False):
             return g
         gi, ii = (g, index) if keepdim else (g.unsqueeze(d), index.unsqueeze(d))
         return scatter_add(_wrap(xp.zeros(input.shape, g._data.dtype), g._device), d, ii, gi)
-    out = record(vals, input._device, (input,), 'ModeBackward0', (grad,))
+    out = record(vals, input._device, (input,), 'ModeBackward0', (grad,), holds=True)
     return values_indices['mode'](out, index)
 
 

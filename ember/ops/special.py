@@ -144,7 +144,8 @@ def _igamma(a, x, upper):
     def grad_a(g):
         raise NotImplementedError(f'the derivative of {"igammac" if upper else "igamma"} with respect to its first '
                                   f'argument (input) is not implemented (as in PyTorch)')
-    return record(data, a._device, (a, x), 'IgammacBackward0' if upper else 'IgammaBackward0', (grad_a, grad_x))
+    return record(data, a._device, (a, x), 'IgammacBackward0' if upper else 'IgammaBackward0', (grad_a, grad_x),
+                  holds=True)
 
 
 @broadcasting

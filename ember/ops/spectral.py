@@ -47,7 +47,7 @@ def _edge_pad(x, idx, pad, same):
     """x's last axis gathered at ``idx`` (the padded signal); recorded, its adjoint sums each edge back."""
     n = x.shape[-1]
     return record(x._device.xp.take(x._data, idx, axis=-1), x._device, (x,), 'ReflectionPad1DBackward0',
-                  (lambda g: _edge_unpad(g, idx, pad, n, same),))
+                  (lambda g: _edge_unpad(g, idx, pad, n, same),), holds=True)
 
 
 def _edge_unpad(g, idx, pad, n, same):
@@ -62,7 +62,8 @@ def _edge_unpad(g, idx, pad, n, same):
             out[..., int(ids[0])] += part.sum(-1)
         else:
             out[..., ids] += part
-    return record(out, g._device, (g,), 'ReflectionPad1DBackwardBackward0', (lambda gg: _edge_pad(gg, idx, pad, same),))
+    return record(out, g._device, (g,), 'ReflectionPad1DBackwardBackward0', (lambda gg: _edge_pad(gg, idx, pad, same),),
+                  holds=True)
 
 
 def _frames(x, size, hop):

@@ -216,7 +216,7 @@ class SparseTensor(Tensor):
         _scatter_add(xp, out, tuple(idx), vals._data)
         from ..ops._util import record
         key = tuple(_wrap(r, dev) for r in idx)
-        res = record(out, dev, (vals,), 'ToDenseBackward0', (lambda g: g[key],))
+        res = record(out, dev, (vals,), 'ToDenseBackward0', (lambda g: g[key],), holds=True)
         return res if dtype is None else res.to(dtype)
 
     def to_sparse(self, sparse_dim=None, *, layout=None, blocksize=None, dense_dim=None):

@@ -32,7 +32,7 @@ def _inplace(x, fn, name):
 
 def _piecewise_linear(x, data, factor, name):
     """An op whose derivative is a constant array ``factor`` (relu-like): backward is one multiply."""
-    return record(data, x._device, (x,), name, (lambda g: masked_grad(g, factor),))
+    return record(data, x._device, (x,), name, (lambda g: masked_grad(g, factor),), holds=True)
 
 
 def relu(input, inplace=False):

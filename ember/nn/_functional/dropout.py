@@ -60,7 +60,7 @@ def _apply_mask(input, mask_shape, p, inplace, name):
         mask = _scaled_mask(xp, _keep(input, mask_shape, p), p, dt)
     if mask.shape != input._data.shape:
         mask = xp.broadcast_to(mask, input._data.shape)
-    out = record(input._data * mask, input._device, (input,), name, (lambda g: masked_grad(g, mask),))
+    out = record(input._data * mask, input._device, (input,), name, (lambda g: masked_grad(g, mask),), holds=True)
     if inplace:
         from ...ops.inplace import assign_result, check_inplace_leaf
         check_inplace_leaf(input, name.lower())
@@ -148,7 +148,7 @@ def _alpha_dropout(input, p, training, mask_shape):
     mult = xp.broadcast_to(noise, input._data.shape)
     data = input._data * mult + add
     return record(data.astype(dt, copy=False), input._device, (input,), 'AlphaDropoutBackward0',
-                  (lambda g: masked_grad(g, mult),))
+                  (lambda g: masked_grad(g, mult),), holds=True)
 
 
 def alpha_dropout(input, p=0.5, training=False, inplace=False):

@@ -49,13 +49,15 @@ def _take(src, flat):
     with bincount (much faster than ufunc.at for the many repeats of a sampling grid) and is itself differentiable:
     its own backward reads at the same positions."""
     M = src.shape[0]
-    return record(src._data[flat], src._device, (src,), 'TakeBackward0', (lambda g: _put(g, flat, M),))
+    return record(src._data[flat], src._device, (src,), 'TakeBackward0', (lambda g: _put(g, flat, M),),
+                  holds=True)
 
 
 def _put(g, flat, M):
     xp = g._device.xp
     acc = xp.bincount(flat.reshape(-1), weights=g._data.reshape(-1), minlength=M).astype(g._data.dtype)
-    return record(acc, g._device, (g,), 'TakeBackwardBackward0', (lambda gg: _take(gg, flat),))
+    return record(acc, g._device, (g,), 'TakeBackwardBackward0', (lambda gg: _take(gg, flat),),
+                  holds=True)
 
 
 def _gather(x, idx, valid):

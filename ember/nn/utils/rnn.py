@@ -13,14 +13,16 @@ __all__ = ['PackedSequence', 'invert_permutation', 'pack_padded_sequence', 'pad_
 def _take_rows(x, idx):
     """x[idx] along dim 0 for a 1-D array of distinct row indices ``idx``."""
     n = x.shape[0]
-    return record(x._data[idx], x._device, (x,), 'IndexBackward0', (lambda g: _put_rows(g, idx, n),))
+    return record(x._data[idx], x._device, (x,), 'IndexBackward0', (lambda g: _put_rows(g, idx, n),),
+                  holds=True)
 
 
 def _put_rows(g, idx, n):
     """Zeros of n rows with g's rows placed at ``idx`` (the adjoint of _take_rows)."""
     z = g._device.xp.zeros((n,) + tuple(g.shape[1:]), dtype=g._data.dtype)
     z[idx] = g._data
-    return record(z, g._device, (g,), 'IndexPutBackward0', (lambda gg: _take_rows(gg, idx),))
+    return record(z, g._device, (g,), 'IndexPutBackward0', (lambda gg: _take_rows(gg, idx),),
+                  holds=True)
 
 
 def _place_rows(x, idx, n, fill):
@@ -28,7 +30,8 @@ def _place_rows(x, idx, n, fill):
     xp = x._device.xp
     z = xp.full((n,) + tuple(x.shape[1:]), fill, dtype=x._data.dtype)
     z[idx] = x._data
-    return record(z, x._device, (x,), 'PadPackedSequenceBackward0', (lambda g: _take_rows(g, idx),))
+    return record(z, x._device, (x,), 'PadPackedSequenceBackward0', (lambda g: _take_rows(g, idx),),
+                  holds=True)
 
 
 def _lengths_list(lengths):
