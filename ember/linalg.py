@@ -230,7 +230,7 @@ def pinv(A, *, atol=None, rtol=None, hermitian=False, rcond=None, out=None):
             eye_m, eye_n = _eye_like(Aeff @ x), _eye_like(x @ Aeff)
             return -(xt @ g @ xt) + (eye_m - Aeff @ x) @ gt @ x @ xt + xt @ x @ gt @ (eye_n - x @ Aeff)
         return (grad,)
-    return record_with_output(data.astype(a.dtype, copy=False), A._device, (A,), 'LinalgPinvBackward0', make)
+    return record_with_output(data.astype(a.dtype, copy=False), A._device, (A,), 'LinalgPinvBackward0', make, (A,))
 
 
 def vander(x, N=None):
@@ -307,7 +307,7 @@ def matrix_exp(A):
             n, At = A.shape[-1], A.mT
             block = cat([cat([At, g], -1), cat([At * 0, At], -1)], -2)
             return matrix_exp(block)[..., :n, n:]
-        return record(data, A._device, (A,), 'LinalgMatrixExpBackward0', (grad,), holds=True)
+        return record(data, A._device, (A,), 'LinalgMatrixExpBackward0', (grad,), (A,))
     nrm = float(A.detach().abs().sum(-2).amax())
     s = builtins.max(0, int(math.ceil(math.log2(nrm))) + 1) if nrm > 0.5 else 0
     X = A / (2 ** s)

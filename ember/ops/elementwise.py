@@ -127,7 +127,7 @@ def rdiv(a, b):
         return div(b, a)
     a = _floating(a)
     return record_with_output(b / a._data, a._device, (a,), 'DivBackward1',
-                              lambda out: (lambda g: -g * out() / a,))
+                              lambda out: (lambda g: -g * out() / a,), (a,))
 
 
 def _trunc_div(a, b):
@@ -243,7 +243,7 @@ def pow(a, b):
         data = xp.power(a._data, b._data) if a._data.dtype.kind not in 'iu' else _int_power(xp, a._data, b._data)
         return record_with_output(data, a._device, (a, b), 'PowBackward1', lambda out: (
             lambda g: unbroadcast(_pow_base_grad(g, a, b), sa),
-            lambda g: unbroadcast(g * out() * _safe_log_base(a, b), sb)))
+            lambda g: unbroadcast(g * out() * _safe_log_base(a, b), sb)), (a, b))
     if b == 2:
         return record(a._data * a._data, a._device, (a,), 'PowBackward0', (lambda g: g * 2 * a,), (a,))
     if b == 0.5 and a._data.dtype.kind == 'f':  # PyTorch computes x ** 0.5 as sqrt (so -0.0 -> -inf gradient)
@@ -308,7 +308,7 @@ def rpow(a, b):
         data = _int_power(xp, xp.asarray(wrap_int(b, dt), dtype=dt), a._data)
     if b == 0:  # d(0 ** x)/dx: 0 where x >= 0 (0 ** x is constant there), else out * log(0) = -inf, as PyTorch
         return record_with_output(data, a._device, (a,), 'PowBackward2', lambda out: (
-            lambda g: where(a >= 0, 0.0, g * out() * -math.inf),))
+            lambda g: where(a >= 0, 0.0, g * out() * -math.inf),), (a,))
     return record_with_output(data, a._device, (a,), 'PowBackward2', lambda out: (lambda g: g * out() * lb,))
 
 

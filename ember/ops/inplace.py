@@ -15,6 +15,7 @@ from ._util import (Tensor, record, record_c, unbroadcast, wrap_int, fit_scalar,
                     int_scalar, KERNEL_NAMES, check_bool_sub)
 from .._dtype import int64 as _int64
 from ..autograd.grad_mode import _State
+from ..autograd.graph import Node
 
 # dtype kinds by category (bool < integer < floating < complex): an in-place result may not rise above its target's
 _I64 = _int64.np
@@ -190,30 +191,56 @@ def assign_result(a, out, op):
     return a
 
 
-# in-place ops whose out-of-place form never reads its input in backward (the others read a's value, which the
-# in-place write is about to overwrite: they are computed from a copy of the original, as PyTorch saves one)
-_KEEPS_NO_INPUT = frozenset(('add_', 'sub_', 'relu_', 'exp_', 'sigmoid_', 'tanh_', 'neg_', 'sqrt_', 'expm1_',
-                             'reciprocal_', 'rsqrt_', 'floor_', 'ceil_', 'round_', 'sign_', 'trunc_', 'fill_',
-                             'masked_fill_', 'scatter_', 'scatter_add_', 'index_add_', 'tril_', 'triu_',
-                             'index_put_'))
-
-
-def _original(a, op, b=None):
-    """The operand to compute ``a``'s in-place op from under autograd: a itself, or a copy of its current value
-    at the same graph position when the op's backward would read a after the write."""
-    if op in _KEEPS_NO_INPUT or (op in ('mul_', 'div_', 'remainder_') and not isinstance(b, Tensor)):
-        return a
-    t = _wrap(a._data.copy(), a._device)
+def _operand(a, copy=False):
+    """``a`` at its graph position, sharing its memory (or with a copy of it), for an in-place op to compute from."""
+    t = _wrap(a._data.copy() if copy else a._data, a._device)
     t._rg, t.grad_fn, t._out = a._rg, a.grad_fn, a._out
     return t
+
+
+def _saves(t, out, inputs):
+    """Whether a node the op recorded for ``out`` saved ``t`` (or a view of it), found from the op's own ``saved``
+    declaration: only the op's new nodes are searched, the walk stopping at its operands' nodes (and giving up,
+    True, on a long composite)."""
+    todo = [out.grad_fn] if out.grad_fn is not None else []
+    stop = {x.grad_fn for x in inputs if isinstance(x, Tensor)}
+    stop.add(t.grad_fn)
+    seen = 0
+    while todo:
+        n = todo.pop()
+        seen += 1
+        if seen > 32:
+            return True
+        for s in n.saved:
+            if s is t or (t._vc is not None and s._vc is t._vc):
+                return True
+        for e in n.edges:
+            if e is not None and isinstance(e[0], Node) and e[0] not in stop:
+                todo.append(e[0])
+    return False
+
+
+def _inplace_graph(a, op_fn, op, b, args=(), kwargs={}):
+    """a's in-place op under autograd: its value computed out of place, then written into a and a rebound to it.
+    The op computes from a's memory; if its backward saved that input (mul_, clamp_, sin_; not add_, exp_, relu_),
+    it computes again from a copy that the write leaves intact, as PyTorch saves the original self."""
+    def run(t):  # (``a.mul_(a)``: both operands are the one computed from, so the copy serves both)
+        return op_fn(t, t if b is a else b, *args, **kwargs) if b is not _NONE else op_fn(t, *args, **kwargs)
+    t = _operand(a)
+    out = run(t)
+    if _saves(t, out, (b, *args, *kwargs.values())):
+        out = run(_operand(a, copy=True))
+    return assign_result(a, out, op)
+
+
+_NONE = object()
 
 
 def inplace_binary(a, b, ufunc, op_fn, op):
     """``a op= b``: straight into a's memory when no graph is recorded, else computed and rebound."""
     check_inplace_leaf(a, op, b)
     if _State.grad_enabled and (a._rg or (isinstance(b, Tensor) and b._rg)):
-        orig = _original(a, op, b)
-        return assign_result(a, op_fn(orig, orig if b is a else b), op)
+        return _inplace_graph(a, op_fn, op, b)
     xp = a._device.xp
     if isinstance(b, Tensor):
         if b._device is not a._device:
@@ -275,7 +302,7 @@ def inplace_unary(a, op_fn, op, *args, **kwargs):
     grad, else computed without a graph and written into a."""
     check_inplace_leaf(a, op, args[0] if args else None)
     if _State.grad_enabled and (a._rg or ((args or kwargs) and _any_rg(args, kwargs))):
-        return assign_result(a, op_fn(_original(a, op), *args, **kwargs), op)
+        return _inplace_graph(a, op_fn, op, _NONE, args, kwargs)
     prev = _State.grad_enabled
     _State.grad_enabled = False
     try:

@@ -88,7 +88,7 @@ def det(A, *, out=None):
 
     def grad(g):
         return g.unsqueeze(-1).unsqueeze(-1) * _wrap(_cofactor_T(A._data, xp).astype(A._data.dtype), g._device)
-    return record(data, A._device, (A,), 'LinalgDetBackward0', (grad,), holds=True)
+    return record(data, A._device, (A,), 'LinalgDetBackward0', (grad,), (A,))
 
 
 def slogdet(A, *, out=None):
@@ -97,9 +97,8 @@ def slogdet(A, *, out=None):
     sign, logabs = xp.linalg.slogdet(A._data)
     dt = A._data.dtype
     logabs = record(logabs.astype(dt, copy=False), A._device, (A,), 'LinalgSlogdetBackward0',
-                    (lambda g: g.unsqueeze(-1).unsqueeze(-1) * inv(A).mT,), holds=True)
-    sign = record(sign.astype(dt, copy=False), A._device, (A,), 'LinalgSlogdetBackward0', (lambda g: A * 0,),
-                  holds=True)
+                    (lambda g: g.unsqueeze(-1).unsqueeze(-1) * inv(A).mT,), (A,))
+    sign = record(sign.astype(dt, copy=False), A._device, (A,), 'LinalgSlogdetBackward0', (lambda g: A * 0,), (A,))
     return _slogdet(sign, logabs)
 
 
@@ -127,7 +126,7 @@ def _solve_mat(A, B):
         def grad_a(g):
             return unbroadcast(-(_solve_mat(A.mT, g) @ x().mT), sa)
         return (grad_a, grad_b)
-    return record_with_output(data, A._device, (A, B), 'LinalgSolveExBackward0', make)
+    return record_with_output(data, A._device, (A, B), 'LinalgSolveExBackward0', make, (A,))
 
 
 def solve(A, B, *, left=True, out=None):
@@ -387,7 +386,9 @@ def qr(A, mode='reduced', *, out=None):
             gx = _qr_square_grad(q, r[..., :m], gq + y @ _mT(gr[..., m:]), gr[..., :m], xp)
             return _wrap(xp.concatenate([gx, q @ gr[..., m:]], -1), g._device)
         return grad
-    outs = [record(x, A._device, (A,), 'LinalgQrBackward0', (grad_of(i),), holds=True) for i, x in enumerate((q, r))]
+    saved = (A,) if m < n else ()  # (the wide case's gradient reads A's trailing columns)
+    outs = [record(x, A._device, (A,), 'LinalgQrBackward0', (grad_of(i),), saved, holds=True)
+            for i, x in enumerate((q, r))]
     return _qr(*outs)
 
 

@@ -124,7 +124,7 @@ def _index_reduce_ufunc(input, d, index, source, reduce, include_self):
             gs = share[idx] * src_hit
         return _wrap(xp.moveaxis(gi, 0, d), g._device), _wrap(xp.moveaxis(gs, 0, d), g._device)
     return record(xp.moveaxis(out, 0, d), input._device, (input, source), 'IndexReduceBackward0',
-                  (lambda g: grads(g)[0], lambda g: grads(g)[1]), holds=True)
+                  (lambda g: grads(g)[0], lambda g: grads(g)[1]), (input, source), holds=True)
 
 
 def index_reduce(input, dim, index, source, reduce, *, include_self=True):
@@ -228,7 +228,7 @@ def histogramdd(input, bins=10, *, range=None, weight=None, density=False):
     edges = []
     for i, b in enumerate(bins):
         if isinstance(b, Tensor):
-            edges.append(b._data.astype(dt, copy=False))
+            edges.append(b._data.astype(dt))  # (a copy: the result's edges are not the argument's memory)
             continue
         if range is not None:
             lo, hi = float(range[2 * i]), float(range[2 * i + 1])

@@ -194,7 +194,7 @@ def _amaxmin(a, dim, keepdim, is_max, name):
             mask = mask | (x != x) & (data != data)
         share = (mask / mask.sum(axis=dims, keepdims=True)).astype(g._data.dtype, copy=False)  # g's dtype
         return masked_grad(_restore(g, shape, dims, keepdim), share)
-    return record(out, a._device, (a,), name, (grad,), holds=True)
+    return record(out, a._device, (a,), name, (grad,), (a,), holds=True)
 
 
 def amax(a, dim=(), keepdim=False, *, axis=None, keepdims=None):
@@ -346,7 +346,7 @@ def _norm(a, p, dim, keepdim, dtype):
                 safe = o + _wrap((o._data == 0).astype(o._data.dtype), o._device)  # the norm's subgradient at 0 is 0
                 return _restore(g, shape, dims, keepdim) * a / safe
             return (grad,)
-        return record_with_output(_arr(data, a), a._device, (a,), 'NormBackward1', make)
+        return record_with_output(_arr(data, a), a._device, (a,), 'NormBackward1', make, (a,))
     if p in (math.inf, float('inf'), 'inf'):
         return a.abs().amax(() if dim is None else dim, keepdim)
     if p in (-math.inf, float('-inf')):
@@ -371,7 +371,7 @@ def _norm(a, p, dim, keepdim, dtype):
             safe = o + _wrap(zero.astype(o._data.dtype), o._device) if o._device.type != 'cpu' or zero.any() else o
             return _restore(g, shape, dims, keepdim) * a.sign() * a.abs() ** (p - 1) / safe ** (p - 1)
         return (grad,)
-    return record_with_output(_arr(data, a), a._device, (a,), 'NormBackward1', make_p)
+    return record_with_output(_arr(data, a), a._device, (a,), 'NormBackward1', make_p, (a,))
 
 
 def _nuclear(a, dim, keepdim):
@@ -409,7 +409,7 @@ def logsumexp(a, dim, keepdim=False):
 
     def make(out_get):
         return (lambda g: _restore(g, shape, dims, keepdim) * (a - _restore(out_get(), shape, dims, keepdim)).exp(),)
-    return record_with_output(out, a._device, (a,), 'LogsumexpBackward0', make)
+    return record_with_output(out, a._device, (a,), 'LogsumexpBackward0', make, (a,))
 
 
 def softmax(a, dim=None, dtype=None):
@@ -506,7 +506,7 @@ def cumprod(a, dim, dtype=None):
                 return (g * out()).flip(d).cumsum(d).flip(d) / a
             return _wrap(_cumprod_grad_with_zeros(x, g._data, d, xp), g._device)
         return (grad,)
-    return record_with_output(data, a._device, (a,), 'CumprodBackward0', make)
+    return record_with_output(data, a._device, (a,), 'CumprodBackward0', make, (a,))
 
 
 def _cumprod_grad_with_zeros(x, g, d, xp):

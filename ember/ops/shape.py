@@ -444,7 +444,8 @@ def flip(a, *args, dims=None):
         raise TypeError("flip() got multiple values for argument 'dims'")
     dims = _sizes(args, 'flip', 'dims') if dims is None else _sizes((dims,))
     dims = norm_dims(dims, a.ndim) if dims else ()
-    return record(a._device.xp.flip(a._data, axis=dims), a._device, (a,), 'FlipBackward0',
+    # (a copy, as PyTorch's: NumPy's flip is a view, which in-place writes to ``a`` would show through)
+    return record(a._device.xp.flip(a._data, axis=dims).copy(), a._device, (a,), 'FlipBackward0',
                   (lambda g: g.flip(dims),))
 
 

@@ -108,7 +108,7 @@ def median(a, dim=None, keepdim=False):
             # the gradient is shared evenly by every element equal to the median, as in PyTorch
             mask = (a._data == v) | (xp.isnan(a._data) & xp.isnan(v)) if flat.dtype.kind == 'f' else a._data == v
             return g * _wrap((mask / mask.sum()).astype(g._data.dtype), g._device).reshape(shape)
-        return record(xp.asarray(v, dtype=flat.dtype), a._device, (a,), 'MedianBackward0', (grad,), holds=True)
+        return record(xp.asarray(v, dtype=flat.dtype), a._device, (a,), 'MedianBackward0', (grad,), (a,), holds=True)
     d = _reduce_dim(a, dim, 'median')
     _check_sortable(a, 'median_out')
     if not a.ndim:
