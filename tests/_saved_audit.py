@@ -8,8 +8,9 @@ An op's ``saved`` declaration (ops/_util.record) is what the engine checks again
 in-place op consults to decide whether to compute from a copy of its input (ops/inplace.py). A backward that reads
 an input it does not declare gives a silently wrong gradient once that input is edited in place. The audit runs each
 OpInfo entry's float64 gradient samples on non-leaf copies of the inputs, edits every copy in place after the
-forward (under no_grad, which bumps its version) and requires the backward either to refuse (the input was declared)
-or to give the gradients of the unedited run (it was not read).
+forward (under no_grad, which bumps its version), reverses every other tensor argument in place (index and mask
+tensors, which PyTorch saves too) and requires the backward either to refuse (the tensor was declared) or to give
+the gradients of the unedited run (it was not read).
 
 Run ``python tests/_saved_audit.py [names...]`` to print every entry that fails an audit.
 """
@@ -23,6 +24,7 @@ from _opinfo import (MAX_SAMPLES, Unsupported, to_ember, resolve, public_entries
                      _seed_of, _on_ember, _flat, _projection, _dtypes)
 
 _EDITED = 'modified by an inplace operation'
+EDIT = 'all'
 
 
 def _substitute(x, subs):
@@ -64,6 +66,11 @@ def _run(op, fn, s, edit):
         with ember.no_grad():
             for c in copies.values():
                 c.mul_(1.5).add_(0.25)
+            if edit == 'all':  # the other tensor arguments (indices, masks, weights): reversed, so still valid
+                for v in memo.values():
+                    if isinstance(v, ember.Tensor) and not v.requires_grad and v.numel() > 1 and \
+                            v.layout == ember.strided:
+                        v.copy_(v.reshape(-1).flip(0).reshape(v.shape))
     try:
         grads = ember.autograd.grad(loss, leaves, allow_unused=True)
     except RuntimeError as e:
@@ -116,7 +123,7 @@ def audit_saved(op):
             if clean is None:
                 continue
             try:
-                edited = _run(op, fn, s, edit=True)
+                edited = _run(op, fn, s, edit=EDIT)
             except Exception as e:
                 return f'sample {n}: the edited run raises {type(e).__name__}: {str(e).splitlines()[0][:100]}'
             if edited == 'refused':

@@ -61,3 +61,27 @@ def test_flip_is_a_copy():
     f = y.flip(0)
     y.add_(100)
     assert f.tolist() == [[3.0, 4.0, 5.0], [0.0, 1.0, 2.0]]
+
+
+@pytest.mark.parametrize('op', ['getitem', 'gather', 'where', 'embedding', 'scatter_add', 'index_add'])
+def test_editing_an_index_or_mask_argument_after_the_forward_fails_the_backward_as_in_pytorch(op):
+    """Index and mask tensors are saved as PyTorch saves them: an in-place edit moves no gradient silently."""
+    x = ember.tensor(np.arange(12.0).reshape(3, 4), requires_grad=True)
+    idx = ember.tensor([[0, 1, 0, 2]])
+    if op == 'getitem':
+        y = x[idx[0]]
+    elif op == 'gather':
+        y = x.gather(0, idx)
+    elif op == 'where':
+        idx = x.detach() > 5
+        y = ember.where(idx, x, 0.0)
+    elif op == 'embedding':
+        y = ember.nn.functional.embedding(idx, x)
+    elif op == 'scatter_add':
+        y = ember.zeros(3, 4, dtype=x.dtype).scatter_add(0, idx, x[:1])
+    else:
+        y = ember.zeros(3, 4, dtype=x.dtype).index_add(0, idx[0, :2], x[:2])
+    with ember.no_grad():
+        idx.copy_(idx.flip(-1))
+    with pytest.raises(RuntimeError, match='modified by an inplace operation'):
+        y.sum().backward()

@@ -60,7 +60,7 @@ def _pick(x, idx, cdim):
         return record(xp.zeros(idx.shape, x._data.dtype), x._device, (x,), 'GatherBackward0',
                       (lambda g: _connect(x.new_zeros(x.shape), x),), holds=True)
     return record(xp.take_along_axis(x._data, idx._data, cdim), x._device, (x,), 'GatherBackward0',
-                  (lambda g: _connect(x.new_zeros(x.shape).scatter_add(cdim, idx, g), x),), holds=True)
+                  (lambda g: _connect(x.new_zeros(x.shape).scatter_add(cdim, idx, g), x),), (idx,))
 
 
 # ---- the fused row path: (N, C, d1...) as rows (M, C), one recorded node ------------------------------------------

@@ -23,6 +23,16 @@ def _holds(k):
     return any(hasattr(x, 'dtype') for x in (_adv(k) if isinstance(_adv(k), tuple) else (_adv(k),)))
 
 
+def key_tensors(key):
+    """The tensors inside an indexing key (index and mask tensors): a backward reading the key declares them saved,
+    so an in-place edit of one fails it, as in PyTorch, rather than moving the gradient."""
+    if isinstance(key, Tensor):
+        return (key,)
+    if isinstance(key, (tuple, list)):
+        return tuple(t for x in key for t in key_tensors(x))
+    return ()
+
+
 def _base(arr, k):
     """The array the (advanced part of the) key applies to: a basic-indexed view for a split key."""
     return arr[k[0]] if type(k) is _Split else arr
@@ -129,7 +139,7 @@ def getitem(a, key):
         return _view(data, a, _basic_name(key),
                      (lambda g: index_backward(g, shape, k, True),), getitem, k)
     return record(data, a._device, (a,), 'IndexBackward0', (lambda g: index_backward(g, shape, k, False),),
-                  holds=_holds(k))
+                  key_tensors(key), holds=_holds(k))
 
 
 def index_backward(g, shape, k, basic):
@@ -195,7 +205,8 @@ def setitem(a, key, value):
         ins.append(v)
     _set(a, k, vd, basic)
     a._bump()
-    node_holder = record(a._data, a._device, tuple(ins), 'IndexPutBackward0', tuple(fns), holds=_holds(k))
+    node_holder = record(a._data, a._device, tuple(ins), 'IndexPutBackward0', tuple(fns), key_tensors(key),
+                         holds=_holds(k))
     rebind_inplace(a, node_holder)
     return a
 
@@ -313,7 +324,7 @@ def index_add(a, dim, index, source, *, alpha=1):
     src = source._data * alpha if alpha != 1 else source._data
     _scatter_add(data, key, src.astype(data.dtype, copy=False))
     return record(data, a._device, (a, source), 'IndexAddBackward0',
-                  (lambda g: g, lambda g: g.index_select(d, index.reshape(-1)) * alpha), holds=True)
+                  (lambda g: g, lambda g: g.index_select(d, index.reshape(-1)) * alpha), (index,))
 
 
 def masked_fill(a, mask, value):
@@ -367,4 +378,4 @@ def index_put_acc(a, indices, values):
     _scatter_add(_base(data, k), _adv(k), values._data)
     vs = values.shape
     return record(data, a._device, (a, values), 'IndexPutBackward0',
-                  (lambda g: g, lambda g: unbroadcast(getitem(g, k), vs)), holds=True)
+                  (lambda g: g, lambda g: unbroadcast(getitem(g, k), vs)), key_tensors(indices), holds=True)

@@ -60,7 +60,7 @@ def where(cond, a=None, b=None):
         sb = b.shape
         ins.append(b)
         fns.append(lambda g: unbroadcast(where_grad(g, ~c), sb))
-    return record(data, cond._device, tuple(ins), 'WhereBackward0', tuple(fns), holds=True)
+    return record(data, cond._device, tuple(ins), 'WhereBackward0', tuple(fns), (cond,), holds=True)
 
 
 # ---- comparisons and logic: bool results, no gradient --------------------------------------------------------

@@ -320,7 +320,7 @@ def embedding(idx, weight, padding_idx=None, scale_grad_by_freq=False):
         if padding_idx is not None:
             gw[padding_idx] = 0
         return _wrap(gw, g._device)
-    return record(out, weight._device, (weight,), 'EmbeddingBackward0', (grad,), holds=True)
+    return record(out, weight._device, (weight,), 'EmbeddingBackward0', (grad,), (idx,), holds=True)
 
 
 def _rows_scatter_sum(xp, flat, g2, V):

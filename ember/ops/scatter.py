@@ -81,7 +81,7 @@ def gather(a, dim, index, *, sparse_grad=False):
     key = _along(d, index._data, a._device.xp)
     shape = a.shape
     return record(a._data[key], a._device, (a,), 'GatherBackward0',
-                  (lambda g: _scatter_into_zeros(g, shape, d, index),), holds=True)
+                  (lambda g: _scatter_into_zeros(g, shape, d, index),), (index,))
 
 
 def _scatter_into_zeros(g, shape, d, index):
@@ -144,7 +144,7 @@ def scatter(a, dim, index, src=None, value=None, *, reduce=None):
         ins.append(src)
         fns.append(lambda g: _pad_to(g.gather(d, index), ss))
     return record(data, a._device, tuple(ins), 'ScatterBackward0' if src is not None else 'ScatterBackward1',
-                  tuple(fns), holds=True)
+                  tuple(fns), (index,))
 
 
 def scatter_add(a, dim, index, src):
@@ -159,7 +159,7 @@ def scatter_add(a, dim, index, src):
     _scatter_add(data, key, _corner(src, index))
     ss = src.shape
     return record(data, a._device, (a, src), 'ScatterAddBackward0',
-                  (lambda g: g, lambda g: _pad_to(g.gather(d, index), ss)), holds=True)
+                  (lambda g: g, lambda g: _pad_to(g.gather(d, index), ss)), (index,))
 
 
 def _reduce_into(base, key, vals, reduce, include_self):
@@ -220,7 +220,7 @@ def scatter_reduce(a, dim, index, src, reduce, *, include_self=True):
     def fsrc(g):
         gs = (g if pre is None else g * _wrap(pre, dev)).gather(d, index)
         return _pad_to(gs if post is None else gs * _wrap(post, dev), ss)
-    return record(out, a._device, (a, src), 'ScatterReduceBackward0', (fself, fsrc), holds=True)
+    return record(out, a._device, (a, src), 'ScatterReduceBackward0', (fself, fsrc), (index,), holds=True)
 
 
 def _reduce_grads(x, s, out, key, reduce, include_self):
