@@ -1,5 +1,6 @@
-"""Two memory audits of every OpInfo entry (used by test_op_memory.py): an op's result never shares memory with an
-input unless it is a view (sharing the input's version counter), and its backward declares the inputs it reads.
+"""Three memory audits of every OpInfo entry (used by test_op_memory.py): an op's result never shares memory with
+an input unless it is a view (sharing the input's version counter); neither its forward nor its backward writes into
+an input or the gradient it is given; and its backward declares the tensors it reads.
 
 A result that aliases an input without being a view (NumPy's ``flip`` is a view; PyTorch's ``flip`` a copy) silently
 changes when the input is later written in place.
@@ -107,6 +108,55 @@ def audit_alias(op):
     return None
 
 
+# entries whose forward writes an input in PyTorch too: the in-place random fills, batch norm's running statistics
+WRITES_INPUTS = {'cauchy', 'exponential', 'geometric', 'log_normal', 'normal/in_place', 'uniform',
+                 'native_batch_norm', 'nn.functional.instance_norm', 'nn.functional.batch_norm'}
+
+
+def audit_pure(op):
+    """None when neither the forward nor the backward of the entry's samples writes into an input or into the
+    output gradient it is given (a backward computing in place into ``g`` would corrupt a gradient another branch
+    of the graph still reads)."""
+    fn, dtype = resolve(op), _grad_dtype(op)
+    if fn is None or entry_name(op) in WRITES_INPUTS or (dtype is None and not _dtypes(op)):
+        return None
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        samples = op.sample_inputs('cpu', dtype or _dtypes(op)[0], requires_grad=dtype is not None)
+        for n, s in enumerate(itertools.islice(samples, MAX_SAMPLES)):
+            memo = {}
+            try:
+                args, kwargs = to_ember([s.input, *s.args], memo), to_ember(s.kwargs, memo)
+            except Unsupported:
+                continue
+            ins = [v for v in memo.values() if isinstance(v, ember.Tensor) and v.layout == ember.strided]
+            before = [v._data.copy() for v in ins]
+            try:
+                out = _call(fn, ember, args, kwargs, seed=_seed_of(op))
+            except Exception:
+                continue
+            if any(not np.array_equal(v._data, b, equal_nan=True) for v, b in zip(ins, before)):
+                return f'sample {n}: the forward wrote into an input'
+            outs = [o for o in _flat(out) if isinstance(o, ember.Tensor) and o.requires_grad and
+                    o.layout == ember.strided]
+            leaves = [v for v in ins if v.requires_grad]
+            if not outs or not leaves:
+                continue
+            rng = np.random.default_rng(0)
+            gs = [ember.tensor(rng.standard_normal(tuple(o.shape))).to(o.dtype) for o in outs]
+            g_before = [g._data.copy() for g in gs]
+            try:
+                ember.autograd.grad(outs, leaves, grad_outputs=gs, allow_unused=True)
+            except Exception:
+                continue
+            if any(not np.array_equal(g._data, b, equal_nan=True) for g, b in zip(gs, g_before)):
+                return f'sample {n}: the backward wrote into the output gradient it was given'
+            if any(not np.array_equal(v._data, b, equal_nan=True) for v, b in zip(ins, before)):
+                return f'sample {n}: the backward wrote into an input'
+    return None
+
+
 def audit_saved(op):
     """None when every sample's backward either refuses edited inputs or does not read them, else a description."""
     fn, dtype = resolve(op), _grad_dtype(op)
@@ -143,7 +193,7 @@ if __name__ == '__main__':
         name = entry_name(op)
         if names and name not in names and op.name not in names:
             continue
-        r = audit_alias(op) or audit_saved(op)
+        r = audit_alias(op) or audit_pure(op) or audit_saved(op)
         if r:
             bad += 1
             print(f'{name}: {r}')
