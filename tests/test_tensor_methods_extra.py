@@ -1,0 +1,82 @@
+"""Parity with PyTorch of the Tensor methods added for torch.Tensor's API (aliases and in-place elementwise forms)."""
+import pytest
+
+from _parity import Rnd, assert_parity, assert_raises_like_torch
+from conftest import needs_torch
+
+rnd = Rnd(71)
+
+UNARY = ['acos', 'acosh', 'asin', 'asinh', 'atan', 'atanh', 'arccos', 'arcsin', 'arctan', 'arctanh', 'cosh',
+         'sinh', 'tan', 'erf', 'erfc', 'erfinv', 'exp2', 'log2', 'log10', 'lgamma', 'digamma', 'i0', 'sinc', 'frac',
+         'deg2rad', 'rad2deg', 'sgn', 'logit', 'nan_to_num', 'fix', 'absolute']
+KIND = {'acosh': (1.5, 3.0), 'arccosh': (1.5, 3.0), 'log2': 'pos', 'log10': 'pos', 'lgamma': 'pos',
+        'digamma': 'pos', 'logit': (0.1, 0.9)}
+# (sgn's gradient is a ZeroTensor in PyTorch, not comparable.) PyTorch has no derivative for these in place (NotImplementedError at backward); ember differentiates them
+NO_TORCH_GRAD = {'sgn', 'acosh', 'asinh', 'atanh', 'arccosh', 'arcsinh', 'arctanh'}
+BINARY = ['atan2', 'arctan2', 'xlogy', 'hypot', 'copysign', 'fmod', 'clamp_min', 'clamp_max']
+
+
+def _kind(name):
+    return KIND.get(name, 'unit' if name[:1] == 'a' and 'tan' not in name else 'away')
+
+
+@pytest.mark.parametrize('shape', [(3, 4), (), (0, 2)])
+@pytest.mark.parametrize('name', UNARY)
+def test_unary_inplace(name, shape):
+    x = rnd(*shape, kind=_kind(name))
+    if name in NO_TORCH_GRAD:
+        assert_parity(lambda lib, t: getattr(t.detach().clone(), name + '_')(), x)
+        return
+    # on a non-leaf copy, and through a view of it: gradients are the out-of-place op's
+    assert_parity(lambda lib, t: getattr(t * 1, name + '_')(), x)
+    assert_parity(lambda lib, t: getattr(t, name)(), x)
+    if shape == (3, 4):
+        def on_view(lib, t):
+            b = t * 1
+            getattr(b[1:], name + '_')()
+            return b
+        assert_parity(on_view, x)
+
+
+@pytest.mark.parametrize('name', BINARY)
+def test_binary_inplace(name):
+    x, y = rnd(3, 4, kind='away'), rnd(4, kind='away')
+    assert_parity(lambda lib, a, b: getattr(a * 1, name + '_')(b), x, y)
+    assert_parity(lambda lib, a, b: getattr(a.t().clone().t(), name + '_')(b), x, y)
+
+
+@pytest.mark.parametrize('name', ['eq', 'ne', 'lt', 'le', 'gt', 'ge', 'greater', 'greater_equal', 'less',
+                                  'less_equal', 'not_equal'])
+def test_comparison_inplace_keeps_dtype(name):
+    x, y = rnd(3, 4), rnd(3, 4)
+    assert_parity(lambda lib, a, b: getattr(a.detach().clone(), name + '_')(b.detach()), x, y)
+    assert_parity(lambda lib, a, b: getattr(a, name)(b), x, y)
+
+
+@pytest.mark.parametrize('name', ['logical_and', 'logical_or', 'logical_xor', 'bitwise_and', 'bitwise_or',
+                                  'bitwise_xor', 'gcd', 'lcm', 'bitwise_left_shift', 'bitwise_right_shift'])
+def test_integer_inplace(name):
+    x, y = rnd(3, 4, kind=(1, 9), dtype='int64'), rnd(3, 4, kind=(1, 4), dtype='int64')
+    assert_parity(lambda lib, a, b: getattr(a.clone(), name + '_')(b), x, y)
+    assert_parity(lambda lib, a: a.clone().bitwise_not_(), x)
+    assert_parity(lambda lib, a: a.clone().logical_not_(), x)
+
+
+@needs_torch
+@pytest.mark.parametrize('name', ['acos_', 'exp2_', 'erf_', 'sinc_', 'logit_', 'deg2rad_'])
+def test_int_result_type_refused(name):
+    assert_raises_like_torch(lambda lib: getattr(lib.tensor([1, 2]), name)())
+
+
+@needs_torch
+def test_float_power_inplace_needs_double():
+    assert_raises_like_torch(lambda lib: lib.ones(2).float_power_(2))
+    assert_parity(lambda lib, a: (a * 1).float_power_(2), rnd(3, kind='pos'))
+
+
+def test_polygamma_mvlgamma_ldexp_clip():
+    x = rnd(3, 2, kind=(2.0, 4.0))
+    assert_parity(lambda lib, a: (a * 1).polygamma_(1), x)
+    assert_parity(lambda lib, a: (a * 1).mvlgamma_(2), x)
+    assert_parity(lambda lib, a: a.clip(-0.5, 0.5), rnd(4, 3))
+    assert_parity(lambda lib, a: (a * 1).ldexp_(lib.tensor([1.0, 2.0])), x)
