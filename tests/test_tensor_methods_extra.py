@@ -80,3 +80,41 @@ def test_polygamma_mvlgamma_ldexp_clip():
     assert_parity(lambda lib, a: (a * 1).mvlgamma_(2), x)
     assert_parity(lambda lib, a: a.clip(-0.5, 0.5), rnd(4, 3))
     assert_parity(lambda lib, a: (a * 1).ldexp_(lib.tensor([1.0, 2.0])), x)
+
+
+def _mm_args(lib, name, a):
+    d = a.dtype
+    return {'addcmul_': (a * 2, a + 3), 'addcdiv_': (a * 2, a * a + 1), 'lerp_': (a * 3, 0.25),
+            'addmm_': (lib.ones(3, 2, dtype=d), a[:2] * 1), 'cumsum_': (1,), 'cumprod_': (0,),
+            'renorm_': (2, 0, 1.0)}[name]
+
+
+@pytest.mark.parametrize('name', ['addcmul_', 'addcdiv_', 'lerp_', 'addmm_', 'cumsum_', 'cumprod_', 'renorm_'])
+def test_composite_inplace(name):
+    x = rnd(3, 3, kind='away')
+    # gradients through a non-leaf copy equal the out-of-place method's
+    assert_parity(lambda lib, a: getattr(a * 1, name)(*_mm_args(lib, name, a)), x)
+    assert_parity(lambda lib, a: getattr(a, name[:-1])(*_mm_args(lib, name, a)), x)
+
+
+def test_addmm_addmv_family_keywords():
+    x, m = rnd(2, 3), rnd(3, 3)
+    assert_parity(lambda lib, a, b: (a * 1).addmm_(a, b, beta=0.5, alpha=2), x, m)
+    assert_parity(lambda lib, a, b: (a[0] * 1).addmv_(b, a[1], beta=2), x, m)
+    assert_parity(lambda lib, a, b: (b * 1).addr_(a[0], a[1], alpha=3), x, m)
+    assert_parity(lambda lib, a, b: (b[:2, :2] * 1).addbmm_(a.reshape(1, 2, 3), b.reshape(1, 3, 3)[:, :, :2]), x, m)
+    assert_parity(lambda lib, a, b: (b[None, :2, :2] * 1).baddbmm_(a.reshape(1, 2, 3), b[None, :, :2]), x, m)
+
+
+@needs_torch
+def test_predicates_and_split_aliases():
+    from _parity import assert_same_outcome
+
+    def run(lib):
+        x = lib.arange(6.).reshape(2, 3)
+        return [x.is_signed(), lib.tensor([1], dtype=lib.uint8).is_signed(), lib.tensor(True).is_signed(),
+                x.is_same_size(x.t()), x.is_same_size(x * 1), x.is_neg(), x.is_inference(), x.get_device(),
+                [list(t.shape) for t in x.unsafe_chunk(2, 1)], [list(t.shape) for t in x.unsafe_split(2, 1)],
+                [list(t.shape) for t in x.unsafe_split_with_sizes([1, 2], 1)], x[0].broadcast_to((2, 3)).tolist(),
+                lib.zeros(0).broadcast_to((3, 0)).shape == (3, 0)]
+    assert_same_outcome(run)

@@ -298,6 +298,41 @@ class InplaceMethods:
     arctan2_, fix_, absolute_ = atan2_, trunc_, abs_
     greater_, greater_equal_, less_, less_equal_, not_equal_ = gt_, ge_, lt_, le_, ne_
 
+
+    # ---- in place through the Tensor's own out-of-place method ----------------------------------------------------
+    def addcmul_(self, tensor1, tensor2, *, value=1):
+        return inplace_unary(self, type(self).addcmul, 'addcmul_', tensor1, tensor2, value=value)
+
+    def addcdiv_(self, tensor1, tensor2, *, value=1):
+        return inplace_unary(self, type(self).addcdiv, 'addcdiv_', tensor1, tensor2, value=value)
+
+    def lerp_(self, end, weight):
+        return inplace_unary(self, type(self).lerp, 'lerp_', end, weight)
+
+    def addmm_(self, mat1, mat2, *, beta=1, alpha=1):
+        return inplace_unary(self, type(self).addmm, 'addmm_', mat1, mat2, beta=beta, alpha=alpha)
+
+    def addmv_(self, mat, vec, *, beta=1, alpha=1):
+        return inplace_unary(self, type(self).addmv, 'addmv_', mat, vec, beta=beta, alpha=alpha)
+
+    def addr_(self, vec1, vec2, *, beta=1, alpha=1):
+        return inplace_unary(self, type(self).addr, 'addr_', vec1, vec2, beta=beta, alpha=alpha)
+
+    def addbmm_(self, batch1, batch2, *, beta=1, alpha=1):
+        return inplace_unary(self, type(self).addbmm, 'addbmm_', batch1, batch2, beta=beta, alpha=alpha)
+
+    def baddbmm_(self, batch1, batch2, *, beta=1, alpha=1):
+        return inplace_unary(self, type(self).baddbmm, 'baddbmm_', batch1, batch2, beta=beta, alpha=alpha)
+
+    def cumsum_(self, dim, *, dtype=None):
+        return inplace_unary(self, type(self).cumsum, 'cumsum_', dim, dtype=dtype)
+
+    def cumprod_(self, dim, *, dtype=None):
+        return inplace_unary(self, type(self).cumprod, 'cumprod_', dim, dtype=dtype)
+
+    def renorm_(self, p, dim, maxnorm):
+        return inplace_unary(self, type(self).renorm, 'renorm_', p, dim, maxnorm)
+
     def masked_fill_(self, mask, value):
         if 0 in self._data.strides and IP.overlaps(self._data):  # (an expand: filled all the same, with a warning)
             return IP.masked_fill_overlapping(self, I.masked_fill, mask, value)

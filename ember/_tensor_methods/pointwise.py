@@ -15,6 +15,15 @@ class PointwiseMethods:
     def add(self, other, alpha=1):
         return E.add(self, other, alpha)
 
+    def addcmul(self, tensor1, tensor2, *, value=1):
+        return self + value * tensor1 * tensor2
+
+    def addcdiv(self, tensor1, tensor2, *, value=1):
+        return self + value * tensor1 / tensor2
+
+    def lerp(self, end, weight):
+        return self + weight * (end - self)
+
     def allclose(self, other, rtol=1e-05, atol=1e-08, equal_nan=False):
         return G.allclose(self, other, rtol, atol, equal_nan)
 
