@@ -118,3 +118,13 @@ def test_predicates_and_split_aliases():
                 [list(t.shape) for t in x.unsafe_split_with_sizes([1, 2], 1)], x[0].broadcast_to((2, 3)).tolist(),
                 lib.zeros(0).broadcast_to((3, 0)).shape == (3, 0)]
     assert_same_outcome(run)
+
+
+def test_index_inplace():
+    x, s = rnd(4, 3), rnd(2, 3)
+    assert_parity(lambda lib, a: (a * 1).index_fill_(0, lib.tensor([0, 2]), -1.5), x)
+    assert_parity(lambda lib, a, b: (a * 1).index_reduce_(0, lib.tensor([1, 3]), b, 'prod'), x, s)
+    assert_parity(lambda lib, a, b: (a * 1).index_reduce_(0, lib.tensor([1, 1]), b, 'amax', include_self=False),
+                  x, s)
+    assert_parity(lambda lib, a, b: (a * 1).put_(lib.tensor([0, 5, 5]), b[0], accumulate=True), x, s)
+    assert_parity(lambda lib, a, b: (a * 1).put_(lib.tensor([0, 5, 7]), b[0]), x, s)

@@ -333,6 +333,16 @@ class InplaceMethods:
     def renorm_(self, p, dim, maxnorm):
         return inplace_unary(self, type(self).renorm, 'renorm_', p, dim, maxnorm)
 
+    def index_fill_(self, dim, index, value):
+        return inplace_unary(self, type(self).index_fill, 'index_fill_', dim, index, value)
+
+    def index_reduce_(self, dim, index, source, reduce, *, include_self=True):
+        return inplace_unary(self, type(self).index_reduce, 'index_reduce_', dim, index, source, reduce,
+                             include_self=include_self)
+
+    def put_(self, index, source, accumulate=False):
+        return inplace_unary(self, type(self).put, 'put_', index, source, accumulate)
+
     def masked_fill_(self, mask, value):
         if 0 in self._data.strides and IP.overlaps(self._data):  # (an expand: filled all the same, with a warning)
             return IP.masked_fill_overlapping(self, I.masked_fill, mask, value)
