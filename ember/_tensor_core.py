@@ -128,6 +128,21 @@ class TensorCore:
     def is_complex(self):
         return self._data.dtype.kind == 'c'
 
+    def is_signed(self):
+        return self._data.dtype.kind not in 'ub'
+
+    def is_same_size(self, other):
+        return self._data.shape == other._data.shape
+
+    def is_neg(self):
+        return False  # (ember keeps no lazy negation bit)
+
+    def is_inference(self):
+        return False  # (ember has no inference tensors)
+
+    def get_device(self):
+        return -1 if self._device.type == 'cpu' else (self._device.index or 0)
+
     def is_contiguous(self, memory_format=None):
         return self._data.flags.c_contiguous
 

@@ -26,6 +26,7 @@ EXCEPTIONS = {
     'dsplit': "PyTorch's parser has two overloads, sections= and indices=; ember's one parameter takes either, "
               "named indices_or_sections as torch.dsplit's documentation names it",
     'hsplit': 'as dsplit', 'vsplit': 'as dsplit',
+    'unsafe_split_with_sizes': "PyTorch has no docstring to read, though its parser takes dim= (checked by hand)",
     'uniform_': "'from' is a Python keyword: ember spells it from_",
     'random_': "'from' is a Python keyword; the arguments stay as given, since PyTorch tells random_(to) from "
                "random_(from, None) by their number",

@@ -2,6 +2,7 @@
 from .._creation import _filled, tensor as _tensor
 from ..backends.random import fill_random_
 from ..ops import elementwise as E, index as I, shape as S, inplace as IP, storage as ST
+from ..ops import complex as C, logic as G, math_extra as M, special as SP
 from ..ops.inplace import inplace_binary, inplace_unary
 from ..ops._util import fit_alpha
 
@@ -111,6 +112,236 @@ class InplaceMethods:
 
     def square_(self):
         return inplace_unary(self, E.square, 'square_')
+
+
+    # ---- elementwise in place through the out-of-place op (promotion above self's dtype refused) ----------------
+    def acos_(self):
+        return inplace_unary(self, M.acos, 'acos_')
+
+    def acosh_(self):
+        return inplace_unary(self, M.acosh, 'acosh_')
+
+    def asin_(self):
+        return inplace_unary(self, M.asin, 'asin_')
+
+    def asinh_(self):
+        return inplace_unary(self, M.asinh, 'asinh_')
+
+    def atan_(self):
+        return inplace_unary(self, E.atan, 'atan_')
+
+    def atanh_(self):
+        return inplace_unary(self, M.atanh, 'atanh_')
+
+    def cosh_(self):
+        return inplace_unary(self, M.cosh, 'cosh_')
+
+    def sinh_(self):
+        return inplace_unary(self, M.sinh, 'sinh_')
+
+    def tan_(self):
+        return inplace_unary(self, E.tan, 'tan_')
+
+    def erf_(self):
+        return inplace_unary(self, SP.erf, 'erf_')
+
+    def erfc_(self):
+        return inplace_unary(self, SP.erfc, 'erfc_')
+
+    def erfinv_(self):
+        return inplace_unary(self, SP.erfinv, 'erfinv_')
+
+    def exp2_(self):
+        return inplace_unary(self, M.exp2, 'exp2_')
+
+    def log2_(self):
+        return inplace_unary(self, E.log2, 'log2_')
+
+    def log10_(self):
+        return inplace_unary(self, E.log10, 'log10_')
+
+    def lgamma_(self):
+        return inplace_unary(self, SP.lgamma, 'lgamma_')
+
+    def digamma_(self):
+        return inplace_unary(self, SP.digamma, 'digamma_')
+
+    def i0_(self):
+        return inplace_unary(self, SP.i0, 'i0_')
+
+    def sinc_(self):
+        return inplace_unary(self, M.sinc, 'sinc_')
+
+    def frac_(self):
+        return inplace_unary(self, E.frac, 'frac_')
+
+    def deg2rad_(self):
+        return inplace_unary(self, M.deg2rad, 'deg2rad_')
+
+    def rad2deg_(self):
+        return inplace_unary(self, M.rad2deg, 'rad2deg_')
+
+    def sgn_(self):
+        return inplace_unary(self, C.sgn, 'sgn_')
+
+    def logical_not_(self):
+        return inplace_unary(self, G.logical_not, 'logical_not_')
+
+    def bitwise_not_(self):
+        return inplace_unary(self, G.bitwise_not, 'bitwise_not_')
+
+    def atan2_(self, other):
+        return inplace_unary(self, M.atan2, 'atan2_', other)
+
+    def xlogy_(self, other):
+        return inplace_unary(self, M.xlogy, 'xlogy_', other)
+
+    def hypot_(self, other):
+        return inplace_unary(self, M.hypot, 'hypot_', other)
+
+    def heaviside_(self, values):
+        return inplace_unary(self, M.heaviside, 'heaviside_', values)
+
+    def copysign_(self, other):
+        return inplace_unary(self, M.copysign, 'copysign_', other)
+
+    def fmod_(self, other):
+        return inplace_unary(self, E.fmod, 'fmod_', other)
+
+    def nextafter_(self, other):
+        return inplace_unary(self, M.nextafter, 'nextafter_', other)
+
+    def gcd_(self, other):
+        return inplace_unary(self, M.gcd, 'gcd_', other)
+
+    def lcm_(self, other):
+        return inplace_unary(self, M.lcm, 'lcm_', other)
+
+    def igamma_(self, other):
+        return inplace_unary(self, SP.igamma, 'igamma_', other)
+
+    def igammac_(self, other):
+        return inplace_unary(self, SP.igammac, 'igammac_', other)
+
+    def clamp_min_(self, min):
+        return inplace_unary(self, M.clamp_min, 'clamp_min_', min)
+
+    def clamp_max_(self, max):
+        return inplace_unary(self, M.clamp_max, 'clamp_max_', max)
+
+    def eq_(self, other):
+        return inplace_unary(self, G.eq, 'eq_', other)
+
+    def ne_(self, other):
+        return inplace_unary(self, G.ne, 'ne_', other)
+
+    def lt_(self, other):
+        return inplace_unary(self, G.lt, 'lt_', other)
+
+    def le_(self, other):
+        return inplace_unary(self, G.le, 'le_', other)
+
+    def gt_(self, other):
+        return inplace_unary(self, G.gt, 'gt_', other)
+
+    def ge_(self, other):
+        return inplace_unary(self, G.ge, 'ge_', other)
+
+    def logical_and_(self, other):
+        return inplace_unary(self, G.logical_and, 'logical_and_', other)
+
+    def logical_or_(self, other):
+        return inplace_unary(self, G.logical_or, 'logical_or_', other)
+
+    def logical_xor_(self, other):
+        return inplace_unary(self, G.logical_xor, 'logical_xor_', other)
+
+    def bitwise_and_(self, other):
+        return inplace_unary(self, G.bitwise_and, 'bitwise_and_', other)
+
+    def bitwise_or_(self, other):
+        return inplace_unary(self, G.bitwise_or, 'bitwise_or_', other)
+
+    def bitwise_xor_(self, other):
+        return inplace_unary(self, G.bitwise_xor, 'bitwise_xor_', other)
+
+    def bitwise_left_shift_(self, other):
+        return inplace_unary(self, M.bitwise_left_shift, 'bitwise_left_shift_', other)
+
+    def bitwise_right_shift_(self, other):
+        return inplace_unary(self, M.bitwise_right_shift, 'bitwise_right_shift_', other)
+
+    def logit_(self, eps=None):
+        return inplace_unary(self, M.logit, 'logit_', eps)
+
+    def nan_to_num_(self, nan=0.0, posinf=None, neginf=None):
+        return inplace_unary(self, M.nan_to_num, 'nan_to_num_', nan, posinf, neginf)
+
+    def ldexp_(self, other):
+        return inplace_unary(self, M.ldexp, 'ldexp_', other)
+
+    def float_power_(self, exponent):
+        want = 'complex128' if self._data.dtype.kind == 'c' or (isinstance(exponent, complex) or (
+            hasattr(exponent, 'is_complex') and exponent.is_complex())) else 'float64'
+        if str(self._data.dtype) != want:  # (PyTorch computes in double and refuses any other self)
+            raise RuntimeError(f"the base given to float_power_ has dtype {str(self.dtype)[6:].capitalize()} but the "
+                               f"operation's result requires dtype {'ComplexDouble' if want[0] == 'c' else 'Double'}")
+        return inplace_unary(self, M.float_power, 'float_power_', exponent)
+
+    def polygamma_(self, n):
+        return inplace_unary(self, lambda a, n: SP.polygamma(n, a), 'polygamma_', n)
+
+    def mvlgamma_(self, p):
+        return inplace_unary(self, SP.mvlgamma, 'mvlgamma_', p)
+
+    arccos_, arccosh_, arcsin_, arcsinh_, arctan_, arctanh_ = acos_, acosh_, asin_, asinh_, atan_, atanh_
+    arctan2_, fix_, absolute_ = atan2_, trunc_, abs_
+    greater_, greater_equal_, less_, less_equal_, not_equal_ = gt_, ge_, lt_, le_, ne_
+
+
+    # ---- in place through the Tensor's own out-of-place method ----------------------------------------------------
+    def addcmul_(self, tensor1, tensor2, *, value=1):
+        return inplace_unary(self, type(self).addcmul, 'addcmul_', tensor1, tensor2, value=value)
+
+    def addcdiv_(self, tensor1, tensor2, *, value=1):
+        return inplace_unary(self, type(self).addcdiv, 'addcdiv_', tensor1, tensor2, value=value)
+
+    def lerp_(self, end, weight):
+        return inplace_unary(self, type(self).lerp, 'lerp_', end, weight)
+
+    def addmm_(self, mat1, mat2, *, beta=1, alpha=1):
+        return inplace_unary(self, type(self).addmm, 'addmm_', mat1, mat2, beta=beta, alpha=alpha)
+
+    def addmv_(self, mat, vec, *, beta=1, alpha=1):
+        return inplace_unary(self, type(self).addmv, 'addmv_', mat, vec, beta=beta, alpha=alpha)
+
+    def addr_(self, vec1, vec2, *, beta=1, alpha=1):
+        return inplace_unary(self, type(self).addr, 'addr_', vec1, vec2, beta=beta, alpha=alpha)
+
+    def addbmm_(self, batch1, batch2, *, beta=1, alpha=1):
+        return inplace_unary(self, type(self).addbmm, 'addbmm_', batch1, batch2, beta=beta, alpha=alpha)
+
+    def baddbmm_(self, batch1, batch2, *, beta=1, alpha=1):
+        return inplace_unary(self, type(self).baddbmm, 'baddbmm_', batch1, batch2, beta=beta, alpha=alpha)
+
+    def cumsum_(self, dim, *, dtype=None):
+        return inplace_unary(self, type(self).cumsum, 'cumsum_', dim, dtype=dtype)
+
+    def cumprod_(self, dim, *, dtype=None):
+        return inplace_unary(self, type(self).cumprod, 'cumprod_', dim, dtype=dtype)
+
+    def renorm_(self, p, dim, maxnorm):
+        return inplace_unary(self, type(self).renorm, 'renorm_', p, dim, maxnorm)
+
+    def index_fill_(self, dim, index, value):
+        return inplace_unary(self, type(self).index_fill, 'index_fill_', dim, index, value)
+
+    def index_reduce_(self, dim, index, source, reduce, *, include_self=True):
+        return inplace_unary(self, type(self).index_reduce, 'index_reduce_', dim, index, source, reduce,
+                             include_self=include_self)
+
+    def put_(self, index, source, accumulate=False):
+        return inplace_unary(self, type(self).put, 'put_', index, source, accumulate)
 
     def masked_fill_(self, mask, value):
         if 0 in self._data.strides and IP.overlaps(self._data):  # (an expand: filled all the same, with a warning)

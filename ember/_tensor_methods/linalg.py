@@ -9,6 +9,9 @@ class LinalgMethods:
     a `def` renames the op's short parameter names (a, b) to the method's PyTorch names."""
     __slots__ = ()
 
+    def addmm(self, mat1, mat2, *, beta=1, alpha=1):
+        return L.addmm(self, mat1, mat2, beta=beta, alpha=alpha)
+
     def bmm(self, mat2):
         return L.bmm(self, mat2)
 

@@ -15,6 +15,15 @@ class PointwiseMethods:
     def add(self, other, alpha=1):
         return E.add(self, other, alpha)
 
+    def addcmul(self, tensor1, tensor2, *, value=1):
+        return self + value * tensor1 * tensor2
+
+    def addcdiv(self, tensor1, tensor2, *, value=1):
+        return self + value * tensor1 / tensor2
+
+    def lerp(self, end, weight):
+        return self + weight * (end - self)
+
     def allclose(self, other, rtol=1e-05, atol=1e-08, equal_nan=False):
         return G.allclose(self, other, rtol, atol, equal_nan)
 
@@ -25,6 +34,7 @@ class PointwiseMethods:
     arcsinh = M.asinh
     arctan = E.atan
     arctanh = M.atanh
+    arctan2 = M.atan2
     asin = M.asin
     asinh = M.asinh
     atan = E.atan
@@ -49,6 +59,7 @@ class PointwiseMethods:
     clamp = E.clamp
     clamp_max = M.clamp_max
     clamp_min = M.clamp_min
+    clip = E.clamp
     copysign = M.copysign
     cos = E.cos
     cosh = M.cosh
@@ -94,6 +105,21 @@ class PointwiseMethods:
 
     def gt(self, other):
         return G.gt(self, other)
+
+    def greater(self, other):
+        return G.gt(self, other)
+
+    def greater_equal(self, other):
+        return G.ge(self, other)
+
+    def less(self, other):
+        return G.lt(self, other)
+
+    def less_equal(self, other):
+        return G.le(self, other)
+
+    def not_equal(self, other):
+        return G.ne(self, other)
 
     heaviside = M.heaviside
     hypot = M.hypot
@@ -197,6 +223,7 @@ class PointwiseMethods:
         return E.div(self, other)
 
     trunc = E.trunc
+    fix = E.trunc
     xlogy = M.xlogy
 
     def polygamma(self, n):

@@ -14,6 +14,8 @@ class ShapeMethods:
     addr = SX.addr
     baddbmm = SX.baddbmm
     chunk = S.chunk
+    unsafe_chunk = S.chunk
+    broadcast_to = S.broadcast_to
     contiguous = S.contiguous
     diag = S.diag
     diag_embed = SX.diag_embed
@@ -42,6 +44,12 @@ class ShapeMethods:
 
     def split(self, split_size, dim=0):
         return S.split(self, split_size, dim)
+
+    def unsafe_split(self, split_size, dim=0):
+        return S.split(self, split_size, dim)
+
+    def unsafe_split_with_sizes(self, split_sizes, dim=0):
+        return S.split(self, list(split_sizes), dim)
 
     split_with_sizes = SX.split_with_sizes
     squeeze = S.squeeze
