@@ -77,6 +77,45 @@ def test_sdpa_matches_torch(mask):
         _close(kw_e['attn_mask'].grad, kw_t['attn_mask'].grad)
 
 
+# the fused one-node SDPA (forward and backward in array code) is pinned to the composite of recorded ops that
+# defines it (attention._attention_composite, also its double-backward path)
+@pytest.mark.parametrize('mask', [None, 'float', 'bool_dead_row', 'causal', 'broadcast_batch'])
+@pytest.mark.parametrize('dropout', [0.0, 0.4])
+def test_sdpa_fused_matches_composite(mask, dropout):
+    from ember.nn._functional import attention as A
+    from ember.nn._functional.dropout import _scaled_mask
+    from ember.backends.random import generator_for
+    qn, kn, vn = rnd(2, 3, 4, 5), rnd(2, 3, 6, 5), rnd(2, 3, 6, 7)
+    if mask == 'broadcast_batch':
+        kn, vn = kn[0], vn[0]       # key/value batch dims broadcast against the query's
+    q, k, v = _e64(qn), _e64(kn), _e64(vn)
+    m = None
+    if mask == 'float':
+        m = _e64(rnd(3, 4, 6))
+    elif mask == 'bool_dead_row':
+        b = rnd.rng.random((4, 6)) > 0.3
+        b[1] = False                # a query with nothing to attend to gives zeros
+        m = A._float_mask(ember.tensor(b), q.dtype)
+    elif mask == 'causal':
+        m = A._float_mask(ember.tensor(np.tril(np.ones((4, 6), bool))), q.dtype)
+    ember.manual_seed(7)
+    got = A._sdpa_fused(q, k, v, m, 0.37, dropout)
+    keep = None
+    if dropout:
+        ember.manual_seed(7)        # the fused op's draw, replayed: bernoulli(1 - p) over the weights
+        keep = _scaled_mask(np, generator_for(q._device).bernoulli(1.0 - dropout, tuple(got.shape[:-1]) + (6,)),
+                            dropout, np.dtype('float64'))
+    (ref,) = A._attention_composite(q, k, v, m, 0.37, keep)
+    assert got.grad_fn.name() == 'ScaledDotProductAttentionBackward0'
+    assert got.shape == ref.shape and got.dtype == ref.dtype
+    np.testing.assert_allclose(got.detach().numpy(), ref.detach().numpy(), rtol=1e-12, atol=1e-13)
+    g = ember.tensor(rnd(*got.shape))
+    ins = [t for t in (q, k, v, m) if t is not None and t.requires_grad]
+    for a, r in zip(ember.autograd.grad(got, ins, g), ember.autograd.grad(ref, ins, g)):
+        assert a.shape == r.shape
+        np.testing.assert_allclose(a.numpy(), r.numpy(), rtol=1e-10, atol=1e-12)
+
+
 @needs_torch
 def test_sdpa_scale_and_gqa_match_torch():
     qn, kn, vn = rnd(2, 4, 3, 5), rnd(2, 2, 6, 5), rnd(2, 2, 6, 5)

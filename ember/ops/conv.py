@@ -232,6 +232,25 @@ def convolution(x, w, b, stride, lo, hi, dilation, groups, OS=None):
     return record(out, x._device, (x, w, b), 'ConvolutionBackward0', (gx, gw, lambda gt: gt.sum(dims)), (x, w))
 
 
+def convolution_reference(x, w, b, stride, lo, hi, dilation, groups):
+    """The definition of ``convolution`` in recorded ops, for reading and for the tests that pin the im2col path
+    (and, through its gradients, ``conv_transpose`` and ``conv_weight``) to it: pad, then for each kernel offset
+    multiply the strided window of the input it sees by that offset's (O, C/groups) weight slice, and sum."""
+    N, C, O, G = x.shape[0], x.shape[1], w.shape[0], groups
+    k = tuple(w.shape[2:])
+    xpad = pad_constant(x, tuple(zip(lo, hi)))
+    OS = tuple((n - d * (kk - 1) - 1) // s + 1 for n, d, kk, s in zip(xpad.shape[2:], dilation, k, stride))
+    out = None
+    for kpos in itertools.product(*(range(kk) for kk in k)):
+        window = (slice(None), slice(None)) + tuple(slice(o * d, o * d + s * (m - 1) + 1, s)
+                                                    for o, d, s, m in zip(kpos, dilation, stride, OS))
+        seen = xpad[window].reshape(N, G, C // G, -1)                  # (N, G, C/G, M)
+        term = w[(slice(None), slice(None)) + kpos].reshape(G, O // G, C // G).matmul(seen)
+        out = term if out is None else out + term                       # (N, G, O/G, M)
+    out = out.reshape((N, O) + OS)
+    return out if b is None else out + b.reshape((1, O) + (1,) * len(k))
+
+
 def conv_transpose(x, w, b, stride, lo, hi, dilation, groups, S, _rows=None, _layout=None):
     """The adjoint of ``convolution`` in its input: x (N, Cin, IS...), w (Cin, Cout/groups, k...) -> (N, Cout, S...).
 
